@@ -1,0 +1,1 @@
+//! Placeholder: this adapter arrives with its own issue. It may import only `kontor-domain`.

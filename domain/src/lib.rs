@@ -1,0 +1,81 @@
+//! Kontor's domain: ids, principals and accounts, collections and items, the one change log,
+//! the one permission model, quota, authentication, and the ports the storage implements.
+//!
+//! Knows nothing of sea-orm, axum, XML or any wire protocol. Protocol adapters call the
+//! services on [`Core`] with the authenticated principal; the services check rights themselves.
+
+pub mod address;
+pub mod auth;
+pub mod changes;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod model;
+pub mod ports;
+pub mod quota;
+pub mod rights;
+mod services;
+
+pub use error::{Error, Result};
+pub use services::{Actor, NewUser};
+
+use std::sync::Arc;
+
+/// Everything the services need: the ports, and authentication state. One per process,
+/// shared by every adapter.
+pub struct Core {
+    pub store: Arc<dyn ports::Store>,
+    pub blobs: Arc<dyn ports::BlobStore>,
+    pub bus: Arc<dyn events::EventBus>,
+    pub auth: auth::Auth,
+    pub settings: Settings,
+}
+
+/// Tunables of the domain, set from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest item (message, event, file) accepted, in bytes.
+    pub max_item_size: u64,
+    /// Default quota for new users, if any.
+    pub default_quota: Option<u64>,
+    /// Lifetime of access tokens.
+    pub token_ttl_secs: u64,
+    pub login_limits: auth::limiter::LimitSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_item_size: 64 << 20,
+            default_quota: None,
+            token_ttl_secs: 3600,
+            login_limits: auth::limiter::LimitSettings::default(),
+        }
+    }
+}
+
+impl Core {
+    /// Builds the core over its ports. Reads (or creates) the token signing key from the store.
+    pub async fn new(
+        store: Arc<dyn ports::Store>,
+        blobs: Arc<dyn ports::BlobStore>,
+        bus: Arc<dyn events::EventBus>,
+        settings: Settings,
+    ) -> Result<Self> {
+        let fresh: [u8; 32] = rand::random();
+        let secret = store.secret("jwt-hs256", fresh.to_vec()).await?;
+        let auth = auth::Auth {
+            limiter: auth::limiter::LoginLimiter::new(settings.login_limits),
+            tokens: auth::token::TokenIssuer::new(&secret, settings.token_ttl_secs),
+        };
+        Ok(Self { store, blobs, bus, auth, settings })
+    }
+
+    /// Publishes the events of a committed write and hands back its value.
+    fn publish<T>(&self, c: ports::Committed<T>) -> T {
+        for e in c.events {
+            self.bus.publish(e);
+        }
+        c.value
+    }
+}

@@ -1,0 +1,185 @@
+//! The ports the storage crate implements. Services call these and nothing else to reach the
+//! database and the blob store.
+//!
+//! Contract for every write method that returns [`Committed`]: the write, the account's modseq
+//! bump, the change-log rows (tombstones for removals), blob reference counts and quota use
+//! commit in **one** transaction; the returned events are published by the service after the
+//! method returned, i.e. after commit.
+
+use crate::address::{Address, DomainName, LocalPart};
+use crate::changes::ChangeRow;
+use crate::error::Result;
+use crate::events::Event;
+use crate::ids::{AccountId, BlobId, CollectionId, DomainId, ItemId, Modseq, PrincipalId};
+use crate::model::{
+    Alias, AppPassword, Collection, CollectionKind, Domain, Grant, Item, Principal, PrincipalKind,
+};
+use crate::rights::Rights;
+use async_trait::async_trait;
+
+/// The outcome of a committed write and the events to publish for it.
+#[derive(Debug, Clone)]
+pub struct Committed<T> {
+    pub value: T,
+    pub events: Vec<Event>,
+}
+
+/// A principal to create.
+#[derive(Debug, Clone)]
+pub struct NewPrincipal {
+    pub domain: DomainId,
+    pub local: LocalPart,
+    pub kind: PrincipalKind,
+    pub display_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub quota_limit: Option<u64>,
+}
+
+/// A collection to create.
+#[derive(Debug, Clone)]
+pub struct NewCollection {
+    pub account: AccountId,
+    pub parent: Option<CollectionId>,
+    pub kind: CollectionKind,
+    pub name: String,
+    pub display_name: Option<String>,
+}
+
+/// Changes to a collection's own properties; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionPatch {
+    pub name: Option<String>,
+    pub display_name: Option<Option<String>>,
+}
+
+/// The stored content of an item (already in the blob store).
+#[derive(Debug, Clone)]
+pub struct ItemContent {
+    pub content_type: String,
+    pub blob: BlobId,
+    pub size: u64,
+}
+
+/// An item to create.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub collection: CollectionId,
+    pub name: String,
+    pub content: ItemContent,
+    pub created_by: Option<PrincipalId>,
+}
+
+/// Where an account's change log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The modseq of the last committed write.
+    pub current: Modseq,
+    /// Tokens below this cannot be answered: older rows were pruned.
+    pub oldest: Modseq,
+}
+
+/// The relational store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database is reachable.
+    async fn ping(&self) -> Result<()>;
+
+    /// A server-wide secret, created with `generate` the first time it is asked for. Shared by
+    /// every node on the same database.
+    async fn secret(&self, name: &str, generate: Vec<u8>) -> Result<Vec<u8>>;
+
+    // --- domains
+    async fn create_domain(&self, name: &DomainName) -> Result<Domain>;
+    async fn list_domains(&self) -> Result<Vec<Domain>>;
+    async fn find_domain(&self, name: &DomainName) -> Result<Option<Domain>>;
+    /// Refuses (conflict) while principals or aliases remain in the domain.
+    async fn remove_domain(&self, id: DomainId) -> Result<()>;
+
+    // --- principals and accounts
+    /// Creates the principal and its account. Refuses an address taken by a principal or alias.
+    async fn create_principal(&self, new: NewPrincipal) -> Result<Principal>;
+    async fn principal(&self, id: PrincipalId) -> Result<Option<Principal>>;
+    async fn principal_by_address(&self, address: &Address) -> Result<Option<Principal>>;
+    async fn list_principals(&self, domain: Option<DomainId>) -> Result<Vec<Principal>>;
+    async fn password_hash(&self, id: PrincipalId) -> Result<Option<String>>;
+    /// Sets the password hash and bumps the credential version.
+    async fn set_password(&self, id: PrincipalId, hash: Option<String>) -> Result<()>;
+    /// Sets the quota limit; returns a warning event when the new limit puts use over a mark.
+    async fn set_quota(&self, id: PrincipalId, limit: Option<u64>) -> Result<Committed<Principal>>;
+    /// Gives the principal (and all its data) a new address in `domain`. Grants that would cross
+    /// domains after the move are removed in the same transaction.
+    async fn rename_principal(&self, id: PrincipalId, domain: DomainId, local: &LocalPart) -> Result<Principal>;
+    /// Removes the principal, its account and everything in it (blobs are released).
+    async fn remove_principal(&self, id: PrincipalId) -> Result<()>;
+
+    // --- groups
+    async fn add_member(&self, group: PrincipalId, member: PrincipalId) -> Result<()>;
+    async fn remove_member(&self, group: PrincipalId, member: PrincipalId) -> Result<bool>;
+    async fn groups_of(&self, member: PrincipalId) -> Result<Vec<PrincipalId>>;
+
+    // --- aliases
+    async fn create_alias(&self, domain: DomainId, local: &LocalPart, target: PrincipalId) -> Result<Alias>;
+    /// Removes the alias; with `target`, only if it points there.
+    async fn remove_alias(&self, address: &Address, target: Option<PrincipalId>) -> Result<bool>;
+    async fn list_aliases(&self, domain: Option<DomainId>) -> Result<Vec<Alias>>;
+    /// The principal an address (principal's own or alias) delivers to.
+    async fn resolve_address(&self, address: &Address) -> Result<Option<PrincipalId>>;
+
+    // --- app passwords
+    async fn create_app_password(&self, principal: PrincipalId, label: &str, secret_hash: &str) -> Result<AppPassword>;
+    async fn list_app_passwords(&self, principal: PrincipalId) -> Result<Vec<AppPassword>>;
+    async fn revoke_app_password(&self, principal: PrincipalId, label: &str) -> Result<bool>;
+    /// Finds the app password with this hash and records its use.
+    async fn use_app_password(&self, secret_hash: &str) -> Result<Option<AppPassword>>;
+
+    // --- collections
+    async fn create_collection(&self, new: NewCollection) -> Result<Committed<Collection>>;
+    async fn collection(&self, id: CollectionId) -> Result<Option<Collection>>;
+    async fn collection_by_name(&self, account: AccountId, parent: Option<CollectionId>, kind: CollectionKind, name: &str) -> Result<Option<Collection>>;
+    async fn list_collections(&self, account: AccountId, kind: Option<CollectionKind>) -> Result<Vec<Collection>>;
+    async fn update_collection(&self, id: CollectionId, patch: CollectionPatch) -> Result<Committed<Collection>>;
+    /// Removes the collection, its child collections and all their items.
+    async fn remove_collection(&self, id: CollectionId) -> Result<Committed<()>>;
+
+    // --- items
+    /// Refuses with `OverQuota` when the account has no room.
+    async fn create_item(&self, new: NewItem) -> Result<Committed<Item>>;
+    async fn item(&self, id: ItemId) -> Result<Option<Item>>;
+    async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>>;
+    async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>>;
+    /// Replaces the content; with `if_modseq`, only if the item is still at that modseq.
+    async fn replace_item(&self, id: ItemId, content: ItemContent, if_modseq: Option<Modseq>) -> Result<Committed<Item>>;
+    async fn remove_item(&self, id: ItemId, if_modseq: Option<Modseq>) -> Result<Committed<()>>;
+
+    // --- grants
+    /// Sets the grantee's rights on the collection (or whole account); empty rights remove it.
+    async fn put_grant(&self, account: AccountId, collection: Option<CollectionId>, grantee: PrincipalId, rights: Rights) -> Result<Option<Grant>>;
+    async fn grants_on(&self, account: AccountId) -> Result<Vec<Grant>>;
+    /// Grants to the principal or to any group it belongs to.
+    async fn grants_to(&self, grantee: PrincipalId) -> Result<Vec<Grant>>;
+
+    // --- change log
+    async fn log_position(&self, account: AccountId) -> Result<LogPosition>;
+    /// Rows with modseq > `since`, ordered by modseq, at most `limit`; only of `collection` if set.
+    async fn change_rows(&self, account: AccountId, since: Modseq, collection: Option<CollectionId>, limit: usize) -> Result<Vec<ChangeRow>>;
+    /// All rows of one transaction.
+    async fn change_rows_at(&self, account: AccountId, modseq: Modseq, collection: Option<CollectionId>) -> Result<Vec<ChangeRow>>;
+    /// Drops rows at or below `upto`; tokens older than that then get `TokenExpired`.
+    async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64>;
+
+    // --- blob references
+    /// Forgets blobs no row refers to any more and returns them, for the blob store to delete.
+    async fn take_unreferenced_blobs(&self, limit: usize) -> Result<Vec<BlobId>>;
+}
+
+/// Content-addressed bytes.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores the bytes durably (on return they survive a crash) and returns their id. Storing
+    /// bytes that are there already costs no second copy.
+    async fn put(&self, data: &[u8]) -> Result<BlobId>;
+    async fn get(&self, id: &BlobId) -> Result<Option<Vec<u8>>>;
+    async fn exists(&self, id: &BlobId) -> Result<bool>;
+    async fn delete(&self, id: &BlobId) -> Result<()>;
+}

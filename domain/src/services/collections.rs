@@ -1,0 +1,139 @@
+//! Collections (mail folders, calendars, address books, task lists, file folders) and the
+//! rights a principal holds on them.
+
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, CollectionId};
+use crate::model::{Collection, CollectionKind, Principal};
+use crate::ports::{CollectionPatch, NewCollection};
+use crate::rights::Rights;
+use crate::Core;
+
+/// A collection and what the caller may do with it.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub collection: Collection,
+    pub rights: Rights,
+}
+
+impl Access {
+    pub fn require(&self, needed: Rights) -> Result<()> {
+        if self.rights.contains(needed) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(needed.to_string()))
+        }
+    }
+}
+
+/// Names are path segments and folder names: printable, no slash, not `.`/`..`.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "bad name {name:?}: 1 to 255 bytes, no '/', no control characters, not '.' or '..'"
+        )))
+    }
+}
+
+impl Core {
+    /// The rights `who` holds on a collection: everything on its own account; otherwise the
+    /// union of its grants (direct or through groups) on the collection and on the account.
+    pub async fn rights_on(&self, who: &Principal, collection: &Collection) -> Result<Rights> {
+        self.rights_in(who, collection.account, Some(collection.id)).await
+    }
+
+    /// The rights `who` holds in `account`, on `collection` or (with `None`) account-wide.
+    pub async fn rights_in(&self, who: &Principal, account: AccountId, collection: Option<CollectionId>) -> Result<Rights> {
+        if account == who.id {
+            return Ok(Rights::ALL);
+        }
+        let mut rights = Rights::NONE;
+        for g in self.store.grants_to(who.id).await? {
+            if g.account == account && (g.collection.is_none() || g.collection == collection) {
+                rights |= g.rights;
+            }
+        }
+        Ok(rights)
+    }
+
+    /// The collection with what `who` may do there. A collection the caller holds no right on
+    /// is reported as not found, so its existence does not leak.
+    pub async fn access(&self, who: &Principal, id: CollectionId) -> Result<Access> {
+        let not_found = || Error::not_found(format!("collection {id}"));
+        let collection = self.store.collection(id).await?.ok_or_else(not_found)?;
+        let rights = self.rights_on(who, &collection).await?;
+        if rights.is_empty() {
+            return Err(not_found());
+        }
+        Ok(Access { collection, rights })
+    }
+
+    /// Creates a collection in `account` (the caller's own, or one where it may create children).
+    pub async fn create_collection(
+        &self,
+        who: &Principal,
+        account: AccountId,
+        parent: Option<CollectionId>,
+        kind: CollectionKind,
+        name: &str,
+        display_name: Option<String>,
+    ) -> Result<Collection> {
+        check_name(name)?;
+        if let Some(pid) = parent {
+            let parent = self.access(who, pid).await?;
+            if parent.collection.account != account {
+                return Err(Error::invalid("parent collection is in another account"));
+            }
+            parent.require(Rights::CREATE_CHILD)?;
+        } else if !self.rights_in(who, account, None).await?.contains(Rights::CREATE_CHILD) {
+            return Err(Error::forbidden(Rights::CREATE_CHILD.to_string()));
+        }
+        let c = self
+            .store
+            .create_collection(NewCollection { account, parent, kind, name: name.to_owned(), display_name })
+            .await?;
+        Ok(self.publish(c))
+    }
+
+    /// The collections of `account` that `who` can see, with its rights on each.
+    pub async fn list_collections(&self, who: &Principal, account: AccountId, kind: Option<CollectionKind>) -> Result<Vec<Access>> {
+        let all = self.store.list_collections(account, kind).await?;
+        let mut out = Vec::with_capacity(all.len());
+        for collection in all {
+            let rights = self.rights_on(who, &collection).await?;
+            if !rights.is_empty() {
+                out.push(Access { collection, rights });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renames a collection or changes its display name.
+    pub async fn update_collection(&self, who: &Principal, id: CollectionId, patch: CollectionPatch) -> Result<Collection> {
+        let a = self.access(who, id).await?;
+        if let Some(name) = &patch.name {
+            check_name(name)?;
+            a.require(Rights::DELETE_COLLECTION)?;
+        }
+        if patch.display_name.is_some() {
+            a.require(Rights::FLAG)?;
+        }
+        let c = self.store.update_collection(id, patch).await?;
+        Ok(self.publish(c))
+    }
+
+    /// Removes a collection with everything in it.
+    pub async fn remove_collection(&self, who: &Principal, id: CollectionId) -> Result<()> {
+        self.access(who, id).await?.require(Rights::DELETE_COLLECTION)?;
+        let c = self.store.remove_collection(id).await?;
+        self.publish(c);
+        Ok(())
+    }
+}

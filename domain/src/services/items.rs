@@ -1,0 +1,133 @@
+//! Items in collections: create, read, replace, remove — with rights, quota and blobs.
+
+use crate::error::{Error, Result};
+use crate::ids::{CollectionId, ItemId, Modseq};
+use crate::model::{Item, Principal};
+use crate::ports::{ItemContent, NewItem};
+use crate::rights::Rights;
+use crate::services::collections::check_name;
+use crate::Core;
+
+impl Core {
+    /// Stores the bytes and checks the item size limit.
+    async fn store_content(&self, content_type: &str, data: &[u8]) -> Result<ItemContent> {
+        let size = data.len() as u64;
+        if size > self.settings.max_item_size {
+            return Err(Error::invalid(format!(
+                "item too large: {size} bytes, at most {} allowed",
+                self.settings.max_item_size
+            )));
+        }
+        let blob = self.blobs.put(data).await?;
+        Ok(ItemContent { content_type: content_type.to_owned(), blob, size })
+    }
+
+    /// A blob may have been collected between `put` and the commit that references it (it had
+    /// no references then); put it back.
+    async fn ensure_blob(&self, content: &ItemContent, data: &[u8]) -> Result<()> {
+        if !self.blobs.exists(&content.blob).await? {
+            self.blobs.put(data).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates an item in a collection the caller may add to.
+    pub async fn create_item(&self, who: &Principal, collection: CollectionId, name: &str, content_type: &str, data: &[u8]) -> Result<Item> {
+        check_name(name)?;
+        self.access(who, collection).await?.require(Rights::CREATE)?;
+        let content = self.store_content(content_type, data).await?;
+        let c = self
+            .store
+            .create_item(NewItem { collection, name: name.to_owned(), content: content.clone(), created_by: Some(who.id) })
+            .await?;
+        self.ensure_blob(&content, data).await?;
+        Ok(self.publish(c))
+    }
+
+    /// An item the caller may read, and its bytes.
+    pub async fn read_item(&self, who: &Principal, id: ItemId) -> Result<(Item, Vec<u8>)> {
+        let (item, _) = self.visible_item(who, id, Rights::READ).await?;
+        let data = self
+            .blobs
+            .get(&item.blob)
+            .await?
+            .ok_or_else(|| Error::internal(format!("blob {} of item {} is missing", item.blob, item.id)))?;
+        Ok((item, data))
+    }
+
+    /// The item named `name` in a collection the caller may read.
+    pub async fn item_by_name(&self, who: &Principal, collection: CollectionId, name: &str) -> Result<Item> {
+        self.access(who, collection).await?.require(Rights::READ)?;
+        self.store
+            .item_by_name(collection, name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("item {name:?}")))
+    }
+
+    pub async fn list_items(&self, who: &Principal, collection: CollectionId) -> Result<Vec<Item>> {
+        self.access(who, collection).await?.require(Rights::READ)?;
+        self.store.list_items(collection).await
+    }
+
+    /// Replaces an item's content; `if_modseq` makes it conditional (ETag / If-Match).
+    pub async fn replace_item(&self, who: &Principal, id: ItemId, content_type: &str, data: &[u8], if_modseq: Option<Modseq>) -> Result<Item> {
+        let (item, rights) = self.visible_item(who, id, Rights::NONE).await?;
+        if !rights.may_modify_item(item.created_by, who.id) {
+            return Err(Error::forbidden(if rights.contains(Rights::MODIFY_OWN) {
+                "modify (the item was created by someone else)".to_owned()
+            } else {
+                Rights::MODIFY.to_string()
+            }));
+        }
+        let content = self.store_content(content_type, data).await?;
+        let c = self.store.replace_item(id, content.clone(), if_modseq).await?;
+        self.ensure_blob(&content, data).await?;
+        Ok(self.publish(c))
+    }
+
+    /// Removes an item; `if_modseq` makes it conditional.
+    pub async fn remove_item(&self, who: &Principal, id: ItemId, if_modseq: Option<Modseq>) -> Result<()> {
+        let (item, rights) = self.visible_item(who, id, Rights::NONE).await?;
+        if !rights.may_delete_item(item.created_by, who.id) {
+            return Err(Error::forbidden(if rights.contains(Rights::DELETE_OWN) {
+                "delete (the item was created by someone else)".to_owned()
+            } else {
+                Rights::DELETE.to_string()
+            }));
+        }
+        let c = self.store.remove_item(id, if_modseq).await?;
+        self.publish(c);
+        Ok(())
+    }
+
+    /// The item and the caller's rights on it, if it holds some right on its collection and
+    /// at least `needed`.
+    async fn visible_item(&self, who: &Principal, id: ItemId, needed: Rights) -> Result<(Item, Rights)> {
+        let item = self
+            .store
+            .item(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("item {id}")))?;
+        let access = self.access(who, item.collection).await.map_err(|e| match e {
+            Error::NotFound(_) => Error::not_found(format!("item {id}")),
+            other => other,
+        })?;
+        access.require(needed)?;
+        Ok((item, access.rights))
+    }
+
+    /// Deletes blobs no longer referenced. Returns how many were deleted.
+    pub async fn collect_garbage(&self) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let batch = self.store.take_unreferenced_blobs(500).await?;
+            if batch.is_empty() {
+                return Ok(n);
+            }
+            for b in &batch {
+                self.blobs.delete(b).await?;
+            }
+            n += batch.len();
+        }
+    }
+}
