@@ -79,9 +79,14 @@ pub struct LogPosition {
     pub oldest: Modseq,
 }
 
-/// The relational store.
+/// The relational store: the four parts below, implemented by one type.
+pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore {}
+
+impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore> Store for T {}
+
+/// Domains, principals and accounts, groups, aliases, app passwords, server secrets.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait DirectoryStore: Send + Sync + 'static {
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<()>;
 
@@ -133,7 +138,11 @@ pub trait Store: Send + Sync + 'static {
     /// Finds the app password with this hash and records its use.
     async fn use_app_password(&self, secret_hash: &str) -> Result<Option<AppPassword>>;
 
-    // --- collections
+}
+
+/// Collections and items, with blob references and quota use.
+#[async_trait]
+pub trait CollectionStore: Send + Sync + 'static {
     async fn create_collection(&self, new: NewCollection) -> Result<Committed<Collection>>;
     async fn collection(&self, id: CollectionId) -> Result<Option<Collection>>;
     async fn collection_by_name(&self, account: AccountId, parent: Option<CollectionId>, kind: CollectionKind, name: &str) -> Result<Option<Collection>>;
@@ -152,14 +161,27 @@ pub trait Store: Send + Sync + 'static {
     async fn replace_item(&self, id: ItemId, content: ItemContent, if_modseq: Option<Modseq>) -> Result<Committed<Item>>;
     async fn remove_item(&self, id: ItemId, if_modseq: Option<Modseq>) -> Result<Committed<()>>;
 
-    // --- grants
+    /// Deletes up to `limit` blobs no row refers to any more, from the table and from `blobs`.
+    /// The files are deleted before the rows' removal commits, so a writer that references
+    /// the same content concurrently commits after the deletion and then puts the bytes back
+    /// (see `Core::ensure_blob`). Returns how many were deleted.
+    async fn collect_unreferenced_blobs(&self, limit: usize, blobs: &dyn BlobStore) -> Result<usize>;
+}
+
+/// Grants of rights.
+#[async_trait]
+pub trait GrantStore: Send + Sync + 'static {
     /// Sets the grantee's rights on the collection (or whole account); empty rights remove it.
     async fn put_grant(&self, account: AccountId, collection: Option<CollectionId>, grantee: PrincipalId, rights: Rights) -> Result<Option<Grant>>;
     async fn grants_on(&self, account: AccountId) -> Result<Vec<Grant>>;
     /// Grants to the principal or to any group it belongs to.
     async fn grants_to(&self, grantee: PrincipalId) -> Result<Vec<Grant>>;
 
-    // --- change log
+}
+
+/// The change log.
+#[async_trait]
+pub trait ChangeLogStore: Send + Sync + 'static {
     async fn log_position(&self, account: AccountId) -> Result<LogPosition>;
     /// Rows with modseq > `since`, ordered by modseq, at most `limit`; only of `collection` if set.
     async fn change_rows(&self, account: AccountId, since: Modseq, collection: Option<CollectionId>, limit: usize) -> Result<Vec<ChangeRow>>;
@@ -167,10 +189,6 @@ pub trait Store: Send + Sync + 'static {
     async fn change_rows_at(&self, account: AccountId, modseq: Modseq, collection: Option<CollectionId>) -> Result<Vec<ChangeRow>>;
     /// Drops rows at or below `upto`; tokens older than that then get `TokenExpired`.
     async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64>;
-
-    // --- blob references
-    /// Forgets blobs no row refers to any more and returns them, for the blob store to delete.
-    async fn take_unreferenced_blobs(&self, limit: usize) -> Result<Vec<BlobId>>;
 }
 
 /// Content-addressed bytes.

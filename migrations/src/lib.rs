@@ -1,1 +1,21 @@
+//! The schema's history. One file per migration; every migration runs unchanged on SQLite and
+//! PostgreSQL. On SQLite, keep to one operation per ALTER and rebuild a table to change a
+//! column's type (sea-query cannot express the rest there).
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// Runs the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "kontor_migrations".into_iden()
+    }
+}

@@ -23,7 +23,8 @@ impl Core {
     }
 
     /// A blob may have been collected between `put` and the commit that references it (it had
-    /// no references then); put it back.
+    /// no references then); put it back. Garbage collection deletes files before its
+    /// transaction commits, and our commit waits for it, so this check sees the deletion.
     async fn ensure_blob(&self, content: &ItemContent, data: &[u8]) -> Result<()> {
         if !self.blobs.exists(&content.blob).await? {
             self.blobs.put(data).await?;
@@ -120,14 +121,11 @@ impl Core {
     pub async fn collect_garbage(&self) -> Result<usize> {
         let mut n = 0;
         loop {
-            let batch = self.store.take_unreferenced_blobs(500).await?;
-            if batch.is_empty() {
+            let batch = self.store.collect_unreferenced_blobs(500, self.blobs.as_ref()).await?;
+            if batch == 0 {
                 return Ok(n);
             }
-            for b in &batch {
-                self.blobs.delete(b).await?;
-            }
-            n += batch.len();
+            n += batch;
         }
     }
 }

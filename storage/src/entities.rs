@@ -1,0 +1,194 @@
+//! sea-orm entities, one module per table (see `kontor-migrations` for the schema).
+#![allow(clippy::struct_field_names)]
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod secret {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kontor_secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub value: String,
+    }
+    no_relations!();
+}
+
+pub mod domain {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "domains")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod principal {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "principals")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub domain_id: i64,
+        pub local_part: String,
+        pub kind: String,
+        pub display_name: Option<String>,
+        pub password_hash: Option<String>,
+        pub is_admin: bool,
+        pub credential_version: i64,
+        pub quota_limit: Option<i64>,
+        pub used_bytes: i64,
+        pub quota_level: i16,
+        pub modseq: i64,
+        pub oldest_modseq: i64,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod group_member {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "group_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub group_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub member_id: i64,
+    }
+    no_relations!();
+}
+
+pub mod alias {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "aliases")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub domain_id: i64,
+        pub local_part: String,
+        pub target_id: i64,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod app_password {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "app_passwords")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub principal_id: i64,
+        pub label: String,
+        pub secret_hash: String,
+        pub created_at: i64,
+        pub last_used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod collection {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collections")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub parent_id: Option<i64>,
+        pub parent_key: i64,
+        pub kind: i16,
+        pub name: String,
+        pub display_name: Option<String>,
+        pub modseq: i64,
+        pub created_modseq: i64,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod blob {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub size: i64,
+        pub refcount: i64,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod item {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "items")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub collection_id: i64,
+        pub name: String,
+        pub content_type: String,
+        pub blob_id: String,
+        pub size: i64,
+        pub created_by: Option<i64>,
+        pub modseq: i64,
+        pub created_modseq: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod grant {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "grants")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub collection_id: Option<i64>,
+        pub collection_key: i64,
+        pub grantee_id: i64,
+        pub rights: i32,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod change {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "changes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub modseq: i64,
+        pub object_type: i16,
+        pub object_id: i64,
+        pub collection_id: i64,
+        pub kind: i16,
+        pub op: i16,
+    }
+    no_relations!();
+}

@@ -1,0 +1,359 @@
+//! Collections and items, with blob reference counts and quota use.
+
+use async_trait::async_trait;
+use kontor_domain::changes::{ChangeOp, ObjectType};
+use kontor_domain::error::{Error, Result};
+use kontor_domain::ids::{AccountId, BlobId, CollectionId, ItemId, Modseq, PrincipalId, Timestamp};
+use kontor_domain::model::{Collection, CollectionKind, Item};
+use kontor_domain::ports::{BlobStore, CollectionPatch, CollectionStore, Committed, ItemContent, NewCollection, NewItem};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::log::AccountTx;
+use super::{commit, db_err, i, u, unique, SqlStore};
+use crate::entities::{blob, collection, item};
+
+fn kind_of(code: i16) -> Result<CollectionKind> {
+    CollectionKind::from_code(code).ok_or_else(|| Error::internal(format!("bad collection kind {code}")))
+}
+
+fn to_collection(m: collection::Model) -> Result<Collection> {
+    Ok(Collection {
+        id: CollectionId(m.id),
+        account: PrincipalId(m.account_id),
+        parent: m.parent_id.map(CollectionId),
+        kind: kind_of(m.kind)?,
+        name: m.name,
+        display_name: m.display_name,
+        modseq: Modseq(m.modseq),
+        created_modseq: Modseq(m.created_modseq),
+        created_at: Timestamp(m.created_at),
+    })
+}
+
+fn to_item(m: item::Model) -> Result<Item> {
+    Ok(Item {
+        id: ItemId(m.id),
+        account: PrincipalId(m.account_id),
+        collection: CollectionId(m.collection_id),
+        name: m.name,
+        content_type: m.content_type,
+        blob: BlobId::parse(&m.blob_id).ok_or_else(|| Error::internal(format!("bad blob id in item {}", m.id)))?,
+        size: u(m.size),
+        created_by: m.created_by.map(PrincipalId),
+        modseq: Modseq(m.modseq),
+        created_modseq: Modseq(m.created_modseq),
+        created_at: Timestamp(m.created_at),
+        updated_at: Timestamp(m.updated_at),
+    })
+}
+
+/// Adds one reference to a blob (creating its row).
+async fn ref_blob(txn: &DatabaseTransaction, id: &BlobId, size: u64) -> Result<()> {
+    blob::Entity::insert(blob::ActiveModel {
+        id: Set(id.to_string()),
+        size: Set(i(size)),
+        refcount: Set(1),
+        created_at: Set(Timestamp::now().0),
+    })
+    .on_conflict(
+        OnConflict::column(blob::Column::Id)
+            .value(blob::Column::Refcount, Expr::col((blob::Entity, blob::Column::Refcount)).add(1))
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Drops `n` references to a blob; at zero the collector may delete it.
+async fn unref_blob(txn: &impl ConnectionTrait, id: &str, n: i64) -> Result<()> {
+    blob::Entity::update_many()
+        .col_expr(blob::Column::Refcount, Expr::col(blob::Column::Refcount).sub(n))
+        .filter(blob::Column::Id.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+impl SqlStore {
+    async fn collection_row(&self, c: &impl ConnectionTrait, id: CollectionId) -> Result<collection::Model> {
+        collection::Entity::find_by_id(id.0)
+            .one(c)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("collection {id}")))
+    }
+
+    async fn item_row(&self, c: &impl ConnectionTrait, id: ItemId) -> Result<item::Model> {
+        item::Entity::find_by_id(id.0).one(c).await.map_err(db_err)?.ok_or_else(|| Error::not_found(format!("item {id}")))
+    }
+
+    /// Releases the blob references of every item of an account (before it is removed).
+    pub(crate) async fn release_account_blobs(&self, txn: &DatabaseTransaction, account: PrincipalId) -> Result<()> {
+        let items = item::Entity::find()
+            .select_only()
+            .column(item::Column::BlobId)
+            .filter(item::Column::AccountId.eq(account.0))
+            .into_tuple::<String>()
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        release(txn, items).await
+    }
+
+    /// The ids of a collection and all collections below it.
+    async fn subtree(&self, c: &impl ConnectionTrait, root: &collection::Model) -> Result<Vec<collection::Model>> {
+        let all = collection::Entity::find()
+            .filter(collection::Column::AccountId.eq(root.account_id))
+            .all(c)
+            .await
+            .map_err(db_err)?;
+        let mut out = vec![root.clone()];
+        let mut i = 0;
+        while i < out.len() {
+            let parent = out[i].id;
+            out.extend(all.iter().filter(|m| m.parent_id == Some(parent)).cloned());
+            i += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// Drops one reference per entry (blob ids may repeat).
+async fn release(txn: &DatabaseTransaction, blob_ids: Vec<String>) -> Result<()> {
+    let mut counts = std::collections::BTreeMap::<String, i64>::new();
+    for b in blob_ids {
+        *counts.entry(b).or_default() += 1;
+    }
+    for (b, n) in counts {
+        unref_blob(txn, &b, n).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl CollectionStore for SqlStore {
+    async fn create_collection(&self, new: NewCollection) -> Result<Committed<Collection>> {
+        let mut tx = AccountTx::begin(self, new.account).await?;
+        if let Some(p) = new.parent {
+            let parent = self.collection_row(&tx.txn, p).await?;
+            if parent.account_id != new.account.0 {
+                return Err(Error::invalid("parent collection is in another account"));
+            }
+        }
+        let m = collection::ActiveModel {
+            account_id: Set(new.account.0),
+            parent_id: Set(new.parent.map(|p| p.0)),
+            parent_key: Set(new.parent.map_or(0, |p| p.0)),
+            kind: Set(new.kind.code()),
+            name: Set(new.name.clone()),
+            display_name: Set(new.display_name),
+            modseq: Set(tx.modseq),
+            created_modseq: Set(tx.modseq),
+            created_at: Set(Timestamp::now().0),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await
+        .map_err(unique(format!("collection {:?}", new.name)))?;
+        tx.log(ObjectType::Collection, m.id, m.id, new.kind, ChangeOp::Created);
+        let events = tx.commit().await?;
+        Ok(Committed { value: to_collection(m)?, events })
+    }
+
+    async fn collection(&self, id: CollectionId) -> Result<Option<Collection>> {
+        collection::Entity::find_by_id(id.0).one(&self.db).await.map_err(db_err)?.map(to_collection).transpose()
+    }
+
+    async fn collection_by_name(&self, account: AccountId, parent: Option<CollectionId>, kind: CollectionKind, name: &str) -> Result<Option<Collection>> {
+        collection::Entity::find()
+            .filter(collection::Column::AccountId.eq(account.0))
+            .filter(collection::Column::ParentKey.eq(parent.map_or(0, |p| p.0)))
+            .filter(collection::Column::Kind.eq(kind.code()))
+            .filter(collection::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(to_collection)
+            .transpose()
+    }
+
+    async fn list_collections(&self, account: AccountId, kind: Option<CollectionKind>) -> Result<Vec<Collection>> {
+        let mut q = collection::Entity::find().filter(collection::Column::AccountId.eq(account.0));
+        if let Some(k) = kind {
+            q = q.filter(collection::Column::Kind.eq(k.code()));
+        }
+        q.order_by_asc(collection::Column::Id).all(&self.db).await.map_err(db_err)?.into_iter().map(to_collection).collect()
+    }
+
+    async fn update_collection(&self, id: CollectionId, patch: CollectionPatch) -> Result<Committed<Collection>> {
+        let row = self.collection_row(&self.db, id).await?;
+        let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
+        let mut am: collection::ActiveModel = self.collection_row(&tx.txn, id).await?.into();
+        if let Some(name) = patch.name {
+            am.name = Set(name);
+        }
+        if let Some(d) = patch.display_name {
+            am.display_name = Set(d);
+        }
+        am.modseq = Set(tx.modseq);
+        let m = am.update(&tx.txn).await.map_err(unique(format!("collection name in collection {}", row.parent_key)))?;
+        tx.log(ObjectType::Collection, m.id, m.id, kind_of(m.kind)?, ChangeOp::Updated);
+        let events = tx.commit().await?;
+        Ok(Committed { value: to_collection(m)?, events })
+    }
+
+    async fn remove_collection(&self, id: CollectionId) -> Result<Committed<()>> {
+        let row = self.collection_row(&self.db, id).await?;
+        let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
+        let row = self.collection_row(&tx.txn, id).await?;
+        let tree = self.subtree(&tx.txn, &row).await?;
+        let ids: Vec<i64> = tree.iter().map(|c| c.id).collect();
+        let items = item::Entity::find().filter(item::Column::CollectionId.is_in(ids.clone())).all(&tx.txn).await.map_err(db_err)?;
+        for c in &tree {
+            let kind = kind_of(c.kind)?;
+            for it in items.iter().filter(|it| it.collection_id == c.id) {
+                tx.log(ObjectType::Item, it.id, c.id, kind, ChangeOp::Destroyed);
+                tx.shrink(u(it.size));
+            }
+            tx.log(ObjectType::Collection, c.id, c.id, kind, ChangeOp::Destroyed);
+        }
+        release(&tx.txn, items.into_iter().map(|it| it.blob_id).collect()).await?;
+        // Children go with the parent (ON DELETE CASCADE), items with their collection.
+        collection::Entity::delete_by_id(id.0).exec(&tx.txn).await.map_err(db_err)?;
+        let events = tx.commit().await?;
+        Ok(Committed { value: (), events })
+    }
+
+    async fn create_item(&self, new: NewItem) -> Result<Committed<Item>> {
+        let coll = self.collection_row(&self.db, new.collection).await?;
+        let mut tx = AccountTx::begin(self, PrincipalId(coll.account_id)).await?;
+        // Re-read inside the transaction: the collection may have gone meanwhile.
+        let coll = self.collection_row(&tx.txn, new.collection).await?;
+        tx.grow(new.content.size)?;
+        ref_blob(&tx.txn, &new.content.blob, new.content.size).await?;
+        let now = Timestamp::now().0;
+        let m = item::ActiveModel {
+            account_id: Set(coll.account_id),
+            collection_id: Set(coll.id),
+            name: Set(new.name.clone()),
+            content_type: Set(new.content.content_type),
+            blob_id: Set(new.content.blob.to_string()),
+            size: Set(i(new.content.size)),
+            created_by: Set(new.created_by.map(|p| p.0)),
+            modseq: Set(tx.modseq),
+            created_modseq: Set(tx.modseq),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await
+        .map_err(unique(format!("item {:?}", new.name)))?;
+        tx.log(ObjectType::Item, m.id, coll.id, kind_of(coll.kind)?, ChangeOp::Created);
+        let events = tx.commit().await?;
+        Ok(Committed { value: to_item(m)?, events })
+    }
+
+    async fn item(&self, id: ItemId) -> Result<Option<Item>> {
+        item::Entity::find_by_id(id.0).one(&self.db).await.map_err(db_err)?.map(to_item).transpose()
+    }
+
+    async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>> {
+        item::Entity::find()
+            .filter(item::Column::CollectionId.eq(collection.0))
+            .filter(item::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(to_item)
+            .transpose()
+    }
+
+    async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>> {
+        item::Entity::find()
+            .filter(item::Column::CollectionId.eq(collection.0))
+            .order_by_asc(item::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_item)
+            .collect()
+    }
+
+    async fn replace_item(&self, id: ItemId, content: ItemContent, if_modseq: Option<Modseq>) -> Result<Committed<Item>> {
+        let row = self.item_row(&self.db, id).await?;
+        let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
+        let row = self.item_row(&tx.txn, id).await?;
+        if if_modseq.is_some_and(|m| m.0 != row.modseq) {
+            return Err(Error::PreconditionFailed(format!("item {id} changed since")));
+        }
+        tx.shrink(u(row.size));
+        tx.grow(content.size)?;
+        ref_blob(&tx.txn, &content.blob, content.size).await?;
+        unref_blob(&tx.txn, &row.blob_id, 1).await?;
+        let coll = self.collection_row(&tx.txn, CollectionId(row.collection_id)).await?;
+        let mut am: item::ActiveModel = row.into();
+        am.content_type = Set(content.content_type);
+        am.blob_id = Set(content.blob.to_string());
+        am.size = Set(i(content.size));
+        am.modseq = Set(tx.modseq);
+        am.updated_at = Set(Timestamp::now().0);
+        let m = am.update(&tx.txn).await.map_err(db_err)?;
+        tx.log(ObjectType::Item, m.id, m.collection_id, kind_of(coll.kind)?, ChangeOp::Updated);
+        let events = tx.commit().await?;
+        Ok(Committed { value: to_item(m)?, events })
+    }
+
+    async fn remove_item(&self, id: ItemId, if_modseq: Option<Modseq>) -> Result<Committed<()>> {
+        let row = self.item_row(&self.db, id).await?;
+        let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
+        let row = self.item_row(&tx.txn, id).await?;
+        if if_modseq.is_some_and(|m| m.0 != row.modseq) {
+            return Err(Error::PreconditionFailed(format!("item {id} changed since")));
+        }
+        let coll = self.collection_row(&tx.txn, CollectionId(row.collection_id)).await?;
+        tx.shrink(u(row.size));
+        unref_blob(&tx.txn, &row.blob_id, 1).await?;
+        item::Entity::delete_by_id(id.0).exec(&tx.txn).await.map_err(db_err)?;
+        tx.log(ObjectType::Item, id.0, row.collection_id, kind_of(coll.kind)?, ChangeOp::Destroyed);
+        let events = tx.commit().await?;
+        Ok(Committed { value: (), events })
+    }
+
+    async fn collect_unreferenced_blobs(&self, limit: usize, blobs: &dyn BlobStore) -> Result<usize> {
+        let txn = self.write().await?;
+        let ids: Vec<String> = blob::Entity::find()
+            .select_only()
+            .column(blob::Column::Id)
+            .filter(blob::Column::Refcount.lte(0))
+            .limit(limit as u64)
+            .into_tuple::<String>()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let gone = blob::Entity::delete_many()
+            .filter(blob::Column::Id.is_in(ids))
+            .filter(blob::Column::Refcount.lte(0))
+            .exec_with_returning(&txn)
+            .await
+            .map_err(db_err)?;
+        for b in &gone {
+            if let Some(id) = BlobId::parse(&b.id) {
+                blobs.delete(&id).await?;
+            }
+        }
+        commit(txn).await?;
+        Ok(gone.len())
+    }
+}

@@ -1,0 +1,208 @@
+//! The change log: the account write transaction that bumps modseq, records change rows and
+//! settles quota use, and the `ChangeLogStore` port that reads the log.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use kontor_domain::changes::{ChangeOp, ChangeRow, ObjectType};
+use kontor_domain::error::{Error, Result};
+use kontor_domain::events::Event;
+use kontor_domain::ids::{AccountId, CollectionId, Modseq};
+use kontor_domain::model::CollectionKind;
+use kontor_domain::ports::{ChangeLogStore, LogPosition};
+use kontor_domain::quota::{self, QuotaLevel};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::{commit, db_err, i, u, SqlStore};
+use crate::entities::{change, collection, principal};
+
+/// One write transaction on an account. `begin` takes the account's next modseq first — on
+/// PostgreSQL that row lock orders concurrent writers of one account, so modseqs commit in
+/// order; on SQLite the transaction holds the write lock from BEGIN.
+pub(crate) struct AccountTx {
+    pub txn: DatabaseTransaction,
+    pub account: AccountId,
+    pub modseq: i64,
+    used_bytes: u64,
+    limit: Option<u64>,
+    level: QuotaLevel,
+    delta: i64,
+    rows: Vec<change::ActiveModel>,
+    kinds: BTreeSet<CollectionKind>,
+    touched: BTreeSet<i64>,
+}
+
+impl AccountTx {
+    pub async fn begin(store: &SqlStore, account: AccountId) -> Result<Self> {
+        let txn = store.write().await?;
+        let acct = principal::Entity::update_many()
+            .col_expr(principal::Column::Modseq, Expr::col(principal::Column::Modseq).add(1))
+            .filter(principal::Column::Id.eq(account.0))
+            .exec_with_returning(&txn)
+            .await
+            .map_err(db_err)?
+            .pop()
+            .ok_or_else(|| Error::not_found(format!("account {account}")))?;
+        Ok(Self {
+            txn,
+            account,
+            modseq: acct.modseq,
+            used_bytes: u(acct.used_bytes),
+            limit: acct.quota_limit.map(u),
+            level: QuotaLevel::from_code(acct.quota_level),
+            delta: 0,
+            rows: Vec::new(),
+            kinds: BTreeSet::new(),
+            touched: BTreeSet::new(),
+        })
+    }
+
+    /// Records a change of an object in `collection`; the collection's own modseq follows.
+    pub fn log(&mut self, object: ObjectType, id: i64, collection: i64, kind: CollectionKind, op: ChangeOp) {
+        use sea_orm::Set;
+        self.rows.push(change::ActiveModel {
+            account_id: Set(self.account.0),
+            modseq: Set(self.modseq),
+            object_type: Set(match object {
+                ObjectType::Collection => 1,
+                ObjectType::Item => 2,
+            }),
+            object_id: Set(id),
+            collection_id: Set(collection),
+            kind: Set(kind.code()),
+            op: Set(op.as_i16()),
+            ..Default::default()
+        });
+        self.kinds.insert(kind);
+        if !(object == ObjectType::Collection && op == ChangeOp::Destroyed) {
+            self.touched.insert(collection);
+        }
+    }
+
+    /// Adds bytes to the account's use, refusing if they do not fit its quota.
+    pub fn grow(&mut self, bytes: u64) -> Result<()> {
+        let now = self.current_use();
+        if !quota::fits(now, bytes, self.limit) {
+            return Err(Error::OverQuota { used: now, limit: self.limit.unwrap_or(u64::MAX), requested: bytes });
+        }
+        self.delta += i(bytes);
+        Ok(())
+    }
+
+    /// Releases bytes from the account's use.
+    pub fn shrink(&mut self, bytes: u64) {
+        self.delta -= i(bytes);
+    }
+
+    fn current_use(&self) -> u64 {
+        u(std::cmp::max(i(self.used_bytes) + self.delta, 0))
+    }
+
+    /// Writes the log rows, the collections' modseqs and the quota use, and commits.
+    pub async fn commit(mut self) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let rows = std::mem::take(&mut self.rows);
+        if !rows.is_empty() {
+            change::Entity::insert_many(rows).exec(&self.txn).await.map_err(db_err)?;
+        }
+        if !self.touched.is_empty() {
+            collection::Entity::update_many()
+                .col_expr(collection::Column::Modseq, Expr::value(self.modseq))
+                .filter(collection::Column::Id.is_in(self.touched.iter().copied()))
+                .exec(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        let used = self.current_use();
+        let (level, warn) = quota::after_change(self.level, used, self.limit);
+        if self.delta != 0 || level != self.level {
+            principal::Entity::update_many()
+                .col_expr(principal::Column::UsedBytes, Expr::value(i(used)))
+                .col_expr(principal::Column::QuotaLevel, Expr::value(level.code()))
+                .filter(principal::Column::Id.eq(self.account.0))
+                .exec(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        commit(self.txn).await?;
+        if !self.kinds.is_empty() {
+            events.push(Event::Changed { account: self.account, modseq: Modseq(self.modseq), kinds: self.kinds.into_iter().collect() });
+        }
+        if let (Some(level), Some(limit_bytes)) = (warn, self.limit) {
+            events.push(Event::QuotaWarning { account: self.account, level, used_bytes: used, limit_bytes });
+        }
+        Ok(events)
+    }
+}
+
+fn to_row(m: change::Model) -> Result<ChangeRow> {
+    Ok(ChangeRow {
+        modseq: Modseq(m.modseq),
+        object: if m.object_type == 1 { ObjectType::Collection } else { ObjectType::Item },
+        object_id: m.object_id,
+        collection_id: CollectionId(m.collection_id),
+        kind: CollectionKind::from_code(m.kind).ok_or_else(|| Error::internal(format!("bad kind {}", m.kind)))?,
+        op: ChangeOp::from_i16(m.op).ok_or_else(|| Error::internal(format!("bad op {}", m.op)))?,
+    })
+}
+
+#[async_trait]
+impl ChangeLogStore for SqlStore {
+    async fn log_position(&self, account: AccountId) -> Result<LogPosition> {
+        let m = principal::Entity::find_by_id(account.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("account {account}")))?;
+        Ok(LogPosition { current: Modseq(m.modseq), oldest: Modseq(m.oldest_modseq) })
+    }
+
+    async fn change_rows(&self, account: AccountId, since: Modseq, collection: Option<CollectionId>, limit: usize) -> Result<Vec<ChangeRow>> {
+        let mut q = change::Entity::find()
+            .filter(change::Column::AccountId.eq(account.0))
+            .filter(change::Column::Modseq.gt(since.0));
+        if let Some(c) = collection {
+            q = q.filter(change::Column::CollectionId.eq(c.0));
+        }
+        q.order_by_asc(change::Column::Modseq)
+            .order_by_asc(change::Column::Id)
+            .limit(limit as u64)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_row)
+            .collect()
+    }
+
+    async fn change_rows_at(&self, account: AccountId, modseq: Modseq, collection: Option<CollectionId>) -> Result<Vec<ChangeRow>> {
+        let mut q = change::Entity::find()
+            .filter(change::Column::AccountId.eq(account.0))
+            .filter(change::Column::Modseq.eq(modseq.0));
+        if let Some(c) = collection {
+            q = q.filter(change::Column::CollectionId.eq(c.0));
+        }
+        q.order_by_asc(change::Column::Id).all(&self.db).await.map_err(db_err)?.into_iter().map(to_row).collect()
+    }
+
+    async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64> {
+        let txn = self.write().await?;
+        let r = change::Entity::delete_many()
+            .filter(change::Column::AccountId.eq(account.0))
+            .filter(change::Column::Modseq.lte(upto.0))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        // A token at `upto` still works (it asks for changes after it); older ones do not.
+        principal::Entity::update_many()
+            .col_expr(principal::Column::OldestModseq, Expr::value(upto.0))
+            .filter(principal::Column::Id.eq(account.0))
+            .filter(principal::Column::OldestModseq.lt(upto.0))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        commit(txn).await?;
+        Ok(r.rows_affected)
+    }
+}

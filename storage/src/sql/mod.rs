@@ -1,0 +1,136 @@
+//! The sea-orm store. One type implements every store port; each port lives in its own file.
+
+mod collections;
+mod directory;
+mod grants;
+mod log;
+
+use std::time::Duration;
+
+use kontor_domain::error::{Error, Result};
+use kontor_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens a pool. SQLite gets server pragmas: WAL, a busy timeout, foreign keys on, and full
+/// fsync on commit (a mail server must not lose a message it acknowledged).
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection> {
+    let backend = Backend::of_url(url).ok_or_else(|| {
+        Error::invalid(format!("database URL must start with sqlite: or postgres://, got {url:?}"))
+    })?;
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections.max(1))
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    if backend == Backend::Sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(15))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(opts).await.map_err(|e| Error::internal(format!("cannot open database: {e}")))
+}
+
+/// Runs pending migrations; returns how many ran.
+pub async fn migrate(db: &DatabaseConnection) -> Result<usize> {
+    let pending = Migrator::get_pending_migrations(db).await.map_err(db_err)?.len();
+    Migrator::up(db, None).await.map_err(db_err)?;
+    Ok(pending)
+}
+
+/// The store over one connection pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+}
+
+impl SqlStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => Backend::Sqlite,
+            _ => Backend::Postgres,
+        }
+    }
+
+    /// Closes the pool (after in-flight work is done).
+    pub async fn close(self) -> Result<()> {
+        self.db.close().await.map_err(db_err)
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so a
+    /// transaction never fails half-way on a lock upgrade; PostgreSQL locks rows as it goes.
+    pub(crate) async fn write(&self) -> Result<DatabaseTransaction> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(db_err)
+    }
+}
+
+/// Logs a database failure and hides its details from clients.
+pub(crate) fn db_err(e: DbErr) -> Error {
+    tracing::error!(error = %e, "database error");
+    Error::internal(e)
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to an internal error.
+pub(crate) fn unique(what: impl Into<String>) -> impl FnOnce(DbErr) -> Error {
+    let what = what.into();
+    move |e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(what),
+        _ => db_err(e),
+    }
+}
+
+pub(crate) async fn commit(txn: DatabaseTransaction) -> Result<()> {
+    txn.commit().await.map_err(db_err)
+}
+
+/// `u64` for byte counts read from the store (never negative there).
+pub(crate) fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// `i64` for byte counts written to the store.
+pub(crate) fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
