@@ -1,1 +1,5 @@
-fn main() {}
+//! The `kontor` binary.
+
+fn main() {
+    std::process::exit(kontor_server::main_entry());
+}

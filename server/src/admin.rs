@@ -1,0 +1,182 @@
+//! The admin commands. They open the same store as the server (offline, or while it runs:
+//! SQLite in WAL mode and PostgreSQL both allow it) and act as the system operator.
+
+use std::io::BufRead;
+
+use kontor_domain::model::PrincipalKind;
+use kontor_domain::quota::{format_size, parse_size};
+use kontor_domain::{Actor, NewUser};
+
+use crate::app::{App, BusMode};
+use crate::cli::{AliasCmd, AppPasswordCmd, Command, DomainCmd, QuotaCmd, UserCmd};
+use crate::config::Config;
+use crate::Fatal;
+
+const SYS: Actor<'static> = Actor::System;
+
+fn read_password_stdin() -> Result<String, Fatal> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Fatal(format!("cannot read the password from standard input: {e}")))?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pw.is_empty() {
+        return Err(Fatal("no password on standard input".into()));
+    }
+    Ok(pw)
+}
+
+fn quota_arg(s: &str) -> Result<Option<u64>, Fatal> {
+    if matches!(s.trim(), "unlimited" | "none") {
+        return Ok(None);
+    }
+    parse_size(s).map(Some).ok_or_else(|| Fatal(format!("bad size {s:?}: use e.g. 2GiB, 500MB or unlimited")))
+}
+
+fn show_quota(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".into(), format_size)
+}
+
+/// Runs one admin command.
+pub async fn run(cfg: &Config, cmd: Command) -> Result<(), Fatal> {
+    let app = App::open(cfg, BusMode::Local).await?;
+    let result = dispatch(&app, cmd).await;
+    app.close().await?;
+    result
+}
+
+async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
+    let core = &app.core;
+    match cmd {
+        Command::Serve(_) => unreachable!("serve is not an admin command"),
+        Command::Migrate => println!("database is up to date"),
+        Command::Domain(DomainCmd::Add { name }) => {
+            let d = core.add_domain(SYS, &name).await?;
+            println!("added domain {}", d.name);
+        }
+        Command::Domain(DomainCmd::List) => {
+            for d in core.list_domains(SYS).await? {
+                println!("{}", d.name);
+            }
+        }
+        Command::Domain(DomainCmd::Remove { name }) => {
+            core.remove_domain(SYS, &name).await?;
+            println!("removed domain {name}");
+        }
+        Command::User(cmd) => user(app, cmd).await?,
+        Command::Alias(AliasCmd::Add { address, target }) => {
+            let a = core.add_alias(SYS, &address, &target).await?;
+            println!("added alias {} -> {}", a.address, a.target_address);
+        }
+        Command::Alias(AliasCmd::Remove { address, target }) => {
+            core.remove_alias(SYS, &address, target.as_deref()).await?;
+            println!("removed alias {address}");
+        }
+        Command::Alias(AliasCmd::List { domain }) => {
+            for a in core.list_aliases(SYS, domain.as_deref()).await? {
+                println!("{} -> {}", a.address, a.target_address);
+            }
+        }
+        Command::Quota(QuotaCmd::Set { address, size }) => {
+            let p = core.set_quota(SYS, &address, quota_arg(&size)?).await?;
+            println!("quota of {}: {} ({} used)", p.address, show_quota(p.quota.limit_bytes), format_size(p.quota.used_bytes));
+        }
+        Command::Quota(QuotaCmd::Show { address }) => {
+            let p = core.principal_by_address(&address).await?;
+            println!("{}: {} used of {}", p.address, format_size(p.quota.used_bytes), show_quota(p.quota.limit_bytes));
+        }
+        Command::AppPassword(AppPasswordCmd::Add { address, label }) => {
+            let (rec, secret) = core.add_app_password(SYS, &address, &label).await?;
+            println!("app password {:?} for {address} (shown once): {secret}", rec.label);
+        }
+        Command::AppPassword(AppPasswordCmd::List { address }) => {
+            for a in core.list_app_passwords(SYS, &address).await? {
+                let used = a.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {}", fmt_time(t.0)));
+                println!("{}\tcreated {}\t{used}", a.label, fmt_time(a.created_at.0));
+            }
+        }
+        Command::AppPassword(AppPasswordCmd::Revoke { address, label }) => {
+            core.revoke_app_password(SYS, &address, &label).await?;
+            println!("revoked app password {label:?} of {address}");
+        }
+    }
+    Ok(())
+}
+
+async fn user(app: &App, cmd: UserCmd) -> Result<(), Fatal> {
+    let core = &app.core;
+    match cmd {
+        UserCmd::Add { address, password_stdin, quota, admin, name, kind } => {
+            let kind = PrincipalKind::parse(&kind).ok_or_else(|| Fatal(format!("bad kind {kind:?}: use user, group or resource")))?;
+            let address = kontor_domain::address::Address::parse(&address)?;
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let quota = match quota {
+                Some(q) => quota_arg(&q)?,
+                None => None,
+            };
+            let (p, generated) = core
+                .add_user(SYS, NewUser { address, kind, password, display_name: name, is_admin: admin, quota })
+                .await?;
+            println!("added {} {}", p.kind.as_str(), p.address);
+            if let Some(pw) = generated {
+                println!("password (shown once): {pw}");
+            }
+        }
+        UserCmd::List { domain } => {
+            for p in core.list_users(SYS, domain.as_deref()).await? {
+                let admin = if p.is_admin { "\tadmin" } else { "" };
+                println!(
+                    "{}\t{}\t{} of {}{admin}",
+                    p.address,
+                    p.kind.as_str(),
+                    format_size(p.quota.used_bytes),
+                    show_quota(p.quota.limit_bytes)
+                );
+            }
+        }
+        UserCmd::Passwd { address, password_stdin } => {
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            match core.set_password(SYS, &address, password).await? {
+                Some(pw) => println!("new password of {address} (shown once): {pw}"),
+                None => println!("password of {address} changed"),
+            }
+        }
+        UserCmd::Remove { address } => {
+            core.remove_user(SYS, &address).await?;
+            println!("removed {address} and all its data");
+        }
+        UserCmd::Rename { old, new } => {
+            let p = core.rename_user(SYS, &old, &new).await?;
+            println!("renamed {old} to {}; {old} is free to be created again", p.address);
+        }
+    }
+    Ok(())
+}
+
+/// UTC date and time of a millisecond timestamp, e.g. `2026-11-23 05:40`.
+fn fmt_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_times() {
+        assert_eq!(super::fmt_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::fmt_time(1_795_411_200_000), "2026-11-24 04:00 UTC");
+    }
+}

@@ -1,0 +1,461 @@
+//! Configuration: defaults for a newcomer on one machine, then a TOML file (`--config`), then
+//! `KONTOR_*` environment variables, then command-line flags; each later source wins.
+//!
+//! Every key `section.key` can be set as `KONTOR_SECTION_KEY` (e.g. `http.listen` as
+//! `KONTOR_HTTP_LISTEN`); the common ones also have short names: `KONTOR_DATA`,
+//! `KONTOR_DATABASE_URL`, `KONTOR_DOMAIN`, `KONTOR_HTTP`, `KONTOR_IMAP`, `KONTOR_POP3`,
+//! `KONTOR_SMTP`, `KONTOR_SUBMISSION`. A bad value names its key and what is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+/// The configuration as written (strings for sizes, durations and addresses).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded database and blobs live.
+    pub data: String,
+    /// The domain created (with its admin) on the first start of an empty store.
+    pub domain: String,
+    pub database: Database,
+    pub blobs: Blobs,
+    pub http: Http,
+    pub imap: Listener,
+    pub pop3: Listener,
+    pub smtp: Listener,
+    pub submission: Listener,
+    pub auth: Auth,
+    pub quota: QuotaCfg,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite://PATH` or `postgres://…`; empty: SQLite at `<data>/kontor.db`.
+    pub url: String,
+    pub max_connections: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blobs {
+    /// Empty: `<data>/blobs`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub listen: String,
+    /// Largest request body, e.g. `64MiB`.
+    pub max_body: String,
+    /// Longest time a request may take, e.g. `60s`.
+    pub request_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Lifetime of access tokens, e.g. `1h`.
+    pub token_ttl: String,
+    pub failures_per_account_per_minute: i64,
+    pub failures_per_account_burst: i64,
+    pub failures_per_address_per_minute: i64,
+    pub failures_per_address_burst: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaCfg {
+    /// Quota of new users, e.g. `2GiB`; empty: unlimited.
+    pub default: String,
+    /// Largest single item (message, event, file).
+    pub max_item_size: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// A tracing filter, e.g. `info` or `kontor=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let l = |a: &str| Listener { listen: a.into() };
+        Self {
+            data: "./data".into(),
+            domain: "localhost".into(),
+            database: Database { url: String::new(), max_connections: 16 },
+            blobs: Blobs { path: String::new() },
+            http: Http { listen: "127.0.0.1:8080".into(), max_body: "64MiB".into(), request_timeout: "60s".into() },
+            imap: l("127.0.0.1:1143"),
+            pop3: l("127.0.0.1:1110"),
+            smtp: l("127.0.0.1:2525"),
+            submission: l("127.0.0.1:1587"),
+            auth: Auth {
+                token_ttl: "1h".into(),
+                failures_per_account_per_minute: 6,
+                failures_per_account_burst: 10,
+                failures_per_address_per_minute: 20,
+                failures_per_address_burst: 30,
+            },
+            quota: QuotaCfg { default: String::new(), max_item_size: "64MiB".into() },
+            log: Log { level: "info".into(), format: "text".into() },
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// Short environment names for the most used keys.
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("KONTOR_DATABASE_URL", "database.url"),
+    ("KONTOR_HTTP", "http.listen"),
+    ("KONTOR_IMAP", "imap.listen"),
+    ("KONTOR_POP3", "pop3.listen"),
+    ("KONTOR_SMTP", "smtp.listen"),
+    ("KONTOR_SUBMISSION", "submission.listen"),
+];
+
+/// Every leaf key of the defaults, with its default value.
+fn leaves(t: &Table, prefix: &str, out: &mut Vec<(String, Value)>) {
+    for (k, v) in t {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Table(sub) => leaves(sub, &path, out),
+            other => out.push((path, other.clone())),
+        }
+    }
+}
+
+fn env_name(path: &str) -> String {
+    format!("KONTOR_{}", path.replace(['.', '-'], "_").to_ascii_uppercase())
+}
+
+fn set(t: &mut Table, path: &str, v: Value) {
+    let mut cur = t;
+    let mut parts = path.split('.').peekable();
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            cur.insert(p.to_owned(), v);
+            return;
+        }
+        cur = match cur.entry(p.to_owned()).or_insert_with(|| Value::Table(Table::new())) {
+            Value::Table(t) => t,
+            _ => return,
+        };
+    }
+}
+
+/// Parses a string for `key`, taking the type of its default.
+fn typed(key: &str, default: &Value, raw: &str, source: &str) -> Result<Value, ConfigError> {
+    match default {
+        Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| err(format!("{key} (from {source}): expected a whole number, got {raw:?}"))),
+        Value::Boolean(_) => match raw.trim() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Boolean(false)),
+            _ => Err(err(format!("{key} (from {source}): expected true or false, got {raw:?}"))),
+        },
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+/// Merges a file's table over the defaults, refusing unknown keys and wrong types.
+fn merge_file(base: &mut Table, file: &Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+    for (k, v) in file {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let Some(slot) = base.get_mut(k) else {
+            return Err(err(format!("{path} (in {origin}): unknown key")));
+        };
+        match (slot, v) {
+            (Value::Table(b), Value::Table(f)) => merge_file(b, f, &path, origin)?,
+            (Value::Table(_), _) => return Err(err(format!("{path} (in {origin}): expected a section [{path}]"))),
+            (slot, v) if std::mem::discriminant(slot) == std::mem::discriminant(v) => *slot = v.clone(),
+            (slot, v) => {
+                return Err(err(format!(
+                    "{path} (in {origin}): expected {}, got {}",
+                    slot.type_str(),
+                    v.type_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Builds the configuration from defaults, `file`, the environment (`env`) and `flags`
+    /// (key path → value).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(&str, Option<String>)],
+    ) -> Result<Self, ConfigError> {
+        let defaults = match Value::try_from(Self::default()) {
+            Ok(Value::Table(t)) => t,
+            _ => return Err(err("defaults do not serialise")),
+        };
+        let mut known = Vec::new();
+        leaves(&defaults, "", &mut known);
+        let mut t = defaults;
+
+        if let Some(path) = file {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {origin}: {e}")))?;
+            let parsed: Table = toml::from_str(&text).map_err(|e| err(format!("{origin}: {}", e.message())))?;
+            merge_file(&mut t, &parsed, "", &origin)?;
+        }
+
+        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("KONTOR_")).collect();
+        for (key, default) in &known {
+            let name = env_name(key);
+            let alias = ENV_ALIASES.iter().find(|(_, k)| k == key).map(|(a, _)| *a);
+            // The long name wins over the short one when both are set.
+            for n in alias.into_iter().chain(std::iter::once(name.as_str())) {
+                if let Some((_, raw)) = env.iter().find(|(k, _)| k == n) {
+                    set(&mut t, key, typed(key, default, raw, n)?);
+                }
+            }
+        }
+
+        for (key, value) in flags {
+            if let Some(v) = value {
+                let default = known
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, d)| d)
+                    .ok_or_else(|| err(format!("{key}: unknown key")))?;
+                set(&mut t, key, typed(key, default, v, "command line")?);
+            }
+        }
+
+        let cfg: Self = serde_path_to_error::deserialize(Value::Table(t))
+            .map_err(|e| err(format!("{}: {}", e.path(), e.inner())))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value that has a shape, so a bad one fails at start naming its key.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (key, addr) in [
+            ("http.listen", &self.http.listen),
+            ("imap.listen", &self.imap.listen),
+            ("pop3.listen", &self.pop3.listen),
+            ("smtp.listen", &self.smtp.listen),
+            ("submission.listen", &self.submission.listen),
+        ] {
+            parse_addr(key, addr)?;
+        }
+        size("http.max_body", &self.http.max_body)?;
+        size("quota.max_item_size", &self.quota.max_item_size)?;
+        if !self.quota.default.is_empty() {
+            size("quota.default", &self.quota.default)?;
+        }
+        duration("http.request_timeout", &self.http.request_timeout)?;
+        duration("auth.token_ttl", &self.auth.token_ttl)?;
+        if !self.database.url.is_empty() && kontor_storage::Backend::of_url(&self.database.url).is_none() {
+            return Err(err(format!(
+                "database.url: must start with sqlite:// or postgres://, got {:?}",
+                self.database.url
+            )));
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            return Err(err("database.max_connections: must be between 1 and 1000"));
+        }
+        for (key, v) in [
+            ("auth.failures_per_account_per_minute", self.auth.failures_per_account_per_minute),
+            ("auth.failures_per_account_burst", self.auth.failures_per_account_burst),
+            ("auth.failures_per_address_per_minute", self.auth.failures_per_address_per_minute),
+            ("auth.failures_per_address_burst", self.auth.failures_per_address_burst),
+        ] {
+            if !(1..=100_000).contains(&v) {
+                return Err(err(format!("{key}: must be between 1 and 100000")));
+            }
+        }
+        kontor_domain::address::DomainName::parse(&self.domain).map_err(|e| err(format!("domain: {e}")))?;
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(err(format!("log.format: expected text or json, got {:?}", self.log.format)));
+        }
+        if self.data.is_empty() {
+            return Err(err("data: must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(&self.data)
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir().join("kontor.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        if self.blobs.path.is_empty() { self.data_dir().join("blobs") } else { PathBuf::from(&self.blobs.path) }
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        parse_addr("http.listen", &self.http.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn max_body(&self) -> usize {
+        size("http.max_body", &self.http.max_body).map_or(64 << 20, |v| usize::try_from(v).unwrap_or(usize::MAX))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        duration("http.request_timeout", &self.http.request_timeout).unwrap_or(Duration::from_secs(60))
+    }
+
+    /// The domain's tunables.
+    pub fn settings(&self) -> kontor_domain::Settings {
+        use kontor_domain::auth::limiter::LimitSettings;
+        let n = |v: i64| u32::try_from(v).unwrap_or(1);
+        kontor_domain::Settings {
+            max_item_size: size("quota.max_item_size", &self.quota.max_item_size).unwrap_or(64 << 20),
+            default_quota: if self.quota.default.is_empty() { None } else { size("quota.default", &self.quota.default).ok() },
+            token_ttl_secs: duration("auth.token_ttl", &self.auth.token_ttl).map_or(3600, |d| d.as_secs()),
+            login_limits: LimitSettings {
+                per_account_per_minute: n(self.auth.failures_per_account_per_minute),
+                per_account_burst: n(self.auth.failures_per_account_burst),
+                per_address_per_minute: n(self.auth.failures_per_address_per_minute),
+                per_address_burst: n(self.auth.failures_per_address_burst),
+            },
+        }
+    }
+}
+
+fn parse_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| err(format!("{key}: expected an address like 127.0.0.1:8080, got {v:?}")))
+}
+
+fn size(key: &str, v: &str) -> Result<u64, ConfigError> {
+    kontor_domain::quota::parse_size(v).ok_or_else(|| err(format!("{key}: expected a size like 64MiB, got {v:?}")))
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, `7d`, or plain seconds.
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => return Some(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" | "min" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn duration(key: &str, v: &str) -> Result<Duration, ConfigError> {
+    parse_duration(v).ok_or_else(|| err(format!("{key}: expected a duration like 30s, 5m or 1h, got {v:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_serve_a_newcomer() {
+        let c = Config::load(None, env(&[]), &[]).unwrap();
+        assert_eq!(c.http_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://./data/kontor.db?mode=rwc");
+        assert_eq!(c.blob_dir(), PathBuf::from("./data/blobs"));
+        assert_eq!(c.imap.listen, "127.0.0.1:1143");
+        assert_eq!(c.pop3.listen, "127.0.0.1:1110");
+        assert_eq!(c.smtp.listen, "127.0.0.1:2525");
+        assert_eq!(c.submission.listen, "127.0.0.1:1587");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        std::fs::write(&f, "data = \"/srv/k\"\n[http]\nlisten = \"0.0.0.0:80\"\n[database]\nmax_connections = 4\n").unwrap();
+        let c = Config::load(Some(&f), env(&[]), &[]).unwrap();
+        assert_eq!((c.data.as_str(), c.http.listen.as_str(), c.database.max_connections), ("/srv/k", "0.0.0.0:80", 4));
+        let c = Config::load(Some(&f), env(&[("KONTOR_HTTP", "127.0.0.1:81"), ("KONTOR_DATABASE_MAX_CONNECTIONS", "9")]), &[]).unwrap();
+        assert_eq!((c.http.listen.as_str(), c.database.max_connections), ("127.0.0.1:81", 9));
+        let c = Config::load(
+            Some(&f),
+            env(&[("KONTOR_HTTP", "127.0.0.1:81"), ("KONTOR_HTTP_LISTEN", "127.0.0.1:82")]),
+            &[("data", Some("/tmp/x".into()))],
+        )
+        .unwrap();
+        assert_eq!((c.http.listen.as_str(), c.data.as_str()), ("127.0.0.1:82", "/tmp/x"));
+        let c = Config::load(None, env(&[("KONTOR_HTTP", "127.0.0.1:81")]), &[("http.listen", Some("127.0.0.1:83".into()))]).unwrap();
+        assert_eq!(c.http.listen, "127.0.0.1:83");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        let cases = [
+            ("[http]\nlisen = \"x\"\n", "http.lisen"),
+            ("[http]\nlisten = \"nope\"\n", "http.listen"),
+            ("[database]\nmax_connections = \"many\"\n", "database.max_connections"),
+            ("[database]\nurl = \"mysql://x\"\n", "database.url"),
+            ("http = 3\n", "http"),
+            ("[quota]\ndefault = \"lots\"\n", "quota.default"),
+            ("[auth]\ntoken_ttl = \"forever\"\n", "auth.token_ttl"),
+            ("this is not toml", "k.toml"),
+        ];
+        for (text, key) in cases {
+            std::fs::write(&f, text).unwrap();
+            let e = Config::load(Some(&f), env(&[]), &[]).unwrap_err().to_string();
+            assert!(e.contains(key), "{text:?}: {e}");
+        }
+        let e = Config::load(None, env(&[("KONTOR_DATABASE_MAX_CONNECTIONS", "x")]), &[]).unwrap_err().to_string();
+        assert!(e.contains("database.max_connections") && e.contains("KONTOR_DATABASE_MAX_CONNECTIONS"), "{e}");
+        let e = Config::load(None, env(&[("KONTOR_DOMAIN", "bad domain")]), &[]).unwrap_err().to_string();
+        assert!(e.contains("domain"), "{e}");
+        assert!(Config::load(Some(Path::new("/nonexistent/k.toml")), env(&[]), &[]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("12"), Some(Duration::from_secs(12)));
+        assert_eq!(parse_duration("1y"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+}

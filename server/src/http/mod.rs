@@ -1,0 +1,97 @@
+//! The HTTP listener: one axum router for every HTTP-based protocol, with the cross-cutting
+//! layers (request ids, tracing, compression, body limit, timeout, panic catching, metrics).
+
+mod api;
+pub mod auth;
+pub mod error;
+mod ops;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use kontor_domain::Core;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub metrics: PrometheusHandle,
+}
+
+impl FromRef<AppState> for Arc<Core> {
+    fn from_ref(s: &AppState) -> Self {
+        s.core.clone()
+    }
+}
+
+/// Limits of the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body: usize,
+    pub request_timeout: Duration,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: random, so ids from several nodes do not collide.
+#[derive(Clone, Copy, Default)]
+struct RandomId;
+
+impl MakeRequestId for RandomId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// Counts requests and their duration per route and status.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let r = next.run(req).await;
+    let labels = [("method", method), ("route", route), ("status", r.status().as_u16().to_string())];
+    metrics::counter!("kontor_http_requests_total", &labels).increment(1);
+    metrics::histogram!("kontor_http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    r
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/me", get(api::me))
+        .route("/api/token", post(api::token))
+        .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
+        .with_state(state);
+
+    // Innermost first: each layer wraps everything above it.
+    routes
+        .layer(RequestBodyLimitLayer::new(limits.max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn(error::explain_layer_errors))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomId))
+}

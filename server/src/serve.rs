@@ -1,0 +1,140 @@
+//! `kontor serve`: migrate, bootstrap an empty store, listen, run background jobs, and shut
+//! down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the database closes).
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::future::IntoFuture;
+
+use tokio::sync::watch;
+
+use crate::app::{App, BusMode};
+use crate::config::Config;
+use crate::http::{self, AppState, Limits};
+use crate::Fatal;
+
+/// How long in-flight requests get after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(30);
+
+fn metrics_handle() -> Result<PrometheusHandle, Fatal> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let h = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| Fatal(format!("metrics: {e}")))?;
+    metrics::gauge!("kontor_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(HANDLE.get_or_init(|| h).clone())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(cfg: Config) -> Result<(), Fatal> {
+    let metrics = metrics_handle()?;
+    let app = App::open(&cfg, BusMode::Cluster).await?;
+    if let Some((address, password)) = app.core.bootstrap(&cfg.domain).await? {
+        // Printed once, on the first start of an empty store; never logged.
+        println!("Created domain {} and administrator {address}", address.domain);
+        println!("Administrator password (shown once): {password}");
+    }
+
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr())
+        .await
+        .map_err(|e| Fatal(format!("http.listen: cannot listen on {}: {e}", cfg.http.listen)))?;
+    let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    println!("HTTP listening on http://{local}");
+    tracing::info!(%local, "http listening");
+    for (proto, addr) in [("imap", &cfg.imap.listen), ("pop3", &cfg.pop3.listen), ("smtp", &cfg.smtp.listen), ("submission", &cfg.submission.listen)] {
+        tracing::debug!(proto, addr, "listener reserved; the protocol is not served yet");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx));
+
+    let router = http::router(
+        AppState { core: app.core.clone(), metrics },
+        Limits { max_body: cfg.max_body(), request_timeout: cfg.request_timeout() },
+    );
+    let (signal_tx, mut signal_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = signal_tx.send(true);
+    });
+    let mut graceful = signal_rx.clone();
+    let mut server = tokio::spawn(
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        r = &mut server => report(r),
+        _ = signal_rx.wait_for(|s| *s) => {
+            tracing::info!("shutting down: finishing in-flight requests");
+            match tokio::time::timeout(DRAIN, &mut server).await {
+                Ok(r) => report(r),
+                Err(_) => {
+                    tracing::warn!("requests still running after {DRAIN:?}; closing anyway");
+                    server.abort();
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = jobs.await;
+    app.close().await?;
+    tracing::info!("stopped");
+    println!("Kontor stopped");
+    Ok(())
+}
+
+fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "http server failed"),
+        Err(e) => tracing::error!(error = %e, "http server task failed"),
+    }
+}
+
+/// Periodic housekeeping: forget idle rate-limit keys, delete unreferenced blobs.
+async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                core.auth.limiter.housekeeping();
+                match core.collect_garbage().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(blobs = n, "unreferenced blobs deleted"),
+                    Err(e) => tracing::warn!(error = %e, "blob collection failed"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
