@@ -177,6 +177,7 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(super::fmt_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::fmt_time(1_795_411_200_000), "2026-11-24 04:00 UTC");
+        assert_eq!(super::fmt_time(1_795_411_200_000), "2026-11-23 05:20 UTC");
+        assert_eq!(super::fmt_time(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 }

@@ -42,6 +42,16 @@ impl EventBus for LocalBus {
 pub struct PgBus {
     outbound: mpsc::UnboundedSender<Event>,
     local: broadcast::Sender<Event>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for PgBus {
+    /// Stops listening, so the listener's connection goes back before the pool closes.
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 impl PgBus {
@@ -53,7 +63,7 @@ impl PgBus {
             .map_err(kontor_domain::Error::internal)?;
         listener.listen(CHANNEL).await.map_err(kontor_domain::Error::internal)?;
         let fan_out = local.clone();
-        tokio::spawn(async move {
+        let listen = tokio::spawn(async move {
             loop {
                 match listener.recv().await {
                     Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
@@ -71,7 +81,7 @@ impl PgBus {
         });
         // One sender task keeps NOTIFYs in publish order.
         let (outbound, mut rx) = mpsc::unbounded_channel::<Event>();
-        tokio::spawn(async move {
+        let send = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 let Ok(payload) = serde_json::to_string(&ev) else { continue };
                 let sent = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
@@ -84,7 +94,7 @@ impl PgBus {
                 }
             }
         });
-        Ok(Self { outbound, local })
+        Ok(Self { outbound, local, tasks: [listen, send] })
     }
 }
 

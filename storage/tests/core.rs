@@ -27,6 +27,7 @@ both_stores!(
     rename_keeps_data_and_frees_the_address,
     passwords_app_passwords_and_tokens,
     removing_a_user_releases_its_data,
+    concurrent_writers_get_distinct_modseqs_and_respect_quota,
 );
 
 fn ids(v: &[kontor_domain::changes::ChangedObject]) -> BTreeSet<i64> {
@@ -376,5 +377,34 @@ async fn removing_a_user_releases_its_data(env: Env) {
     assert!(core.store.collection(f.id).await.unwrap().is_none());
     core.remove_domain(Actor::System, "example.com").await.unwrap();
     assert!(core.list_domains(Actor::System).await.unwrap().is_empty());
+    env.finish().await;
+}
+
+async fn concurrent_writers_get_distinct_modseqs_and_respect_quota(env: Env) {
+    let a = env.user("a@example.com").await;
+    let core = env.core.clone();
+    let f = core.create_collection(&a, a.id, None, CollectionKind::FileFolder, "f", None).await.unwrap();
+    core.set_quota(Actor::System, "a@example.com", Some(1000)).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let (core, a) = (core.clone(), a.clone());
+            tokio::spawn(async move { core.create_item(&a, f.id, &format!("{n}"), "text/plain", &[n as u8; 100]).await })
+        })
+        .collect();
+    let mut ok = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(item) => ok.push(item.modseq.0),
+            Err(Error::OverQuota { .. }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok.len(), 10, "exactly the items that fit");
+    let distinct: BTreeSet<_> = ok.iter().collect();
+    assert_eq!(distinct.len(), ok.len(), "modseqs are unique: {ok:?}");
+    assert_eq!(core.principal_by_address("a@example.com").await.unwrap().quota.used_bytes, 1000);
+    // Refused writes rolled back their modseq too: the log has no gaps and no extra entries.
+    let log = core.changes_since(&a, a.id, Some(f.id), Some(&SyncToken { account: a.id, modseq: f.created_modseq }.to_string()), 100).await.unwrap();
+    assert_eq!(log.created.len(), 10);
     env.finish().await;
 }

@@ -1,1 +1,1 @@
-//! End-to-end suites live in `tests/`; this library is empty.
+//! End-to-end suites live in `tests/`; `src/bin/kontor-under-test.rs` is the binary they run.

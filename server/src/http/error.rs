@@ -73,12 +73,15 @@ impl IntoResponse for ApiError {
 /// Gives the bare answers of tower layers a body that says what happened.
 pub async fn explain_layer_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let r = next.run(req).await;
-    let has_body_type = r.headers().contains_key(header::CONTENT_TYPE);
+    let explained = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE if !has_body_type => {
+        StatusCode::PAYLOAD_TOO_LARGE if !explained => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large for this server (http.max_body)").into_response()
         }
-        StatusCode::REQUEST_TIMEOUT if !has_body_type => {
+        StatusCode::REQUEST_TIMEOUT if !explained => {
             ApiError::new(StatusCode::REQUEST_TIMEOUT, "request took too long (http.request_timeout)").into_response()
         }
         _ => r,
