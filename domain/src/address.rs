@@ -71,8 +71,7 @@ impl LocalPart {
             && !s.starts_with('.')
             && !s.ends_with('.')
             && !s.contains("..")
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIALS.contains(&b));
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || SPECIALS.contains(&b));
         if ok {
             Ok(Self(s))
         } else {
@@ -113,14 +112,9 @@ impl Address {
     pub fn parse(s: &str) -> Result<Self> {
         let s = s.trim();
         let Some((local, domain)) = s.rsplit_once('@') else {
-            return Err(Error::invalid(format!(
-                "bad address {s:?}: expected name@domain"
-            )));
+            return Err(Error::invalid(format!("bad address {s:?}: expected name@domain")));
         };
-        Ok(Self {
-            local: LocalPart::parse(local)?,
-            domain: DomainName::parse(domain)?,
-        })
+        Ok(Self { local: LocalPart::parse(local)?, domain: DomainName::parse(domain)? })
     }
 
     pub fn new(local: LocalPart, domain: DomainName) -> Self {
@@ -162,8 +156,16 @@ mod tests {
     #[test]
     fn refuses_bad_addresses() {
         for bad in [
-            "admin", "@example.com", "a@", "a..b@example.com", ".a@example.com", "a@-x.com",
-            "a@x..com", "a b@example.com", "a@exa_mple.com", "a@b@c",
+            "admin",
+            "@example.com",
+            "a@",
+            "a..b@example.com",
+            ".a@example.com",
+            "a@-x.com",
+            "a@x..com",
+            "a b@example.com",
+            "a@exa_mple.com",
+            "a@b@c",
         ] {
             assert!(Address::parse(bad).is_err(), "{bad} accepted");
         }

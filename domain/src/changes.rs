@@ -75,10 +75,7 @@ impl SyncToken {
         if account <= 0 || modseq < 0 {
             return Err(bad());
         }
-        Ok(Self {
-            account: PrincipalId(account),
-            modseq: Modseq(modseq),
-        })
+        Ok(Self { account: PrincipalId(account), modseq: Modseq(modseq) })
     }
 }
 
@@ -119,9 +116,7 @@ pub fn check_token(token: SyncToken, account: AccountId, current: Modseq, oldest
         return Err(Error::TokenWrongAccount);
     }
     if token.modseq > current {
-        return Err(Error::TokenInvalid(format!(
-            "token {token} is ahead of the account (now at {current})"
-        )));
+        return Err(Error::TokenInvalid(format!("token {token} is ahead of the account (now at {current})")));
     }
     if token.modseq < oldest {
         return Err(Error::TokenExpired { oldest });
@@ -233,7 +228,10 @@ mod tests {
         assert!(check_token(tok(5), a, Modseq(10), Modseq(0)).is_ok());
         assert!(matches!(check_token(tok(5), PrincipalId(2), Modseq(10), Modseq(0)), Err(Error::TokenWrongAccount)));
         assert!(matches!(check_token(tok(11), a, Modseq(10), Modseq(0)), Err(Error::TokenInvalid(_))));
-        assert!(matches!(check_token(tok(3), a, Modseq(10), Modseq(4)), Err(Error::TokenExpired { oldest: Modseq(4) })));
+        assert!(matches!(
+            check_token(tok(3), a, Modseq(10), Modseq(4)),
+            Err(Error::TokenExpired { oldest: Modseq(4) })
+        ));
         assert!(check_token(tok(4), a, Modseq(10), Modseq(4)).is_ok());
     }
 

@@ -60,9 +60,7 @@ impl Error {
         Self::Internal(e.to_string())
     }
     pub fn forbidden(needed: impl Into<String>) -> Self {
-        Self::Forbidden {
-            needed: needed.into(),
-        }
+        Self::Forbidden { needed: needed.into() }
     }
 }
 

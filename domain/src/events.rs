@@ -12,18 +12,9 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// Objects of these kinds changed in the account; its change log is now at `modseq`.
-    Changed {
-        account: AccountId,
-        modseq: Modseq,
-        kinds: Vec<CollectionKind>,
-    },
+    Changed { account: AccountId, modseq: Modseq, kinds: Vec<CollectionKind> },
     /// The account's use crossed a warning mark upwards.
-    QuotaWarning {
-        account: AccountId,
-        level: QuotaLevel,
-        used_bytes: u64,
-        limit_bytes: u64,
-    },
+    QuotaWarning { account: AccountId, level: QuotaLevel, used_bytes: u64, limit_bytes: u64 },
 }
 
 impl Event {

@@ -95,9 +95,7 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 }
@@ -109,10 +107,7 @@ mod tests {
     #[test]
     fn blob_id_is_sha256_hex_and_parse_rejects_paths() {
         let id = BlobId::of(b"abc");
-        assert_eq!(
-            id.as_str(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(id.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(BlobId::parse(id.as_str()), Some(id));
         assert!(BlobId::parse("../../etc/passwd").is_none());
         assert!(BlobId::parse(&"A".repeat(64)).is_none());

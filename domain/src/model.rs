@@ -2,8 +2,7 @@
 
 use crate::address::{Address, DomainName};
 use crate::ids::{
-    AccountId, AppPasswordId, BlobId, CollectionId, DomainId, GrantId, ItemId, Modseq, PrincipalId,
-    Timestamp,
+    AccountId, AppPasswordId, BlobId, CollectionId, DomainId, GrantId, ItemId, Modseq, PrincipalId, Timestamp,
 };
 use crate::rights::Rights;
 use serde::{Deserialize, Serialize};
@@ -108,13 +107,7 @@ pub enum CollectionKind {
 }
 
 impl CollectionKind {
-    pub const ALL: [Self; 5] = [
-        Self::MailFolder,
-        Self::Calendar,
-        Self::AddressBook,
-        Self::TaskList,
-        Self::FileFolder,
-    ];
+    pub const ALL: [Self; 5] = [Self::MailFolder, Self::Calendar, Self::AddressBook, Self::TaskList, Self::FileFolder];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -11,9 +11,7 @@ use crate::changes::ChangeRow;
 use crate::error::Result;
 use crate::events::Event;
 use crate::ids::{AccountId, BlobId, CollectionId, DomainId, ItemId, Modseq, PrincipalId};
-use crate::model::{
-    Alias, AppPassword, Collection, CollectionKind, Domain, Grant, Item, Principal, PrincipalKind,
-};
+use crate::model::{Alias, AppPassword, Collection, CollectionKind, Domain, Grant, Item, Principal, PrincipalKind};
 use crate::rights::Rights;
 use async_trait::async_trait;
 
@@ -137,7 +135,6 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn revoke_app_password(&self, principal: PrincipalId, label: &str) -> Result<bool>;
     /// Finds the app password with this hash and records its use.
     async fn use_app_password(&self, secret_hash: &str) -> Result<Option<AppPassword>>;
-
 }
 
 /// Collections and items, with blob references and quota use.
@@ -145,7 +142,13 @@ pub trait DirectoryStore: Send + Sync + 'static {
 pub trait CollectionStore: Send + Sync + 'static {
     async fn create_collection(&self, new: NewCollection) -> Result<Committed<Collection>>;
     async fn collection(&self, id: CollectionId) -> Result<Option<Collection>>;
-    async fn collection_by_name(&self, account: AccountId, parent: Option<CollectionId>, kind: CollectionKind, name: &str) -> Result<Option<Collection>>;
+    async fn collection_by_name(
+        &self,
+        account: AccountId,
+        parent: Option<CollectionId>,
+        kind: CollectionKind,
+        name: &str,
+    ) -> Result<Option<Collection>>;
     async fn list_collections(&self, account: AccountId, kind: Option<CollectionKind>) -> Result<Vec<Collection>>;
     async fn update_collection(&self, id: CollectionId, patch: CollectionPatch) -> Result<Committed<Collection>>;
     /// Removes the collection, its child collections and all their items.
@@ -158,7 +161,12 @@ pub trait CollectionStore: Send + Sync + 'static {
     async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>>;
     async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>>;
     /// Replaces the content; with `if_modseq`, only if the item is still at that modseq.
-    async fn replace_item(&self, id: ItemId, content: ItemContent, if_modseq: Option<Modseq>) -> Result<Committed<Item>>;
+    async fn replace_item(
+        &self,
+        id: ItemId,
+        content: ItemContent,
+        if_modseq: Option<Modseq>,
+    ) -> Result<Committed<Item>>;
     async fn remove_item(&self, id: ItemId, if_modseq: Option<Modseq>) -> Result<Committed<()>>;
 
     /// Deletes up to `limit` blobs no row refers to any more, from the table and from `blobs`.
@@ -172,11 +180,16 @@ pub trait CollectionStore: Send + Sync + 'static {
 #[async_trait]
 pub trait GrantStore: Send + Sync + 'static {
     /// Sets the grantee's rights on the collection (or whole account); empty rights remove it.
-    async fn put_grant(&self, account: AccountId, collection: Option<CollectionId>, grantee: PrincipalId, rights: Rights) -> Result<Option<Grant>>;
+    async fn put_grant(
+        &self,
+        account: AccountId,
+        collection: Option<CollectionId>,
+        grantee: PrincipalId,
+        rights: Rights,
+    ) -> Result<Option<Grant>>;
     async fn grants_on(&self, account: AccountId) -> Result<Vec<Grant>>;
     /// Grants to the principal or to any group it belongs to.
     async fn grants_to(&self, grantee: PrincipalId) -> Result<Vec<Grant>>;
-
 }
 
 /// The change log.
@@ -184,9 +197,20 @@ pub trait GrantStore: Send + Sync + 'static {
 pub trait ChangeLogStore: Send + Sync + 'static {
     async fn log_position(&self, account: AccountId) -> Result<LogPosition>;
     /// Rows with modseq > `since`, ordered by modseq, at most `limit`; only of `collection` if set.
-    async fn change_rows(&self, account: AccountId, since: Modseq, collection: Option<CollectionId>, limit: usize) -> Result<Vec<ChangeRow>>;
+    async fn change_rows(
+        &self,
+        account: AccountId,
+        since: Modseq,
+        collection: Option<CollectionId>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRow>>;
     /// All rows of one transaction.
-    async fn change_rows_at(&self, account: AccountId, modseq: Modseq, collection: Option<CollectionId>) -> Result<Vec<ChangeRow>>;
+    async fn change_rows_at(
+        &self,
+        account: AccountId,
+        modseq: Modseq,
+        collection: Option<CollectionId>,
+    ) -> Result<Vec<ChangeRow>>;
     /// Drops rows at or below `upto`; tokens older than that then get `TokenExpired`.
     async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64>;
 }

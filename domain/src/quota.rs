@@ -56,11 +56,7 @@ impl QuotaLevel {
 /// upwards. Falling below a mark re-arms it without a warning.
 pub fn after_change(remembered: QuotaLevel, used: u64, limit: Option<u64>) -> (QuotaLevel, Option<QuotaLevel>) {
     let now = QuotaLevel::of(used, limit);
-    if now > remembered {
-        (now, Some(now))
-    } else {
-        (now, None)
-    }
+    if now > remembered { (now, Some(now)) } else { (now, None) }
 }
 
 /// Whether `extra` more bytes fit.
@@ -91,7 +87,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
     }
     let f = num.parse::<f64>().ok()?;
     let v = f * mult as f64;
-    (v.is_finite() && v >= 0.0 && v < 1.8e19).then_some(v as u64)
+    (0.0..1.8e19).contains(&v).then_some(v as u64)
 }
 
 /// Formats bytes for people: `1.5 GiB`.

@@ -66,10 +66,12 @@ impl Rights {
     }
 
     /// Unknown bits are dropped, so a value read from the store can never grant more than exists.
+    #[must_use]
     pub const fn from_bits(bits: u32) -> Self {
         Self(bits & Self::ALL.0)
     }
 
+    #[must_use]
     pub const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
@@ -98,20 +100,16 @@ impl Rights {
 
     /// The names of the rights set, e.g. `["read", "seen"]`.
     pub fn names(self) -> Vec<&'static str> {
-        Self::NAMES
-            .iter()
-            .filter(|(r, _)| self.contains(*r))
-            .map(|(_, n)| *n)
-            .collect()
+        Self::NAMES.iter().filter(|(r, _)| self.contains(*r)).map(|(_, n)| *n).collect()
     }
 
     /// Parses a comma-separated list of right names or role names (`reviewer,send-as`).
     pub fn parse(s: &str) -> Option<Self> {
         let mut out = Self::NONE;
         for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            let r = Role::parse(word).map(Role::rights).or_else(|| {
-                Self::NAMES.iter().find(|(_, n)| *n == word).map(|(r, _)| *r)
-            })?;
+            let r = Role::parse(word)
+                .map(Role::rights)
+                .or_else(|| Self::NAMES.iter().find(|(_, n)| *n == word).map(|(r, _)| *r))?;
             out = out.union(r);
         }
         Some(out)
@@ -161,18 +159,11 @@ impl Role {
 
     pub const fn rights(self) -> Rights {
         let reviewer = Rights::READ.union(Rights::SEEN);
-        let editor = reviewer
-            .union(Rights::CREATE)
-            .union(Rights::MODIFY)
-            .union(Rights::DELETE)
-            .union(Rights::FLAG);
+        let editor = reviewer.union(Rights::CREATE).union(Rights::MODIFY).union(Rights::DELETE).union(Rights::FLAG);
         match self {
             Self::FreeBusy => Rights::FREE_BUSY,
             Self::Reviewer => reviewer,
-            Self::Author => reviewer
-                .union(Rights::CREATE)
-                .union(Rights::MODIFY_OWN)
-                .union(Rights::DELETE_OWN),
+            Self::Author => reviewer.union(Rights::CREATE).union(Rights::MODIFY_OWN).union(Rights::DELETE_OWN),
             Self::Editor => editor,
             Self::Owner => editor.union(Rights::CREATE_CHILD).union(Rights::SHARE),
         }

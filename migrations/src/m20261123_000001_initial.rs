@@ -8,12 +8,13 @@ use sea_orm_migration::schema::{
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn fk(from: &'static str, col: &'static str, to: &'static str, on_delete: ForeignKeyAction) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from, col)
-        .to(to, "id")
-        .on_delete(on_delete)
-        .take()
+fn fk(
+    from: &'static str,
+    col: &'static str,
+    to: &'static str,
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create().from(from, col).to(to, "id").on_delete(on_delete).take()
 }
 
 fn index(table: &'static str, name: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
@@ -34,11 +35,7 @@ impl MigrationTrait for Migration {
         use ForeignKeyAction::{Cascade, Restrict, SetNull};
 
         m.create_table(
-            Table::create()
-                .table("kontor_secrets")
-                .col(text("name").primary_key())
-                .col(text("value"))
-                .take(),
+            Table::create().table("kontor_secrets").col(text("name").primary_key()).col(text("value")).take(),
         )
         .await?;
 
@@ -141,7 +138,8 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
-        m.create_index(index("collections", "collections_name", &["account_id", "parent_key", "kind", "name"], true)).await?;
+        m.create_index(index("collections", "collections_name", &["account_id", "parent_key", "kind", "name"], true))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -217,14 +215,24 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(index("changes", "changes_account", &["account_id", "modseq"], false)).await?;
-        m.create_index(index("changes", "changes_collection", &["account_id", "collection_id", "modseq"], false)).await?;
+        m.create_index(index("changes", "changes_collection", &["account_id", "collection_id", "modseq"], false))
+            .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for t in [
-            "changes", "grants", "items", "blobs", "collections", "app_passwords", "aliases",
-            "group_members", "principals", "domains", "kontor_secrets",
+            "changes",
+            "grants",
+            "items",
+            "blobs",
+            "collections",
+            "app_passwords",
+            "aliases",
+            "group_members",
+            "principals",
+            "domains",
+            "kontor_secrets",
         ] {
             m.drop_table(Table::drop().table(t).take()).await?;
         }

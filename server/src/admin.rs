@@ -7,10 +7,10 @@ use kontor_domain::model::PrincipalKind;
 use kontor_domain::quota::{format_size, parse_size};
 use kontor_domain::{Actor, NewUser};
 
+use crate::Fatal;
 use crate::app::{App, BusMode};
 use crate::cli::{AliasCmd, AppPasswordCmd, Command, DomainCmd, QuotaCmd, UserCmd};
 use crate::config::Config;
-use crate::Fatal;
 
 const SYS: Actor<'static> = Actor::System;
 
@@ -80,7 +80,12 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
         }
         Command::Quota(QuotaCmd::Set { address, size }) => {
             let p = core.set_quota(SYS, &address, quota_arg(&size)?).await?;
-            println!("quota of {}: {} ({} used)", p.address, show_quota(p.quota.limit_bytes), format_size(p.quota.used_bytes));
+            println!(
+                "quota of {}: {} ({} used)",
+                p.address,
+                show_quota(p.quota.limit_bytes),
+                format_size(p.quota.used_bytes)
+            );
         }
         Command::Quota(QuotaCmd::Show { address }) => {
             let p = core.principal_by_address(&address).await?;
@@ -92,7 +97,8 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
         }
         Command::AppPassword(AppPasswordCmd::List { address }) => {
             for a in core.list_app_passwords(SYS, &address).await? {
-                let used = a.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {}", fmt_time(t.0)));
+                let used =
+                    a.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {}", fmt_time(t.0)));
                 println!("{}\tcreated {}\t{used}", a.label, fmt_time(a.created_at.0));
             }
         }
@@ -108,7 +114,8 @@ async fn user(app: &App, cmd: UserCmd) -> Result<(), Fatal> {
     let core = &app.core;
     match cmd {
         UserCmd::Add { address, password_stdin, quota, admin, name, kind } => {
-            let kind = PrincipalKind::parse(&kind).ok_or_else(|| Fatal(format!("bad kind {kind:?}: use user, group or resource")))?;
+            let kind = PrincipalKind::parse(&kind)
+                .ok_or_else(|| Fatal(format!("bad kind {kind:?}: use user, group or resource")))?;
             let address = kontor_domain::address::Address::parse(&address)?;
             let password = if password_stdin { Some(read_password_stdin()?) } else { None };
             let quota = match quota {

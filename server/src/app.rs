@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use kontor_domain::events::EventBus;
 use kontor_domain::Core;
+use kontor_domain::events::EventBus;
 use kontor_storage::{Backend, FsBlobStore, LocalBus, PgBus, SqlStore};
 
-use crate::config::Config;
 use crate::Fatal;
+use crate::config::Config;
 
 /// An open installation.
 pub struct App {

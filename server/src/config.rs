@@ -197,11 +197,7 @@ fn merge_file(base: &mut Table, file: &Table, prefix: &str, origin: &str) -> Res
             (Value::Table(_), _) => return Err(err(format!("{path} (in {origin}): expected a section [{path}]"))),
             (slot, v) if std::mem::discriminant(slot) == std::mem::discriminant(v) => *slot = v.clone(),
             (slot, v) => {
-                return Err(err(format!(
-                    "{path} (in {origin}): expected {}, got {}",
-                    slot.type_str(),
-                    v.type_str()
-                )));
+                return Err(err(format!("{path} (in {origin}): expected {}, got {}", slot.type_str(), v.type_str())));
             }
         }
     }
@@ -216,9 +212,8 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         flags: &[(&str, Option<String>)],
     ) -> Result<Self, ConfigError> {
-        let defaults = match Value::try_from(Self::default()) {
-            Ok(Value::Table(t)) => t,
-            _ => return Err(err("defaults do not serialise")),
+        let Ok(Value::Table(defaults)) = Value::try_from(Self::default()) else {
+            return Err(err("defaults do not serialise"));
         };
         let mut known = Vec::new();
         leaves(&defaults, "", &mut known);
@@ -333,7 +328,7 @@ impl Config {
     }
 
     pub fn request_timeout(&self) -> Duration {
-        duration("http.request_timeout", &self.http.request_timeout).unwrap_or(Duration::from_secs(60))
+        duration("http.request_timeout", &self.http.request_timeout).unwrap_or(Duration::from_mins(1))
     }
 
     /// The domain's tunables.
@@ -342,7 +337,11 @@ impl Config {
         let n = |v: i64| u32::try_from(v).unwrap_or(1);
         kontor_domain::Settings {
             max_item_size: size("quota.max_item_size", &self.quota.max_item_size).unwrap_or(64 << 20),
-            default_quota: if self.quota.default.is_empty() { None } else { size("quota.default", &self.quota.default).ok() },
+            default_quota: if self.quota.default.is_empty() {
+                None
+            } else {
+                size("quota.default", &self.quota.default).ok()
+            },
             token_ttl_secs: duration("auth.token_ttl", &self.auth.token_ttl).map_or(3600, |d| d.as_secs()),
             login_limits: LimitSettings {
                 per_account_per_minute: n(self.auth.failures_per_account_per_minute),
@@ -407,10 +406,16 @@ mod tests {
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("k.toml");
-        std::fs::write(&f, "data = \"/srv/k\"\n[http]\nlisten = \"0.0.0.0:80\"\n[database]\nmax_connections = 4\n").unwrap();
+        std::fs::write(&f, "data = \"/srv/k\"\n[http]\nlisten = \"0.0.0.0:80\"\n[database]\nmax_connections = 4\n")
+            .unwrap();
         let c = Config::load(Some(&f), env(&[]), &[]).unwrap();
         assert_eq!((c.data.as_str(), c.http.listen.as_str(), c.database.max_connections), ("/srv/k", "0.0.0.0:80", 4));
-        let c = Config::load(Some(&f), env(&[("KONTOR_HTTP", "127.0.0.1:81"), ("KONTOR_DATABASE_MAX_CONNECTIONS", "9")]), &[]).unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[("KONTOR_HTTP", "127.0.0.1:81"), ("KONTOR_DATABASE_MAX_CONNECTIONS", "9")]),
+            &[],
+        )
+        .unwrap();
         assert_eq!((c.http.listen.as_str(), c.database.max_connections), ("127.0.0.1:81", 9));
         let c = Config::load(
             Some(&f),
@@ -419,7 +424,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.http.listen.as_str(), c.data.as_str()), ("127.0.0.1:82", "/tmp/x"));
-        let c = Config::load(None, env(&[("KONTOR_HTTP", "127.0.0.1:81")]), &[("http.listen", Some("127.0.0.1:83".into()))]).unwrap();
+        let c = Config::load(
+            None,
+            env(&[("KONTOR_HTTP", "127.0.0.1:81")]),
+            &[("http.listen", Some("127.0.0.1:83".into()))],
+        )
+        .unwrap();
         assert_eq!(c.http.listen, "127.0.0.1:83");
     }
 
@@ -452,7 +462,7 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_mins(5)));
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("12"), Some(Duration::from_secs(12)));
         assert_eq!(parse_duration("1y"), None);

@@ -10,10 +10,10 @@ use std::future::IntoFuture;
 
 use tokio::sync::watch;
 
+use crate::Fatal;
 use crate::app::{App, BusMode};
 use crate::config::Config;
 use crate::http::{self, AppState, Limits};
-use crate::Fatal;
 
 /// How long in-flight requests get after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -23,9 +23,7 @@ fn metrics_handle() -> Result<PrometheusHandle, Fatal> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
-    let h = PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| Fatal(format!("metrics: {e}")))?;
+    let h = PrometheusBuilder::new().install_recorder().map_err(|e| Fatal(format!("metrics: {e}")))?;
     metrics::gauge!("kontor_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(HANDLE.get_or_init(|| h).clone())
 }
@@ -67,7 +65,12 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
-    for (proto, addr) in [("imap", &cfg.imap.listen), ("pop3", &cfg.pop3.listen), ("smtp", &cfg.smtp.listen), ("submission", &cfg.submission.listen)] {
+    for (proto, addr) in [
+        ("imap", &cfg.imap.listen),
+        ("pop3", &cfg.pop3.listen),
+        ("smtp", &cfg.smtp.listen),
+        ("submission", &cfg.submission.listen),
+    ] {
         tracing::debug!(proto, addr, "listener reserved; the protocol is not served yet");
     }
 
@@ -122,7 +125,7 @@ fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {
 
 /// Periodic housekeeping: forget idle rate-limit keys, delete unreferenced blobs.
 async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(Duration::from_mins(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -3,8 +3,8 @@
 //! it from the database's notifications, so a node hears its own events and everyone else's.
 
 use kontor_domain::events::{Event, EventBus};
-use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::sqlx::PgPool;
+use sea_orm::sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, mpsc};
 
 const CAPACITY: usize = 4096;
@@ -58,9 +58,7 @@ impl PgBus {
     /// Starts listening on the database; must be called inside a Tokio runtime.
     pub async fn start(pool: PgPool) -> kontor_domain::Result<Self> {
         let (local, _) = broadcast::channel(CAPACITY);
-        let mut listener = PgListener::connect_with(&pool)
-            .await
-            .map_err(kontor_domain::Error::internal)?;
+        let mut listener = PgListener::connect_with(&pool).await.map_err(kontor_domain::Error::internal)?;
         listener.listen(CHANNEL).await.map_err(kontor_domain::Error::internal)?;
         let fan_out = local.clone();
         let listen = tokio::spawn(async move {
@@ -84,11 +82,8 @@ impl PgBus {
         let send = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 let Ok(payload) = serde_json::to_string(&ev) else { continue };
-                let sent = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(payload)
-                    .execute(&pool)
-                    .await;
+                let sent =
+                    sea_orm::sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&pool).await;
                 if let Err(e) = sent {
                     tracing::warn!(error = %e, "could not publish event");
                 }

@@ -9,4 +9,4 @@ mod sql;
 
 pub use blobfs::FsBlobStore;
 pub use bus::{LocalBus, PgBus};
-pub use sql::{connect, migrate, Backend, SqlStore};
+pub use sql::{Backend, SqlStore, connect, migrate};

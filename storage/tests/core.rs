@@ -1,6 +1,8 @@
 //! The domain services over the real store, on SQLite and PostgreSQL: the change log, quota,
 //! the permission model, blobs, renames, authentication.
 
+#![allow(clippy::unwrap_used, clippy::many_single_char_names)]
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -115,7 +117,13 @@ async fn sync_paging_with_limit(env: Env) {
     let book = core.create_collection(&a, a.id, None, CollectionKind::AddressBook, "contacts", None).await.unwrap();
     let mut made = BTreeSet::new();
     for n in 0..7 {
-        made.insert(core.create_item(&a, book.id, &format!("{n}.vcf"), "text/vcard", format!("card {n}").as_bytes()).await.unwrap().id.0);
+        made.insert(
+            core.create_item(&a, book.id, &format!("{n}.vcf"), "text/vcard", format!("card {n}").as_bytes())
+                .await
+                .unwrap()
+                .id
+                .0,
+        );
     }
     // First sync in pages of 3.
     let (mut seen, mut token, mut pages) = (BTreeSet::new(), None::<String>, 0);
@@ -233,7 +241,10 @@ async fn roles_allow_exactly_what_they_name(env: Env) {
     core.replace_item(&b, bs.id, "text/calendar", b"b's, edited", None).await.unwrap();
     assert!(matches!(core.replace_item(&b, mine.id, "text/calendar", b"x", None).await, Err(Error::Forbidden { .. })));
     assert!(matches!(core.remove_item(&b, mine.id, None).await, Err(Error::Forbidden { .. })));
-    assert!(matches!(core.share(&b, owner.id, Some(cal.id), &addr(&c), Role::Reviewer.rights()).await, Err(Error::Forbidden { .. })));
+    assert!(matches!(
+        core.share(&b, owner.id, Some(cal.id), &addr(&c), Role::Reviewer.rights()).await,
+        Err(Error::Forbidden { .. })
+    ));
     core.remove_item(&b, bs.id, None).await.unwrap();
 
     // Editor: changes anyone's items, may not share or delete the calendar.
@@ -260,14 +271,17 @@ async fn roles_allow_exactly_what_they_name(env: Env) {
 
     // Grants to a group reach its members.
     let (g, _) = core
-        .add_user(Actor::System, NewUser {
-            address: kontor_domain::address::Address::parse("team@example.com").unwrap(),
-            kind: PrincipalKind::Group,
-            password: None,
-            display_name: None,
-            is_admin: false,
-            quota: None,
-        })
+        .add_user(
+            Actor::System,
+            NewUser {
+                address: kontor_domain::address::Address::parse("team@example.com").unwrap(),
+                kind: PrincipalKind::Group,
+                password: None,
+                display_name: None,
+                is_admin: false,
+                quota: None,
+            },
+        )
         .await
         .unwrap();
     core.store.add_member(g.id, c.id).await.unwrap();
@@ -286,7 +300,8 @@ async fn blobs_are_deduplicated_and_collected(env: Env) {
     let ia = core.create_item(&a, fa.id, "x", "text/plain", &body).await.unwrap();
     let ib = core.create_item(&b, fb.id, "x", "text/plain", &body).await.unwrap();
     assert_eq!(ia.blob, ib.blob);
-    let path = env.dir.path().join("blobs").join(&ia.blob.as_str()[..2]).join(&ia.blob.as_str()[2..4]).join(ia.blob.as_str());
+    let path =
+        env.dir.path().join("blobs").join(&ia.blob.as_str()[..2]).join(&ia.blob.as_str()[2..4]).join(ia.blob.as_str());
     assert!(path.exists());
     core.remove_item(&a, ia.id, None).await.unwrap();
     assert_eq!(core.collect_garbage().await.unwrap(), 0, "still referenced by b");
@@ -315,7 +330,13 @@ async fn rename_keeps_data_and_frees_the_address(env: Env) {
     assert!(matches!(core.principal_by_address("info@example.com").await, Err(Error::NotFound(_))));
     // Log in as the archive with the old password.
     let who = core
-        .authenticate(Credentials::Password { login: "archive@example.com".into(), password: "password-of-info@example.com".into() }, IP)
+        .authenticate(
+            Credentials::Password {
+                login: "archive@example.com".into(),
+                password: "password-of-info@example.com".into(),
+            },
+            IP,
+        )
         .await
         .unwrap();
     assert_eq!(who.principal.id, info.id);
@@ -325,10 +346,19 @@ async fn rename_keeps_data_and_frees_the_address(env: Env) {
     assert!(core.list_collections(&fresh, fresh.id, None).await.unwrap().is_empty());
     assert!(matches!(core.read_item(&fresh, msg.id).await, Err(Error::NotFound(_))));
     // Names in use are refused.
-    assert!(matches!(core.rename_user(Actor::System, "info@example.com", "archive@example.com").await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        core.rename_user(Actor::System, "info@example.com", "archive@example.com").await,
+        Err(Error::Conflict(_))
+    ));
     core.add_alias(Actor::System, "sales@example.com", "info@example.com").await.unwrap();
-    assert!(matches!(core.rename_user(Actor::System, "info@example.com", "sales@example.com").await, Err(Error::Conflict(_))));
-    assert!(matches!(core.rename_user(Actor::System, "info@example.com", "x@nowhere.org").await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        core.rename_user(Actor::System, "info@example.com", "sales@example.com").await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        core.rename_user(Actor::System, "info@example.com", "x@nowhere.org").await,
+        Err(Error::NotFound(_))
+    ));
     env.finish().await;
 }
 
@@ -339,7 +369,10 @@ async fn passwords_app_passwords_and_tokens(env: Env) {
     let ok = core.authenticate(pw("A@Example.com", "password-of-a@example.com"), IP).await.unwrap();
     assert_eq!((ok.principal.id, ok.method), (a.id, AuthMethod::Password));
     assert!(matches!(core.authenticate(pw("a@example.com", "wrong"), IP).await, Err(Error::AuthFailed)));
-    assert!(matches!(core.authenticate(pw("a", "password-of-a@example.com"), IP).await, Err(Error::AuthFailed)), "a login without a domain is refused");
+    assert!(
+        matches!(core.authenticate(pw("a", "password-of-a@example.com"), IP).await, Err(Error::AuthFailed)),
+        "a login without a domain is refused"
+    );
     assert!(matches!(core.authenticate(pw("nobody@example.com", "x"), IP).await, Err(Error::AuthFailed)));
 
     let (_, secret) = core.add_app_password(Actor::System, "a@example.com", "phone").await.unwrap();
@@ -347,9 +380,15 @@ async fn passwords_app_passwords_and_tokens(env: Env) {
     assert_eq!(via_app.method, AuthMethod::AppPassword);
     assert!(core.list_app_passwords(Actor::System, "a@example.com").await.unwrap()[0].last_used_at.is_some());
     let b = env.user("b@example.com").await;
-    assert!(matches!(core.authenticate(pw("b@example.com", &secret), IP).await, Err(Error::AuthFailed)), "another user's app password");
+    assert!(
+        matches!(core.authenticate(pw("b@example.com", &secret), IP).await, Err(Error::AuthFailed)),
+        "another user's app password"
+    );
     assert!(matches!(core.add_app_password(Actor::System, "a@example.com", "phone").await, Err(Error::Conflict(_))));
-    assert!(matches!(core.add_app_password(Actor::Principal(&b), "a@example.com", "x").await, Err(Error::Forbidden { .. })));
+    assert!(matches!(
+        core.add_app_password(Actor::Principal(&b), "a@example.com", "x").await,
+        Err(Error::Forbidden { .. })
+    ));
     core.revoke_app_password(Actor::System, "a@example.com", "phone").await.unwrap();
     assert!(matches!(core.authenticate(pw("a@example.com", &secret), IP).await, Err(Error::AuthFailed)));
 
@@ -357,9 +396,15 @@ async fn passwords_app_passwords_and_tokens(env: Env) {
     let via_token = core.authenticate(Credentials::Bearer(token.clone()), IP).await.unwrap();
     assert_eq!((via_token.principal.id, via_token.method), (a.id, AuthMethod::Token));
     core.set_password(Actor::System, "a@example.com", Some("a brand new password".into())).await.unwrap();
-    assert!(matches!(core.authenticate(Credentials::Bearer(token), IP).await, Err(Error::AuthFailed)), "a new password ends old tokens");
+    assert!(
+        matches!(core.authenticate(Credentials::Bearer(token), IP).await, Err(Error::AuthFailed)),
+        "a new password ends old tokens"
+    );
     assert!(core.authenticate(pw("a@example.com", "a brand new password"), IP).await.is_ok());
-    assert!(matches!(core.set_password(Actor::System, "a@example.com", Some("short".into())).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        core.set_password(Actor::System, "a@example.com", Some("short".into())).await,
+        Err(Error::Invalid(_))
+    ));
     env.finish().await;
 }
 
@@ -388,7 +433,9 @@ async fn concurrent_writers_get_distinct_modseqs_and_respect_quota(env: Env) {
     let tasks: Vec<_> = (0..16)
         .map(|n| {
             let (core, a) = (core.clone(), a.clone());
-            tokio::spawn(async move { core.create_item(&a, f.id, &format!("{n}"), "text/plain", &[n as u8; 100]).await })
+            tokio::spawn(
+                async move { core.create_item(&a, f.id, &format!("{n}"), "text/plain", &[n as u8; 100]).await },
+            )
         })
         .collect();
     let mut ok = Vec::new();
@@ -404,7 +451,16 @@ async fn concurrent_writers_get_distinct_modseqs_and_respect_quota(env: Env) {
     assert_eq!(distinct.len(), ok.len(), "modseqs are unique: {ok:?}");
     assert_eq!(core.principal_by_address("a@example.com").await.unwrap().quota.used_bytes, 1000);
     // Refused writes rolled back their modseq too: the log has no gaps and no extra entries.
-    let log = core.changes_since(&a, a.id, Some(f.id), Some(&SyncToken { account: a.id, modseq: f.created_modseq }.to_string()), 100).await.unwrap();
+    let log = core
+        .changes_since(
+            &a,
+            a.id,
+            Some(f.id),
+            Some(&SyncToken { account: a.id, modseq: f.created_modseq }.to_string()),
+            100,
+        )
+        .await
+        .unwrap();
     assert_eq!(log.created.len(), 10);
     env.finish().await;
 }

@@ -1,14 +1,28 @@
 //! The house rules of ../shared/DESIGN.md, checked on `cargo metadata`: which crate may import
 //! which, and one crypto backend for the whole build.
 
+#![allow(clippy::unwrap_used, clippy::many_single_char_names)]
+
 use serde_json::Value;
 
 const ADAPTERS: &[&str] = &["kontor-dav", "kontor-jmap", "kontor-imap", "kontor-pop3", "kontor-smtp", "kontor-web"];
 
 /// Crates the domain must not know (databases, HTTP, wire formats).
 const DOMAIN_FORBIDDEN: &[&str] = &[
-    "sea-orm", "sea-orm-migration", "sea-query", "sqlx", "axum", "hyper", "tower", "tower-http", "quick-xml",
-    "imap-codec", "imap-next", "smtp-proto", "rusqlite", "tokio-postgres",
+    "sea-orm",
+    "sea-orm-migration",
+    "sea-query",
+    "sqlx",
+    "axum",
+    "hyper",
+    "tower",
+    "tower-http",
+    "quick-xml",
+    "imap-codec",
+    "imap-next",
+    "smtp-proto",
+    "rusqlite",
+    "tokio-postgres",
 ];
 
 /// Internal crates each crate may depend on; `None`: any.
@@ -24,7 +38,8 @@ fn allowed_internal(name: &str) -> Option<&'static [&'static str]> {
 /// Every violation in a `cargo metadata` document.
 fn violations(meta: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let members: Vec<&str> = meta["workspace_members"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let members: Vec<&str> =
+        meta["workspace_members"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     for pkg in meta["packages"].as_array().into_iter().flatten() {
         let (Some(name), Some(id)) = (pkg["name"].as_str(), pkg["id"].as_str()) else { continue };
         if !members.contains(&id) {
@@ -34,14 +49,17 @@ fn violations(meta: &Value) -> Vec<String> {
             let dep_name = dep["name"].as_str().unwrap_or_default();
             let is_dev = dep["kind"].as_str() == Some("dev");
             if dep_name.starts_with("kontor-") {
-                if let Some(allowed) = allowed_internal(name) {
-                    if !allowed.contains(&dep_name) {
-                        out.push(format!("{name} must not depend on {dep_name}"));
-                    }
+                if let Some(allowed) = allowed_internal(name)
+                    && !allowed.contains(&dep_name)
+                {
+                    out.push(format!("{name} must not depend on {dep_name}"));
                 }
             } else if name == "kontor-domain" && !is_dev && DOMAIN_FORBIDDEN.contains(&dep_name) {
                 out.push(format!("kontor-domain must not depend on {dep_name}"));
-            } else if ADAPTERS.contains(&name) && !is_dev && (dep_name.starts_with("sea-") || dep_name.starts_with("sqlx")) {
+            } else if ADAPTERS.contains(&name)
+                && !is_dev
+                && (dep_name.starts_with("sea-") || dep_name.starts_with("sqlx"))
+            {
                 out.push(format!("{name} must not reach the database ({dep_name})"));
             }
         }
@@ -67,7 +85,9 @@ fn crates_import_only_what_the_design_allows() {
     assert!(v.is_empty(), "DESIGN.md import rules broken:\n{}", v.join("\n"));
     // The check sees every crate of the design.
     let names: Vec<&str> = meta["packages"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
-    for c in ["server", "domain", "storage", "migrations", "dav", "jmap", "imap", "pop3", "smtp", "web", "tests", "bench"] {
+    for c in
+        ["server", "domain", "storage", "migrations", "dav", "jmap", "imap", "pop3", "smtp", "web", "tests", "bench"]
+    {
         assert!(names.contains(&format!("kontor-{c}").as_str()), "missing crate kontor-{c}");
     }
 }

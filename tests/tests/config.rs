@@ -1,5 +1,7 @@
 //! The binary refuses a bad configuration with the key named and a non-zero exit.
 
+#![allow(clippy::unwrap_used, clippy::many_single_char_names)]
+
 mod support;
 
 #[test]

@@ -1,6 +1,8 @@
 //! End-to-end: the real `kontor` binary over HTTP and its admin commands, on SQLite and on
 //! PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::many_single_char_names)]
+
 mod support;
 
 use reqwest::StatusCode;
@@ -42,10 +44,15 @@ async fn first_start_creates_store_and_admin(store: &Store) {
     assert_eq!(body["admin"], true);
     assert_eq!(body["authMethod"], "password");
 
-    for (user, pw) in [("admin@example.com", "wrong password"), ("admin", password.as_str()), ("nobody@example.com", password.as_str())] {
+    for (user, pw) in [
+        ("admin@example.com", "wrong password"),
+        ("admin", password.as_str()),
+        ("nobody@example.com", password.as_str()),
+    ] {
         let r = me(&server, user, pw).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{user}");
-        let challenges: Vec<_> = r.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        let challenges: Vec<_> =
+            r.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
         assert!(challenges.iter().any(|c| c.starts_with("Basic realm=")), "{challenges:?}");
         let body: Value = r.json().await.unwrap();
         assert!(!body.to_string().contains(&password), "never echo a password");
@@ -58,7 +65,8 @@ async fn first_start_creates_store_and_admin(store: &Store) {
 async fn cli_users_authenticate_over_http(store: &Store) {
     let server = Server::start(store, &[]);
     // While the server runs.
-    let out = store.ok(&["user", "add", "bob@example.com", "--password-stdin", "--quota", "2GiB"], Some("bobs secret pw\n"));
+    let out =
+        store.ok(&["user", "add", "bob@example.com", "--password-stdin", "--quota", "2GiB"], Some("bobs secret pw\n"));
     assert!(out.contains("bob@example.com"), "{out}");
     assert_eq!(me(&server, "bob@example.com", "bobs secret pw").await.status(), StatusCode::OK);
     assert_eq!(me(&server, "bob@example.com", "not it").await.status(), StatusCode::UNAUTHORIZED);
@@ -110,7 +118,9 @@ async fn cli_manages_domains_aliases_quotas_and_app_passwords(store: &Store) {
     store.ok(&["user", "add", "dora@second.example", "--password-stdin"], Some("doras password\n"));
     store.ok(&["alias", "add", "sales@second.example", "dora@second.example"], None);
     assert!(store.ok(&["alias", "list"], None).contains("sales@second.example -> dora@second.example"));
-    assert!(store.fails(&["alias", "add", "dora@second.example", "admin@example.com"], None).contains("already exists"));
+    assert!(
+        store.fails(&["alias", "add", "dora@second.example", "admin@example.com"], None).contains("already exists")
+    );
     assert!(store.fails(&["domain", "remove", "second.example"], None).contains("remove them first"));
 
     let out = store.ok(&["quota", "set", "dora@second.example", "500MB"], None);
@@ -161,7 +171,11 @@ async fn failed_logins_are_rate_limited(store: &Store) {
     store.ok(&["user", "add", "eve@example.com", "--password-stdin"], Some("eves password\n"));
     // The default allows a burst of 10 failures per account.
     for n in 0..10 {
-        assert_eq!(me(&server, "eve@example.com", &format!("guess {n}")).await.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+        assert_eq!(
+            me(&server, "eve@example.com", &format!("guess {n}")).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {n}"
+        );
     }
     let r = me(&server, "eve@example.com", "guess 10").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the failure that uses up the allowance");
@@ -205,7 +219,13 @@ async fn http_skeleton_answers_clearly(store: &Store) {
     let r = server.get("/healthz").header("x-request-id", "client-chosen-id").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "client-chosen-id");
 
-    let r = server.post("/api/token").basic_auth("admin@example.com", Some(&admin)).body(vec![b'x'; 4096]).send().await.unwrap();
+    let r = server
+        .post("/api/token")
+        .basic_auth("admin@example.com", Some(&admin))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let body: Value = r.json().await.unwrap();

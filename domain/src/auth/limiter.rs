@@ -22,12 +22,7 @@ pub struct LimitSettings {
 
 impl Default for LimitSettings {
     fn default() -> Self {
-        Self {
-            per_account_per_minute: 6,
-            per_account_burst: 10,
-            per_address_per_minute: 20,
-            per_address_burst: 30,
-        }
+        Self { per_account_per_minute: 6, per_account_burst: 10, per_address_per_minute: 20, per_address_burst: 30 }
     }
 }
 
@@ -103,10 +98,7 @@ impl LoginLimiter {
         self.accounts.retain_recent();
         self.addresses.retain_recent();
         let now = Instant::now();
-        self.blocked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, until| *until > now);
+        self.blocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|_, until| *until > now);
     }
 }
 

@@ -9,10 +9,10 @@ pub mod token;
 
 use std::net::IpAddr;
 
+use crate::Core;
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::model::{Principal, PrincipalKind};
-use crate::Core;
 
 /// What a client presented.
 #[derive(Clone)]
@@ -53,9 +53,7 @@ impl Core {
     pub async fn authenticate(&self, creds: Credentials, source: IpAddr) -> Result<Authenticated> {
         match creds {
             Credentials::Bearer(token) => self.authenticate_token(&token, source).await,
-            Credentials::Password { login, password } => {
-                self.authenticate_password(&login, password, source).await
-            }
+            Credentials::Password { login, password } => self.authenticate_password(&login, password, source).await,
         }
     }
 
@@ -82,10 +80,7 @@ impl Core {
 
     async fn authenticate_password(&self, login: &str, password: String, source: IpAddr) -> Result<Authenticated> {
         let login_lc = login.trim().to_ascii_lowercase();
-        self.auth
-            .limiter
-            .check(source, Some(&login_lc))
-            .map_err(|s| Error::RateLimited { retry_after_secs: s })?;
+        self.auth.limiter.check(source, Some(&login_lc)).map_err(|s| Error::RateLimited { retry_after_secs: s })?;
         let outcome = self.check_password(&login_lc, password).await?;
         if let Some(a) = outcome {
             return Ok(a);
@@ -105,15 +100,12 @@ impl Core {
         }
         .filter(|p| p.kind == PrincipalKind::User);
 
-        if let Some(p) = &principal {
-            if password::looks_like_app_password(&password) {
-                let digest = password::app_password_digest(&password);
-                if let Some(app) = self.store.use_app_password(&digest).await? {
-                    if app.principal == p.id {
-                        return Ok(Some(Authenticated { principal: p.clone(), method: AuthMethod::AppPassword }));
-                    }
-                }
-            }
+        if let Some(p) = &principal
+            && password::looks_like_app_password(&password)
+            && let Some(app) = self.store.use_app_password(&password::app_password_digest(&password)).await?
+            && app.principal == p.id
+        {
+            return Ok(Some(Authenticated { principal: p.clone(), method: AuthMethod::AppPassword }));
         }
         let hash = match &principal {
             Some(p) => self.store.password_hash(p.id).await?,

@@ -2,8 +2,8 @@
 //! generated app passwords (they carry 120 random bits, so a slow hash adds nothing and a fast
 //! one lets a login find them by index instead of trying each).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
 use sha2::Digest;
 
@@ -13,16 +13,12 @@ use crate::error::{Error, Result};
 pub fn hash_password(password: &str) -> Result<String> {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(Error::internal)?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(Error::internal)
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(Error::internal)
 }
 
 /// Checks `password` against a PHC string; a malformed stored hash never matches.
 pub fn verify_password(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// A hash of a random password, verified against when the login names nobody, so that an
@@ -37,9 +33,7 @@ const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ234567
 /// A random password for a new account: 20 characters without look-alikes (~116 bits).
 pub fn generate_password() -> String {
     let mut rng = rand::rng();
-    (0..20)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    (0..20).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
 
 const APP_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -65,10 +59,7 @@ pub fn looks_like_app_password(s: &str) -> bool {
 }
 
 fn normalize_app_password(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    s.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// The digest under which an app password is stored and looked up.

@@ -39,11 +39,7 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            ttl_secs,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), ttl_secs }
     }
 
     pub fn ttl_secs(&self) -> u64 {
@@ -68,16 +64,12 @@ impl TokenIssuer {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[ISSUER]);
         v.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
-            .map(|d| d.claims)
-            .map_err(|_| Error::AuthFailed)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map(|d| d.claims).map_err(|_| Error::AuthFailed)
     }
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! Administration: domains, users, aliases, quotas, app passwords, and the first start.
 
+use crate::Core;
 use crate::address::{Address, DomainName};
 use crate::auth::password;
 use crate::error::{Error, Result};
 use crate::ids::PrincipalId;
 use crate::model::{Alias, AppPassword, Domain, Principal, PrincipalKind};
 use crate::ports::NewPrincipal;
-use crate::Core;
 
 /// Who asks for an administrative change.
 #[derive(Debug, Clone, Copy)]
@@ -52,9 +52,7 @@ const MIN_PASSWORD_LEN: usize = 8;
 
 fn check_password_policy(pw: &str) -> Result<()> {
     if pw.chars().count() < MIN_PASSWORD_LEN {
-        return Err(Error::invalid(format!(
-            "password too short: at least {MIN_PASSWORD_LEN} characters"
-        )));
+        return Err(Error::invalid(format!("password too short: at least {MIN_PASSWORD_LEN} characters")));
     }
     if pw.chars().any(char::is_control) {
         return Err(Error::invalid("password must not contain control characters"));
@@ -63,9 +61,7 @@ fn check_password_policy(pw: &str) -> Result<()> {
 }
 
 async fn hash(pw: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || password::hash_password(&pw))
-        .await
-        .map_err(Error::internal)?
+    tokio::task::spawn_blocking(move || password::hash_password(&pw)).await.map_err(Error::internal)?
 }
 
 impl Core {
@@ -89,10 +85,7 @@ impl Core {
 
     async fn domain(&self, name: &str) -> Result<Domain> {
         let name = DomainName::parse(name)?;
-        self.store
-            .find_domain(&name)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("domain {name}")))
+        self.store.find_domain(&name).await?.ok_or_else(|| Error::not_found(format!("domain {name}")))
     }
 
     // ---- principals
@@ -100,10 +93,7 @@ impl Core {
     /// The principal with this address, or `NotFound`.
     pub async fn principal_by_address(&self, address: &str) -> Result<Principal> {
         let a = Address::parse(address)?;
-        self.store
-            .principal_by_address(&a)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("user {a}")))
+        self.store.principal_by_address(&a).await?.ok_or_else(|| Error::not_found(format!("user {a}")))
     }
 
     /// Adds a user; returns it and the generated password, if one was generated.
@@ -243,7 +233,12 @@ impl Core {
     // ---- app passwords
 
     /// Creates an app password; returns it (shown once) and its record.
-    pub async fn add_app_password(&self, actor: Actor<'_>, address: &str, label: &str) -> Result<(AppPassword, String)> {
+    pub async fn add_app_password(
+        &self,
+        actor: Actor<'_>,
+        address: &str,
+        label: &str,
+    ) -> Result<(AppPassword, String)> {
         let p = self.principal_by_address(address).await?;
         actor.require_self_or_admin(p.id)?;
         let label = label.trim();
@@ -251,10 +246,7 @@ impl Core {
             return Err(Error::invalid("app password label must be 1 to 100 printable characters"));
         }
         let secret = password::generate_app_password();
-        let rec = self
-            .store
-            .create_app_password(p.id, label, &password::app_password_digest(&secret))
-            .await?;
+        let rec = self.store.create_app_password(p.id, label, &password::app_password_digest(&secret)).await?;
         Ok((rec, secret))
     }
 

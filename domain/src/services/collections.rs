@@ -1,12 +1,12 @@
 //! Collections (mail folders, calendars, address books, task lists, file folders) and the
 //! rights a principal holds on them.
 
+use crate::Core;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId};
 use crate::model::{Collection, CollectionKind, Principal};
 use crate::ports::{CollectionPatch, NewCollection};
 use crate::rights::Rights;
-use crate::Core;
 
 /// A collection and what the caller may do with it.
 #[derive(Debug, Clone)]
@@ -17,11 +17,7 @@ pub struct Access {
 
 impl Access {
     pub fn require(&self, needed: Rights) -> Result<()> {
-        if self.rights.contains(needed) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(needed.to_string()))
-        }
+        if self.rights.contains(needed) { Ok(()) } else { Err(Error::forbidden(needed.to_string())) }
     }
 }
 
@@ -50,7 +46,12 @@ impl Core {
     }
 
     /// The rights `who` holds in `account`, on `collection` or (with `None`) account-wide.
-    pub async fn rights_in(&self, who: &Principal, account: AccountId, collection: Option<CollectionId>) -> Result<Rights> {
+    pub async fn rights_in(
+        &self,
+        who: &Principal,
+        account: AccountId,
+        collection: Option<CollectionId>,
+    ) -> Result<Rights> {
         if account == who.id {
             return Ok(Rights::ALL);
         }
@@ -103,7 +104,12 @@ impl Core {
     }
 
     /// The collections of `account` that `who` can see, with its rights on each.
-    pub async fn list_collections(&self, who: &Principal, account: AccountId, kind: Option<CollectionKind>) -> Result<Vec<Access>> {
+    pub async fn list_collections(
+        &self,
+        who: &Principal,
+        account: AccountId,
+        kind: Option<CollectionKind>,
+    ) -> Result<Vec<Access>> {
         let all = self.store.list_collections(account, kind).await?;
         let mut out = Vec::with_capacity(all.len());
         for collection in all {
@@ -116,7 +122,12 @@ impl Core {
     }
 
     /// Renames a collection or changes its display name.
-    pub async fn update_collection(&self, who: &Principal, id: CollectionId, patch: CollectionPatch) -> Result<Collection> {
+    pub async fn update_collection(
+        &self,
+        who: &Principal,
+        id: CollectionId,
+        patch: CollectionPatch,
+    ) -> Result<Collection> {
         let a = self.access(who, id).await?;
         if let Some(name) = &patch.name {
             check_name(name)?;

@@ -1,12 +1,12 @@
 //! Items in collections: create, read, replace, remove — with rights, quota and blobs.
 
+use crate::Core;
 use crate::error::{Error, Result};
 use crate::ids::{CollectionId, ItemId, Modseq};
 use crate::model::{Item, Principal};
 use crate::ports::{ItemContent, NewItem};
 use crate::rights::Rights;
 use crate::services::collections::check_name;
-use crate::Core;
 
 impl Core {
     /// Stores the bytes and checks the item size limit.
@@ -33,13 +33,25 @@ impl Core {
     }
 
     /// Creates an item in a collection the caller may add to.
-    pub async fn create_item(&self, who: &Principal, collection: CollectionId, name: &str, content_type: &str, data: &[u8]) -> Result<Item> {
+    pub async fn create_item(
+        &self,
+        who: &Principal,
+        collection: CollectionId,
+        name: &str,
+        content_type: &str,
+        data: &[u8],
+    ) -> Result<Item> {
         check_name(name)?;
         self.access(who, collection).await?.require(Rights::CREATE)?;
         let content = self.store_content(content_type, data).await?;
         let c = self
             .store
-            .create_item(NewItem { collection, name: name.to_owned(), content: content.clone(), created_by: Some(who.id) })
+            .create_item(NewItem {
+                collection,
+                name: name.to_owned(),
+                content: content.clone(),
+                created_by: Some(who.id),
+            })
             .await?;
         self.ensure_blob(&content, data).await?;
         Ok(self.publish(c))
@@ -59,10 +71,7 @@ impl Core {
     /// The item named `name` in a collection the caller may read.
     pub async fn item_by_name(&self, who: &Principal, collection: CollectionId, name: &str) -> Result<Item> {
         self.access(who, collection).await?.require(Rights::READ)?;
-        self.store
-            .item_by_name(collection, name)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("item {name:?}")))
+        self.store.item_by_name(collection, name).await?.ok_or_else(|| Error::not_found(format!("item {name:?}")))
     }
 
     pub async fn list_items(&self, who: &Principal, collection: CollectionId) -> Result<Vec<Item>> {
@@ -71,7 +80,14 @@ impl Core {
     }
 
     /// Replaces an item's content; `if_modseq` makes it conditional (ETag / If-Match).
-    pub async fn replace_item(&self, who: &Principal, id: ItemId, content_type: &str, data: &[u8], if_modseq: Option<Modseq>) -> Result<Item> {
+    pub async fn replace_item(
+        &self,
+        who: &Principal,
+        id: ItemId,
+        content_type: &str,
+        data: &[u8],
+        if_modseq: Option<Modseq>,
+    ) -> Result<Item> {
         let (item, rights) = self.visible_item(who, id, Rights::NONE).await?;
         if !rights.may_modify_item(item.created_by, who.id) {
             return Err(Error::forbidden(if rights.contains(Rights::MODIFY_OWN) {
@@ -104,11 +120,7 @@ impl Core {
     /// The item and the caller's rights on it, if it holds some right on its collection and
     /// at least `needed`.
     async fn visible_item(&self, who: &Principal, id: ItemId, needed: Rights) -> Result<(Item, Rights)> {
-        let item = self
-            .store
-            .item(id)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("item {id}")))?;
+        let item = self.store.item(id).await?.ok_or_else(|| Error::not_found(format!("item {id}")))?;
         let access = self.access(who, item.collection).await.map_err(|e| match e {
             Error::NotFound(_) => Error::not_found(format!("item {id}")),
             other => other,

@@ -1,12 +1,12 @@
 //! Grants: an owner (or a delegate holding the share right) gives a colleague of the same
 //! domain a role on a collection, or account-wide rights such as send-as.
 
+use crate::Core;
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId};
 use crate::model::{Grant, Principal};
 use crate::rights::Rights;
-use crate::Core;
 
 impl Core {
     /// Sets what `grantee` may do on `collection` of `account` (or account-wide with `None`).
@@ -19,11 +19,8 @@ impl Core {
         grantee: &Address,
         rights: Rights,
     ) -> Result<Option<Grant>> {
-        let owner = self
-            .store
-            .principal(account)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("account {account}")))?;
+        let owner =
+            self.store.principal(account).await?.ok_or_else(|| Error::not_found(format!("account {account}")))?;
         match collection {
             Some(c) => {
                 let access = self.access(who, c).await?;
@@ -32,7 +29,9 @@ impl Core {
                 }
                 access.require(Rights::SHARE)?;
                 if rights.intersects(Rights::SEND_AS | Rights::SEND_ON_BEHALF) {
-                    return Err(Error::invalid("send-as and send-on-behalf are granted on the whole account, not a collection"));
+                    return Err(Error::invalid(
+                        "send-as and send-on-behalf are granted on the whole account, not a collection",
+                    ));
                 }
             }
             // Account-wide grants (delegation, send-as) are the owner's alone.
@@ -65,10 +64,10 @@ impl Core {
         // A delegate on single collections sees the grants of those.
         let mut out = Vec::new();
         for g in all {
-            if let Some(c) = g.collection {
-                if self.rights_in(who, account, Some(c)).await?.contains(Rights::SHARE) {
-                    out.push(g);
-                }
+            if let Some(c) = g.collection
+                && self.rights_in(who, account, Some(c)).await?.contains(Rights::SHARE)
+            {
+                out.push(g);
             }
         }
         Ok(out)

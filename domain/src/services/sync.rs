@@ -1,11 +1,11 @@
 //! Reading the change log: what changed since a token, for an account or one collection.
 
+use crate::Core;
 use crate::changes::{self, ChangeOp, ChangedObject, Changes, ObjectType, SyncToken};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId, Modseq};
 use crate::model::Principal;
 use crate::rights::Rights;
-use crate::Core;
 
 impl Core {
     /// The account's current token.
@@ -57,18 +57,38 @@ impl Core {
     }
 
     /// A first sync: the live objects, oldest change first, paged at transaction boundaries.
-    async fn initial_sync(&self, account: AccountId, collection: Option<CollectionId>, limit: usize, current: Modseq) -> Result<Changes> {
+    async fn initial_sync(
+        &self,
+        account: AccountId,
+        collection: Option<CollectionId>,
+        limit: usize,
+        current: Modseq,
+    ) -> Result<Changes> {
         let collections = match collection {
-            Some(id) => vec![self.store.collection(id).await?.ok_or_else(|| Error::not_found(format!("collection {id}")))?],
+            Some(id) => {
+                vec![self.store.collection(id).await?.ok_or_else(|| Error::not_found(format!("collection {id}")))?]
+            }
             None => self.store.list_collections(account, None).await?,
         };
         let mut objs = Vec::new();
         for c in &collections {
             if collection.is_none() {
-                objs.push(ChangedObject { object: ObjectType::Collection, id: c.id.0, collection_id: c.id, kind: c.kind, modseq: c.modseq });
+                objs.push(ChangedObject {
+                    object: ObjectType::Collection,
+                    id: c.id.0,
+                    collection_id: c.id,
+                    kind: c.kind,
+                    modseq: c.modseq,
+                });
             }
             for i in self.store.list_items(c.id).await? {
-                objs.push(ChangedObject { object: ObjectType::Item, id: i.id.0, collection_id: c.id, kind: c.kind, modseq: i.modseq });
+                objs.push(ChangedObject {
+                    object: ObjectType::Item,
+                    id: i.id.0,
+                    collection_id: c.id,
+                    kind: c.kind,
+                    modseq: i.modseq,
+                });
             }
         }
         objs.sort_by_key(|o| (o.modseq, o.object, o.id));
@@ -76,7 +96,14 @@ impl Core {
         let as_rows: Vec<_> = objs
             .iter()
             .take(limit + 1)
-            .map(|o| changes::ChangeRow { modseq: o.modseq, object: o.object, object_id: o.id, collection_id: o.collection_id, kind: o.kind, op: ChangeOp::Created })
+            .map(|o| changes::ChangeRow {
+                modseq: o.modseq,
+                object: o.object,
+                object_id: o.id,
+                collection_id: o.collection_id,
+                kind: o.kind,
+                op: ChangeOp::Created,
+            })
             .collect();
         let cut = changes::cut_at_limit(&as_rows, limit);
         let keep = match cut.needs_whole_modseq {
@@ -96,7 +123,12 @@ impl Core {
 
     /// Account-wide logs are for the owner (and account-wide readers); a collection's log for
     /// whoever may read it.
-    async fn require_log_access(&self, who: &Principal, account: AccountId, collection: Option<CollectionId>) -> Result<()> {
+    async fn require_log_access(
+        &self,
+        who: &Principal,
+        account: AccountId,
+        collection: Option<CollectionId>,
+    ) -> Result<()> {
         let rights = match collection {
             Some(c) => {
                 let a = self.access(who, c).await?;

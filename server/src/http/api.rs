@@ -1,14 +1,14 @@
 //! The small JSON API: who am I, and access tokens.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use kontor_domain::auth::AuthMethod;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
+use super::AppState;
 use super::auth::Auth;
 use super::error::ApiError;
-use super::AppState;
 
 /// `GET /api/me`: the authenticated principal.
 pub async fn me(Auth(who): Auth) -> Json<Value> {

@@ -8,8 +8,8 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
-use kontor_domain::auth::{Authenticated, Credentials};
 use kontor_domain::Core;
+use kontor_domain::auth::{Authenticated, Credentials};
 
 use super::error::ApiError;
 
@@ -63,7 +63,9 @@ mod tests {
     fn parses_basic_and_bearer() {
         let b = base64::engine::general_purpose::STANDARD.encode("a@x.org:p:w");
         match credentials(&format!("Basic {b}")) {
-            Some(Credentials::Password { login, password }) => assert_eq!((login.as_str(), password.as_str()), ("a@x.org", "p:w")),
+            Some(Credentials::Password { login, password }) => {
+                assert_eq!((login.as_str(), password.as_str()), ("a@x.org", "p:w"))
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(credentials("bearer abc"), Some(Credentials::Bearer(t)) if t == "abc"));

@@ -2,7 +2,7 @@
 //! tower layers produce (413, timeouts, caught panics) become `application/problem+json`
 //! (RFC 9457) with a clear message and never an internal detail.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kontor_domain::Error;
 
@@ -20,7 +20,10 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "authentication required: use HTTP Basic with user@domain and a password, or a Bearer token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication required: use HTTP Basic with user@domain and a password, or a Bearer token",
+        )
     }
 }
 
@@ -33,7 +36,10 @@ impl From<Error> for ApiError {
             Error::Forbidden { .. } | Error::CrossDomainGrant(_) => StatusCode::FORBIDDEN,
             Error::AuthFailed => return Self::new(StatusCode::UNAUTHORIZED, "authentication failed"),
             Error::RateLimited { retry_after_secs } => {
-                return Self { retry_after: Some(*retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()) };
+                return Self {
+                    retry_after: Some(*retry_after_secs),
+                    ..Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+                };
             }
             Error::OverQuota { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::TokenExpired { .. } => StatusCode::GONE,
@@ -55,16 +61,17 @@ impl IntoResponse for ApiError {
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
-        let mut r = (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
+        let mut r =
+            (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             let h = r.headers_mut();
             h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Kontor\", charset=\"UTF-8\""));
             h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"Kontor\""));
         }
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         r
     }
@@ -73,13 +80,12 @@ impl IntoResponse for ApiError {
 /// Gives the bare answers of tower layers a body that says what happened.
 pub async fn explain_layer_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let r = next.run(req).await;
-    let explained = r
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let explained =
+        r.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE if !explained => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large for this server (http.max_body)").into_response()
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large for this server (http.max_body)")
+                .into_response()
         }
         StatusCode::REQUEST_TIMEOUT if !explained => {
             ApiError::new(StatusCode::REQUEST_TIMEOUT, "request took too long (http.request_timeout)").into_response()

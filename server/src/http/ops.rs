@@ -1,11 +1,11 @@
 //! Operations endpoints: liveness, readiness (database reachable), Prometheus metrics.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-use super::error::ApiError;
 use super::AppState;
+use super::error::ApiError;
 
 pub async fn healthz() -> &'static str {
     "ok\n"

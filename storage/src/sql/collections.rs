@@ -5,7 +5,9 @@ use kontor_domain::changes::{ChangeOp, ObjectType};
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{AccountId, BlobId, CollectionId, ItemId, Modseq, PrincipalId, Timestamp};
 use kontor_domain::model::{Collection, CollectionKind, Item};
-use kontor_domain::ports::{BlobStore, CollectionPatch, CollectionStore, Committed, ItemContent, NewCollection, NewItem};
+use kontor_domain::ports::{
+    BlobStore, CollectionPatch, CollectionStore, Committed, ItemContent, NewCollection, NewItem,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
@@ -13,7 +15,7 @@ use sea_orm::{
 };
 
 use super::log::AccountTx;
-use super::{commit, db_err, i, u, unique, SqlStore};
+use super::{SqlStore, commit, db_err, i, u, unique};
 use crate::entities::{blob, collection, item};
 
 fn kind_of(code: i16) -> Result<CollectionKind> {
@@ -91,7 +93,11 @@ impl SqlStore {
     }
 
     async fn item_row(&self, c: &impl ConnectionTrait, id: ItemId) -> Result<item::Model> {
-        item::Entity::find_by_id(id.0).one(c).await.map_err(db_err)?.ok_or_else(|| Error::not_found(format!("item {id}")))
+        item::Entity::find_by_id(id.0)
+            .one(c)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("item {id}")))
     }
 
     /// Releases the blob references of every item of an account (before it is removed).
@@ -171,7 +177,13 @@ impl CollectionStore for SqlStore {
         collection::Entity::find_by_id(id.0).one(&self.db).await.map_err(db_err)?.map(to_collection).transpose()
     }
 
-    async fn collection_by_name(&self, account: AccountId, parent: Option<CollectionId>, kind: CollectionKind, name: &str) -> Result<Option<Collection>> {
+    async fn collection_by_name(
+        &self,
+        account: AccountId,
+        parent: Option<CollectionId>,
+        kind: CollectionKind,
+        name: &str,
+    ) -> Result<Option<Collection>> {
         collection::Entity::find()
             .filter(collection::Column::AccountId.eq(account.0))
             .filter(collection::Column::ParentKey.eq(parent.map_or(0, |p| p.0)))
@@ -189,7 +201,13 @@ impl CollectionStore for SqlStore {
         if let Some(k) = kind {
             q = q.filter(collection::Column::Kind.eq(k.code()));
         }
-        q.order_by_asc(collection::Column::Id).all(&self.db).await.map_err(db_err)?.into_iter().map(to_collection).collect()
+        q.order_by_asc(collection::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_collection)
+            .collect()
     }
 
     async fn update_collection(&self, id: CollectionId, patch: CollectionPatch) -> Result<Committed<Collection>> {
@@ -203,7 +221,8 @@ impl CollectionStore for SqlStore {
             am.display_name = Set(d);
         }
         am.modseq = Set(tx.modseq);
-        let m = am.update(&tx.txn).await.map_err(unique(format!("collection name in collection {}", row.parent_key)))?;
+        let m =
+            am.update(&tx.txn).await.map_err(unique(format!("collection name in collection {}", row.parent_key)))?;
         tx.log(ObjectType::Collection, m.id, m.id, kind_of(m.kind)?, ChangeOp::Updated);
         let events = tx.commit().await?;
         Ok(Committed { value: to_collection(m)?, events })
@@ -215,7 +234,11 @@ impl CollectionStore for SqlStore {
         let row = self.collection_row(&tx.txn, id).await?;
         let tree = self.subtree(&tx.txn, &row).await?;
         let ids: Vec<i64> = tree.iter().map(|c| c.id).collect();
-        let items = item::Entity::find().filter(item::Column::CollectionId.is_in(ids.clone())).all(&tx.txn).await.map_err(db_err)?;
+        let items = item::Entity::find()
+            .filter(item::Column::CollectionId.is_in(ids.clone()))
+            .all(&tx.txn)
+            .await
+            .map_err(db_err)?;
         for c in &tree {
             let kind = kind_of(c.kind)?;
             for it in items.iter().filter(|it| it.collection_id == c.id) {
@@ -288,7 +311,12 @@ impl CollectionStore for SqlStore {
             .collect()
     }
 
-    async fn replace_item(&self, id: ItemId, content: ItemContent, if_modseq: Option<Modseq>) -> Result<Committed<Item>> {
+    async fn replace_item(
+        &self,
+        id: ItemId,
+        content: ItemContent,
+        if_modseq: Option<Modseq>,
+    ) -> Result<Committed<Item>> {
         let row = self.item_row(&self.db, id).await?;
         let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
         let row = self.item_row(&tx.txn, id).await?;

@@ -8,11 +8,9 @@ use kontor_domain::model::{Alias, AppPassword, Domain, Principal, PrincipalKind,
 use kontor_domain::ports::{Committed, DirectoryStore, NewPrincipal};
 use kontor_domain::quota::{self, QuotaLevel};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{commit, db_err, i, u, unique, SqlStore};
+use super::{SqlStore, commit, db_err, i, u, unique};
 use crate::entities::{alias, app_password, domain, group_member, principal, secret};
 
 fn to_domain(m: domain::Model) -> Result<Domain> {
@@ -24,7 +22,8 @@ pub(crate) fn to_principal(m: principal::Model, domain: &str) -> Result<Principa
         id: PrincipalId(m.id),
         domain_id: DomainId(m.domain_id),
         address: Address::new(LocalPart::parse(&m.local_part)?, DomainName::parse(domain)?),
-        kind: PrincipalKind::parse(&m.kind).ok_or_else(|| Error::internal(format!("bad principal kind {:?}", m.kind)))?,
+        kind: PrincipalKind::parse(&m.kind)
+            .ok_or_else(|| Error::internal(format!("bad principal kind {:?}", m.kind)))?,
         display_name: m.display_name,
         is_admin: m.is_admin,
         credential_version: m.credential_version,
@@ -82,11 +81,7 @@ impl SqlStore {
     }
 
     async fn find_domain_id(&self, name: &DomainName) -> Result<Option<domain::Model>> {
-        domain::Entity::find()
-            .filter(domain::Column::Name.eq(name.as_str()))
-            .one(&self.db)
-            .await
-            .map_err(db_err)
+        domain::Entity::find().filter(domain::Column::Name.eq(name.as_str())).one(&self.db).await.map_err(db_err)
     }
 }
 
@@ -115,10 +110,14 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn create_domain(&self, name: &DomainName) -> Result<Domain> {
-        let m = domain::ActiveModel { name: Set(name.to_string()), created_at: Set(Timestamp::now().0), ..Default::default() }
-            .insert(&self.db)
-            .await
-            .map_err(unique(format!("domain {name}")))?;
+        let m = domain::ActiveModel {
+            name: Set(name.to_string()),
+            created_at: Set(Timestamp::now().0),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(unique(format!("domain {name}")))?;
         to_domain(m)
     }
 
@@ -139,8 +138,14 @@ impl DirectoryStore for SqlStore {
 
     async fn remove_domain(&self, id: DomainId) -> Result<()> {
         let txn = self.write().await?;
-        let users = principal::Entity::find().filter(principal::Column::DomainId.eq(id.0)).all(&txn).await.map_err(db_err)?.len();
-        let aliases = alias::Entity::find().filter(alias::Column::DomainId.eq(id.0)).all(&txn).await.map_err(db_err)?.len();
+        let users = principal::Entity::find()
+            .filter(principal::Column::DomainId.eq(id.0))
+            .all(&txn)
+            .await
+            .map_err(db_err)?
+            .len();
+        let aliases =
+            alias::Entity::find().filter(alias::Column::DomainId.eq(id.0)).all(&txn).await.map_err(db_err)?.len();
         if users + aliases > 0 {
             return Err(Error::invalid(format!(
                 "domain still has {users} principal(s) and {aliases} alias(es): remove them first"
@@ -216,7 +221,10 @@ impl DirectoryStore for SqlStore {
                 to_principal(m, &d)
             })
             .collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| (a.address.domain.as_str(), a.address.local.as_str()).cmp(&(b.address.domain.as_str(), b.address.local.as_str())));
+        out.sort_by(|a, b| {
+            (a.address.domain.as_str(), a.address.local.as_str())
+                .cmp(&(b.address.domain.as_str(), b.address.local.as_str()))
+        });
         Ok(out)
     }
 
@@ -240,7 +248,11 @@ impl DirectoryStore for SqlStore {
 
     async fn set_quota(&self, id: PrincipalId, limit: Option<u64>) -> Result<Committed<Principal>> {
         let txn = self.write().await?;
-        let m = principal::Entity::find_by_id(id.0).one(&txn).await.map_err(db_err)?.ok_or_else(|| Error::not_found(format!("principal {id}")))?;
+        let m = principal::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("principal {id}")))?;
         let used = u(m.used_bytes);
         let (level, warn) = quota::after_change(QuotaLevel::from_code(m.quota_level), used, limit);
         let m = principal::Entity::update_many()
@@ -257,7 +269,12 @@ impl DirectoryStore for SqlStore {
         commit(txn).await?;
         let events = warn
             .zip(limit)
-            .map(|(level, limit_bytes)| kontor_domain::events::Event::QuotaWarning { account: id, level, used_bytes: used, limit_bytes })
+            .map(|(level, limit_bytes)| kontor_domain::events::Event::QuotaWarning {
+                account: id,
+                level,
+                used_bytes: used,
+                limit_bytes,
+            })
             .into_iter()
             .collect();
         Ok(Committed { value: p, events })
@@ -265,7 +282,11 @@ impl DirectoryStore for SqlStore {
 
     async fn rename_principal(&self, id: PrincipalId, domain: DomainId, local: &LocalPart) -> Result<Principal> {
         let txn = self.write().await?;
-        let m = principal::Entity::find_by_id(id.0).one(&txn).await.map_err(db_err)?.ok_or_else(|| Error::not_found(format!("principal {id}")))?;
+        let m = principal::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("principal {id}")))?;
         let d = self.domain_name(&txn, domain.0).await?;
         let what = format!("address {}@{d}", local.as_str());
         if self.address_taken(&txn, domain.0, local.as_str()).await? {
@@ -343,7 +364,10 @@ impl DirectoryStore for SqlStore {
         .insert(&txn)
         .await
         .map_err(unique(what))?;
-        let t = self.load_principal(&txn, target.0).await?.ok_or_else(|| Error::not_found(format!("principal {target}")))?;
+        let t = self
+            .load_principal(&txn, target.0)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("principal {target}")))?;
         commit(txn).await?;
         Ok(Alias { address: Address::new(local.clone(), DomainName::parse(&d)?), target, target_address: t.address })
     }
@@ -372,7 +396,9 @@ impl DirectoryStore for SqlStore {
         let mut out = Vec::with_capacity(rows.len());
         for a in rows {
             let target = PrincipalId(a.target_id);
-            let (Some(target_address), Some(dn)) = (principals.get(&target), domains.get(&a.domain_id)) else { continue };
+            let (Some(target_address), Some(dn)) = (principals.get(&target), domains.get(&a.domain_id)) else {
+                continue;
+            };
             out.push(Alias {
                 address: Address::new(LocalPart::parse(&a.local_part)?, DomainName::parse(dn)?),
                 target,

@@ -9,7 +9,7 @@ use kontor_domain::rights::Rights;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{commit, db_err, SqlStore};
+use super::{SqlStore, commit, db_err};
 use crate::entities::{grant, group_member, principal};
 
 fn to_grant(m: grant::Model) -> Grant {
@@ -25,7 +25,12 @@ fn to_grant(m: grant::Model) -> Grant {
 
 impl SqlStore {
     /// After `who` moved to `domain`: removes grants between it and principals elsewhere.
-    pub(crate) async fn drop_cross_domain_grants(&self, txn: &DatabaseTransaction, who: PrincipalId, domain: DomainId) -> Result<()> {
+    pub(crate) async fn drop_cross_domain_grants(
+        &self,
+        txn: &DatabaseTransaction,
+        who: PrincipalId,
+        domain: DomainId,
+    ) -> Result<()> {
         let outside: Vec<i64> = principal::Entity::find()
             .select_only()
             .column(principal::Column::Id)
@@ -37,10 +42,9 @@ impl SqlStore {
         if outside.is_empty() {
             return Ok(());
         }
-        for (owner_col, grantee_col) in [
-            (grant::Column::AccountId, grant::Column::GranteeId),
-            (grant::Column::GranteeId, grant::Column::AccountId),
-        ] {
+        for (owner_col, grantee_col) in
+            [(grant::Column::AccountId, grant::Column::GranteeId), (grant::Column::GranteeId, grant::Column::AccountId)]
+        {
             grant::Entity::delete_many()
                 .filter(owner_col.eq(who.0))
                 .filter(grantee_col.is_in(outside.clone()))
@@ -54,7 +58,13 @@ impl SqlStore {
 
 #[async_trait]
 impl GrantStore for SqlStore {
-    async fn put_grant(&self, account: AccountId, collection: Option<CollectionId>, grantee: PrincipalId, rights: Rights) -> Result<Option<Grant>> {
+    async fn put_grant(
+        &self,
+        account: AccountId,
+        collection: Option<CollectionId>,
+        grantee: PrincipalId,
+        rights: Rights,
+    ) -> Result<Option<Grant>> {
         let key = collection.map_or(0, |c| c.0);
         let txn = self.write().await?;
         let scope = || {

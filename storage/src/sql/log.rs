@@ -14,7 +14,7 @@ use kontor_domain::quota::{self, QuotaLevel};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{commit, db_err, i, u, SqlStore};
+use super::{SqlStore, commit, db_err, i, u};
 use crate::entities::{change, collection, principal};
 
 /// One write transaction on an account. `begin` takes the account's next modseq first — on
@@ -127,7 +127,11 @@ impl AccountTx {
         }
         commit(self.txn).await?;
         if !self.kinds.is_empty() {
-            events.push(Event::Changed { account: self.account, modseq: Modseq(self.modseq), kinds: self.kinds.into_iter().collect() });
+            events.push(Event::Changed {
+                account: self.account,
+                modseq: Modseq(self.modseq),
+                kinds: self.kinds.into_iter().collect(),
+            });
         }
         if let (Some(level), Some(limit_bytes)) = (warn, self.limit) {
             events.push(Event::QuotaWarning { account: self.account, level, used_bytes: used, limit_bytes });
@@ -158,7 +162,13 @@ impl ChangeLogStore for SqlStore {
         Ok(LogPosition { current: Modseq(m.modseq), oldest: Modseq(m.oldest_modseq) })
     }
 
-    async fn change_rows(&self, account: AccountId, since: Modseq, collection: Option<CollectionId>, limit: usize) -> Result<Vec<ChangeRow>> {
+    async fn change_rows(
+        &self,
+        account: AccountId,
+        since: Modseq,
+        collection: Option<CollectionId>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRow>> {
         let mut q = change::Entity::find()
             .filter(change::Column::AccountId.eq(account.0))
             .filter(change::Column::Modseq.gt(since.0));
@@ -176,7 +186,12 @@ impl ChangeLogStore for SqlStore {
             .collect()
     }
 
-    async fn change_rows_at(&self, account: AccountId, modseq: Modseq, collection: Option<CollectionId>) -> Result<Vec<ChangeRow>> {
+    async fn change_rows_at(
+        &self,
+        account: AccountId,
+        modseq: Modseq,
+        collection: Option<CollectionId>,
+    ) -> Result<Vec<ChangeRow>> {
         let mut q = change::Entity::find()
             .filter(change::Column::AccountId.eq(account.0))
             .filter(change::Column::Modseq.eq(modseq.0));

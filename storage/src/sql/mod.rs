@@ -11,8 +11,8 @@ use kontor_domain::error::{Error, Result};
 use kontor_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 /// Which database a URL names.
@@ -37,9 +37,8 @@ impl Backend {
 /// Opens a pool. SQLite gets server pragmas: WAL, a busy timeout, foreign keys on, and full
 /// fsync on commit (a mail server must not lose a message it acknowledged).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection> {
-    let backend = Backend::of_url(url).ok_or_else(|| {
-        Error::invalid(format!("database URL must start with sqlite: or postgres://, got {url:?}"))
-    })?;
+    let backend = Backend::of_url(url)
+        .ok_or_else(|| Error::invalid(format!("database URL must start with sqlite: or postgres://, got {url:?}")))?;
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections.max(1))
         .min_connections(1)
@@ -133,4 +132,3 @@ pub(crate) fn u(v: i64) -> u64 {
 pub(crate) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
-

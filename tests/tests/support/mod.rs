@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database) on an ephemeral loopback port, and runs its admin commands on
 //! the same store.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -49,7 +50,10 @@ impl Store {
                 let pool = sqlx::PgPool::connect(&base)
                     .await
                     .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for this test: {e}"));
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create database");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create database");
                 pool.close().await;
                 (Some(with_db(&base, &name)), Some(name))
             }
@@ -103,11 +107,13 @@ impl Store {
     }
 
     pub async fn drop_database(&self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(pool) = sqlx::PgPool::connect(&pg_base()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await;
-                pool.close().await;
-            }
+        if let Some(name) = &self.pg_name
+            && let Ok(pool) = sqlx::PgPool::connect(&pg_base()).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&pool)
+                .await;
+            pool.close().await;
         }
     }
 }
@@ -123,6 +129,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `kontor serve` on the store with extra environment variables.
+    #[allow(clippy::zombie_processes)] // the child is owned by `Server`, whose `Drop` reaps it
     pub fn start(store: &Store, env: &[(&str, &str)]) -> Self {
         let mut c = store.command();
         c.args(["serve", "--http", "127.0.0.1:0", "--domain", "example.com"])
@@ -144,7 +151,7 @@ impl Server {
         let mut banner = Vec::new();
         loop {
             let line = rx
-                .recv_timeout(Duration::from_secs(60))
+                .recv_timeout(Duration::from_mins(1))
                 .unwrap_or_else(|_| panic!("server did not start; printed {banner:?}"));
             if let Some(addr) = line.strip_prefix("HTTP listening on ") {
                 return Self { child, url: addr.to_owned(), banner, rest: rx };
@@ -155,10 +162,7 @@ impl Server {
 
     /// The administrator password printed on the first start, if it was printed.
     pub fn admin_password(&self) -> Option<String> {
-        self.banner
-            .iter()
-            .find_map(|l| l.strip_prefix("Administrator password (shown once): "))
-            .map(str::to_owned)
+        self.banner.iter().find_map(|l| l.strip_prefix("Administrator password (shown once): ")).map(str::to_owned)
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {

@@ -1,6 +1,8 @@
 //! Builds a `Core` over a real store: SQLite in a temporary directory, or a fresh PostgreSQL
 //! database (from `KONTOR_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use kontor_domain::events::Event;
@@ -71,16 +73,23 @@ impl Env {
     pub async fn finish(self) {
         let Self { core, pg, .. } = self;
         drop(core);
-        if let Some((base, name)) = pg {
-            if let Ok(admin) = sea_orm::Database::connect(base).await {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            }
+        if let Some((base, name)) = pg
+            && let Ok(admin) = sea_orm::Database::connect(base).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         }
     }
 
     pub async fn user(&self, address: &str) -> Principal {
         let domain = address.split('@').nth(1).unwrap();
-        if self.core.store.find_domain(&kontor_domain::address::DomainName::parse(domain).unwrap()).await.unwrap().is_none() {
+        if self
+            .core
+            .store
+            .find_domain(&kontor_domain::address::DomainName::parse(domain).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+        {
             self.core.add_domain(Actor::System, domain).await.unwrap();
         }
         self.core
