@@ -79,8 +79,11 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/token", post(api::token))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
         .with_state(state);
+    with_layers(routes, limits)
+}
 
-    // Innermost first: each layer wraps everything above it.
+/// The cross-cutting layers, innermost first: each wraps everything above it.
+fn with_layers(routes: Router, limits: Limits) -> Router {
     routes
         .layer(RequestBodyLimitLayer::new(limits.max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
@@ -94,4 +97,58 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomId))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("secret internal detail")
+    }
+
+    fn app() -> Router {
+        let routes = Router::new()
+            .route("/boom", get(boom))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/echo", post(|body: String| async move { body }));
+        with_layers(routes, Limits { max_body: 16, request_timeout: Duration::from_millis(200) })
+    }
+
+    async fn body(r: Response) -> String {
+        String::from_utf8(axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn panics_become_500_without_details() {
+        let r = app().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().contains_key("x-request-id"));
+        let text = body(r).await;
+        assert!(text.contains("internal error") && !text.contains("secret"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_get_413_with_a_message() {
+        let r = app().oneshot(Request::post("/echo").body(Body::from("x".repeat(17))).unwrap()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body(r).await.contains("too large"));
+        let r = app().oneshot(Request::post("/echo").body(Body::from("small")).unwrap()).await.unwrap();
+        assert_eq!(body(r).await, "small");
+    }
+
+    #[tokio::test]
+    async fn slow_requests_time_out_with_a_message() {
+        let r = app().oneshot(Request::get("/slow").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(body(r).await.contains("took too long"));
+    }
 }
