@@ -64,7 +64,7 @@ mod tests {
         let b = base64::engine::general_purpose::STANDARD.encode("a@x.org:p:w");
         match credentials(&format!("Basic {b}")) {
             Some(Credentials::Password { login, password }) => {
-                assert_eq!((login.as_str(), password.as_str()), ("a@x.org", "p:w"))
+                assert_eq!((login.as_str(), password.as_str()), ("a@x.org", "p:w"));
             }
             other => panic!("{other:?}"),
         }
