@@ -17,6 +17,9 @@ pub struct Cli {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB; KONTOR_DATABASE_URL.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Set any configuration key, e.g. --set http.max_body=16MiB (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -207,10 +207,10 @@ fn merge_file(base: &mut Table, file: &Table, prefix: &str, origin: &str) -> Res
 impl Config {
     /// Builds the configuration from defaults, `file`, the environment (`env`) and `flags`
     /// (key path → value).
-    pub fn load(
+    pub fn load<K: AsRef<str>>(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
-        flags: &[(&str, Option<String>)],
+        flags: &[(K, Option<String>)],
     ) -> Result<Self, ConfigError> {
         let Ok(Value::Table(defaults)) = Value::try_from(Self::default()) else {
             return Err(err("defaults do not serialise"));
@@ -239,12 +239,13 @@ impl Config {
         }
 
         for (key, value) in flags {
+            let key = key.as_ref();
             if let Some(v) = value {
                 let default = known
                     .iter()
                     .find(|(k, _)| k == key)
                     .map(|(_, d)| d)
-                    .ok_or_else(|| err(format!("{key}: unknown key")))?;
+                    .ok_or_else(|| err(format!("{key} (from the command line): unknown key")))?;
                 set(&mut t, key, typed(key, default, v, "command line")?);
             }
         }
@@ -392,7 +393,7 @@ mod tests {
 
     #[test]
     fn defaults_serve_a_newcomer() {
-        let c = Config::load(None, env(&[]), &[]).unwrap();
+        let c = Config::load::<&str>(None, env(&[]), &[]).unwrap();
         assert_eq!(c.http_addr().to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url(), "sqlite://./data/kontor.db?mode=rwc");
         assert_eq!(c.blob_dir(), PathBuf::from("./data/blobs"));
@@ -408,9 +409,9 @@ mod tests {
         let f = dir.path().join("k.toml");
         std::fs::write(&f, "data = \"/srv/k\"\n[http]\nlisten = \"0.0.0.0:80\"\n[database]\nmax_connections = 4\n")
             .unwrap();
-        let c = Config::load(Some(&f), env(&[]), &[]).unwrap();
+        let c = Config::load::<&str>(Some(&f), env(&[]), &[]).unwrap();
         assert_eq!((c.data.as_str(), c.http.listen.as_str(), c.database.max_connections), ("/srv/k", "0.0.0.0:80", 4));
-        let c = Config::load(
+        let c = Config::load::<&str>(
             Some(&f),
             env(&[("KONTOR_HTTP", "127.0.0.1:81"), ("KONTOR_DATABASE_MAX_CONNECTIONS", "9")]),
             &[],
@@ -449,14 +450,15 @@ mod tests {
         ];
         for (text, key) in cases {
             std::fs::write(&f, text).unwrap();
-            let e = Config::load(Some(&f), env(&[]), &[]).unwrap_err().to_string();
+            let e = Config::load::<&str>(Some(&f), env(&[]), &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text:?}: {e}");
         }
-        let e = Config::load(None, env(&[("KONTOR_DATABASE_MAX_CONNECTIONS", "x")]), &[]).unwrap_err().to_string();
+        let e =
+            Config::load::<&str>(None, env(&[("KONTOR_DATABASE_MAX_CONNECTIONS", "x")]), &[]).unwrap_err().to_string();
         assert!(e.contains("database.max_connections") && e.contains("KONTOR_DATABASE_MAX_CONNECTIONS"), "{e}");
-        let e = Config::load(None, env(&[("KONTOR_DOMAIN", "bad domain")]), &[]).unwrap_err().to_string();
+        let e = Config::load::<&str>(None, env(&[("KONTOR_DOMAIN", "bad domain")]), &[]).unwrap_err().to_string();
         assert!(e.contains("domain"), "{e}");
-        assert!(Config::load(Some(Path::new("/nonexistent/k.toml")), env(&[]), &[]).is_err());
+        assert!(Config::load::<&str>(Some(Path::new("/nonexistent/k.toml")), env(&[]), &[]).is_err());
     }
 
     #[test]

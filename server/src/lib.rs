@@ -41,8 +41,7 @@ fn init_tracing(cfg: &config::Config) {
 /// Runs the `kontor` command line; returns the process exit code.
 pub fn main_entry() -> i32 {
     let cli = cli::Cli::parse();
-    let flags = flags(&cli);
-    let cfg = match config::Config::load(cli.config.as_deref(), std::env::vars(), &flags) {
+    let cfg = match flags(&cli).and_then(|f| config::Config::load(cli.config.as_deref(), std::env::vars(), &f)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -72,11 +71,18 @@ pub fn main_entry() -> i32 {
     }
 }
 
-/// The flags that set configuration keys.
-fn flags(cli: &cli::Cli) -> Vec<(&'static str, Option<String>)> {
-    let mut f = vec![("data", cli.data.clone()), ("database.url", cli.database_url.clone())];
+/// The flags that set configuration keys, in order (a later one wins).
+fn flags(cli: &cli::Cli) -> Result<Vec<(String, Option<String>)>, config::ConfigError> {
+    let mut f: Vec<(String, Option<String>)> = Vec::new();
+    for kv in &cli.set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            config::ConfigError(format!("--set {kv}: expected KEY=VALUE, e.g. http.listen=127.0.0.1:8080"))
+        })?;
+        f.push((k.trim().to_owned(), Some(v.to_owned())));
+    }
+    let mut named = vec![("data", cli.data.clone()), ("database.url", cli.database_url.clone())];
     if let cli::Command::Serve(s) = &cli.command {
-        f.extend([
+        named.extend([
             ("http.listen", s.http.clone()),
             ("imap.listen", s.imap.clone()),
             ("pop3.listen", s.pop3.clone()),
@@ -85,5 +91,6 @@ fn flags(cli: &cli::Cli) -> Vec<(&'static str, Option<String>)> {
             ("domain", s.domain.clone()),
         ]);
     }
-    f
+    f.extend(named.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    Ok(f)
 }

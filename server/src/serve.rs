@@ -28,30 +28,24 @@ fn metrics_handle() -> Result<PrometheusHandle, Fatal> {
     Ok(HANDLE.get_or_init(|| h).clone())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Listens for SIGINT and SIGTERM from now on (registered before the server says it is
+/// listening, so an early signal is never the default "terminate at once").
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Fatal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Fatal(format!("cannot handle SIGINT: {e}")))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Fatal(format!("cannot handle SIGTERM: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }
 
 /// Runs the server until a shutdown signal.
 pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let metrics = metrics_handle()?;
+    let signalled = shutdown_signal()?;
     let app = App::open(&cfg, BusMode::Cluster).await?;
     if let Some((address, password)) = app.core.bootstrap(&cfg.domain).await? {
         // Printed once, on the first start of an empty store; never logged.
@@ -83,7 +77,7 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     );
     let (signal_tx, mut signal_rx) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signalled.await;
         let _ = signal_tx.send(true);
     });
     let mut graceful = signal_rx.clone();

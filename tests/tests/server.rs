@@ -18,6 +18,7 @@ both_stores!(
     access_tokens,
     http_skeleton_answers_clearly,
     graceful_shutdown_and_restart,
+    cli_works_offline_before_the_first_start,
 );
 
 async fn me(server: &Server, user: &str, password: &str) -> reqwest::Response {
@@ -254,4 +255,19 @@ async fn graceful_shutdown_and_restart(store: &Store) {
     assert_eq!(me(&again, "admin@example.com", &admin).await.status(), StatusCode::OK);
     let (code, _) = again.stop();
     assert_eq!(code, Some(0));
+}
+
+async fn cli_works_offline_before_the_first_start(store: &Store) {
+    store.ok(&["domain", "add", "example.com"], None);
+    store.ok(&["user", "add", "first@example.com", "--password-stdin", "--admin"], Some("first users password\n"));
+    let server = Server::start(store, &[]);
+    assert_eq!(server.admin_password(), None, "a store with a domain is not bootstrapped again");
+    let r = me(&server, "first@example.com", "first users password").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["admin"], true);
+    // Any key can be set with --set as well.
+    let out = store.kontor(&["--set", "http.max_body=lots", "user", "list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.max_body"));
+    assert!(store.ok(&["--set", "log.level=error", "user", "list"], None).contains("first@example.com"));
 }

@@ -4,7 +4,7 @@
 use crate::Core;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId};
-use crate::model::{Collection, CollectionKind, Principal};
+use crate::model::{Collection, CollectionKind, Grant, Principal};
 use crate::ports::{CollectionPatch, NewCollection};
 use crate::rights::Rights;
 
@@ -38,6 +38,15 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// The union of the grants (to a principal and its groups) that reach `collection` of
+/// `account`: those on the collection and those on the whole account.
+fn rights_from(grants: &[Grant], account: AccountId, collection: Option<CollectionId>) -> Rights {
+    grants
+        .iter()
+        .filter(|g| g.account == account && (g.collection.is_none() || g.collection == collection))
+        .fold(Rights::NONE, |r, g| r | g.rights)
+}
+
 impl Core {
     /// The rights `who` holds on a collection: everything on its own account; otherwise the
     /// union of its grants (direct or through groups) on the collection and on the account.
@@ -55,13 +64,7 @@ impl Core {
         if account == who.id {
             return Ok(Rights::ALL);
         }
-        let mut rights = Rights::NONE;
-        for g in self.store.grants_to(who.id).await? {
-            if g.account == account && (g.collection.is_none() || g.collection == collection) {
-                rights |= g.rights;
-            }
-        }
-        Ok(rights)
+        Ok(rights_from(&self.store.grants_to(who.id).await?, account, collection))
     }
 
     /// The collection with what `who` may do there. A collection the caller holds no right on
@@ -111,14 +114,15 @@ impl Core {
         kind: Option<CollectionKind>,
     ) -> Result<Vec<Access>> {
         let all = self.store.list_collections(account, kind).await?;
-        let mut out = Vec::with_capacity(all.len());
-        for collection in all {
-            let rights = self.rights_on(who, &collection).await?;
-            if !rights.is_empty() {
-                out.push(Access { collection, rights });
-            }
-        }
-        Ok(out)
+        let grants = if account == who.id { Vec::new() } else { self.store.grants_to(who.id).await? };
+        Ok(all
+            .into_iter()
+            .filter_map(|collection| {
+                let rights =
+                    if account == who.id { Rights::ALL } else { rights_from(&grants, account, Some(collection.id)) };
+                (!rights.is_empty()).then_some(Access { collection, rights })
+            })
+            .collect())
     }
 
     /// Renames a collection or changes its display name.

@@ -60,24 +60,32 @@ impl SqlStore {
         to_principal(m, &d).map(Some)
     }
 
-    /// Whether `local` is taken in the domain by a principal or an alias.
-    async fn address_taken(&self, c: &impl ConnectionTrait, domain: i64, local: &str) -> Result<bool> {
-        let p = principal::Entity::find()
+    async fn principal_row(
+        &self,
+        c: &impl ConnectionTrait,
+        domain: i64,
+        local: &str,
+    ) -> Result<Option<principal::Model>> {
+        principal::Entity::find()
             .filter(principal::Column::DomainId.eq(domain))
             .filter(principal::Column::LocalPart.eq(local))
             .one(c)
             .await
-            .map_err(db_err)?;
-        if p.is_some() {
-            return Ok(true);
-        }
-        let a = alias::Entity::find()
+            .map_err(db_err)
+    }
+
+    async fn alias_row(&self, c: &impl ConnectionTrait, domain: i64, local: &str) -> Result<Option<alias::Model>> {
+        alias::Entity::find()
             .filter(alias::Column::DomainId.eq(domain))
             .filter(alias::Column::LocalPart.eq(local))
             .one(c)
             .await
-            .map_err(db_err)?;
-        Ok(a.is_some())
+            .map_err(db_err)
+    }
+
+    /// Whether `local` is taken in the domain by a principal or an alias.
+    async fn address_taken(&self, c: &impl ConnectionTrait, domain: i64, local: &str) -> Result<bool> {
+        Ok(self.principal_row(c, domain, local).await?.is_some() || self.alias_row(c, domain, local).await?.is_some())
     }
 
     async fn find_domain_id(&self, name: &DomainName) -> Result<Option<domain::Model>> {
@@ -195,12 +203,7 @@ impl DirectoryStore for SqlStore {
 
     async fn principal_by_address(&self, address: &Address) -> Result<Option<Principal>> {
         let Some(d) = self.find_domain_id(&address.domain).await? else { return Ok(None) };
-        let m = principal::Entity::find()
-            .filter(principal::Column::DomainId.eq(d.id))
-            .filter(principal::Column::LocalPart.eq(address.local.as_str()))
-            .one(&self.db)
-            .await
-            .map_err(db_err)?;
+        let m = self.principal_row(&self.db, d.id, address.local.as_str()).await?;
         m.map(|m| to_principal(m, &d.name)).transpose()
     }
 
@@ -411,22 +414,11 @@ impl DirectoryStore for SqlStore {
 
     async fn resolve_address(&self, address: &Address) -> Result<Option<PrincipalId>> {
         let Some(d) = self.find_domain_id(&address.domain).await? else { return Ok(None) };
-        let p = principal::Entity::find()
-            .filter(principal::Column::DomainId.eq(d.id))
-            .filter(principal::Column::LocalPart.eq(address.local.as_str()))
-            .one(&self.db)
-            .await
-            .map_err(db_err)?;
-        if let Some(p) = p {
+        let local = address.local.as_str();
+        if let Some(p) = self.principal_row(&self.db, d.id, local).await? {
             return Ok(Some(PrincipalId(p.id)));
         }
-        let a = alias::Entity::find()
-            .filter(alias::Column::DomainId.eq(d.id))
-            .filter(alias::Column::LocalPart.eq(address.local.as_str()))
-            .one(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(a.map(|a| PrincipalId(a.target_id)))
+        Ok(self.alias_row(&self.db, d.id, local).await?.map(|a| PrincipalId(a.target_id)))
     }
 
     async fn create_app_password(&self, principal: PrincipalId, label: &str, secret_hash: &str) -> Result<AppPassword> {

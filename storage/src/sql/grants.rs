@@ -7,7 +7,7 @@ use kontor_domain::model::Grant;
 use kontor_domain::ports::GrantStore;
 use kontor_domain::rights::Rights;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{SqlStore, commit, db_err};
 use crate::entities::{grant, group_member, principal};
@@ -24,6 +24,18 @@ fn to_grant(m: grant::Model) -> Grant {
 }
 
 impl SqlStore {
+    async fn grants_where(&self, filter: impl sea_orm::sea_query::IntoCondition) -> Result<Vec<Grant>> {
+        Ok(grant::Entity::find()
+            .filter(filter)
+            .order_by_asc(grant::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_grant)
+            .collect())
+    }
+
     /// After `who` moved to `domain`: removes grants between it and principals elsewhere.
     pub(crate) async fn drop_cross_domain_grants(
         &self,
@@ -66,21 +78,13 @@ impl GrantStore for SqlStore {
         rights: Rights,
     ) -> Result<Option<Grant>> {
         let key = collection.map_or(0, |c| c.0);
+        let this_grant = Condition::all()
+            .add(grant::Column::AccountId.eq(account.0))
+            .add(grant::Column::CollectionKey.eq(key))
+            .add(grant::Column::GranteeId.eq(grantee.0));
         let txn = self.write().await?;
-        let scope = || {
-            grant::Entity::find()
-                .filter(grant::Column::AccountId.eq(account.0))
-                .filter(grant::Column::CollectionKey.eq(key))
-                .filter(grant::Column::GranteeId.eq(grantee.0))
-        };
         if rights.is_empty() {
-            grant::Entity::delete_many()
-                .filter(grant::Column::AccountId.eq(account.0))
-                .filter(grant::Column::CollectionKey.eq(key))
-                .filter(grant::Column::GranteeId.eq(grantee.0))
-                .exec(&txn)
-                .await
-                .map_err(db_err)?;
+            grant::Entity::delete_many().filter(this_grant).exec(&txn).await.map_err(db_err)?;
             commit(txn).await?;
             return Ok(None);
         }
@@ -101,21 +105,13 @@ impl GrantStore for SqlStore {
         .exec_without_returning(&txn)
         .await
         .map_err(db_err)?;
-        let g = scope().one(&txn).await.map_err(db_err)?.map(to_grant);
+        let g = grant::Entity::find().filter(this_grant).one(&txn).await.map_err(db_err)?.map(to_grant);
         commit(txn).await?;
         Ok(g)
     }
 
     async fn grants_on(&self, account: AccountId) -> Result<Vec<Grant>> {
-        Ok(grant::Entity::find()
-            .filter(grant::Column::AccountId.eq(account.0))
-            .order_by_asc(grant::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(to_grant)
-            .collect())
+        self.grants_where(grant::Column::AccountId.eq(account.0)).await
     }
 
     async fn grants_to(&self, grantee: PrincipalId) -> Result<Vec<Grant>> {
@@ -128,14 +124,6 @@ impl GrantStore for SqlStore {
             .await
             .map_err(db_err)?;
         ids.push(grantee.0);
-        Ok(grant::Entity::find()
-            .filter(grant::Column::GranteeId.is_in(ids))
-            .order_by_asc(grant::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(to_grant)
-            .collect())
+        self.grants_where(grant::Column::GranteeId.is_in(ids)).await
     }
 }

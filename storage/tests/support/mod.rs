@@ -1,7 +1,7 @@
 //! Builds a `Core` over a real store: SQLite in a temporary directory, or a fresh PostgreSQL
 //! database (from `KONTOR_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::sync::Arc;
 
