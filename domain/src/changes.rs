@@ -54,6 +54,9 @@ pub struct ChangeRow {
     pub collection_id: CollectionId,
     pub kind: CollectionKind,
     pub op: ChangeOp,
+    /// The object's name at the time (an item's resource name, a collection's name), so a
+    /// tombstone can still say which URL went away.
+    pub name: String,
 }
 
 /// A position in one account's change log, as handed to clients (opaque to them).
@@ -98,13 +101,15 @@ pub struct Changes {
 }
 
 /// An object named in [`Changes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChangedObject {
     pub object: ObjectType,
     pub id: i64,
     pub collection_id: CollectionId,
     pub kind: CollectionKind,
     pub modseq: Modseq,
+    /// Its name at that modseq (for a removal: the name it had).
+    pub name: String,
 }
 
 /// Checks a client's token against the account's log before the log is read.
@@ -157,7 +162,7 @@ pub struct Cut {
 /// from one and created in the other: account-wide it folds to "updated"; a per-collection
 /// view filters the rows by collection first and sees the removal or the creation.
 pub fn fold(rows: &[ChangeRow]) -> (Vec<ChangedObject>, Vec<ChangedObject>, Vec<ChangedObject>) {
-    #[derive(Clone, Copy)]
+    #[derive(Clone)]
     struct State {
         first: ChangeOp,
         last: ChangeOp,
@@ -171,14 +176,18 @@ pub fn fold(rows: &[ChangeRow]) -> (Vec<ChangedObject>, Vec<ChangedObject>, Vec<
             collection_id: r.collection_id,
             kind: r.kind,
             modseq: r.modseq,
+            name: r.name.clone(),
         };
-        by_obj
-            .entry((r.object, r.object_id))
-            .and_modify(|s| {
+        match by_obj.entry((r.object, r.object_id)) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let s = e.get_mut();
                 s.last = r.op;
                 s.obj = obj;
-            })
-            .or_insert(State { first: r.op, last: r.op, obj });
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(State { first: r.op, last: r.op, obj });
+            }
+        }
     }
     let (mut created, mut updated, mut destroyed) = (Vec::new(), Vec::new(), Vec::new());
     for s in by_obj.into_values() {
@@ -209,6 +218,7 @@ mod tests {
             collection_id: CollectionId(1),
             kind: CollectionKind::Calendar,
             op,
+            name: format!("{id}.ics"),
         }
     }
 

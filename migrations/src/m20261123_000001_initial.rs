@@ -210,6 +210,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer("collection_id"))
                 .col(small_integer("kind"))
                 .col(small_integer("op"))
+                .col(text("name"))
                 .foreign_key(&mut fk("changes", "account_id", "principals", Cascade))
                 .take(),
         )

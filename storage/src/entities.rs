@@ -189,6 +189,7 @@ pub mod change {
         pub collection_id: i64,
         pub kind: i16,
         pub op: i16,
+        pub name: String,
     }
     no_relations!();
 }

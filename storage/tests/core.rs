@@ -60,6 +60,7 @@ async fn change_log_and_sync(mut env: Env) {
     assert_eq!(ids(&ch.created), BTreeSet::from([i3.id.0]));
     assert_eq!(ids(&ch.updated), BTreeSet::from([i1.id.0]));
     assert_eq!(ids(&ch.destroyed), BTreeSet::from([i2.id.0]), "created-and-removed inside the window is left out");
+    assert_eq!(ch.destroyed[0].name, "2.ics", "a tombstone still names what went away");
     let now = core.current_token(&a, a.id).await.unwrap();
     assert_eq!(ch.new_token, Some(now));
 

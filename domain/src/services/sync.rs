@@ -79,6 +79,7 @@ impl Core {
                     collection_id: c.id,
                     kind: c.kind,
                     modseq: c.modseq,
+                    name: c.name.clone(),
                 });
             }
             for i in self.store.list_items(c.id).await? {
@@ -88,6 +89,7 @@ impl Core {
                     collection_id: c.id,
                     kind: c.kind,
                     modseq: i.modseq,
+                    name: i.name,
                 });
             }
         }
@@ -103,6 +105,7 @@ impl Core {
                 collection_id: o.collection_id,
                 kind: o.kind,
                 op: ChangeOp::Created,
+                name: o.name.clone(),
             })
             .collect();
         let cut = changes::cut_at_limit(&as_rows, limit);

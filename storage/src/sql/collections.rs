@@ -1,7 +1,7 @@
 //! Collections and items, with blob reference counts and quota use.
 
 use async_trait::async_trait;
-use kontor_domain::changes::{ChangeOp, ObjectType};
+use kontor_domain::changes::ChangeOp;
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{AccountId, BlobId, CollectionId, ItemId, Modseq, PrincipalId, Timestamp};
 use kontor_domain::model::{Collection, CollectionKind, Item};
@@ -14,7 +14,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::log::AccountTx;
+use super::log::{AccountTx, Logged};
 use super::{SqlStore, commit, db_err, i, u, unique};
 use crate::entities::{blob, collection, item};
 
@@ -168,7 +168,7 @@ impl CollectionStore for SqlStore {
         .insert(&tx.txn)
         .await
         .map_err(unique(format!("collection {:?}", new.name)))?;
-        tx.log(ObjectType::Collection, m.id, m.id, new.kind, ChangeOp::Created);
+        tx.log(ChangeOp::Created, &Logged::collection(m.id, new.kind, &m.name));
         let events = tx.commit().await?;
         Ok(Committed { value: to_collection(m)?, events })
     }
@@ -223,7 +223,7 @@ impl CollectionStore for SqlStore {
         am.modseq = Set(tx.modseq);
         let m =
             am.update(&tx.txn).await.map_err(unique(format!("collection name in collection {}", row.parent_key)))?;
-        tx.log(ObjectType::Collection, m.id, m.id, kind_of(m.kind)?, ChangeOp::Updated);
+        tx.log(ChangeOp::Updated, &Logged::collection(m.id, kind_of(m.kind)?, &m.name));
         let events = tx.commit().await?;
         Ok(Committed { value: to_collection(m)?, events })
     }
@@ -242,10 +242,10 @@ impl CollectionStore for SqlStore {
         for c in &tree {
             let kind = kind_of(c.kind)?;
             for it in items.iter().filter(|it| it.collection_id == c.id) {
-                tx.log(ObjectType::Item, it.id, c.id, kind, ChangeOp::Destroyed);
+                tx.log(ChangeOp::Destroyed, &Logged::item(it.id, c.id, kind, &it.name));
                 tx.shrink(u(it.size));
             }
-            tx.log(ObjectType::Collection, c.id, c.id, kind, ChangeOp::Destroyed);
+            tx.log(ChangeOp::Destroyed, &Logged::collection(c.id, kind, &c.name));
         }
         release(&tx.txn, items.into_iter().map(|it| it.blob_id).collect()).await?;
         // Children go with the parent (ON DELETE CASCADE), items with their collection.
@@ -279,7 +279,7 @@ impl CollectionStore for SqlStore {
         .insert(&tx.txn)
         .await
         .map_err(unique(format!("item {:?}", new.name)))?;
-        tx.log(ObjectType::Item, m.id, coll.id, kind_of(coll.kind)?, ChangeOp::Created);
+        tx.log(ChangeOp::Created, &Logged::item(m.id, coll.id, kind_of(coll.kind)?, &m.name));
         let events = tx.commit().await?;
         Ok(Committed { value: to_item(m)?, events })
     }
@@ -335,7 +335,7 @@ impl CollectionStore for SqlStore {
         am.modseq = Set(tx.modseq);
         am.updated_at = Set(Timestamp::now().0);
         let m = am.update(&tx.txn).await.map_err(db_err)?;
-        tx.log(ObjectType::Item, m.id, m.collection_id, kind_of(coll.kind)?, ChangeOp::Updated);
+        tx.log(ChangeOp::Updated, &Logged::item(m.id, m.collection_id, kind_of(coll.kind)?, &m.name));
         let events = tx.commit().await?;
         Ok(Committed { value: to_item(m)?, events })
     }
@@ -351,7 +351,7 @@ impl CollectionStore for SqlStore {
         tx.shrink(u(row.size));
         unref_blob(&tx.txn, &row.blob_id, 1).await?;
         item::Entity::delete_by_id(id.0).exec(&tx.txn).await.map_err(db_err)?;
-        tx.log(ObjectType::Item, id.0, row.collection_id, kind_of(coll.kind)?, ChangeOp::Destroyed);
+        tx.log(ChangeOp::Destroyed, &Logged::item(id.0, row.collection_id, kind_of(coll.kind)?, &row.name));
         let events = tx.commit().await?;
         Ok(Committed { value: (), events })
     }

@@ -17,6 +17,26 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryO
 use super::{SqlStore, commit, db_err, i, u};
 use crate::entities::{change, collection, principal};
 
+/// What a change-log row names.
+pub(crate) struct Logged<'a> {
+    pub object: ObjectType,
+    pub id: i64,
+    /// The collection the object is in (a collection: itself).
+    pub collection: i64,
+    pub kind: CollectionKind,
+    pub name: &'a str,
+}
+
+impl<'a> Logged<'a> {
+    pub fn collection(id: i64, kind: CollectionKind, name: &'a str) -> Self {
+        Self { object: ObjectType::Collection, id, collection: id, kind, name }
+    }
+
+    pub fn item(id: i64, collection: i64, kind: CollectionKind, name: &'a str) -> Self {
+        Self { object: ObjectType::Item, id, collection, kind, name }
+    }
+}
+
 /// One write transaction on an account. `begin` takes the account's next modseq first — on
 /// PostgreSQL that row lock orders concurrent writers of one account, so modseqs commit in
 /// order; on SQLite the transaction holds the write lock from BEGIN.
@@ -58,25 +78,26 @@ impl AccountTx {
         })
     }
 
-    /// Records a change of an object in `collection`; the collection's own modseq follows.
-    pub fn log(&mut self, object: ObjectType, id: i64, collection: i64, kind: CollectionKind, op: ChangeOp) {
+    /// Records a change of an object; the modseq of its collection follows.
+    pub fn log(&mut self, op: ChangeOp, o: &Logged<'_>) {
         use sea_orm::Set;
         self.rows.push(change::ActiveModel {
             account_id: Set(self.account.0),
             modseq: Set(self.modseq),
-            object_type: Set(match object {
+            object_type: Set(match o.object {
                 ObjectType::Collection => 1,
                 ObjectType::Item => 2,
             }),
-            object_id: Set(id),
-            collection_id: Set(collection),
-            kind: Set(kind.code()),
+            object_id: Set(o.id),
+            collection_id: Set(o.collection),
+            kind: Set(o.kind.code()),
             op: Set(op.as_i16()),
+            name: Set(o.name.to_owned()),
             ..Default::default()
         });
-        self.kinds.insert(kind);
-        if !(object == ObjectType::Collection && op == ChangeOp::Destroyed) {
-            self.touched.insert(collection);
+        self.kinds.insert(o.kind);
+        if !(o.object == ObjectType::Collection && op == ChangeOp::Destroyed) {
+            self.touched.insert(o.collection);
         }
     }
 
@@ -148,6 +169,7 @@ fn to_row(m: change::Model) -> Result<ChangeRow> {
         collection_id: CollectionId(m.collection_id),
         kind: CollectionKind::from_code(m.kind).ok_or_else(|| Error::internal(format!("bad kind {}", m.kind)))?,
         op: ChangeOp::from_i16(m.op).ok_or_else(|| Error::internal(format!("bad op {}", m.op)))?,
+        name: m.name,
     })
 }
 
