@@ -160,7 +160,8 @@ pub struct Cut {
 /// created; changed then removed becomes removed; created and removed inside the window is
 /// left out, since the client never saw it. A move between collections is logged as removed
 /// from one and created in the other: account-wide it folds to "updated"; a per-collection
-/// view filters the rows by collection first and sees the removal or the creation.
+/// view filters the rows by collection first and sees the removal or the creation. A rename
+/// is a removal of the old name and a creation of the new one (URLs are names).
 pub fn fold(rows: &[ChangeRow]) -> (Vec<ChangedObject>, Vec<ChangedObject>, Vec<ChangedObject>) {
     #[derive(Clone)]
     struct State {
@@ -168,7 +169,7 @@ pub fn fold(rows: &[ChangeRow]) -> (Vec<ChangedObject>, Vec<ChangedObject>, Vec<
         last: ChangeOp,
         obj: ChangedObject,
     }
-    let mut by_obj: BTreeMap<(ObjectType, i64), State> = BTreeMap::new();
+    let mut by_obj: BTreeMap<(ObjectType, i64, String), State> = BTreeMap::new();
     for r in rows {
         let obj = ChangedObject {
             object: r.object,
@@ -178,7 +179,7 @@ pub fn fold(rows: &[ChangeRow]) -> (Vec<ChangedObject>, Vec<ChangedObject>, Vec<
             modseq: r.modseq,
             name: r.name.clone(),
         };
-        match by_obj.entry((r.object, r.object_id)) {
+        match by_obj.entry((r.object, r.object_id, r.name.clone())) {
             std::collections::btree_map::Entry::Occupied(mut e) => {
                 let s = e.get_mut();
                 s.last = r.op;

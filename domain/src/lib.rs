@@ -17,6 +17,8 @@ pub mod rights;
 mod services;
 
 pub use error::{Error, Result};
+pub use services::collections::Access;
+pub use services::files::{DRIVE_ROOT, Node};
 pub use services::{Actor, NewUser};
 
 use std::sync::Arc;

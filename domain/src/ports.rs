@@ -49,6 +49,24 @@ pub struct NewCollection {
 pub struct CollectionPatch {
     pub name: Option<String>,
     pub display_name: Option<Option<String>>,
+    /// Move under another parent (`Some(None)`: to the top) in the same account.
+    pub parent: Option<Option<CollectionId>>,
+}
+
+/// What a dead property belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PropTarget {
+    Collection(CollectionId),
+    Item(ItemId),
+}
+
+/// A property a client stored (WebDAV dead property), kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadProperty {
+    pub namespace: String,
+    pub name: String,
+    /// The property's content as XML, namespaces declared inside it.
+    pub value: String,
 }
 
 /// The stored content of an item (already in the blob store).
@@ -168,6 +186,18 @@ pub trait CollectionStore: Send + Sync + 'static {
         if_modseq: Option<Modseq>,
     ) -> Result<Committed<Item>>;
     async fn remove_item(&self, id: ItemId, if_modseq: Option<Modseq>) -> Result<Committed<()>>;
+    /// Moves or renames an item inside its account (same id, same content).
+    async fn move_item(&self, id: ItemId, to: CollectionId, name: &str) -> Result<Committed<Item>>;
+
+    /// The dead properties of a collection or item.
+    async fn properties(&self, target: PropTarget) -> Result<Vec<DeadProperty>>;
+    /// Sets and removes dead properties, all or none.
+    async fn update_properties(
+        &self,
+        target: PropTarget,
+        set: Vec<DeadProperty>,
+        remove: Vec<(String, String)>,
+    ) -> Result<()>;
 
     /// Deletes up to `limit` blobs no row refers to any more, from the table and from `blobs`.
     /// The files are deleted before the rows' removal commits, so a writer that references

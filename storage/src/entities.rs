@@ -193,3 +193,20 @@ pub mod change {
     }
     no_relations!();
 }
+
+pub mod property {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "properties")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub object_type: i16,
+        pub object_id: i64,
+        pub namespace: String,
+        pub name: String,
+        pub value: String,
+    }
+    no_relations!();
+}

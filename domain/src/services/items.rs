@@ -117,6 +117,11 @@ impl Core {
         Ok(())
     }
 
+    /// The item and the caller's rights on its collection (some right needed to see it).
+    pub(crate) async fn item_with_rights(&self, who: &Principal, id: ItemId) -> Result<(Item, Rights)> {
+        self.visible_item(who, id, Rights::NONE).await
+    }
+
     /// The item and the caller's rights on it, if it holds some right on its collection and
     /// at least `needed`.
     async fn visible_item(&self, who: &Principal, id: ItemId, needed: Rights) -> Result<(Item, Rights)> {

@@ -1,7 +1,8 @@
 //! The services, as methods on [`crate::Core`], one file per area.
 
 mod admin;
-mod collections;
+pub mod collections;
+pub mod files;
 mod items;
 mod sharing;
 mod sync;

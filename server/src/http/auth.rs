@@ -55,6 +55,24 @@ where
     }
 }
 
+/// Middleware for protocol routers (WebDAV, JMAP): authenticates the request and hands the
+/// principal on as an [`Authenticated`] extension; 401/429 otherwise.
+pub async fn require_auth(
+    axum::extract::State(core): axum::extract::State<Arc<Core>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (mut parts, body) = req.into_parts();
+    match Auth::from_request_parts(&mut parts, &core).await {
+        Ok(Auth(who)) => {
+            parts.extensions.insert(who);
+            next.run(axum::extract::Request::from_parts(parts, body)).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,11 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/me", get(api::me))
         .route("/api/token", post(api::token))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
-        .with_state(state);
+        .with_state(state.clone())
+        .merge(
+            kontor_dav::router(state.core.clone())
+                .route_layer(middleware::from_fn_with_state(state.core.clone(), auth::require_auth)),
+        );
     with_layers(routes, limits)
 }
 

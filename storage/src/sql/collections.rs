@@ -6,7 +6,8 @@ use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{AccountId, BlobId, CollectionId, ItemId, Modseq, PrincipalId, Timestamp};
 use kontor_domain::model::{Collection, CollectionKind, Item};
 use kontor_domain::ports::{
-    BlobStore, CollectionPatch, CollectionStore, Committed, ItemContent, NewCollection, NewItem,
+    BlobStore, CollectionPatch, CollectionStore, Committed, DeadProperty, ItemContent, NewCollection, NewItem,
+    PropTarget,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -15,7 +16,7 @@ use sea_orm::{
 };
 
 use super::log::{AccountTx, Logged};
-use super::{SqlStore, commit, db_err, i, u, unique};
+use super::{SqlStore, commit, db_err, i, properties, u, unique};
 use crate::entities::{blob, collection, item};
 
 fn kind_of(code: i16) -> Result<CollectionKind> {
@@ -213,7 +214,22 @@ impl CollectionStore for SqlStore {
     async fn update_collection(&self, id: CollectionId, patch: CollectionPatch) -> Result<Committed<Collection>> {
         let row = self.collection_row(&self.db, id).await?;
         let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
-        let mut am: collection::ActiveModel = self.collection_row(&tx.txn, id).await?.into();
+        let row = self.collection_row(&tx.txn, id).await?;
+        let old_name = row.name.clone();
+        let mut am: collection::ActiveModel = row.clone().into();
+        if let Some(parent) = patch.parent {
+            if let Some(p) = parent {
+                let parent_row = self.collection_row(&tx.txn, p).await?;
+                if parent_row.account_id != row.account_id {
+                    return Err(Error::invalid("cannot move a collection to another account"));
+                }
+                if self.subtree(&tx.txn, &row).await?.iter().any(|c| c.id == p.0) {
+                    return Err(Error::invalid("cannot move a collection into itself"));
+                }
+            }
+            am.parent_id = Set(parent.map(|p| p.0));
+            am.parent_key = Set(parent.map_or(0, |p| p.0));
+        }
         if let Some(name) = patch.name {
             am.name = Set(name);
         }
@@ -221,9 +237,14 @@ impl CollectionStore for SqlStore {
             am.display_name = Set(d);
         }
         am.modseq = Set(tx.modseq);
-        let m =
-            am.update(&tx.txn).await.map_err(unique(format!("collection name in collection {}", row.parent_key)))?;
-        tx.log(ChangeOp::Updated, &Logged::collection(m.id, kind_of(m.kind)?, &m.name));
+        let m = am.update(&tx.txn).await.map_err(unique("a collection of that name"))?;
+        let kind = kind_of(m.kind)?;
+        if m.name == old_name {
+            tx.log(ChangeOp::Updated, &Logged::collection(m.id, kind, &m.name));
+        } else {
+            tx.log(ChangeOp::Destroyed, &Logged::collection(m.id, kind, &old_name));
+            tx.log(ChangeOp::Created, &Logged::collection(m.id, kind, &m.name));
+        }
         let events = tx.commit().await?;
         Ok(Committed { value: to_collection(m)?, events })
     }
@@ -247,6 +268,8 @@ impl CollectionStore for SqlStore {
             }
             tx.log(ChangeOp::Destroyed, &Logged::collection(c.id, kind, &c.name));
         }
+        properties::forget(&tx.txn, 2, items.iter().map(|it| it.id).collect()).await?;
+        properties::forget(&tx.txn, 1, ids).await?;
         release(&tx.txn, items.into_iter().map(|it| it.blob_id).collect()).await?;
         // Children go with the parent (ON DELETE CASCADE), items with their collection.
         collection::Entity::delete_by_id(id.0).exec(&tx.txn).await.map_err(db_err)?;
@@ -351,9 +374,45 @@ impl CollectionStore for SqlStore {
         tx.shrink(u(row.size));
         unref_blob(&tx.txn, &row.blob_id, 1).await?;
         item::Entity::delete_by_id(id.0).exec(&tx.txn).await.map_err(db_err)?;
+        properties::forget(&tx.txn, 2, vec![id.0]).await?;
         tx.log(ChangeOp::Destroyed, &Logged::item(id.0, row.collection_id, kind_of(coll.kind)?, &row.name));
         let events = tx.commit().await?;
         Ok(Committed { value: (), events })
+    }
+
+    async fn move_item(&self, id: ItemId, to: CollectionId, name: &str) -> Result<Committed<Item>> {
+        let row = self.item_row(&self.db, id).await?;
+        let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
+        let row = self.item_row(&tx.txn, id).await?;
+        let from = self.collection_row(&tx.txn, CollectionId(row.collection_id)).await?;
+        let dest = self.collection_row(&tx.txn, to).await?;
+        if dest.account_id != row.account_id {
+            return Err(Error::invalid("cannot move an item to another account"));
+        }
+        let old_name = row.name.clone();
+        let mut am: item::ActiveModel = row.into();
+        am.collection_id = Set(dest.id);
+        am.name = Set(name.to_owned());
+        am.modseq = Set(tx.modseq);
+        am.updated_at = Set(Timestamp::now().0);
+        let m = am.update(&tx.txn).await.map_err(unique(format!("item {name:?}")))?;
+        tx.log(ChangeOp::Destroyed, &Logged::item(m.id, from.id, kind_of(from.kind)?, &old_name));
+        tx.log(ChangeOp::Created, &Logged::item(m.id, dest.id, kind_of(dest.kind)?, &m.name));
+        let events = tx.commit().await?;
+        Ok(Committed { value: to_item(m)?, events })
+    }
+
+    async fn properties(&self, target: PropTarget) -> Result<Vec<DeadProperty>> {
+        self.read_properties(target).await
+    }
+
+    async fn update_properties(
+        &self,
+        target: PropTarget,
+        set: Vec<DeadProperty>,
+        remove: Vec<(String, String)>,
+    ) -> Result<()> {
+        self.write_properties(target, set, remove).await
     }
 
     async fn collect_unreferenced_blobs(&self, limit: usize, blobs: &dyn BlobStore) -> Result<usize> {

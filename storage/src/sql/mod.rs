@@ -4,6 +4,7 @@ mod collections;
 mod directory;
 mod grants;
 mod log;
+mod properties;
 
 use std::time::Duration;
 

@@ -1,0 +1,173 @@
+//! Paths in a tree of collections (the WebDAV file drive), moving and copying, and dead
+//! properties — with the same rights checks as everything else.
+
+use crate::Core;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, CollectionId, ItemId};
+use crate::model::{Collection, CollectionKind, Item, Principal};
+use crate::ports::{CollectionPatch, DeadProperty, NewCollection, NewItem, PropTarget};
+use crate::rights::Rights;
+use crate::services::collections::{Access, check_name};
+
+/// The name of the collection at the top of a user's file drive.
+pub const DRIVE_ROOT: &str = "files";
+
+/// What a path names.
+#[derive(Debug, Clone)]
+pub enum Node {
+    Collection(Access),
+    Item {
+        item: Item,
+        parent: Access,
+    },
+    /// Nothing yet; the parent exists (PUT and MKCOL create here).
+    Missing {
+        parent: Access,
+        name: String,
+    },
+}
+
+impl Core {
+    /// The top of `account`'s file drive; its owner gets it created on first use.
+    pub async fn drive_root(&self, who: &Principal, account: AccountId) -> Result<Access> {
+        let kind = CollectionKind::FileFolder;
+        if let Some(c) = self.store.collection_by_name(account, None, kind, DRIVE_ROOT).await? {
+            return self.access(who, c.id).await;
+        }
+        if account != who.id {
+            return Err(Error::not_found("file drive"));
+        }
+        let new = NewCollection { account, parent: None, kind, name: DRIVE_ROOT.into(), display_name: None };
+        match self.store.create_collection(new).await {
+            Ok(c) => {
+                let c = self.publish(c);
+                Ok(Access { collection: c, rights: Rights::ALL })
+            }
+            // Created concurrently by another request.
+            Err(Error::Conflict(_)) => {
+                let c = self
+                    .store
+                    .collection_by_name(account, None, kind, DRIVE_ROOT)
+                    .await?
+                    .ok_or_else(|| Error::internal("drive root vanished"))?;
+                self.access(who, c.id).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Follows `segments` down from `root` (collections of the root's kind, then at most one item).
+    pub async fn resolve(&self, who: &Principal, root: Access, segments: &[String]) -> Result<Node> {
+        let mut cur = root;
+        for (i, seg) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            let c = &cur.collection;
+            if let Some(child) = self.store.collection_by_name(c.account, Some(c.id), c.kind, seg).await? {
+                cur = self.access(who, child.id).await?;
+                continue;
+            }
+            if !last {
+                return Err(Error::not_found(format!("collection {seg:?}")));
+            }
+            cur.require_some()?;
+            return Ok(match self.store.item_by_name(c.id, seg).await? {
+                Some(item) => Node::Item { item, parent: cur },
+                None => Node::Missing { parent: cur, name: seg.clone() },
+            });
+        }
+        Ok(Node::Collection(cur))
+    }
+
+    /// Moves or renames an item: remove right where it is, create right where it goes.
+    pub async fn move_item(&self, who: &Principal, id: ItemId, to: CollectionId, name: &str) -> Result<Item> {
+        check_name(name)?;
+        let (item, rights) = self.item_with_rights(who, id).await?;
+        if !rights.may_delete_item(item.created_by, who.id) {
+            return Err(Error::forbidden(Rights::DELETE.to_string()));
+        }
+        self.access(who, to).await?.require(Rights::CREATE)?;
+        let c = self.store.move_item(id, to, name).await?;
+        Ok(self.publish(c))
+    }
+
+    /// Copies an item (content shared, properties copied) into a collection.
+    pub async fn copy_item(&self, who: &Principal, id: ItemId, to: CollectionId, name: &str) -> Result<Item> {
+        check_name(name)?;
+        let (item, rights) = self.item_with_rights(who, id).await?;
+        if !rights.contains(Rights::READ) {
+            return Err(Error::forbidden(Rights::READ.to_string()));
+        }
+        self.access(who, to).await?.require(Rights::CREATE)?;
+        let content = crate::ports::ItemContent {
+            content_type: item.content_type.clone(),
+            blob: item.blob.clone(),
+            size: item.size,
+        };
+        let c = self
+            .store
+            .create_item(NewItem { collection: to, name: name.to_owned(), content, created_by: Some(who.id) })
+            .await?;
+        let copy = self.publish(c);
+        if !self.blobs.exists(&item.blob).await? {
+            // The source went away (and its content with it) while we copied.
+            let _ = self.store.remove_item(copy.id, None).await.map(|c| self.publish(c));
+            return Err(Error::not_found(format!("item {id}")));
+        }
+        let props = self.store.properties(PropTarget::Item(id)).await?;
+        if !props.is_empty() {
+            self.store.update_properties(PropTarget::Item(copy.id), props, Vec::new()).await?;
+        }
+        Ok(copy)
+    }
+
+    /// Moves a collection under another parent and/or renames it.
+    pub async fn move_collection(
+        &self,
+        who: &Principal,
+        id: CollectionId,
+        parent: CollectionId,
+        name: &str,
+    ) -> Result<Collection> {
+        check_name(name)?;
+        self.access(who, id).await?.require(Rights::DELETE_COLLECTION)?;
+        self.access(who, parent).await?.require(Rights::CREATE_CHILD)?;
+        let patch = CollectionPatch { name: Some(name.to_owned()), display_name: None, parent: Some(Some(parent)) };
+        let c = self.store.update_collection(id, patch).await?;
+        Ok(self.publish(c))
+    }
+
+    /// The dead properties of something the caller can read.
+    pub async fn dead_properties(&self, who: &Principal, target: PropTarget) -> Result<Vec<DeadProperty>> {
+        self.target_rights(who, target).await?.require(Rights::READ)?;
+        self.store.properties(target).await
+    }
+
+    /// Sets and removes dead properties (the write-properties right).
+    pub async fn update_dead_properties(
+        &self,
+        who: &Principal,
+        target: PropTarget,
+        set: Vec<DeadProperty>,
+        remove: Vec<(String, String)>,
+    ) -> Result<()> {
+        self.target_rights(who, target).await?.require(Rights::FLAG)?;
+        self.store.update_properties(target, set, remove).await
+    }
+
+    async fn target_rights(&self, who: &Principal, target: PropTarget) -> Result<Access> {
+        match target {
+            PropTarget::Collection(c) => self.access(who, c).await,
+            PropTarget::Item(i) => {
+                let (item, _) = self.item_with_rights(who, i).await?;
+                self.access(who, item.collection).await
+            }
+        }
+    }
+}
+
+impl Access {
+    /// Some right at all (the collection is visible).
+    fn require_some(&self) -> Result<()> {
+        if self.rights.is_empty() { Err(Error::not_found("collection")) } else { Ok(()) }
+    }
+}
