@@ -89,6 +89,9 @@ impl From<Error> for DavError {
             Error::OverQuota { .. } => {
                 Self::condition(StatusCode::INSUFFICIENT_STORAGE, "<D:quota-not-exceeded/>", e.to_string())
             }
+            Error::TooLarge { .. } => {
+                Self::condition(StatusCode::PAYLOAD_TOO_LARGE, "<D:max-resource-size/>", e.to_string())
+            }
             Error::PreconditionFailed(msg) => Self::new(StatusCode::PRECONDITION_FAILED, msg),
             Error::AuthFailed => Self::new(StatusCode::UNAUTHORIZED, "authentication failed"),
             Error::RateLimited { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
@@ -134,22 +137,26 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The top of the drive the path is in (404 when the caller may not see it).
+    async fn drive(&self, p: &DrivePath) -> Result<kontor_domain::Access, DavError> {
+        let owner = self.core.principal_by_address(&p.owner).await?;
+        Ok(self.core.drive_root(&self.who, owner.id).await?)
+    }
+
     /// What the path names.
     pub async fn node(&self, p: &DrivePath) -> Result<Node, DavError> {
-        let owner = self.core.principal_by_address(&p.owner).await?;
-        let root = self.core.drive_root(&self.who, owner.id).await?;
+        let root = self.drive(p).await?;
         Ok(self.core.resolve(&self.who, root, &p.segments).await?)
     }
 
-    /// Like [`Ctx::node`], but a missing parent is a conflict (RFC 4918: 409 for PUT, MKCOL,
-    /// COPY and MOVE targets whose parent collection does not exist).
+    /// Like [`Ctx::node`], but a missing parent inside a visible drive is a conflict (RFC 4918:
+    /// 409 for PUT, MKCOL, COPY and MOVE targets whose parent collection does not exist).
     pub async fn target(&self, p: &DrivePath) -> Result<Node, DavError> {
-        match self.node(p).await {
-            Err(e) if e.status == StatusCode::NOT_FOUND && !p.segments.is_empty() => {
-                Err(DavError::new(StatusCode::CONFLICT, "the parent collection does not exist"))
-            }
-            other => other,
-        }
+        let root = self.drive(p).await?;
+        self.core.resolve(&self.who, root, &p.segments).await.map_err(|e| match e {
+            Error::NotFound(_) => DavError::new(StatusCode::CONFLICT, "the parent collection does not exist"),
+            other => other.into(),
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -26,6 +26,9 @@ pub enum Error {
     /// Too many failed logins from this source or for this account.
     #[error("too many failed logins; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The content is larger than the server accepts for one item.
+    #[error("too large: {size} bytes, at most {max} allowed")]
+    TooLarge { size: u64, max: u64 },
     /// The write would take the account over its quota.
     #[error("over quota: {used} of {limit} bytes used, {requested} more requested")]
     OverQuota { used: u64, limit: u64, requested: u64 },

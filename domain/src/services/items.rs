@@ -13,10 +13,7 @@ impl Core {
     async fn store_content(&self, content_type: &str, data: &[u8]) -> Result<ItemContent> {
         let size = data.len() as u64;
         if size > self.settings.max_item_size {
-            return Err(Error::invalid(format!(
-                "item too large: {size} bytes, at most {} allowed",
-                self.settings.max_item_size
-            )));
+            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
         }
         let blob = self.blobs.put(data).await?;
         Ok(ItemContent { content_type: content_type.to_owned(), blob, size })

@@ -42,6 +42,7 @@ impl From<Error> for ApiError {
                 };
             }
             Error::OverQuota { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TokenExpired { .. } => StatusCode::GONE,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Internal(detail) => {
