@@ -28,7 +28,7 @@ impl Client<'_> {
     }
 }
 
-async fn setup(store: &Store) -> Server {
+fn setup(store: &Store) -> Server {
     store.ok(&["domain", "add", "example.com"], None);
     store.ok(&["user", "add", "ann@example.com", "--password-stdin"], Some("anns password\n"));
     store.ok(&["user", "add", "bob@example.com", "--password-stdin", "--quota", "1KiB"], Some("bobs password\n"));
@@ -36,7 +36,7 @@ async fn setup(store: &Store) -> Server {
 }
 
 async fn drive_crud_and_properties(store: &Store) {
-    let server = setup(store).await;
+    let server = setup(store);
     let ann = Client { server: &server, user: "ann@example.com", password: "anns password" };
     let r = ann.req("OPTIONS", "ann@example.com/").send().await.unwrap();
     assert!(r.headers()["dav"].to_str().unwrap().contains('2'));
@@ -139,7 +139,7 @@ async fn drive_crud_and_properties(store: &Store) {
 }
 
 async fn drive_quota_privacy_and_bad_input(store: &Store) {
-    let server = setup(store).await;
+    let server = setup(store);
     let ann = Client { server: &server, user: "ann@example.com", password: "anns password" };
     let bob = Client { server: &server, user: "bob@example.com", password: "bobs password" };
 
