@@ -13,7 +13,7 @@ pub async fn copy_move(ctx: &Ctx, is_move: bool) -> DavResult {
     let dest = ctx
         .header("destination")
         .ok_or_else(|| DavError::new(StatusCode::BAD_REQUEST, "Destination header missing"))?;
-    let dest = match paths::parse_drive(dest) {
+    let dest = match paths::parse(dest) {
         Ok(Some(d)) => d,
         Ok(None) => {
             return Err(DavError::new(

@@ -32,7 +32,7 @@ use kontor_domain::model::Principal;
 use kontor_domain::{Core, Error, Node};
 
 use locks::{IfHeader, Locks};
-use paths::DrivePath;
+use paths::DavPath;
 
 /// Shared by every DAV request.
 #[derive(Clone)]
@@ -92,6 +92,7 @@ impl From<Error> for DavError {
             Error::TooLarge { .. } => {
                 Self::condition(StatusCode::PAYLOAD_TOO_LARGE, "<D:max-resource-size/>", e.to_string())
             }
+            Error::Rejected { message, .. } => Self::new(StatusCode::FORBIDDEN, message),
             Error::PreconditionFailed(msg) => Self::new(StatusCode::PRECONDITION_FAILED, msg),
             Error::AuthFailed => Self::new(StatusCode::UNAUTHORIZED, "authentication failed"),
             Error::RateLimited { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
@@ -130,7 +131,7 @@ pub(crate) struct Ctx {
     pub core: Arc<Core>,
     pub locks: Arc<Locks>,
     pub who: Principal,
-    pub path: DrivePath,
+    pub path: DavPath,
     pub headers: HeaderMap,
     /// The parsed `If` header, if one was sent.
     pub if_header: Option<IfHeader>,
@@ -138,20 +139,20 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The top of the drive the path is in (404 when the caller may not see it).
-    async fn drive(&self, p: &DrivePath) -> Result<kontor_domain::Access, DavError> {
+    async fn drive(&self, p: &DavPath) -> Result<kontor_domain::Access, DavError> {
         let owner = self.core.principal_by_address(&p.owner).await?;
         Ok(self.core.drive_root(&self.who, owner.id).await?)
     }
 
     /// What the path names.
-    pub async fn node(&self, p: &DrivePath) -> Result<Node, DavError> {
+    pub async fn node(&self, p: &DavPath) -> Result<Node, DavError> {
         let root = self.drive(p).await?;
         Ok(self.core.resolve(&self.who, root, &p.segments).await?)
     }
 
     /// Like [`Ctx::node`], but a missing parent inside a visible drive is a conflict (RFC 4918:
     /// 409 for PUT, MKCOL, COPY and MOVE targets whose parent collection does not exist).
-    pub async fn target(&self, p: &DrivePath) -> Result<Node, DavError> {
+    pub async fn target(&self, p: &DavPath) -> Result<Node, DavError> {
         let root = self.drive(p).await?;
         self.core.resolve(&self.who, root, &p.segments).await.map_err(|e| match e {
             Error::NotFound(_) => DavError::new(StatusCode::CONFLICT, "the parent collection does not exist"),
@@ -165,7 +166,7 @@ impl Ctx {
 
     /// Checks the `If` header against the resource (`etag` its current ETag) and requires the
     /// tokens of the locks that cover it (with `deep`, also of locks below it).
-    pub fn check_write(&self, p: &DrivePath, etag: Option<&str>, deep: bool) -> Result<(), DavError> {
+    pub fn check_write(&self, p: &DavPath, etag: Option<&str>, deep: bool) -> Result<(), DavError> {
         self.check_if(p, etag)?;
         let locks = if deep { self.locks.touching(p) } else { self.locks.covering(p) };
         let submitted = self.if_header.as_ref().map(IfHeader::tokens).unwrap_or_default();
@@ -183,7 +184,7 @@ impl Ctx {
     }
 
     /// Checks the `If` header only (412 when no list holds).
-    pub fn check_if(&self, p: &DrivePath, etag: Option<&str>) -> Result<(), DavError> {
+    pub fn check_if(&self, p: &DavPath, etag: Option<&str>) -> Result<(), DavError> {
         match &self.if_header {
             Some(h) if !self.if_holds(h, p, etag) => {
                 Err(DavError::new(StatusCode::PRECONDITION_FAILED, "the If header does not match"))
@@ -192,9 +193,9 @@ impl Ctx {
         }
     }
 
-    fn if_holds(&self, h: &IfHeader, p: &DrivePath, etag: Option<&str>) -> bool {
+    fn if_holds(&self, h: &IfHeader, p: &DavPath, etag: Option<&str>) -> bool {
         h.lists.iter().any(|(tag, conds)| {
-            let (target, etag) = match tag.as_deref().map(paths::parse_drive) {
+            let (target, etag) = match tag.as_deref().map(paths::parse) {
                 Some(Ok(Some(t))) if t != *p => (t, None),
                 _ => (p.clone(), etag),
             };
@@ -223,7 +224,7 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
     let Some(who) = req.extensions().get::<Authenticated>().map(|a| a.principal.clone()) else {
         return DavError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();
     };
-    let path = match paths::parse_drive(req.uri().path()) {
+    let path = match paths::parse(req.uri().path()) {
         Ok(Some(p)) => p,
         Ok(None) => return DavError::new(StatusCode::NOT_FOUND, "no such resource").into_response(),
         Err(e) => return DavError::bad_request(e.0).into_response(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::paths::DrivePath;
+use crate::paths::DavPath;
 
 const MAX_TIMEOUT: u64 = 7 * 24 * 3600;
 const DEFAULT_TIMEOUT: u64 = 3600;
@@ -14,7 +14,7 @@ const DEFAULT_TIMEOUT: u64 = 3600;
 #[derive(Debug, Clone)]
 pub struct Lock {
     pub token: String,
-    pub root: DrivePath,
+    pub root: DavPath,
     pub infinite: bool,
     pub exclusive: bool,
     /// The client's `owner` element content (XML).
@@ -25,7 +25,7 @@ pub struct Lock {
 
 impl Lock {
     /// Whether this lock covers `p` (its root, or below it for depth infinity).
-    pub fn covers(&self, p: &DrivePath) -> bool {
+    pub fn covers(&self, p: &DavPath) -> bool {
         self.root == *p || (self.infinite && self.root.contains(p))
     }
 
@@ -77,19 +77,19 @@ impl Locks {
     }
 
     /// Locks that cover `p`.
-    pub fn covering(&self, p: &DrivePath) -> Vec<Lock> {
+    pub fn covering(&self, p: &DavPath) -> Vec<Lock> {
         self.live().values().filter(|l| l.covers(p)).cloned().collect()
     }
 
     /// Locks that cover `p` or anything below it.
-    pub fn touching(&self, p: &DrivePath) -> Vec<Lock> {
+    pub fn touching(&self, p: &DavPath) -> Vec<Lock> {
         self.live().values().filter(|l| l.covers(p) || p.contains(&l.root)).cloned().collect()
     }
 
     /// Takes a new lock, unless a conflicting one exists.
     pub fn lock(
         &self,
-        root: DrivePath,
+        root: DavPath,
         infinite: bool,
         exclusive: bool,
         owner: String,
@@ -126,7 +126,7 @@ impl Locks {
     }
 
     /// Refreshes the lock with this token if it covers `p`.
-    pub fn refresh(&self, token: &str, p: &DrivePath, timeout_secs: u64) -> Option<Lock> {
+    pub fn refresh(&self, token: &str, p: &DavPath, timeout_secs: u64) -> Option<Lock> {
         let mut m = self.live();
         let l = m.get_mut(token).filter(|l| l.covers(p))?;
         l.timeout_secs = timeout_secs;
@@ -135,7 +135,7 @@ impl Locks {
     }
 
     /// Removes the lock with this token if it covers `p`.
-    pub fn unlock(&self, token: &str, p: &DrivePath) -> bool {
+    pub fn unlock(&self, token: &str, p: &DavPath) -> bool {
         let mut m = self.live();
         if m.get(token).is_some_and(|l| l.covers(p)) {
             m.remove(token);
@@ -146,7 +146,7 @@ impl Locks {
     }
 
     /// Drops the locks rooted at or below `p` (it was deleted or moved away).
-    pub fn forget(&self, p: &DrivePath) {
+    pub fn forget(&self, p: &DavPath) {
         self.live().retain(|_, l| !p.contains(&l.root));
     }
 }
@@ -226,8 +226,12 @@ impl IfHeader {
 mod tests {
     use super::*;
 
-    fn p(s: &[&str]) -> DrivePath {
-        DrivePath { owner: "a@x".into(), segments: s.iter().map(|s| (*s).to_owned()).collect() }
+    fn p(s: &[&str]) -> DavPath {
+        DavPath {
+            area: crate::paths::Area::Files,
+            owner: "a@x".into(),
+            segments: s.iter().map(|s| (*s).to_owned()).collect(),
+        }
     }
 
     #[test]

@@ -21,31 +21,50 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'=')
     .remove(b':');
 
-pub const FILES: &str = "/dav/files/";
+/// The parts of the DAV tree, each with a home per user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// `/dav/files/<user>/…`: the file drive.
+    Files,
+    /// `/dav/calendars/<user>/<calendar>/<object>`: calendars and task lists.
+    Calendars,
+    /// `/dav/addressbooks/<user>/<book>/<card>`.
+    AddressBooks,
+    /// `/dav/principals/<user>/`.
+    Principals,
+}
 
-/// A path in someone's file drive.
+impl Area {
+    pub const ALL: [Self; 4] = [Self::Files, Self::Calendars, Self::AddressBooks, Self::Principals];
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Files => "/dav/files/",
+            Self::Calendars => "/dav/calendars/",
+            Self::AddressBooks => "/dav/addressbooks/",
+            Self::Principals => "/dav/principals/",
+        }
+    }
+}
+
+/// A path below a user's home in one area.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrivePath {
+pub struct DavPath {
+    pub area: Area,
     /// The owner's address.
     pub owner: String,
-    /// Decoded segments below the drive's top.
+    /// Decoded segments below the home.
     pub segments: Vec<String>,
 }
 
-impl DrivePath {
-    /// A key that names the resource (for locks): owner and segments.
-    pub fn key(&self) -> String {
-        let mut k = self.owner.clone();
-        for s in &self.segments {
-            k.push('/');
-            k.push_str(s);
-        }
-        k
+impl DavPath {
+    pub fn home(area: Area, owner: &str) -> Self {
+        Self { area, owner: owner.to_owned(), segments: Vec::new() }
     }
 
     /// The href of this path; collections end with `/`.
     pub fn href(&self, collection: bool) -> String {
-        let mut h = format!("{FILES}{}/", encode(&self.owner));
+        let mut h = format!("{}{}/", self.area.prefix(), encode(&self.owner));
         for (i, s) in self.segments.iter().enumerate() {
             h.push_str(&encode(s));
             if collection || i + 1 < self.segments.len() {
@@ -59,18 +78,18 @@ impl DrivePath {
     pub fn child(&self, name: &str) -> Self {
         let mut segments = self.segments.clone();
         segments.push(name.to_owned());
-        Self { owner: self.owner.clone(), segments }
+        Self { area: self.area, owner: self.owner.clone(), segments }
     }
 
     pub fn parent(&self) -> Option<Self> {
         let mut segments = self.segments.clone();
         segments.pop()?;
-        Some(Self { owner: self.owner.clone(), segments })
+        Some(Self { area: self.area, owner: self.owner.clone(), segments })
     }
 
     /// Whether `other` is this path or below it.
     pub fn contains(&self, other: &Self) -> bool {
-        self.owner == other.owner && other.segments.starts_with(&self.segments)
+        self.area == other.area && self.owner == other.owner && other.segments.starts_with(&self.segments)
     }
 }
 
@@ -82,11 +101,11 @@ pub fn encode(segment: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadPath(pub String);
 
-/// Parses a request path (or a Destination URL) under `/dav/files/`.
-pub fn parse_drive(raw: &str) -> Result<Option<DrivePath>, BadPath> {
+/// Parses a request path (or a Destination URL) below one of the areas; `None` for other paths.
+pub fn parse(raw: &str) -> Result<Option<DavPath>, BadPath> {
     let path = strip_origin(raw);
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let Some(rest) = path.strip_prefix(FILES) else {
+    let Some((area, rest)) = Area::ALL.into_iter().find_map(|a| path.strip_prefix(a.prefix()).map(|r| (a, r))) else {
         return Ok(None);
     };
     let mut segs = Vec::new();
@@ -101,10 +120,10 @@ pub fn parse_drive(raw: &str) -> Result<Option<DrivePath>, BadPath> {
         segs.push(seg);
     }
     if segs.is_empty() {
-        return Err(BadPath("the drive URL needs a user: /dav/files/<user>/".into()));
+        return Err(BadPath(format!("the URL needs a user: {}<user>/", area.prefix())));
     }
     let owner = segs.remove(0);
-    Ok(Some(DrivePath { owner, segments: segs }))
+    Ok(Some(DavPath { area, owner, segments: segs }))
 }
 
 /// `http://host:port/path` → `/path`; a path stays as it is.
@@ -124,24 +143,25 @@ mod tests {
 
     #[test]
     fn round_trips_paths() {
-        let p = parse_drive("/dav/files/a%40example.com/docs/r%C3%A9sum%C3%A9%20v2.txt").unwrap().unwrap();
+        let p = parse("/dav/files/a%40example.com/docs/r%C3%A9sum%C3%A9%20v2.txt").unwrap().unwrap();
         assert_eq!(p.owner, "a@example.com");
         assert_eq!(p.segments, ["docs", "résumé v2.txt"]);
         assert_eq!(p.href(false), "/dav/files/a@example.com/docs/r%C3%A9sum%C3%A9%20v2.txt");
-        assert_eq!(parse_drive(&p.href(false)).unwrap().unwrap(), p);
+        assert_eq!(parse(&p.href(false)).unwrap().unwrap(), p);
         assert_eq!(p.parent().unwrap().href(true), "/dav/files/a@example.com/docs/");
-        let d = parse_drive("http://127.0.0.1:8080/dav/files/a@example.com/x/").unwrap().unwrap();
+        let d = parse("http://127.0.0.1:8080/dav/files/a@example.com/x/").unwrap().unwrap();
         assert_eq!(d.segments, ["x"]);
         assert!(p.parent().unwrap().contains(&p) && !p.contains(&p.parent().unwrap()));
     }
 
     #[test]
     fn refuses_tricks() {
-        assert!(parse_drive("/dav/files/a@x/../b@x/").is_err());
-        assert!(parse_drive("/dav/files/a@x/%2e%2e/").is_err());
-        assert!(parse_drive("/dav/files/a@x/a%2Fb").is_err());
-        assert!(parse_drive("/dav/files/a@x/%FF").is_err());
-        assert!(parse_drive("/dav/files/").is_err());
-        assert_eq!(parse_drive("/dav/other/x").unwrap(), None);
+        assert!(parse("/dav/files/a@x/../b@x/").is_err());
+        assert!(parse("/dav/files/a@x/%2e%2e/").is_err());
+        assert!(parse("/dav/files/a@x/a%2Fb").is_err());
+        assert!(parse("/dav/files/a@x/%FF").is_err());
+        assert!(parse("/dav/files/").is_err());
+        assert_eq!(parse("/dav/other/x").unwrap(), None);
+        assert_eq!(parse("/dav/calendars/a@x/work/e.ics").unwrap().unwrap().area, Area::Calendars);
     }
 }

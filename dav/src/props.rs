@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use kontor_domain::model::{Collection, Item};
 use kontor_domain::ports::PropTarget;
 
-use crate::paths::DrivePath;
+use crate::paths::DavPath;
 use crate::xml::{DAV, PropValue, QName};
 use crate::{Ctx, DavError};
 
@@ -83,7 +83,7 @@ const SUPPORTED_LOCK: &str = "<D:lockentry><D:lockscope><D:exclusive/></D:locksc
 <D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
 
 /// The value of a live property, or `None` if the resource has no such property.
-pub fn live(ctx: &Ctx, res: &Res<'_>, path: &DrivePath, q: &QName) -> Option<String> {
+pub fn live(ctx: &Ctx, res: &Res<'_>, path: &DavPath, q: &QName) -> Option<String> {
     if q.ns != DAV {
         return None;
     }
@@ -113,7 +113,7 @@ pub enum Wanted {
 pub async fn propstats(
     ctx: &Ctx,
     res: &Res<'_>,
-    path: &DrivePath,
+    path: &DavPath,
     wanted: &Wanted,
 ) -> Result<Vec<(u16, Vec<PropValue>)>, DavError> {
     let dead = ctx.core.dead_properties(&ctx.who, res.target()).await?;

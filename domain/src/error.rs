@@ -44,6 +44,10 @@ pub enum Error {
     /// An expected state (ETag, modseq) no longer holds.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
+    /// Content the collection does not accept (calendar data, vCards); `reason` says which
+    /// rule, so each protocol can answer with its own precondition.
+    #[error("{message}")]
+    Rejected { reason: Rejection, message: String },
     /// A failure of the store, blob store or another port. Logged, never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,6 +69,19 @@ impl Error {
     pub fn forbidden(needed: impl Into<String>) -> Self {
         Self::Forbidden { needed: needed.into() }
     }
+}
+
+/// Why content was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not valid iCalendar / vCard, or not one object (one UID, one component type).
+    InvalidData,
+    /// A component type the collection does not hold (e.g. VEVENT in a task list).
+    UnsupportedComponent,
+    /// Another item of the collection has this UID (its name is given).
+    UidConflict { existing: String },
+    /// A replacement changes the UID of an object.
+    UidChanged,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

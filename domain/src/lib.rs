@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod model;
+pub mod objects;
 pub mod ports;
 pub mod quota;
 pub mod rights;

@@ -173,6 +173,8 @@ pub struct Item {
     pub created_modseq: Modseq,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The UID of a calendar object or vCard (unique in its collection).
+    pub uid: Option<String>,
 }
 
 impl Item {

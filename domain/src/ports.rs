@@ -84,6 +84,8 @@ pub struct NewItem {
     pub name: String,
     pub content: ItemContent,
     pub created_by: Option<PrincipalId>,
+    /// Unique in the collection when set; a clash is a `Conflict`.
+    pub uid: Option<String>,
 }
 
 /// Where an account's change log stands.
@@ -178,6 +180,7 @@ pub trait CollectionStore: Send + Sync + 'static {
     async fn item(&self, id: ItemId) -> Result<Option<Item>>;
     async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>>;
     async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>>;
+    async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>>;
     /// Replaces the content; with `if_modseq`, only if the item is still at that modseq.
     async fn replace_item(
         &self,

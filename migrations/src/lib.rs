@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261123_000002_properties;
+mod m20261123_000003_item_uid;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -13,7 +14,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration), Box::new(m20261123_000002_properties::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261123_000002_properties::Migration),
+            Box::new(m20261123_000003_item_uid::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -154,6 +154,7 @@ pub mod item {
         pub created_modseq: i64,
         pub created_at: i64,
         pub updated_at: i64,
+        pub uid: Option<String>,
     }
     no_relations!();
 }

@@ -39,7 +39,9 @@ fn ids(v: &[kontor_domain::changes::ChangedObject]) -> BTreeSet<i64> {
 async fn change_log_and_sync(mut env: Env) {
     let a = env.user("a@example.com").await;
     let core = env.core.clone();
-    let cal = core.create_collection(&a, a.id, None, CollectionKind::Calendar, "work", None).await.unwrap();
+    env.drain();
+    let start = core.current_token(&a, a.id).await.unwrap().modseq.0;
+    let cal = core.create_collection(&a, a.id, None, CollectionKind::FileFolder, "work", None).await.unwrap();
     let i1 = core.create_item(&a, cal.id, "1.ics", "text/calendar", b"one").await.unwrap();
     let i2 = core.create_item(&a, cal.id, "2.ics", "text/calendar", b"two").await.unwrap();
     assert!(i2.modseq > i1.modseq && i1.modseq > cal.created_modseq, "every write takes the next modseq");
@@ -101,21 +103,21 @@ async fn change_log_and_sync(mut env: Env) {
         .into_iter()
         .filter_map(|e| match e {
             Event::Changed { account, modseq, kinds } if account == a.id => {
-                assert_eq!(kinds, vec![CollectionKind::Calendar]);
+                assert_eq!(kinds, vec![CollectionKind::FileFolder]);
                 Some(modseq.0)
             }
             _ => None,
         })
         .collect();
     // collection, three items, a replace, a removal, a create and remove: eight commits.
-    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    assert_eq!(seqs, (start + 1..=start + 8).collect::<Vec<_>>());
     env.finish().await;
 }
 
 async fn sync_paging_with_limit(env: Env) {
     let a = env.user("a@example.com").await;
     let core = env.core.clone();
-    let book = core.create_collection(&a, a.id, None, CollectionKind::AddressBook, "contacts", None).await.unwrap();
+    let book = core.create_collection(&a, a.id, None, CollectionKind::FileFolder, "cards", None).await.unwrap();
     let mut made = BTreeSet::new();
     for n in 0..7 {
         made.insert(
@@ -214,14 +216,14 @@ async fn roles_allow_exactly_what_they_name(env: Env) {
     let c = env.user("c@example.com").await;
     let outsider = env.user("d@other.org").await;
     let core = env.core.clone();
-    let cal = core.create_collection(&owner, owner.id, None, CollectionKind::Calendar, "team", None).await.unwrap();
+    let cal = core.create_collection(&owner, owner.id, None, CollectionKind::FileFolder, "team", None).await.unwrap();
     let mine = core.create_item(&owner, cal.id, "o.ics", "text/calendar", b"owner's").await.unwrap();
     let addr = |p: &kontor_domain::model::Principal| p.address.clone();
 
     // No grant: invisible.
     assert!(matches!(core.access(&b, cal.id).await, Err(Error::NotFound(_))));
     assert!(matches!(core.read_item(&b, mine.id).await, Err(Error::NotFound(_))));
-    assert!(core.list_collections(&b, owner.id, None).await.unwrap().is_empty());
+    assert!(core.list_collections(&b, owner.id, None).await.unwrap().is_empty(), "nothing of the owner's is listed");
 
     // Free/busy: sees the collection, reads no item.
     core.share(&owner, owner.id, Some(cal.id), &addr(&b), Role::FreeBusy.rights()).await.unwrap();
@@ -344,7 +346,9 @@ async fn rename_keeps_data_and_frees_the_address(env: Env) {
     // A fresh info@ is a new, empty account.
     let fresh = env.user("info@example.com").await;
     assert_ne!(fresh.id, info.id);
-    assert!(core.list_collections(&fresh, fresh.id, None).await.unwrap().is_empty());
+    let fresh_collections: Vec<_> =
+        core.list_collections(&fresh, fresh.id, None).await.unwrap().into_iter().map(|a| a.collection.name).collect();
+    assert_eq!(fresh_collections, ["calendar", "tasks", "contacts"], "only what every new user gets");
     assert!(matches!(core.read_item(&fresh, msg.id).await, Err(Error::NotFound(_))));
     // Names in use are refused.
     assert!(matches!(

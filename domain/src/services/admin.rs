@@ -127,8 +127,32 @@ impl Core {
                 quota_limit: new.quota.or(self.settings.default_quota),
             })
             .await?;
+        if p.kind == PrincipalKind::User {
+            self.create_default_collections(&p).await?;
+        }
         tracing::info!(address = %p.address, kind = p.kind.as_str(), "principal added");
         Ok((p, generated))
+    }
+
+    /// What every new user starts with: a calendar, a task list and an address book.
+    async fn create_default_collections(&self, p: &Principal) -> Result<()> {
+        use crate::model::CollectionKind;
+        for (kind, name, display) in [
+            (CollectionKind::Calendar, "calendar", "Calendar"),
+            (CollectionKind::TaskList, "tasks", "Tasks"),
+            (CollectionKind::AddressBook, "contacts", "Contacts"),
+        ] {
+            let new = crate::ports::NewCollection {
+                account: p.id,
+                parent: None,
+                kind,
+                name: name.into(),
+                display_name: Some(display.into()),
+            };
+            let c = self.store.create_collection(new).await?;
+            self.publish(c);
+        }
+        Ok(())
     }
 
     pub async fn list_users(&self, actor: Actor<'_>, domain: Option<&str>) -> Result<Vec<Principal>> {

@@ -105,7 +105,13 @@ impl Core {
         };
         let c = self
             .store
-            .create_item(NewItem { collection: to, name: name.to_owned(), content, created_by: Some(who.id) })
+            .create_item(NewItem {
+                collection: to,
+                name: name.to_owned(),
+                content,
+                created_by: Some(who.id),
+                uid: item.uid.clone(),
+            })
             .await?;
         let copy = self.publish(c);
         if !self.blobs.exists(&item.blob).await? {

@@ -1,9 +1,10 @@
 //! Items in collections: create, read, replace, remove — with rights, quota and blobs.
 
 use crate::Core;
-use crate::error::{Error, Result};
+use crate::error::{Error, Rejection, Result};
 use crate::ids::{CollectionId, ItemId, Modseq};
 use crate::model::{Item, Principal};
+use crate::objects;
 use crate::ports::{ItemContent, NewItem};
 use crate::rights::Rights;
 use crate::services::collections::check_name;
@@ -39,7 +40,17 @@ impl Core {
         data: &[u8],
     ) -> Result<Item> {
         check_name(name)?;
-        self.access(who, collection).await?.require(Rights::CREATE)?;
+        let access = self.access(who, collection).await?;
+        access.require(Rights::CREATE)?;
+        let info = objects::inspect(access.collection.kind, data)?;
+        if let Some(uid) = &info.uid
+            && let Some(existing) = self.store.item_by_uid(collection, uid).await?
+        {
+            return Err(Error::Rejected {
+                reason: Rejection::UidConflict { existing: existing.name },
+                message: format!("UID {uid:?} is used by another object of this collection"),
+            });
+        }
         let content = self.store_content(content_type, data).await?;
         let c = self
             .store
@@ -48,6 +59,7 @@ impl Core {
                 name: name.to_owned(),
                 content: content.clone(),
                 created_by: Some(who.id),
+                uid: info.uid,
             })
             .await?;
         self.ensure_blob(&content, data).await?;
@@ -92,6 +104,14 @@ impl Core {
             } else {
                 Rights::MODIFY.to_string()
             }));
+        }
+        let kind = self.access(who, item.collection).await?.collection.kind;
+        let info = objects::inspect(kind, data)?;
+        if item.uid.is_some() && info.uid != item.uid {
+            return Err(Error::Rejected {
+                reason: Rejection::UidChanged,
+                message: "an object keeps its UID; store a new UID as a new object".into(),
+            });
         }
         let content = self.store_content(content_type, data).await?;
         let c = self.store.replace_item(id, content.clone(), if_modseq).await?;

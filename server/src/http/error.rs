@@ -31,6 +31,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
             Error::Invalid(_) | Error::TokenInvalid(_) | Error::TokenWrongAccount => StatusCode::BAD_REQUEST,
+            Error::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Forbidden { .. } | Error::CrossDomainGrant(_) => StatusCode::FORBIDDEN,

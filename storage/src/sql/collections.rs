@@ -51,6 +51,7 @@ fn to_item(m: item::Model) -> Result<Item> {
         created_modseq: Modseq(m.created_modseq),
         created_at: Timestamp(m.created_at),
         updated_at: Timestamp(m.updated_at),
+        uid: m.uid,
     })
 }
 
@@ -297,11 +298,15 @@ impl CollectionStore for SqlStore {
             created_modseq: Set(tx.modseq),
             created_at: Set(now),
             updated_at: Set(now),
+            uid: Set(new.uid.clone()),
             ..Default::default()
         }
         .insert(&tx.txn)
         .await
-        .map_err(unique(format!("item {:?}", new.name)))?;
+        .map_err(unique(match &new.uid {
+            Some(uid) => format!("an item named {:?} or with UID {uid:?}", new.name),
+            None => format!("item {:?}", new.name),
+        }))?;
         tx.log(ChangeOp::Created, &Logged::item(m.id, coll.id, kind_of(coll.kind)?, &m.name));
         let events = tx.commit().await?;
         Ok(Committed { value: to_item(m)?, events })
@@ -332,6 +337,17 @@ impl CollectionStore for SqlStore {
             .into_iter()
             .map(to_item)
             .collect()
+    }
+
+    async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>> {
+        item::Entity::find()
+            .filter(item::Column::CollectionId.eq(collection.0))
+            .filter(item::Column::Uid.eq(uid))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(to_item)
+            .transpose()
     }
 
     async fn replace_item(
