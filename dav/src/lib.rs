@@ -17,6 +17,8 @@ mod propfind;
 mod proppatch;
 mod props;
 mod put;
+mod report;
+pub mod tree;
 pub mod xml;
 
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use kontor_domain::auth::Authenticated;
 use kontor_domain::model::Principal;
-use kontor_domain::{Core, Error, Node};
+use kontor_domain::{Core, Error};
 
 use locks::{IfHeader, Locks};
 use paths::DavPath;
@@ -45,10 +47,19 @@ pub struct Dav {
 pub fn router(core: Arc<Core>) -> Router {
     let state = Dav { core, locks: Arc::new(Locks::default()) };
     Router::new()
-        .route("/dav/files", any(handle))
-        .route("/dav/files/", any(handle))
-        .route("/dav/files/{*rest}", any(handle))
+        .route("/dav", any(handle))
+        .route("/dav/", any(handle))
+        .route("/dav/{*rest}", any(handle))
         .with_state(state)
+}
+
+/// `/.well-known/caldav` and `/.well-known/carddav` (RFC 6764): to the DAV root, where
+/// `current-user-principal` leads on. Needs no authentication.
+pub fn well_known() -> Router {
+    async fn to_root() -> Response {
+        (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/dav/")]).into_response()
+    }
+    Router::new().route("/.well-known/caldav", any(to_root)).route("/.well-known/carddav", any(to_root))
 }
 
 /// An error answer: a status, a text, and for WebDAV preconditions an XML body.
@@ -138,28 +149,6 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// The top of the drive the path is in (404 when the caller may not see it).
-    async fn drive(&self, p: &DavPath) -> Result<kontor_domain::Access, DavError> {
-        let owner = self.core.principal_by_address(&p.owner).await?;
-        Ok(self.core.drive_root(&self.who, owner.id).await?)
-    }
-
-    /// What the path names.
-    pub async fn node(&self, p: &DavPath) -> Result<Node, DavError> {
-        let root = self.drive(p).await?;
-        Ok(self.core.resolve(&self.who, root, &p.segments).await?)
-    }
-
-    /// Like [`Ctx::node`], but a missing parent inside a visible drive is a conflict (RFC 4918:
-    /// 409 for PUT, MKCOL, COPY and MOVE targets whose parent collection does not exist).
-    pub async fn target(&self, p: &DavPath) -> Result<Node, DavError> {
-        let root = self.drive(p).await?;
-        self.core.resolve(&self.who, root, &p.segments).await.map_err(|e| match e {
-            Error::NotFound(_) => DavError::new(StatusCode::CONFLICT, "the parent collection does not exist"),
-            other => other.into(),
-        })
-    }
-
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -224,8 +213,10 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
     let Some(who) = req.extensions().get::<Authenticated>().map(|a| a.principal.clone()) else {
         return DavError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();
     };
+    let root = matches!(req.uri().path(), "/dav" | "/dav/");
     let path = match paths::parse(req.uri().path()) {
         Ok(Some(p)) => p,
+        Ok(None) if root => paths::DavPath::home(paths::Area::Principals, &who.address.to_string()),
         Ok(None) => return DavError::new(StatusCode::NOT_FOUND, "no such resource").into_response(),
         Err(e) => return DavError::bad_request(e.0).into_response(),
     };
@@ -238,11 +229,15 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
     let ctx = Ctx { core: dav.core, locks: dav.locks, who, path, headers: parts.headers, if_header };
     let result = match parts.method.as_str() {
         "OPTIONS" => Ok(options::options()),
+        "PROPFIND" if root => propfind::propfind_root(&ctx, body).await,
+        _ if root => Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "only OPTIONS and PROPFIND here")),
         "GET" => get::get(&ctx, false).await,
         "HEAD" => get::get(&ctx, true).await,
         "PUT" => put::put(&ctx, body).await,
         "DELETE" => delete::delete(&ctx).await,
-        "MKCOL" => mkcol::mkcol(&ctx, body).await,
+        "MKCOL" => mkcol::mkcol(&ctx, body, false).await,
+        "MKCALENDAR" => mkcol::mkcol(&ctx, body, true).await,
+        "REPORT" => report::report(&ctx, body).await,
         "PROPFIND" => propfind::propfind(&ctx, body).await,
         "PROPPATCH" => proppatch::proppatch(&ctx, body).await,
         "COPY" => copymove::copy_move(&ctx, false).await,

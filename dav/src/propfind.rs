@@ -2,11 +2,13 @@
 
 use axum::body::Body;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use kontor_domain::Node;
+use axum::response::{IntoResponse, Response};
 use kontor_domain::model::CollectionKind;
+use kontor_domain::{Access, Node};
 
+use crate::paths::{Area, DavPath};
 use crate::props::{self, Res, Wanted};
+use crate::tree::Target;
 use crate::xml::{DAV, MultiStatus};
 use crate::{Ctx, DavError, DavResult, body_bytes, parse_xml};
 
@@ -32,46 +34,103 @@ fn wanted(body: &[u8]) -> Result<Wanted, DavError> {
     Err(DavError::new(StatusCode::BAD_REQUEST, "propfind needs prop, propname or allprop"))
 }
 
-pub async fn propfind(ctx: &Ctx, body: Body) -> DavResult {
-    let depth_one = match ctx.header("depth").map(str::trim) {
-        Some("0") => false,
-        Some("1") => true,
-        _ => {
-            return Err(DavError::condition(
-                StatusCode::FORBIDDEN,
-                "<D:propfind-finite-depth/>",
-                "Depth: infinity is not supported; use Depth 0 or 1",
-            ));
-        }
-    };
+/// Reads the Depth header: 0 or 1; anything else is refused.
+fn depth_one(ctx: &Ctx) -> Result<bool, DavError> {
+    match ctx.header("depth").map(str::trim) {
+        Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        _ => Err(DavError::condition(
+            StatusCode::FORBIDDEN,
+            "<D:propfind-finite-depth/>",
+            "Depth: infinity is not supported; use Depth 0 or 1",
+        )),
+    }
+}
+
+pub fn multistatus(ms: MultiStatus) -> Response {
+    (StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], ms.finish()).into_response()
+}
+
+/// PROPFIND on `/dav/`: where the principal is.
+pub async fn propfind_root(ctx: &Ctx, body: Body) -> DavResult {
+    let depth_one = depth_one(ctx)?;
     let wanted = wanted(&body_bytes(body).await?)?;
-    let node = ctx.node(&ctx.path).await?;
     let mut ms = MultiStatus::new();
-    match node {
-        Node::Missing { .. } => return Err(DavError::new(StatusCode::NOT_FOUND, "no such resource")),
-        Node::Item { item, .. } => {
-            let res = Res::Item(&item);
-            ms.response(&ctx.path.href(false), &props::propstats(ctx, &res, &ctx.path, &wanted).await?);
-        }
-        Node::Collection(access) => {
-            let c = &access.collection;
-            let res = Res::Collection(c);
-            ms.response(&ctx.path.href(true), &props::propstats(ctx, &res, &ctx.path, &wanted).await?);
-            if depth_one {
-                let children = ctx.core.list_collections(&ctx.who, c.account, Some(CollectionKind::FileFolder)).await?;
-                for child in children.iter().filter(|a| a.collection.parent == Some(c.id)) {
-                    let p = ctx.path.child(&child.collection.name);
-                    let res = Res::Collection(&child.collection);
-                    ms.response(&p.href(true), &props::propstats(ctx, &res, &p, &wanted).await?);
-                }
-                for item in ctx.core.list_items(&ctx.who, c.id).await? {
-                    let p = ctx.path.child(&item.name);
-                    let res = Res::Item(&item);
-                    ms.response(&p.href(false), &props::propstats(ctx, &res, &p, &wanted).await?);
-                }
+    ms.response("/dav/", &props::propstats(ctx, &Res::Root, None, &wanted).await?);
+    if depth_one {
+        let me = ctx.who.address.to_string();
+        for area in [Area::Principals, Area::Calendars, Area::AddressBooks, Area::Files] {
+            let home = DavPath::home(area, &me);
+            if area == Area::Principals {
+                ms.response(&home.href(true), &props::propstats(ctx, &Res::Principal(&ctx.who), None, &wanted).await?);
+            } else if area != Area::Files {
+                ms.response(&home.href(true), &props::propstats(ctx, &Res::Home(&ctx.who), None, &wanted).await?);
             }
         }
     }
-    Ok((StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], ms.finish())
-        .into_response())
+    Ok(multistatus(ms))
+}
+
+pub async fn propfind(ctx: &Ctx, body: Body) -> DavResult {
+    let depth_one = depth_one(ctx)?;
+    let wanted = wanted(&body_bytes(body).await?)?;
+    let mut ms = MultiStatus::new();
+    let path = &ctx.path;
+    match ctx.resolve(path).await? {
+        Target::Principal(p) => {
+            ms.response(&path.href(true), &props::propstats(ctx, &Res::Principal(&p), None, &wanted).await?);
+        }
+        Target::Home(owner) => {
+            ms.response(&path.href(true), &props::propstats(ctx, &Res::Home(&owner), None, &wanted).await?);
+            if depth_one {
+                for (name, access) in ctx.home_children(&owner, path.area).await? {
+                    let p = path.child(&name);
+                    ms.response(
+                        &p.href(true),
+                        &props::propstats(ctx, &Res::Collection(&access), Some(&p), &wanted).await?,
+                    );
+                }
+            }
+        }
+        Target::MissingCollection { .. } | Target::Node(Node::Missing { .. }) => {
+            return Err(DavError::new(StatusCode::NOT_FOUND, "no such resource"));
+        }
+        Target::Node(Node::Item { item, parent }) => {
+            let res = Res::Item(&item, &parent);
+            ms.response(&path.href(false), &props::propstats(ctx, &res, Some(path), &wanted).await?);
+        }
+        Target::Node(Node::Collection(access)) => {
+            ms.response(
+                &path.href(true),
+                &props::propstats(ctx, &Res::Collection(&access), Some(path), &wanted).await?,
+            );
+            if depth_one {
+                members(ctx, &access, path, &wanted, &mut ms).await?;
+            }
+        }
+    }
+    Ok(multistatus(ms))
+}
+
+/// The members of a collection: sub-folders (file drive) and items.
+async fn members(
+    ctx: &Ctx,
+    access: &Access,
+    path: &DavPath,
+    wanted: &Wanted,
+    ms: &mut MultiStatus,
+) -> Result<(), DavError> {
+    let c = &access.collection;
+    if c.kind == CollectionKind::FileFolder {
+        let children = ctx.core.list_collections(&ctx.who, c.account, Some(CollectionKind::FileFolder)).await?;
+        for child in children.iter().filter(|a| a.collection.parent == Some(c.id)) {
+            let p = path.child(&child.collection.name);
+            ms.response(&p.href(true), &props::propstats(ctx, &Res::Collection(child), Some(&p), wanted).await?);
+        }
+    }
+    for item in ctx.core.list_items(&ctx.who, c.id).await? {
+        let p = path.child(&item.name);
+        ms.response(&p.href(false), &props::propstats(ctx, &Res::Item(&item, access), Some(&p), wanted).await?);
+    }
+    Ok(())
 }

@@ -15,12 +15,15 @@ pub async fn proppatch(ctx: &Ctx, body: Body) -> DavResult {
     if !doc.is(DAV, "propertyupdate") {
         return Err(DavError::new(StatusCode::BAD_REQUEST, "expected a DAV:propertyupdate document"));
     }
-    let (target, etag, collection) = match ctx.node(&ctx.path).await? {
+    let (target, etag, collection, live_name) = match ctx.node(&ctx.path).await? {
         Node::Missing { .. } => return Err(DavError::new(StatusCode::NOT_FOUND, "no such resource")),
-        Node::Item { item, .. } => (PropTarget::Item(item.id), item.etag(), false),
-        Node::Collection(a) => {
-            (PropTarget::Collection(a.collection.id), format!("\"c{}-{}\"", a.collection.id, a.collection.modseq), true)
-        }
+        Node::Item { item, .. } => (PropTarget::Item(item.id), item.etag(), false, false),
+        Node::Collection(a) => (
+            PropTarget::Collection(a.collection.id),
+            crate::props::collection_etag(&a),
+            true,
+            a.collection.kind != kontor_domain::model::CollectionKind::FileFolder,
+        ),
     };
     ctx.check_write(&ctx.path, Some(&etag), false)?;
 
@@ -48,6 +51,18 @@ pub async fn proppatch(ctx: &Ctx, body: Body) -> DavResult {
         let mut set = Vec::new();
         let mut remove = Vec::new();
         for (q, v) in &ops {
+            // A calendar's or address book's name is the collection's own (JMAP shows it too).
+            if live_name
+                && q.is(DAV, "displayname")
+                && let PropTarget::Collection(id) = target
+            {
+                let name = v
+                    .as_deref()
+                    .map(|x| crate::xml::parse(format!("<n>{x}</n>").as_bytes()).map(|e| e.text()).unwrap_or_default());
+                let patch = kontor_domain::ports::CollectionPatch { display_name: Some(name), ..Default::default() };
+                ctx.core.update_collection(&ctx.who, id, patch).await?;
+                continue;
+            }
             match v {
                 Some(value) => {
                     set.push(DeadProperty { namespace: q.ns.clone(), name: q.name.clone(), value: value.clone() });

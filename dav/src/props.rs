@@ -1,62 +1,108 @@
-//! Live properties of drive resources, and the mix of live and dead properties PROPFIND shows.
+//! Properties: the live ones of each kind of resource (WebDAV, CalDAV, CardDAV, ACL, quota,
+//! sync), and the mix of live and dead ones PROPFIND shows.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use kontor_domain::model::{Collection, Item};
+use kontor_domain::Access;
+use kontor_domain::model::{CollectionKind, Item, Principal};
 use kontor_domain::ports::PropTarget;
+use kontor_domain::rights::Rights;
 
-use crate::paths::DavPath;
-use crate::xml::{DAV, PropValue, QName};
+use crate::paths::{Area, DavPath, encode};
+use crate::xml::{DAV, PropValue, QName, escape};
 use crate::{Ctx, DavError};
 
-/// A resource of the drive, as PROPFIND sees it.
+pub const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
+pub const CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
+pub const CALSERVER: &str = "http://calendarserver.org/ns/";
+
+/// A resource as PROPFIND sees it.
 pub enum Res<'a> {
-    Collection(&'a Collection),
-    Item(&'a Item),
+    Root,
+    Principal(&'a Principal),
+    Home(&'a Principal),
+    Collection(&'a Access),
+    Item(&'a Item, &'a Access),
 }
 
 impl Res<'_> {
-    pub fn target(&self) -> PropTarget {
+    pub fn target(&self) -> Option<PropTarget> {
         match self {
-            Res::Collection(c) => PropTarget::Collection(c.id),
-            Res::Item(i) => PropTarget::Item(i.id),
-        }
-    }
-
-    pub fn etag(&self) -> String {
-        match self {
-            Res::Collection(c) => format!("\"c{}-{}\"", c.id, c.modseq),
-            Res::Item(i) => i.etag(),
+            Res::Collection(a) => Some(PropTarget::Collection(a.collection.id)),
+            Res::Item(i, _) => Some(PropTarget::Item(i.id)),
+            _ => None,
         }
     }
 }
 
-/// The live properties allprop and propname show.
-const LIVE: [&str; 8] = [
-    "resourcetype",
-    "getetag",
-    "getcontentlength",
-    "getcontenttype",
-    "getlastmodified",
-    "creationdate",
-    "supportedlock",
-    "lockdiscovery",
-];
+/// An empty element in any namespace (`<D:x/>` or `<x xmlns="ns"/>`).
+pub fn el(ns: &str, name: &str) -> String {
+    if ns == DAV { format!("<D:{name}/>") } else { format!("<{name} xmlns=\"{ns}\"/>") }
+}
+
+/// `<D:href>…</D:href>`.
+pub fn href(h: &str) -> String {
+    format!("<D:href>{}</D:href>", escape(h))
+}
+
+pub fn collection_etag(a: &Access) -> String {
+    format!("\"c{}-{}\"", a.collection.id, a.collection.modseq)
+}
+
+/// The sync token (a URI, RFC 6578) for a position in the change log.
+pub fn sync_token(t: &kontor_domain::changes::SyncToken) -> String {
+    format!("urn:kontor:sync:{t}")
+}
+
+/// The live properties allprop and propname show for a resource.
+pub fn allprop_names(res: &Res<'_>) -> Vec<QName> {
+    let names: &[&str] = match res {
+        Res::Root | Res::Home(_) | Res::Principal(_) => &["resourcetype", "displayname"],
+        Res::Collection(a) if a.collection.kind == CollectionKind::FileFolder => {
+            &["resourcetype", "getetag", "creationdate", "supportedlock", "lockdiscovery"]
+        }
+        Res::Collection(_) => {
+            &["resourcetype", "displayname", "getetag", "creationdate", "supportedlock", "lockdiscovery"]
+        }
+        Res::Item(..) => &[
+            "resourcetype",
+            "getetag",
+            "getcontentlength",
+            "getcontenttype",
+            "getlastmodified",
+            "creationdate",
+            "supportedlock",
+            "lockdiscovery",
+        ],
+    };
+    names.iter().map(|n| QName::dav(n)).collect()
+}
 
 /// Live properties no client may set.
 pub fn is_protected(q: &QName) -> bool {
-    q.ns == DAV
-        && (LIVE.contains(&q.name.as_str()) || matches!(q.name.as_str(), "quota-used-bytes" | "quota-available-bytes"))
-}
-
-pub fn live_names(res: &Res<'_>) -> Vec<QName> {
-    LIVE.iter()
-        .filter(|n| {
-            !(matches!(res, Res::Collection(_))
-                && matches!(**n, "getcontentlength" | "getcontenttype" | "getlastmodified"))
-        })
-        .map(|n| QName::dav(n))
-        .collect()
+    (q.ns == DAV
+        && matches!(
+            q.name.as_str(),
+            "resourcetype"
+                | "getetag"
+                | "getcontentlength"
+                | "getcontenttype"
+                | "getlastmodified"
+                | "creationdate"
+                | "supportedlock"
+                | "lockdiscovery"
+                | "quota-used-bytes"
+                | "quota-available-bytes"
+                | "current-user-principal"
+                | "current-user-privilege-set"
+                | "supported-report-set"
+                | "sync-token"
+                | "owner"
+        ))
+        || (q.ns == CALSERVER && q.name == "getctag")
+        || (q.ns == CALDAV
+            && matches!(q.name.as_str(), "supported-calendar-data" | "max-resource-size" | "calendar-home-set"))
+        || (q.ns == CARDDAV && matches!(q.name.as_str(), "supported-address-data" | "max-resource-size"))
 }
 
 fn http_date(ms: i64) -> String {
@@ -82,24 +128,164 @@ pub fn rfc3339(ms: i64) -> String {
 const SUPPORTED_LOCK: &str = "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>\
 <D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
 
-/// The value of a live property, or `None` if the resource has no such property.
-pub fn live(ctx: &Ctx, res: &Res<'_>, path: &DavPath, q: &QName) -> Option<String> {
-    if q.ns != DAV {
-        return None;
+/// The WebDAV ACL privileges (RFC 3744, CalDAV's read-free-busy) that rights give.
+pub fn privileges(r: Rights) -> String {
+    let mut out = String::new();
+    let mut add = |ns: &str, name: &str| out.push_str(&format!("<D:privilege>{}</D:privilege>", el(ns, name)));
+    if r.contains(Rights::READ) {
+        add(DAV, "read");
+        add(DAV, "read-current-user-privilege-set");
     }
-    Some(match (q.name.as_str(), res) {
-        ("resourcetype", Res::Collection(_)) => "<D:collection/>".into(),
-        ("resourcetype", Res::Item(_)) => String::new(),
-        ("getetag", r) => crate::xml::escape(&r.etag()),
-        ("getcontentlength", Res::Item(i)) => i.size.to_string(),
-        ("getcontenttype", Res::Item(i)) => crate::xml::escape(&i.content_type),
-        ("getlastmodified", Res::Item(i)) => http_date(i.updated_at.0),
-        ("creationdate", Res::Item(i)) => rfc3339(i.created_at.0),
-        ("creationdate", Res::Collection(c)) => rfc3339(c.created_at.0),
-        ("supportedlock", _) => SUPPORTED_LOCK.into(),
-        ("lockdiscovery", _) => ctx.locks.covering(path).iter().map(|l| l.xml(&l.root.href(false))).collect(),
-        _ => return None,
-    })
+    if r.intersects(Rights::READ | Rights::FREE_BUSY) {
+        add(CALDAV, "read-free-busy");
+    }
+    if r.contains(Rights::FLAG) {
+        add(DAV, "write-properties");
+    }
+    if r.intersects(Rights::MODIFY | Rights::MODIFY_OWN) {
+        add(DAV, "write-content");
+    }
+    if r.contains(Rights::CREATE) {
+        add(DAV, "bind");
+    }
+    if r.intersects(Rights::DELETE | Rights::DELETE_OWN) {
+        add(DAV, "unbind");
+    }
+    if r.contains(Rights::SHARE) {
+        add(DAV, "read-acl");
+        add(DAV, "write-acl");
+    }
+    if r == Rights::ALL {
+        add(DAV, "all");
+    }
+    out
+}
+
+fn principal_href(address: &str) -> String {
+    format!("{}{}/", Area::Principals.prefix(), encode(address))
+}
+
+/// The value of a live property, or `None` if the resource has no such property.
+pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -> Result<Option<String>, DavError> {
+    let me = ctx.who.address.to_string();
+    let kind = match res {
+        Res::Collection(a) | Res::Item(_, a) => Some(a.collection.kind),
+        _ => None,
+    };
+    let calendarish = matches!(kind, Some(CollectionKind::Calendar | CollectionKind::TaskList));
+    let v = match (q.ns.as_str(), q.name.as_str(), res) {
+        (DAV, "resourcetype", Res::Root | Res::Home(_)) => el(DAV, "collection"),
+        (DAV, "resourcetype", Res::Principal(_)) => format!("{}{}", el(DAV, "collection"), el(DAV, "principal")),
+        (DAV, "resourcetype", Res::Collection(a)) => match a.collection.kind {
+            CollectionKind::Calendar | CollectionKind::TaskList => {
+                format!("{}{}", el(DAV, "collection"), el(CALDAV, "calendar"))
+            }
+            CollectionKind::AddressBook => format!("{}{}", el(DAV, "collection"), el(CARDDAV, "addressbook")),
+            _ => el(DAV, "collection"),
+        },
+        (DAV, "resourcetype", Res::Item(..)) => String::new(),
+        (DAV, "displayname", Res::Principal(p)) => escape(p.display_name.as_deref().unwrap_or(&p.address.to_string())),
+        (DAV, "displayname", Res::Collection(a)) if a.collection.kind != CollectionKind::FileFolder => {
+            escape(a.collection.display_name.as_deref().unwrap_or(&a.collection.name))
+        }
+        (DAV, "getetag", Res::Item(i, _)) => escape(&i.etag()),
+        (DAV, "getetag", Res::Collection(a)) | (CALSERVER, "getctag", Res::Collection(a)) => {
+            escape(&collection_etag(a))
+        }
+        (DAV, "sync-token", Res::Collection(a)) => {
+            let t = ctx.core.current_token(&ctx.who, a.collection.account).await;
+            // Grantees cannot read the owner's account-wide position; the collection's modseq
+            // is a valid position in the same log.
+            let t = t.unwrap_or(kontor_domain::changes::SyncToken {
+                account: a.collection.account,
+                modseq: a.collection.modseq,
+            });
+            escape(&sync_token(&t))
+        }
+        (DAV, "getcontentlength", Res::Item(i, _)) => i.size.to_string(),
+        (DAV, "getcontenttype", Res::Item(i, _)) => escape(&i.content_type),
+        (DAV, "getlastmodified", Res::Item(i, _)) => http_date(i.updated_at.0),
+        (DAV, "creationdate", Res::Item(i, _)) => rfc3339(i.created_at.0),
+        (DAV, "creationdate", Res::Collection(a)) => rfc3339(a.collection.created_at.0),
+        (DAV, "supportedlock", Res::Collection(_) | Res::Item(..)) => SUPPORTED_LOCK.into(),
+        (DAV, "lockdiscovery", Res::Collection(_) | Res::Item(..)) => {
+            path.map(|p| ctx.locks.covering(p).iter().map(|l| l.xml(&l.root.href(false))).collect()).unwrap_or_default()
+        }
+        (DAV, "current-user-principal", _) => href(&principal_href(&me)),
+        (DAV, "principal-URL", Res::Principal(p)) | (DAV, "owner", Res::Principal(p) | Res::Home(p)) => {
+            href(&principal_href(&p.address.to_string()))
+        }
+        (DAV, "principal-collection-set", _) => href(Area::Principals.prefix()),
+        (DAV, "owner", Res::Collection(a)) => match ctx.core.store.principal(a.collection.account).await? {
+            Some(p) => href(&principal_href(&p.address.to_string())),
+            None => return Ok(None),
+        },
+        (DAV, "current-user-privilege-set", Res::Collection(a) | Res::Item(_, a)) => privileges(a.rights),
+        (DAV, "current-user-privilege-set", Res::Home(p)) => {
+            privileges(if p.id == ctx.who.id { Rights::ALL } else { Rights::READ })
+        }
+        (DAV, "current-user-privilege-set", Res::Principal(_) | Res::Root) => privileges(Rights::READ),
+        (DAV, "supported-report-set", Res::Collection(a)) => {
+            let reports: &[(&str, &str)] = match a.collection.kind {
+                CollectionKind::Calendar | CollectionKind::TaskList => {
+                    &[(CALDAV, "calendar-multiget"), (CALDAV, "calendar-query"), (DAV, "sync-collection")]
+                }
+                CollectionKind::AddressBook => {
+                    &[(CARDDAV, "addressbook-multiget"), (CARDDAV, "addressbook-query"), (DAV, "sync-collection")]
+                }
+                _ => &[(DAV, "sync-collection")],
+            };
+            reports
+                .iter()
+                .map(|(ns, n)| format!("<D:supported-report><D:report>{}</D:report></D:supported-report>", el(ns, n)))
+                .collect()
+        }
+        (DAV, "quota-used-bytes" | "quota-available-bytes", Res::Collection(a)) => {
+            let Some(owner) = ctx.core.store.principal(a.collection.account).await? else { return Ok(None) };
+            quota_value(&q.name, &owner)
+        }
+        (DAV, "quota-used-bytes" | "quota-available-bytes", Res::Home(p)) => quota_value(&q.name, p),
+        (CALDAV, "calendar-home-set", Res::Principal(p)) => {
+            href(&format!("{}{}/", Area::Calendars.prefix(), encode(&p.address.to_string())))
+        }
+        (CARDDAV, "addressbook-home-set", Res::Principal(p)) => {
+            href(&format!("{}{}/", Area::AddressBooks.prefix(), encode(&p.address.to_string())))
+        }
+        (CALDAV, "calendar-user-address-set", Res::Principal(p)) => {
+            format!("{}{}", href(&format!("mailto:{}", p.address)), href(&principal_href(&p.address.to_string())))
+        }
+        (CALDAV, "supported-calendar-component-set", Res::Collection(a)) if calendarish => {
+            let comps: &[&str] = if a.collection.kind == CollectionKind::TaskList {
+                &["VTODO"]
+            } else {
+                &["VEVENT", "VTODO", "VJOURNAL"]
+            };
+            comps.iter().map(|c| format!("<comp xmlns=\"{CALDAV}\" name=\"{c}\"/>")).collect()
+        }
+        (CALDAV, "supported-calendar-data", Res::Collection(_)) if calendarish => {
+            format!("<calendar-data xmlns=\"{CALDAV}\" content-type=\"text/calendar\" version=\"2.0\"/>")
+        }
+        (CARDDAV, "supported-address-data", Res::Collection(a)) if a.collection.kind == CollectionKind::AddressBook => {
+            format!(
+                "<address-data-type xmlns=\"{CARDDAV}\" content-type=\"text/vcard\" version=\"3.0\"/><address-data-type xmlns=\"{CARDDAV}\" content-type=\"text/vcard\" version=\"4.0\"/>"
+            )
+        }
+        (CALDAV | CARDDAV, "max-resource-size", Res::Collection(_)) if kind != Some(CollectionKind::FileFolder) => {
+            ctx.core.settings.max_item_size.to_string()
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(v))
+}
+
+fn quota_value(name: &str, p: &Principal) -> String {
+    if name == "quota-used-bytes" {
+        p.quota.used_bytes.to_string()
+    } else {
+        p.quota
+            .limit_bytes
+            .map_or_else(|| (i64::MAX as u64).to_string(), |l| l.saturating_sub(p.quota.used_bytes).to_string())
+    }
 }
 
 /// What PROPFIND asks for.
@@ -113,16 +299,18 @@ pub enum Wanted {
 pub async fn propstats(
     ctx: &Ctx,
     res: &Res<'_>,
-    path: &DavPath,
+    path: Option<&DavPath>,
     wanted: &Wanted,
 ) -> Result<Vec<(u16, Vec<PropValue>)>, DavError> {
-    let dead = ctx.core.dead_properties(&ctx.who, res.target()).await?;
-    let dead_value = |q: &QName| dead.iter().find(|d| d.namespace == q.ns && d.name == q.name).map(|d| d.value.clone());
+    let dead = match res.target() {
+        Some(t) => ctx.core.dead_properties(&ctx.who, t).await?,
+        None => Vec::new(),
+    };
     let mut found = Vec::new();
     let mut missing = Vec::new();
     match wanted {
         Wanted::Names => {
-            for q in live_names(res) {
+            for q in allprop_names(res) {
                 found.push(PropValue { name: q, value: None });
             }
             for d in &dead {
@@ -130,25 +318,30 @@ pub async fn propstats(
             }
         }
         Wanted::All(include) => {
-            for q in live_names(res) {
-                let value = live(ctx, res, path, &q);
-                found.push(PropValue { name: q, value });
+            for q in allprop_names(res).into_iter().chain(include.iter().cloned()) {
+                if found.iter().any(|p: &PropValue| p.name == q) {
+                    continue;
+                }
+                match live(ctx, res, path, &q).await? {
+                    Some(v) => found.push(PropValue { name: q, value: Some(v) }),
+                    None if include.contains(&q) => missing.push(PropValue { name: q, value: None }),
+                    None => {}
+                }
             }
             for d in &dead {
-                found.push(PropValue { name: QName::new(&d.namespace, &d.name), value: Some(d.value.clone()) });
-            }
-            for q in include {
-                if !found.iter().any(|p| p.name == *q) {
-                    match live(ctx, res, path, q) {
-                        Some(v) => found.push(PropValue { name: q.clone(), value: Some(v) }),
-                        None => missing.push(PropValue { name: q.clone(), value: None }),
-                    }
+                let q = QName::new(&d.namespace, &d.name);
+                if !found.iter().any(|p| p.name == q) {
+                    found.push(PropValue { name: q, value: Some(d.value.clone()) });
                 }
             }
         }
         Wanted::Props(names) => {
             for q in names {
-                match live(ctx, res, path, q).or_else(|| dead_value(q)) {
+                let value = match live(ctx, res, path, q).await? {
+                    Some(v) => Some(v),
+                    None => dead.iter().find(|d| d.namespace == q.ns && d.name == q.name).map(|d| d.value.clone()),
+                };
+                match value {
                     Some(v) => found.push(PropValue { name: q.clone(), value: Some(v) }),
                     None => missing.push(PropValue { name: q.clone(), value: None }),
                 }

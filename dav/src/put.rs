@@ -3,7 +3,12 @@
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use kontor_domain::Node;
+use kontor_domain::error::Rejection;
+use kontor_domain::{Error, Node};
+
+use crate::paths::{Area, DavPath};
+use crate::props::{CALDAV, CARDDAV};
+use crate::xml::escape;
 
 use crate::get::with_etag;
 use crate::{Ctx, DavError, DavResult, body_bytes};
@@ -26,16 +31,44 @@ pub fn preconditions(ctx: &Ctx, current: Option<&str>) -> Result<(), DavError> {
     Ok(())
 }
 
+/// CalDAV / CardDAV preconditions for content the domain rejected.
+fn rejected(area: Area, path: &DavPath, e: Error) -> DavError {
+    let Error::Rejected { reason, message } = e else { return e.into() };
+    let (ns, data) = match area {
+        Area::AddressBooks => (CARDDAV, "valid-address-data"),
+        _ => (CALDAV, "valid-calendar-data"),
+    };
+    let condition = match reason {
+        Rejection::InvalidData => format!("<{data} xmlns=\"{ns}\"/>"),
+        Rejection::UnsupportedComponent => format!("<supported-calendar-component xmlns=\"{CALDAV}\"/>"),
+        Rejection::UidConflict { existing } => {
+            let href = path.parent().map(|p| p.child(&existing).href(false)).unwrap_or_default();
+            format!("<no-uid-conflict xmlns=\"{ns}\"><D:href>{}</D:href></no-uid-conflict>", escape(&href))
+        }
+        Rejection::UidChanged => format!("<no-uid-conflict xmlns=\"{ns}\"/>"),
+    };
+    DavError::condition(StatusCode::FORBIDDEN, &condition, message)
+}
+
 pub async fn put(ctx: &Ctx, body: Body) -> DavResult {
     let node = ctx.target(&ctx.path).await?;
-    let content_type = ctx.header("content-type").unwrap_or("application/octet-stream").to_owned();
+    let content_type = match ctx.path.area {
+        Area::Calendars => "text/calendar; charset=utf-8".to_owned(),
+        Area::AddressBooks => "text/vcard; charset=utf-8".to_owned(),
+        _ => ctx.header("content-type").unwrap_or("application/octet-stream").to_owned(),
+    };
+    let area = ctx.path.area;
     match node {
         Node::Collection(_) => Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "cannot PUT to a collection")),
         Node::Missing { parent, name } => {
             preconditions(ctx, None)?;
             ctx.check_write(&ctx.path, None, false)?;
             let data = body_bytes(body).await?;
-            let item = ctx.core.create_item(&ctx.who, parent.collection.id, &name, &content_type, &data).await?;
+            let item = ctx
+                .core
+                .create_item(&ctx.who, parent.collection.id, &name, &content_type, &data)
+                .await
+                .map_err(|e| rejected(area, &ctx.path, e))?;
             Ok(with_etag(StatusCode::CREATED.into_response(), &item.etag()))
         }
         Node::Item { item, .. } => {
@@ -43,7 +76,11 @@ pub async fn put(ctx: &Ctx, body: Body) -> DavResult {
             preconditions(ctx, Some(&etag))?;
             ctx.check_write(&ctx.path, Some(&etag), false)?;
             let data = body_bytes(body).await?;
-            let item = ctx.core.replace_item(&ctx.who, item.id, &content_type, &data, Some(item.modseq)).await?;
+            let item = ctx
+                .core
+                .replace_item(&ctx.who, item.id, &content_type, &data, Some(item.modseq))
+                .await
+                .map_err(|e| rejected(area, &ctx.path, e))?;
             let mut r = StatusCode::NO_CONTENT.into_response();
             r.headers_mut().remove(header::CONTENT_TYPE);
             Ok(with_etag(r, &item.etag()))

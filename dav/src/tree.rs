@@ -1,0 +1,146 @@
+//! What a DAV path names: principals, calendar and address book homes (with the collections
+//! colleagues shared, bound as `shared-<id>`), collections and items.
+
+use axum::http::StatusCode;
+use kontor_domain::model::{Collection, CollectionKind, Principal};
+use kontor_domain::{Access, Error, Node};
+
+use crate::paths::{Area, DavPath};
+use crate::{Ctx, DavError};
+
+/// Prefix of the names under which shared collections appear in the grantee's home.
+pub const SHARED: &str = "shared-";
+
+/// What a path names.
+pub enum Target {
+    /// `/dav/principals/<user>/`.
+    Principal(Principal),
+    /// `/dav/calendars/<user>/` or `/dav/addressbooks/<user>/`.
+    Home(Principal),
+    /// A name in a home where no collection is (MKCALENDAR / MKCOL create here).
+    MissingCollection { owner: Principal, name: String },
+    /// A collection, an item, or a missing item in a collection.
+    Node(Node),
+}
+
+/// The collection kinds an area holds.
+pub fn kinds(area: Area) -> &'static [CollectionKind] {
+    match area {
+        Area::Calendars => &[CollectionKind::Calendar, CollectionKind::TaskList],
+        Area::AddressBooks => &[CollectionKind::AddressBook],
+        Area::Files => &[CollectionKind::FileFolder],
+        Area::Principals => &[],
+    }
+}
+
+impl Ctx {
+    /// Resolves any path of the tree.
+    pub async fn resolve(&self, p: &DavPath) -> Result<Target, DavError> {
+        let owner = self.core.principal_by_address(&p.owner).await?;
+        if owner.domain_id != self.who.domain_id {
+            return Err(Error::not_found(format!("user {}", p.owner)).into());
+        }
+        match p.area {
+            Area::Principals if p.segments.is_empty() => Ok(Target::Principal(owner)),
+            Area::Principals => Err(Error::not_found("resource").into()),
+            Area::Files => {
+                let root = self.core.drive_root(&self.who, owner.id).await?;
+                Ok(Target::Node(self.core.resolve(&self.who, root, &p.segments).await?))
+            }
+            Area::Calendars | Area::AddressBooks => {
+                if owner.id != self.who.id && p.segments.is_empty() {
+                    return Err(Error::not_found("home").into());
+                }
+                let Some(first) = p.segments.first() else { return Ok(Target::Home(owner)) };
+                let Some(access) = self.home_child(&owner, p.area, first).await? else {
+                    return match p.segments.len() {
+                        1 => Ok(Target::MissingCollection { owner, name: first.clone() }),
+                        _ => Err(Error::not_found(format!("collection {first:?}")).into()),
+                    };
+                };
+                Ok(Target::Node(self.core.resolve(&self.who, access, &p.segments[1..]).await?))
+            }
+        }
+    }
+
+    /// A collection in a home: the owner's own, or (in one's own home) a shared one.
+    async fn home_child(&self, owner: &Principal, area: Area, name: &str) -> Result<Option<Access>, DavError> {
+        if owner.id == self.who.id
+            && let Some(id) = name.strip_prefix(SHARED).and_then(|n| n.parse::<i64>().ok())
+        {
+            return match self.core.access(&self.who, kontor_domain::ids::CollectionId(id)).await {
+                Ok(a) if kinds(area).contains(&a.collection.kind) && a.collection.account != self.who.id => Ok(Some(a)),
+                Ok(_) | Err(Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+        for kind in kinds(area) {
+            if let Some(c) = self.core.store.collection_by_name(owner.id, None, *kind, name).await? {
+                return Ok(Some(self.core.access(&self.who, c.id).await?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The collections listed in a home: own ones, then those shared with the caller.
+    pub async fn home_children(&self, owner: &Principal, area: Area) -> Result<Vec<(String, Access)>, DavError> {
+        let mut out = Vec::new();
+        for kind in kinds(area) {
+            for a in self.core.list_collections(&self.who, owner.id, Some(*kind)).await? {
+                if a.collection.parent.is_none() {
+                    out.push((a.collection.name.clone(), a));
+                }
+            }
+        }
+        if owner.id == self.who.id {
+            for g in self.core.shared_with(&self.who).await? {
+                let Some(cid) = g.collection else { continue };
+                if let Ok(a) = self.core.access(&self.who, cid).await
+                    && kinds(area).contains(&a.collection.kind)
+                    && a.collection.account != self.who.id
+                    && !out.iter().any(|(_, x)| x.collection.id == cid)
+                {
+                    out.push((format!("{SHARED}{cid}"), a));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the path names, as a collection or item.
+    pub async fn node(&self, p: &DavPath) -> Result<Node, DavError> {
+        match self.resolve(p).await? {
+            Target::Node(n) => Ok(n),
+            Target::MissingCollection { .. } => Err(DavError::new(StatusCode::NOT_FOUND, "no such collection")),
+            Target::Home(_) | Target::Principal(_) => {
+                Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "not allowed on a home or principal"))
+            }
+        }
+    }
+
+    /// Like [`Ctx::node`], but a missing parent inside a visible home is a conflict (RFC 4918:
+    /// 409 for PUT, MKCOL, COPY and MOVE targets whose parent collection does not exist).
+    pub async fn target(&self, p: &DavPath) -> Result<Node, DavError> {
+        let conflict = || DavError::new(StatusCode::CONFLICT, "the parent collection does not exist");
+        match self.resolve(p).await {
+            Ok(Target::Node(n)) => Ok(n),
+            Ok(Target::MissingCollection { .. }) => Err(conflict()),
+            Ok(Target::Home(_) | Target::Principal(_)) => {
+                Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "not allowed on a home or principal"))
+            }
+            Err(e) if e.status == StatusCode::NOT_FOUND && !p.segments.is_empty() && self.home_visible(p).await => {
+                Err(conflict())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn home_visible(&self, p: &DavPath) -> bool {
+        self.resolve(&DavPath::home(p.area, &p.owner)).await.is_ok()
+    }
+}
+
+/// The name under which a collection appears for the caller (own name or `shared-<id>`).
+pub fn bound_name(who: &Principal, c: &Collection) -> String {
+    if c.account == who.id { c.name.clone() } else { format!("{SHARED}{}", c.id) }
+}
