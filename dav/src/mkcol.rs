@@ -25,7 +25,7 @@ fn set_props(doc: &Element) -> Vec<&Element> {
 
 pub async fn mkcol(ctx: &Ctx, body: Body, calendar: bool) -> DavResult {
     let body = body_bytes(body).await?;
-    let doc = if body.iter().all(u8::is_ascii_whitespace) { None } else { Some(parse_xml(&body)?) };
+    let empty = body.iter().all(u8::is_ascii_whitespace);
     if ctx.path.area == Area::Files {
         if calendar {
             return Err(DavError::new(StatusCode::FORBIDDEN, "calendars live in the calendar home"));
@@ -45,6 +45,7 @@ pub async fn mkcol(ctx: &Ctx, body: Body, calendar: bool) -> DavResult {
         return Ok(StatusCode::CREATED.into_response());
     }
 
+    let doc = if empty { None } else { Some(parse_xml(&body)?) };
     let (owner, name) = match ctx.resolve(&ctx.path).await? {
         Target::MissingCollection { owner, name } => (owner, name),
         Target::Node(Node::Missing { .. }) => {
