@@ -33,7 +33,7 @@ pub async fn mkcol(ctx: &Ctx, body: Body, calendar: bool) -> DavResult {
         let Node::Missing { parent, name } = ctx.target(&ctx.path).await? else {
             return Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "something exists at this URL already"));
         };
-        if doc.is_some() {
+        if !empty {
             return Err(DavError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "MKCOL with a body is not supported for folders",
