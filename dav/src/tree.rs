@@ -144,3 +144,26 @@ impl Ctx {
 pub fn bound_name(who: &Principal, c: &Collection) -> String {
     if c.account == who.id { c.name.clone() } else { format!("{SHARED}{}", c.id) }
 }
+
+/// The collection a DAV URL names, for APIs that take URLs (e.g. `/api/shares`).
+pub async fn collection_at(
+    core: std::sync::Arc<kontor_domain::Core>,
+    who: Principal,
+    url: &str,
+) -> Result<Collection, DavError> {
+    let path = crate::paths::parse(url)
+        .map_err(|e| DavError::new(StatusCode::BAD_REQUEST, e.0))?
+        .ok_or_else(|| DavError::new(StatusCode::BAD_REQUEST, "not a URL of the DAV tree"))?;
+    let ctx = Ctx {
+        core,
+        locks: std::sync::Arc::new(crate::locks::Locks::default()),
+        who,
+        path: path.clone(),
+        headers: axum::http::HeaderMap::new(),
+        if_header: None,
+    };
+    match ctx.resolve(&path).await? {
+        Target::Node(Node::Collection(a)) => Ok(a.collection),
+        _ => Err(DavError::new(StatusCode::NOT_FOUND, "no collection at this URL")),
+    }
+}

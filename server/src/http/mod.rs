@@ -5,6 +5,7 @@ mod api;
 pub mod auth;
 pub mod error;
 mod ops;
+mod shares;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,6 +78,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/me", get(api::me))
         .route("/api/token", post(api::token))
+        .route("/api/collections", get(shares::collections))
+        .route("/api/shares", get(shares::list).post(shares::set).delete(shares::revoke))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
         .with_state(state.clone())
         .merge(kontor_dav::well_known())

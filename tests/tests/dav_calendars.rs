@@ -1,0 +1,296 @@
+//! CalDAV and CardDAV over raw HTTP on SQLite and PostgreSQL: discovery, calendars, task lists
+//! and address books, preconditions, reports, sync, and sharing with each role.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::{Server, Store};
+
+both_stores!(discovery_crud_reports_and_sync, sharing_gives_exactly_the_role);
+
+const CAL: &str = "urn:ietf:params:xml:ns:caldav";
+
+fn event(uid: &str, summary: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n\
+         DTSTART:20260302T100000Z\r\nDTEND:20260302T110000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+struct User<'a> {
+    server: &'a Server,
+    name: &'a str,
+    password: &'a str,
+}
+
+impl User<'_> {
+    fn req(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let url = if path.starts_with('/') {
+            format!("{}{path}", self.server.url)
+        } else {
+            format!("{}/dav/{path}", self.server.url)
+        };
+        reqwest::Client::new()
+            .request(Method::from_bytes(method.as_bytes()).unwrap(), url)
+            .basic_auth(self.name, Some(self.password))
+    }
+
+    async fn propfind(&self, path: &str, depth: &str, props: &str) -> String {
+        let r = self
+            .req("PROPFIND", path)
+            .header("depth", depth)
+            .body(format!("<D:propfind xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\" xmlns:R=\"urn:ietf:params:xml:ns:carddav\" xmlns:S=\"http://calendarserver.org/ns/\"><D:prop>{props}</D:prop></D:propfind>"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::MULTI_STATUS, "PROPFIND {path}");
+        r.text().await.unwrap()
+    }
+
+    async fn put(&self, path: &str, body: String) -> reqwest::Response {
+        self.req("PUT", path).header("content-type", "text/calendar").body(body).send().await.unwrap()
+    }
+}
+
+fn setup(store: &Store) -> Server {
+    store.ok(&["domain", "add", "example.com"], None);
+    store.ok(&["domain", "add", "other.org"], None);
+    for (u, pw) in
+        [("ann@example.com", "anns password"), ("bob@example.com", "bobs password"), ("eve@other.org", "eves password")]
+    {
+        store.ok(&["user", "add", u, "--password-stdin"], Some(&format!("{pw}\n")));
+    }
+    Server::start(store, &[])
+}
+
+async fn discovery_crud_reports_and_sync(store: &Store) {
+    let server = setup(store);
+    let ann = User { server: &server, name: "ann@example.com", password: "anns password" };
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/.well-known/caldav", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(r.headers()["location"], "/dav/");
+    let root = ann.propfind("/dav/", "0", "<D:current-user-principal/>").await;
+    assert!(root.contains("<D:href>/dav/principals/ann@example.com/</D:href>"), "{root}");
+    let principal =
+        ann.propfind("principals/ann@example.com/", "0", "<C:calendar-home-set/><R:addressbook-home-set/>").await;
+    assert!(
+        principal.contains("/dav/calendars/ann@example.com/")
+            && principal.contains("/dav/addressbooks/ann@example.com/"),
+        "{principal}"
+    );
+    // A new user has a calendar, a task list and an address book.
+    let home =
+        ann.propfind("calendars/ann@example.com/", "1", "<D:resourcetype/><C:supported-calendar-component-set/>").await;
+    assert!(
+        home.contains("calendars/ann@example.com/calendar/") && home.contains("calendars/ann@example.com/tasks/"),
+        "{home}"
+    );
+    let books = ann.propfind("addressbooks/ann@example.com/", "1", "<D:resourcetype/>").await;
+    assert!(books.contains("addressbooks/ann@example.com/contacts/"), "{books}");
+
+    // Events: create, preconditions, reports.
+    assert_eq!(
+        ann.put("calendars/ann@example.com/calendar/a.ics", event("a", "Alpha")).await.status(),
+        StatusCode::CREATED
+    );
+    let r = ann.put("calendars/ann@example.com/calendar/dup.ics", event("a", "Same UID")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("no-uid-conflict"));
+    let r = ann.put("calendars/ann@example.com/tasks/a.ics", event("t", "not a task")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("supported-calendar-component"));
+    let r = ann.put("calendars/ann@example.com/calendar/bad.ics", "BEGIN:VCALENDAR\r\nnonsense".into()).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("valid-calendar-data"));
+    let todo = event("t1", "Write report")
+        .replace("VEVENT", "VTODO")
+        .replace("DTEND:20260302T110000Z\r\n", "DUE:20260303T000000Z\r\nPERCENT-COMPLETE:40\r\nPRIORITY:1\r\n");
+    assert_eq!(ann.put("calendars/ann@example.com/tasks/t1.ics", todo.clone()).await.status(), StatusCode::CREATED);
+    let got = ann.req("GET", "calendars/ann@example.com/tasks/t1.ics").send().await.unwrap().text().await.unwrap();
+    assert_eq!(got, todo, "what a client PUTs is what it GETs");
+
+    let r = ann.req("MKCALENDAR", "calendars/ann@example.com/work/")
+        .body(format!("<C:mkcalendar xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:set><D:prop><D:displayname>Work</D:displayname></D:prop></D:set></C:mkcalendar>"))
+        .send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(ann.propfind("calendars/ann@example.com/work/", "0", "<D:displayname/>").await.contains(">Work<"));
+
+    let multiget = format!(
+        "<C:calendar-multiget xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><D:getetag/><C:calendar-data/></D:prop>\
+        <D:href>/dav/calendars/ann@example.com/calendar/a.ics</D:href><D:href>/dav/calendars/ann@example.com/calendar/none.ics</D:href></C:calendar-multiget>"
+    );
+    let text = ann
+        .req("REPORT", "calendars/ann@example.com/calendar/")
+        .body(multiget)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("SUMMARY:Alpha") && text.contains("HTTP/1.1 404"), "{text}");
+    let query = format!(
+        "<C:calendar-query xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VTODO\"/></C:comp-filter></C:filter></C:calendar-query>"
+    );
+    let text =
+        ann.req("REPORT", "calendars/ann@example.com/tasks/").body(query).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("tasks/t1.ics"), "{text}");
+
+    // Sync: first sync (no tombstones), then changes with a limit.
+    let sync = |token: &str, limit: &str| {
+        format!(
+            "<D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>{limit}<D:prop><D:getetag/></D:prop></D:sync-collection>"
+        )
+    };
+    let first = ann
+        .req("REPORT", "calendars/ann@example.com/calendar/")
+        .body(sync("", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(first.contains("calendar/a.ics") && !first.contains("404"), "{first}");
+    let token = first.split("<D:sync-token>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    for n in 0..3 {
+        ann.put(&format!("calendars/ann@example.com/calendar/n{n}.ics"), event(&format!("n{n}"), "new")).await;
+    }
+    assert_eq!(
+        ann.req("DELETE", "calendars/ann@example.com/calendar/a.ics").send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let page = ann
+        .req("REPORT", "calendars/ann@example.com/calendar/")
+        .body(sync(&token, "<D:limit><D:nresults>2</D:nresults></D:limit>"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("HTTP/1.1 507"), "truncated: {page}");
+    let next = page.split("<D:sync-token>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let rest = ann
+        .req("REPORT", "calendars/ann@example.com/calendar/")
+        .body(sync(&next, ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let all = format!("{page}{rest}");
+    for n in 0..3 {
+        assert!(all.contains(&format!("calendar/n{n}.ics")), "{all}");
+    }
+    assert!(rest.contains("calendar/a.ics</D:href><D:status>HTTP/1.1 404"), "tombstone: {rest}");
+    let r = ann
+        .req("REPORT", "calendars/ann@example.com/calendar/")
+        .body(sync("urn:kontor:sync:k1-999-1", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("valid-sync-token"));
+
+    // vCards.
+    let card = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:c1\r\nFN:Carla Contact\r\nEMAIL:carla@example.org\r\nEND:VCARD\r\n";
+    let r = ann.req("PUT", "addressbooks/ann@example.com/contacts/c1.vcf").body(card).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = ann
+        .req("PUT", "addressbooks/ann@example.com/contacts/x.vcf")
+        .body("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:No UID\r\nEND:VCARD\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("valid-address-data"));
+    let q = "<R:addressbook-query xmlns:D=\"DAV:\" xmlns:R=\"urn:ietf:params:xml:ns:carddav\"><D:prop><R:address-data/></D:prop><R:filter><R:prop-filter name=\"EMAIL\"><R:text-match>CARLA@</R:text-match></R:prop-filter></R:filter></R:addressbook-query>";
+    let text =
+        ann.req("REPORT", "addressbooks/ann@example.com/contacts/").body(q).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("FN:Carla Contact"), "{text}");
+}
+
+async fn sharing_gives_exactly_the_role(store: &Store) {
+    let server = setup(store);
+    let ann = User { server: &server, name: "ann@example.com", password: "anns password" };
+    let bob = User { server: &server, name: "bob@example.com", password: "bobs password" };
+    assert_eq!(
+        ann.put("calendars/ann@example.com/calendar/ann.ics", event("ann-1", "Ann's meeting")).await.status(),
+        StatusCode::CREATED
+    );
+    let share = |role: &str, grantee: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/shares", server.url))
+            .basic_auth("ann@example.com", Some("anns password"))
+            .json(&json!({ "url": "/dav/calendars/ann@example.com/calendar/", "grantee": grantee, "role": role }))
+            .send()
+    };
+
+    // Bob sees nothing of Ann's until she shares.
+    assert_eq!(
+        bob.req("GET", "calendars/ann@example.com/calendar/ann.ics").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(!bob.propfind("calendars/bob@example.com/", "1", "<D:displayname/>").await.contains("shared-"));
+    // Grants stay inside the domain.
+    assert_eq!(share("reviewer", "eve@other.org").await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // Reviewer: the calendar appears in Bob's own home; he reads, he may not write.
+    let r = share("reviewer", "bob@example.com").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["role"], "reviewer");
+    let home = bob.propfind("calendars/bob@example.com/", "1", "<D:displayname/><D:current-user-privilege-set/>").await;
+    let shared =
+        home.split("<D:href>").find(|h| h.contains("shared-")).expect("shared calendar listed in the grantee's home");
+    let shared_href = shared.split('<').next().unwrap().to_owned();
+    let block = &home[home.find(&shared_href).unwrap()..];
+    let block = &block[..block.find("</D:response>").unwrap()];
+    assert!(block.contains(">Calendar<") && block.contains("<D:read/>") && !block.contains("<D:bind/>"), "{block}");
+    let mine = format!("{shared_href}ann.ics");
+    assert!(bob.req("GET", &mine).send().await.unwrap().text().await.unwrap().contains("Ann's meeting"));
+    let r = bob.put(&format!("{shared_href}bob.ics"), event("bob-1", "Bob's")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("need-privileges"));
+
+    // Author: creates and changes its own, not Ann's.
+    share("author", "bob@example.com").await.unwrap();
+    assert_eq!(bob.put(&format!("{shared_href}bob.ics"), event("bob-1", "Bob's")).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        bob.put(&format!("{shared_href}bob.ics"), event("bob-1", "Bob's, edited")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(bob.put(&mine, event("ann-1", "hijacked")).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(bob.req("DELETE", &mine).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // Editor: changes Ann's too.
+    share("editor", "bob@example.com").await.unwrap();
+    assert_eq!(bob.put(&mine, event("ann-1", "moved by Bob")).await.status(), StatusCode::NO_CONTENT);
+    let got = ann.req("GET", "calendars/ann@example.com/calendar/ann.ics").send().await.unwrap().text().await.unwrap();
+    assert!(got.contains("moved by Bob"));
+
+    // Revoked: gone from Bob's home and unreachable.
+    share("none", "bob@example.com").await.unwrap();
+    assert!(!bob.propfind("calendars/bob@example.com/", "1", "<D:displayname/>").await.contains("shared-"));
+    assert_eq!(bob.req("GET", &mine).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let list: Value = reqwest::Client::new()
+        .get(format!("{}/api/shares", server.url))
+        .basic_auth("ann@example.com", Some("anns password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["given"], json!([]));
+}
