@@ -5,6 +5,7 @@
 //! The server authenticates requests and puts the [`Authenticated`] principal into the request
 //! extensions before they reach [`router`].
 
+mod acl;
 mod copymove;
 mod delete;
 mod get;
@@ -13,6 +14,7 @@ pub mod locks;
 mod mkcol;
 mod options;
 pub mod paths;
+mod principals;
 mod propfind;
 mod proppatch;
 mod props;
@@ -214,9 +216,11 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
         return DavError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();
     };
     let root = matches!(req.uri().path(), "/dav" | "/dav/");
+    let principals = matches!(req.uri().path(), "/dav/principals" | "/dav/principals/");
     let path = match paths::parse(req.uri().path()) {
         Ok(Some(p)) => p,
         Ok(None) if root => paths::DavPath::home(paths::Area::Principals, &who.address.to_string()),
+        Err(_) if principals => paths::DavPath::home(paths::Area::Principals, &who.address.to_string()),
         Ok(None) => return DavError::new(StatusCode::NOT_FOUND, "no such resource").into_response(),
         Err(e) => return DavError::bad_request(e.0).into_response(),
     };
@@ -230,7 +234,11 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
     let result = match parts.method.as_str() {
         "OPTIONS" => Ok(options::options()),
         "PROPFIND" if root => propfind::propfind_root(&ctx, body).await,
-        _ if root => Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "only OPTIONS and PROPFIND here")),
+        "PROPFIND" if principals => principals::propfind(&ctx, body).await,
+        "REPORT" if principals || ctx.path.area == paths::Area::Principals => principals::report(&ctx, body).await,
+        _ if root || principals => {
+            Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "only OPTIONS, PROPFIND and REPORT here"))
+        }
         "GET" => get::get(&ctx, false).await,
         "HEAD" => get::get(&ctx, true).await,
         "PUT" => put::put(&ctx, body).await,
@@ -244,6 +252,7 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
         "MOVE" => copymove::copy_move(&ctx, true).await,
         "LOCK" => lock::lock(&ctx, body).await,
         "UNLOCK" => lock::unlock(&ctx),
+        "ACL" => acl::acl(&ctx, body).await,
         m if m == Method::POST.as_str() || m == Method::PATCH.as_str() => {
             Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{m} is not supported here")))
         }

@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 pub const ALLOW: &str =
-    "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, MKCALENDAR, PROPFIND, PROPPATCH, REPORT, COPY, MOVE, LOCK, UNLOCK";
+    "OPTIONS, GET, HEAD, PUT, DELETE, MKCOL, MKCALENDAR, PROPFIND, PROPPATCH, REPORT, ACL, COPY, MOVE, LOCK, UNLOCK";
 
 pub fn options() -> Response {
     let mut r = StatusCode::OK.into_response();

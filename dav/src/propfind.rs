@@ -12,7 +12,7 @@ use crate::tree::Target;
 use crate::xml::{DAV, MultiStatus};
 use crate::{Ctx, DavError, DavResult, body_bytes, parse_xml};
 
-fn wanted(body: &[u8]) -> Result<Wanted, DavError> {
+pub fn wanted(body: &[u8]) -> Result<Wanted, DavError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Wanted::All(Vec::new()));
     }

@@ -98,6 +98,9 @@ pub fn is_protected(q: &QName) -> bool {
                 | "supported-report-set"
                 | "sync-token"
                 | "owner"
+                | "acl"
+                | "acl-restrictions"
+                | "supported-privilege-set"
         ))
         || (q.ns == CALSERVER && q.name == "getctag")
         || (q.ns == CALDAV
@@ -183,7 +186,9 @@ pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -
             CollectionKind::AddressBook => format!("{}{}", el(DAV, "collection"), el(CARDDAV, "addressbook")),
             _ => el(DAV, "collection"),
         },
-        (DAV, "resourcetype", Res::Item(..)) => String::new(),
+        (DAV, "resourcetype", Res::Item(..)) | (DAV, "alternate-URI-set" | "group-membership", Res::Principal(_)) => {
+            String::new()
+        }
         (DAV, "displayname", Res::Principal(p)) => escape(p.display_name.as_deref().unwrap_or(&p.address.to_string())),
         (DAV, "displayname", Res::Collection(a)) if a.collection.kind != CollectionKind::FileFolder => {
             escape(a.collection.display_name.as_deref().unwrap_or(&a.collection.name))
@@ -245,6 +250,11 @@ pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -
             quota_value(&q.name, &owner)
         }
         (DAV, "quota-used-bytes" | "quota-available-bytes", Res::Home(p)) => quota_value(&q.name, p),
+        (DAV, "acl", Res::Collection(a)) => return crate::acl::acl_value(ctx, a).await,
+        (DAV, "acl-restrictions", Res::Collection(_)) => crate::acl::ACL_RESTRICTIONS.into(),
+        (DAV, "supported-privilege-set", Res::Collection(_) | Res::Item(..) | Res::Home(_)) => {
+            crate::acl::supported_privilege_set()
+        }
         (CALDAV, "calendar-home-set", Res::Principal(p)) => {
             href(&format!("{}{}/", Area::Calendars.prefix(), encode(&p.address.to_string())))
         }

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Server, Store};
 
-both_stores!(discovery_crud_reports_and_sync, sharing_gives_exactly_the_role);
+both_stores!(discovery_crud_reports_and_sync, sharing_gives_exactly_the_role, acl_and_colleague_lookup);
 
 const CAL: &str = "urn:ietf:params:xml:ns:caldav";
 
@@ -293,4 +293,104 @@ async fn sharing_gives_exactly_the_role(store: &Store) {
         .await
         .unwrap();
     assert_eq!(list["given"], json!([]));
+}
+
+async fn acl_and_colleague_lookup(store: &Store) {
+    let server = setup(store);
+    let ann = User { server: &server, name: "ann@example.com", password: "anns password" };
+    let bob = User { server: &server, name: "bob@example.com", password: "bobs password" };
+
+    // Colleagues are found by name or address, only in the same domain.
+    let search = |m: &str| {
+        format!(
+            "<D:principal-property-search xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:property-search><D:prop><D:displayname/><C:calendar-user-address-set/></D:prop><D:match>{m}</D:match></D:property-search><D:prop><D:displayname/><C:calendar-home-set/></D:prop></D:principal-property-search>"
+        )
+    };
+    let r = bob.req("REPORT", "/dav/principals/").header("depth", "0").body(search("ANN")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("/dav/principals/ann@example.com/") && text.contains("/dav/calendars/ann@example.com/"),
+        "{text}"
+    );
+    let text = bob.req("REPORT", "/dav/principals/").body(search("eve")).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("eve@other.org"), "other domains stay invisible: {text}");
+    let set = bob
+        .req("REPORT", "/dav/principals/")
+        .body("<D:principal-search-property-set xmlns:D=\"DAV:\"/>")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(set.contains("displayname"), "{set}");
+
+    // ACL: the owner grants read to Bob over WebDAV ACL.
+    assert_eq!(
+        ann.put("calendars/ann@example.com/calendar/x.ics", event("x", "Shared by ACL")).await.status(),
+        StatusCode::CREATED
+    );
+    let ace = |who: &str, body: &str| {
+        format!(
+            "<D:acl xmlns:D=\"DAV:\"><D:ace><D:principal><D:href>/dav/principals/{who}/</D:href></D:principal>{body}</D:ace></D:acl>"
+        )
+    };
+    let r = ann
+        .req("ACL", "calendars/ann@example.com/calendar/")
+        .body(ace("bob@example.com", "<D:grant><D:privilege><D:read/></D:privilege></D:grant>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        bob.req("GET", "calendars/ann@example.com/calendar/x.ics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("Shared by ACL")
+    );
+    let acl = ann
+        .propfind(
+            "calendars/ann@example.com/calendar/",
+            "0",
+            "<D:acl/><D:acl-restrictions/><D:supported-privilege-set/>",
+        )
+        .await;
+    assert!(acl.contains("/dav/principals/bob@example.com/") && acl.contains("grant-only"), "{acl}");
+    let r = ann
+        .req("ACL", "calendars/ann@example.com/calendar/")
+        .body(ace("bob@example.com", "<D:deny><D:privilege><D:read/></D:privilege></D:deny>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("grant-only"));
+    let r = ann
+        .req("ACL", "calendars/ann@example.com/calendar/")
+        .body(ace("eve@other.org", "<D:grant><D:privilege><D:read/></D:privilege></D:grant>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Bob may not change the ACL; an empty ACL revokes.
+    let r =
+        bob.req("ACL", "calendars/ann@example.com/calendar/").body("<D:acl xmlns:D=\"DAV:\"/>").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        ann.req("ACL", "calendars/ann@example.com/calendar/")
+            .body("<D:acl xmlns:D=\"DAV:\"/>")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        bob.req("GET", "calendars/ann@example.com/calendar/x.ics").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }

@@ -164,6 +164,12 @@ impl Core {
         self.store.list_principals(d).await
     }
 
+    /// The directory of the caller's domain (users, groups, resources), so colleagues can be
+    /// found to share with. Never other domains.
+    pub async fn directory(&self, who: &Principal) -> Result<Vec<Principal>> {
+        self.store.list_principals(Some(who.domain_id)).await
+    }
+
     /// Sets a password (given, or generated and returned). Ends all access tokens of the user.
     pub async fn set_password(&self, actor: Actor<'_>, address: &str, new: Option<String>) -> Result<Option<String>> {
         let p = self.principal_by_address(address).await?;
