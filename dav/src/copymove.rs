@@ -23,8 +23,8 @@ pub async fn copy_move(ctx: &Ctx, is_move: bool) -> DavResult {
         }
         Err(e) => return Err(DavError::new(StatusCode::BAD_REQUEST, e.0)),
     };
-    if dest.owner != ctx.path.owner {
-        return Err(DavError::new(StatusCode::FORBIDDEN, "copy and move stay inside one drive"));
+    if dest.owner != ctx.path.owner || dest.area != ctx.path.area {
+        return Err(DavError::new(StatusCode::FORBIDDEN, "copy and move stay inside one home"));
     }
     let overwrite = !ctx.header("overwrite").is_some_and(|v| v.trim().eq_ignore_ascii_case("f"));
     let infinite = match ctx.header("depth").map(str::trim) {
@@ -78,6 +78,9 @@ pub async fn copy_move(ctx: &Ctx, is_move: bool) -> DavResult {
             } else {
                 ctx.core.copy_item(&ctx.who, item.id, parent.collection.id, &name).await?;
             }
+        }
+        Node::Collection(_) if ctx.path.area != crate::paths::Area::Files => {
+            return Err(DavError::new(StatusCode::FORBIDDEN, "calendars and address books are not copied or moved"));
         }
         Node::Collection(a) => {
             if is_move {

@@ -54,9 +54,24 @@ pub async fn lock(ctx: &Ctx, body: Body) -> DavResult {
             ctx.core.create_item(&ctx.who, parent.collection.id, &name, "application/octet-stream", b"").await?;
             created = true;
         }
-        // Conflicting locks are found below; an If header must still hold.
-        Node::Item { item, .. } => ctx.check_if(&ctx.path, Some(&item.etag()))?,
-        Node::Collection(_) => ctx.check_if(&ctx.path, None)?,
+        // Locking is writing: it keeps others from changing the resource. Conflicting locks are
+        // found below; an If header must still hold.
+        Node::Item { item, parent } => {
+            if !parent.rights.may_modify_item(item.created_by, ctx.who.id) {
+                return Err(DavError::condition(
+                    StatusCode::FORBIDDEN,
+                    "<D:need-privileges/>",
+                    "write-content needed to lock",
+                ));
+            }
+            ctx.check_if(&ctx.path, Some(&item.etag()))?;
+        }
+        Node::Collection(a) => {
+            if !a.rights.contains(kontor_domain::rights::Rights::CREATE) {
+                return Err(DavError::condition(StatusCode::FORBIDDEN, "<D:need-privileges/>", "bind needed to lock"));
+            }
+            ctx.check_if(&ctx.path, None)?;
+        }
     }
     let lock = ctx.locks.lock(ctx.path.clone(), infinite, exclusive, owner, secs).ok_or_else(|| {
         DavError::condition(StatusCode::LOCKED, "<D:no-conflicting-lock/>", "a conflicting lock exists")

@@ -204,6 +204,26 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("valid-sync-token"));
 
+    // Moving an event into the task list would bypass its rules: refused, nothing moved.
+    let r = ann
+        .req("MOVE", "calendars/ann@example.com/calendar/n0.ics")
+        .header("destination", format!("{}/dav/calendars/ann@example.com/tasks/n0.ics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        ann.req("GET", "calendars/ann@example.com/calendar/n0.ics").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let r = ann
+        .req("MOVE", "calendars/ann@example.com/calendar/n0.ics")
+        .header("destination", format!("{}/dav/files/ann@example.com/n0.ics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no moves between homes");
+
     // vCards.
     let card = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:c1\r\nFN:Carla Contact\r\nEMAIL:carla@example.org\r\nEND:VCARD\r\n";
     let r = ann.req("PUT", "addressbooks/ann@example.com/contacts/c1.vcf").body(card).send().await.unwrap();
@@ -262,6 +282,10 @@ async fn sharing_gives_exactly_the_role(store: &Store) {
     let r = bob.put(&format!("{shared_href}bob.ics"), event("bob-1", "Bob's")).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("need-privileges"));
+
+    // A reviewer may not lock (a lock would keep Ann from writing).
+    let lock = "<D:lockinfo xmlns:D=\"DAV:\"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>";
+    assert_eq!(bob.req("LOCK", &mine).body(lock).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 
     // Author: creates and changes its own, not Ann's.
     share("author", "bob@example.com").await.unwrap();

@@ -85,9 +85,39 @@ impl Core {
         if !rights.may_delete_item(item.created_by, who.id) {
             return Err(Error::forbidden(Rights::DELETE.to_string()));
         }
-        self.access(who, to).await?.require(Rights::CREATE)?;
+        let dest = self.access(who, to).await?;
+        dest.require(Rights::CREATE)?;
+        self.check_fits(&item, &dest.collection).await?;
         let c = self.store.move_item(id, to, name).await?;
         Ok(self.publish(c))
+    }
+
+    /// An item moved or copied into another collection must be what that collection holds
+    /// (a VEVENT does not go into a task list, a file not into an address book), with a UID
+    /// free there.
+    async fn check_fits(&self, item: &Item, dest: &Collection) -> Result<()> {
+        let Some(src) = self.store.collection(item.collection).await? else {
+            return Err(Error::not_found(format!("item {}", item.id)));
+        };
+        if src.kind == dest.kind && !matches!(dest.kind, CollectionKind::Calendar | CollectionKind::TaskList) {
+            return Ok(());
+        }
+        let data = self
+            .blobs
+            .get(&item.blob)
+            .await?
+            .ok_or_else(|| Error::internal(format!("blob {} of item {} is missing", item.blob, item.id)))?;
+        let info = crate::objects::inspect(dest.kind, &data)?;
+        if let Some(uid) = &info.uid
+            && let Some(existing) = self.store.item_by_uid(dest.id, uid).await?
+            && existing.id != item.id
+        {
+            return Err(Error::Rejected {
+                reason: crate::error::Rejection::UidConflict { existing: existing.name },
+                message: format!("UID {uid:?} is used by another object of the destination"),
+            });
+        }
+        Ok(())
     }
 
     /// Copies an item (content shared, properties copied) into a collection.
@@ -97,7 +127,9 @@ impl Core {
         if !rights.contains(Rights::READ) {
             return Err(Error::forbidden(Rights::READ.to_string()));
         }
-        self.access(who, to).await?.require(Rights::CREATE)?;
+        let dest = self.access(who, to).await?;
+        dest.require(Rights::CREATE)?;
+        self.check_fits(&item, &dest.collection).await?;
         let content = crate::ports::ItemContent {
             content_type: item.content_type.clone(),
             blob: item.blob.clone(),
