@@ -49,6 +49,8 @@ pub struct Dav {
 pub fn router(core: Arc<Core>) -> Router {
     let state = Dav { core, locks: Arc::new(Locks::default()) };
     Router::new()
+        // Clients given only the server's URL ask its root for current-user-principal.
+        .route("/", any(handle))
         .route("/dav", any(handle))
         .route("/dav/", any(handle))
         .route("/dav/{*rest}", any(handle))
@@ -215,7 +217,7 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
     let Some(who) = req.extensions().get::<Authenticated>().map(|a| a.principal.clone()) else {
         return DavError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response();
     };
-    let root = matches!(req.uri().path(), "/dav" | "/dav/");
+    let root = matches!(req.uri().path(), "/" | "/dav" | "/dav/");
     let principals = matches!(req.uri().path(), "/dav/principals" | "/dav/principals/");
     let path = match paths::parse(req.uri().path()) {
         Ok(Some(p)) => p,

@@ -81,6 +81,9 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
     assert_eq!(r.headers()["location"], "/dav/");
     let root = ann.propfind("/dav/", "0", "<D:current-user-principal/>").await;
     assert!(root.contains("<D:href>/dav/principals/ann@example.com/</D:href>"), "{root}");
+    // Clients given only the server URL ask its root.
+    let root = ann.propfind("/", "0", "<D:current-user-principal/>").await;
+    assert!(root.contains("<D:href>/dav/principals/ann@example.com/</D:href>"), "{root}");
     let principal =
         ann.propfind("principals/ann@example.com/", "0", "<C:calendar-home-set/><R:addressbook-home-set/>").await;
     assert!(
