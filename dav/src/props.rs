@@ -312,9 +312,23 @@ pub async fn propstats(
     path: Option<&DavPath>,
     wanted: &Wanted,
 ) -> Result<Vec<(u16, Vec<PropValue>)>, DavError> {
+    // Dead properties cost a query per resource: only read them when something asks for them.
+    let needs_dead = match wanted {
+        Wanted::All(_) | Wanted::Names => true,
+        Wanted::Props(names) => {
+            let mut any = false;
+            for q in names {
+                if live(ctx, res, path, q).await?.is_none() {
+                    any = true;
+                    break;
+                }
+            }
+            any
+        }
+    };
     let dead = match res.target() {
-        Some(t) => ctx.core.dead_properties(&ctx.who, t).await?,
-        None => Vec::new(),
+        Some(t) if needs_dead => ctx.core.dead_properties(&ctx.who, t).await?,
+        _ => Vec::new(),
     };
     let mut found = Vec::new();
     let mut missing = Vec::new();

@@ -137,13 +137,14 @@ async fn sync_collection(
         Err(Error::TokenExpired { .. } | Error::TokenInvalid(_) | Error::TokenWrongAccount) => return Err(invalid()),
         Err(e) => return Err(e.into()),
     };
+    let items: std::collections::HashMap<String, Item> =
+        ctx.core.list_items(&ctx.who, c.id).await?.into_iter().map(|i| (i.name.clone(), i)).collect();
     for o in changes.created.iter().chain(&changes.updated).filter(|o| o.object == ObjectType::Item) {
         let p = ctx.path.child(&o.name);
-        match ctx.core.item_by_name(&ctx.who, c.id, &o.name).await {
-            Ok(item) => respond(ctx, ms, access, &item, &p, names).await?,
-            // Changed again since the log was read: the next sync reports it.
-            Err(Error::NotFound(_)) => ms.status(&p.href(false), 404),
-            Err(e) => return Err(e.into()),
+        match items.get(&o.name) {
+            Some(item) => respond(ctx, ms, access, item, &p, names).await?,
+            // Gone again since the log was read: the next sync reports it.
+            None => ms.status(&p.href(false), 404),
         }
     }
     for o in changes.destroyed.iter().filter(|o| o.object == ObjectType::Item) {

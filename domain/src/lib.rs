@@ -70,6 +70,7 @@ impl Core {
         let auth = auth::Auth {
             limiter: auth::limiter::LoginLimiter::new(settings.login_limits),
             tokens: auth::token::TokenIssuer::new(&secret, settings.token_ttl_secs),
+            verified: auth::cache::VerifiedCache::default(),
         };
         Ok(Self { store, blobs, bus, auth, settings })
     }

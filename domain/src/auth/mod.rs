@@ -3,6 +3,7 @@
 //! address; they get back the principal or an error to map to 401/429 (HTTP), NO (IMAP), -ERR
 //! (POP3) or 535 (SMTP).
 
+pub mod cache;
 pub mod limiter;
 pub mod password;
 pub mod token;
@@ -107,17 +108,26 @@ impl Core {
         {
             return Ok(Some(Authenticated { principal: p.clone(), method: AuthMethod::AppPassword }));
         }
+        if let Some(p) = &principal
+            && self.auth.verified.holds(login, &password, p.id, p.credential_version)
+        {
+            return Ok(Some(Authenticated { principal: p.clone(), method: AuthMethod::Password }));
+        }
         let hash = match &principal {
             Some(p) => self.store.password_hash(p.id).await?,
             None => None,
         };
+        let checked = password.clone();
         let has_hash = hash.is_some();
         let hash = hash.unwrap_or_else(|| password::dummy_hash().to_owned());
         let ok = tokio::task::spawn_blocking(move || password::verify_password(&hash, &password))
             .await
             .map_err(Error::internal)?;
         Ok(match principal {
-            Some(principal) if ok && has_hash => Some(Authenticated { principal, method: AuthMethod::Password }),
+            Some(principal) if ok && has_hash => {
+                self.auth.verified.remember(login, &checked, principal.id, principal.credential_version);
+                Some(Authenticated { principal, method: AuthMethod::Password })
+            }
             _ => None,
         })
     }
@@ -132,4 +142,5 @@ impl Core {
 pub struct Auth {
     pub limiter: limiter::LoginLimiter,
     pub tokens: token::TokenIssuer,
+    pub verified: cache::VerifiedCache,
 }
