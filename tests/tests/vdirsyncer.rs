@@ -14,7 +14,11 @@ use support::{Server, Store};
 both_stores!(vdirsyncer_syncs_both_ways);
 
 fn vdirsyncer() -> String {
-    std::env::var("KONTOR_VDIRSYNCER").unwrap_or_else(|_| "vdirsyncer".into())
+    std::env::var("KONTOR_VDIRSYNCER").unwrap_or_else(|_| {
+        let venv =
+            std::path::Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/kontor-venv/bin/vdirsyncer");
+        if venv.exists() { venv.display().to_string() } else { "vdirsyncer".into() }
+    })
 }
 
 fn config(dir: &Path, replica: &str, url: &str) -> std::path::PathBuf {
