@@ -25,6 +25,13 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
         doc.child(DAV, "prop").map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
     let mut ms = MultiStatus::new();
     if doc.is(CALDAV, "calendar-multiget") || doc.is(CARDDAV, "addressbook-multiget") {
+        let items: std::collections::HashMap<String, Item> = ctx
+            .core
+            .list_items(&ctx.who, access.collection.id)
+            .await?
+            .into_iter()
+            .map(|i| (i.name.clone(), i))
+            .collect();
         for h in doc.elements().filter(|e| e.is(DAV, "href")) {
             let text = h.text();
             let target = match paths::parse(&text) {
@@ -34,14 +41,9 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
                     continue;
                 }
             };
-            match ctx
-                .core
-                .item_by_name(&ctx.who, access.collection.id, target.segments.last().map_or("", String::as_str))
-                .await
-            {
-                Ok(item) => respond(ctx, &mut ms, &access, &item, &target, &names).await?,
-                Err(Error::NotFound(_)) => ms.status(&text, 404),
-                Err(e) => return Err(e.into()),
+            match items.get(target.segments.last().map_or("", String::as_str)) {
+                Some(item) => respond(ctx, &mut ms, &access, item, &target, &names).await?,
+                None => ms.status(&text, 404),
             }
         }
     } else if doc.is(CALDAV, "calendar-query") || doc.is(CARDDAV, "addressbook-query") {
@@ -53,7 +55,7 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
             .unwrap_or(usize::MAX);
         let mut n = 0;
         for item in ctx.core.list_items(&ctx.who, access.collection.id).await? {
-            let (_, data) = ctx.core.read_item(&ctx.who, item.id).await?;
+            let data = ctx.core.content_of(&access, &item).await?;
             let text = String::from_utf8_lossy(&data);
             if filter.is_some_and(|f| !matches(f, &text)) {
                 continue;
@@ -91,7 +93,7 @@ async fn respond(
         names.iter().cloned().partition(|q| q.is(CALDAV, "calendar-data") || q.is(CARDDAV, "address-data"));
     let mut stats = props::propstats(ctx, &Res::Item(item, access), Some(path), &Wanted::Props(others)).await?;
     if !data_props.is_empty() {
-        let (_, data) = ctx.core.read_item(&ctx.who, item.id).await?;
+        let data = ctx.core.content_of(access, item).await?;
         let text = escape(&String::from_utf8_lossy(&data));
         for q in data_props {
             stats[0].1.push(PropValue { name: q, value: Some(text.clone()) });
