@@ -94,6 +94,29 @@ impl fmt::Display for BlobId {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// UTC calendar date and time: (year, month, day, hour, minute, second).
+    pub fn utc_parts(self) -> (i64, i64, i64, i64, i64, i64) {
+        let secs = self.0.div_euclid(1000);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+    }
+
+    /// RFC 3339 in UTC, e.g. `2026-11-23T05:20:00Z`.
+    pub fn rfc3339(self) -> String {
+        let (y, mo, d, h, mi, s) = self.utc_parts();
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    }
+
     pub fn now() -> Self {
         let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -103,6 +126,14 @@ impl Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(951_782_400_123).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(Timestamp(1_795_411_200_000).utc_parts(), (2026, 11, 23, 5, 20, 0));
+        assert_eq!(Timestamp(-1000).rfc3339(), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn blob_id_is_sha256_hex_and_parse_rejects_paths() {
