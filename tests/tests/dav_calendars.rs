@@ -266,6 +266,25 @@ async fn sharing_gives_exactly_the_role(store: &Store) {
         StatusCode::NOT_FOUND
     );
     assert!(!bob.propfind("calendars/bob@example.com/", "1", "<D:displayname/>").await.contains("shared-"));
+    // Bad requests to the API get problem+json, like every API error.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/shares", server.url))
+        .basic_auth("ann@example.com", Some("anns password"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/shares", server.url))
+        .basic_auth("ann@example.com", Some("anns password"))
+        .json(&json!({ "url": "/dav/calendars/ann@example.com/calendar/", "grantee": "bob@example.com", "role": "emperor" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // Grants stay inside the domain.
     assert_eq!(share("reviewer", "eve@other.org").await.unwrap().status(), StatusCode::FORBIDDEN);
 

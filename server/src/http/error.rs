@@ -81,9 +81,11 @@ impl IntoResponse for ApiError {
 
 /// Gives the bare answers of tower layers a body that says what happened.
 pub async fn explain_layer_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
     let r = next.run(req).await;
     let explained =
         r.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let plain = r.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
     match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE if !explained => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large for this server (http.max_body)")
@@ -91,6 +93,13 @@ pub async fn explain_layer_errors(req: axum::extract::Request, next: axum::middl
         }
         StatusCode::REQUEST_TIMEOUT if !explained => {
             ApiError::new(StatusCode::REQUEST_TIMEOUT, "request took too long (http.request_timeout)").into_response()
+        }
+        // The JSON API's own answers are problem+json; extractor rejections (bad JSON, missing
+        // query parameters) come as plain text and are turned into the same shape here.
+        s if api && plain && s.is_client_error() => {
+            let status = r.status();
+            let body = axum::body::to_bytes(r.into_body(), 64 << 10).await.unwrap_or_default();
+            ApiError::new(status, String::from_utf8_lossy(&body).trim().to_owned()).into_response()
         }
         _ => r,
     }
