@@ -288,8 +288,26 @@ async fn roles_allow_exactly_what_they_name(env: Env) {
         .await
         .unwrap();
     core.store.add_member(g.id, c.id).await.unwrap();
+    assert!(
+        matches!(core.store.add_member(g.id, outsider.id).await, Err(Error::Invalid(_))),
+        "no members from other domains"
+    );
     core.share(&owner, owner.id, Some(cal.id), &g.address, Role::Reviewer.rights()).await.unwrap();
     assert!(core.read_item(&c, mine.id).await.is_ok());
+
+    // A delegate passes on no more than it holds, and never to itself.
+    let more =
+        core.share(&b, owner.id, Some(cal.id), &addr(&c), Role::Owner.rights() | Rights::DELETE_COLLECTION).await;
+    assert!(matches!(more, Err(Error::Forbidden { .. })), "{more:?}");
+    assert!(matches!(
+        core.share(&b, owner.id, Some(cal.id), &addr(&b), Role::Owner.rights()).await,
+        Err(Error::Invalid(_))
+    ));
+
+    // Renamed into another domain, c loses what came through the group as well.
+    core.add_domain(Actor::System, "elsewhere.org").await.unwrap();
+    let moved = core.rename_user(Actor::System, "c@example.com", "c@elsewhere.org").await.unwrap();
+    assert!(matches!(core.read_item(&moved, mine.id).await, Err(Error::NotFound(_))));
     env.finish().await;
 }
 

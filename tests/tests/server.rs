@@ -137,6 +137,8 @@ async fn cli_manages_domains_aliases_quotas_and_app_passwords(store: &Store) {
     let r = me(&server, "dora@second.example", &secret).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["authMethod"], "app-password");
+    let r = server.post("/api/token").basic_auth("dora@second.example", Some(&secret)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a revocable app password mints no long-lived token");
     assert!(store.ok(&["app-password", "list", "dora@second.example"], None).starts_with("Phone\t"));
     store.ok(&["app-password", "revoke", "dora@second.example", "Phone"], None);
     assert_eq!(me(&server, "dora@second.example", &secret).await.status(), StatusCode::UNAUTHORIZED);
@@ -178,10 +180,12 @@ async fn failed_logins_are_rate_limited(store: &Store) {
             "attempt {n}"
         );
     }
-    let r = me(&server, "eve@example.com", "guess 10").await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the failure that uses up the allowance");
+    // The allowance is charged before the password is checked: the next try is refused unchecked,
+    // the right password included.
     let r = me(&server, "eve@example.com", "eves password").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "blocked even with the right password");
+    let r = me(&server, "Eve@Example.COM.", "guess 11").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "another spelling of the address shares the allowance");
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1);
     // Another account from the same address is still served.

@@ -26,6 +26,17 @@ impl Default for LimitSettings {
     }
 }
 
+/// IPv6 sources count per /64 (one host usually holds a whole /64).
+fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Account(String),
@@ -56,6 +67,7 @@ impl LoginLimiter {
 
     /// `Err(seconds)` when this source or account may not try now.
     pub fn check(&self, source: IpAddr, account: Option<&str>) -> Result<(), u64> {
+        let source = group(source);
         let now = Instant::now();
         let blocked = self.blocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let keys = [Some(Key::Address(source)), account.map(|a| Key::Account(a.to_ascii_lowercase()))];
@@ -72,8 +84,18 @@ impl LoginLimiter {
         }
     }
 
+    /// Charges one attempt before an expensive password check, so parallel guesses cannot all
+    /// pass [`LoginLimiter::check`] before the first failure is recorded. `Err(seconds)` when the
+    /// allowance is used up.
+    pub fn attempt(&self, source: IpAddr, account: Option<&str>) -> Result<(), u64> {
+        self.check(source, account)?;
+        self.failed(source, account);
+        self.check(source, account)
+    }
+
     /// Records a failed attempt.
     pub fn failed(&self, source: IpAddr, account: Option<&str>) {
+        let source = group(source);
         let mut block = Vec::new();
         if let Err(nu) = self.addresses.check_key(&source) {
             block.push((Key::Address(source), nu.wait_time_from(DefaultClock::default().now())));
@@ -131,5 +153,21 @@ mod tests {
         assert!(l.check(other_ip, Some("d@x")).is_ok());
         l.housekeeping();
         assert!(l.check(ip, None).is_err(), "housekeeping keeps live blocks");
+        // IPv6 addresses of one /64 share an allowance.
+        let (a, b): (IpAddr, IpAddr) = ("2001:db8::1".parse().unwrap(), "2001:db8::ffff:2".parse().unwrap());
+        for _ in 0..6 {
+            l.failed(a, None);
+        }
+        assert!(l.check(b, None).is_err());
+        // `attempt` charges before the check it guards: the burst is all there is.
+        let l = LoginLimiter::new(LimitSettings {
+            per_account_per_minute: 1,
+            per_account_burst: 2,
+            per_address_per_minute: 1,
+            per_address_burst: 100,
+        });
+        assert!(l.attempt(ip, Some("x@y")).is_ok());
+        assert!(l.attempt(ip, Some("x@y")).is_ok());
+        assert!(l.attempt(ip, Some("x@y")).is_err(), "third concurrent guess refused before any failure is known");
     }
 }

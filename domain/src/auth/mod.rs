@@ -80,20 +80,21 @@ impl Core {
     }
 
     async fn authenticate_password(&self, login: &str, password: String, source: IpAddr) -> Result<Authenticated> {
-        let login_lc = login.trim().to_ascii_lowercase();
-        self.auth.limiter.check(source, Some(&login_lc)).map_err(|s| Error::RateLimited { retry_after_secs: s })?;
-        let outcome = self.check_password(&login_lc, password).await?;
+        // The limiter key is the canonical address, so `Eve@Example.com.` and `eve@example.com`
+        // share one allowance.
+        let key = Address::parse(login).map_or_else(|_| login.trim().to_ascii_lowercase(), |a| a.to_string());
+        self.auth.limiter.check(source, Some(&key)).map_err(|s| Error::RateLimited { retry_after_secs: s })?;
+        let outcome = self.check_password(&key, password, source).await?;
         if let Some(a) = outcome {
             return Ok(a);
         }
-        tracing::warn!(%source, login = %login_lc, "login failed");
-        self.auth.limiter.failed(source, Some(&login_lc));
+        tracing::warn!(%source, login = %key, "login failed");
         metrics::counter!("kontor_login_failures_total").increment(1);
         Err(Error::AuthFailed)
     }
 
     /// `Ok(None)` for a failed login; `Err` only for store failures.
-    async fn check_password(&self, login: &str, password: String) -> Result<Option<Authenticated>> {
+    async fn check_password(&self, login: &str, password: String, source: IpAddr) -> Result<Option<Authenticated>> {
         // A login must name its domain: `admin` alone is refused, never guessed.
         let principal = match Address::parse(login) {
             Ok(addr) => self.store.principal_by_address(&addr).await?,
@@ -113,6 +114,8 @@ impl Core {
         {
             return Ok(Some(Authenticated { principal: p.clone(), method: AuthMethod::Password }));
         }
+        // Every argon2 check (right or wrong, known user or not) is charged before it runs.
+        self.auth.limiter.attempt(source, Some(login)).map_err(|s| Error::RateLimited { retry_after_secs: s })?;
         let hash = match &principal {
             Some(p) => self.store.password_hash(p.id).await?,
             None => None,

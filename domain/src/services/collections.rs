@@ -140,6 +140,14 @@ impl Core {
         if patch.display_name.is_some() {
             a.require(Rights::FLAG)?;
         }
+        if let Some(parent) = patch.parent {
+            a.require(Rights::DELETE_COLLECTION)?;
+            match parent {
+                Some(p) => self.access(who, p).await?.require(Rights::CREATE_CHILD)?,
+                None if self.rights_in(who, a.collection.account, None).await?.contains(Rights::CREATE_CHILD) => {}
+                None => return Err(Error::forbidden(Rights::CREATE_CHILD.to_string())),
+            }
+        }
         let c = self.store.update_collection(id, patch).await?;
         Ok(self.publish(c))
     }

@@ -10,6 +10,21 @@ use crate::rights::Rights;
 use crate::services::collections::check_name;
 
 impl Core {
+    /// Refuses early (before any byte is stored) a write that cannot fit the account's quota;
+    /// the transaction checks again, exactly.
+    async fn precheck_quota(&self, account: crate::ids::AccountId, grow: u64) -> Result<()> {
+        if let Some(p) = self.store.principal(account).await?
+            && !crate::quota::fits(p.quota.used_bytes, grow, p.quota.limit_bytes)
+        {
+            return Err(Error::OverQuota {
+                used: p.quota.used_bytes,
+                limit: p.quota.limit_bytes.unwrap_or(u64::MAX),
+                requested: grow,
+            });
+        }
+        Ok(())
+    }
+
     /// Stores the bytes and checks the item size limit.
     async fn store_content(&self, content_type: &str, data: &[u8]) -> Result<ItemContent> {
         let size = data.len() as u64;
@@ -51,6 +66,7 @@ impl Core {
                 message: format!("UID {uid:?} is used by another object of this collection"),
             });
         }
+        self.precheck_quota(access.collection.account, data.len() as u64).await?;
         let content = self.store_content(content_type, data).await?;
         let c = self
             .store
@@ -126,6 +142,7 @@ impl Core {
                 message: "an object keeps its UID; store a new UID as a new object".into(),
             });
         }
+        self.precheck_quota(item.account, (data.len() as u64).saturating_sub(item.size)).await?;
         let content = self.store_content(content_type, data).await?;
         let c = self.store.replace_item(id, content.clone(), if_modseq).await?;
         self.ensure_blob(&content, data).await?;

@@ -38,16 +38,28 @@ impl Core {
             None if who.id != account => return Err(Error::forbidden("account owner")),
             None => {}
         }
+        // Decided on the domain's name, before any lookup, so answers never reveal who exists
+        // in other domains.
+        if grantee.domain != owner.address.domain {
+            return Err(Error::CrossDomainGrant(grantee.to_string()));
+        }
         let target = self
             .store
             .principal_by_address(grantee)
             .await?
             .ok_or_else(|| Error::not_found(format!("user {grantee}")))?;
-        if target.domain_id != owner.domain_id {
-            return Err(Error::CrossDomainGrant(target.address.to_string()));
-        }
         if target.id == owner.id {
             return Err(Error::invalid("the owner holds every right already"));
+        }
+        if target.id == who.id {
+            return Err(Error::invalid("nobody grants rights to themselves"));
+        }
+        // A delegate passes on at most what it holds itself.
+        if who.id != account {
+            let mine = self.rights_in(who, account, collection).await?;
+            if !mine.contains(rights) {
+                return Err(Error::forbidden(format!("{rights} (more than the caller holds)")));
+            }
         }
         let g = self.store.put_grant(account, collection, target.id, rights).await?;
         tracing::info!(owner = %owner.address, grantee = %target.address, ?collection, %rights, "grant set");

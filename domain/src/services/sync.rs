@@ -27,7 +27,8 @@ impl Core {
         limit: usize,
     ) -> Result<Changes> {
         self.require_log_access(who, account, collection).await?;
-        let limit = limit.max(1);
+        // Bounded, so `limit + 1` can never wrap and one answer stays a reasonable size.
+        let limit = limit.clamp(1, 100_000);
         let pos = self.store.log_position(account).await?;
         let Some(token) = token else {
             return self.initial_sync(account, collection, limit, pos.current).await;

@@ -30,8 +30,10 @@ pub async fn me(Auth(who): Auth) -> Json<Value> {
 
 /// `POST /api/token`: an access token for a password or app-password login.
 pub async fn token(State(s): State<AppState>, Auth(who): Auth) -> Result<Json<Value>, ApiError> {
-    if who.method == AuthMethod::Token {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "log in with a password to get a new token"));
+    // Tokens outlive what they were minted from; an app password is revocable on its own, so it
+    // does not mint tokens (a revoked app password must stop working at once).
+    if who.method != AuthMethod::Password {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "log in with the account password to get a token"));
     }
     let (token, ttl) = s.core.issue_token(&who)?;
     Ok(Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl })))

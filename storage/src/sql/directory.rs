@@ -322,11 +322,24 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn add_member(&self, group: PrincipalId, member: PrincipalId) -> Result<()> {
+        let txn = self.write().await?;
+        let g = principal::Entity::find_by_id(group.0).one(&txn).await.map_err(db_err)?;
+        let m = principal::Entity::find_by_id(member.0).one(&txn).await.map_err(db_err)?;
+        match (g, m) {
+            (Some(g), Some(_)) if g.kind != "group" => {
+                return Err(Error::invalid(format!("principal {} is not a group", g.id)));
+            }
+            (Some(g), Some(m)) if g.domain_id != m.domain_id => {
+                return Err(Error::invalid("groups hold members of their own domain only"));
+            }
+            (Some(_), Some(_)) => {}
+            _ => return Err(Error::not_found("group or member")),
+        }
         group_member::ActiveModel { group_id: Set(group.0), member_id: Set(member.0) }
-            .insert(&self.db)
+            .insert(&txn)
             .await
             .map_err(unique("membership"))?;
-        Ok(())
+        commit(txn).await
     }
 
     async fn remove_member(&self, group: PrincipalId, member: PrincipalId) -> Result<bool> {

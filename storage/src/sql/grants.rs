@@ -54,6 +54,18 @@ impl SqlStore {
         if outside.is_empty() {
             return Ok(());
         }
+        // Group memberships across domains would carry grants across too.
+        for (mine, theirs) in [
+            (group_member::Column::MemberId, group_member::Column::GroupId),
+            (group_member::Column::GroupId, group_member::Column::MemberId),
+        ] {
+            group_member::Entity::delete_many()
+                .filter(mine.eq(who.0))
+                .filter(theirs.is_in(outside.clone()))
+                .exec(txn)
+                .await
+                .map_err(db_err)?;
+        }
         for (owner_col, grantee_col) in
             [(grant::Column::AccountId, grant::Column::GranteeId), (grant::Column::GranteeId, grant::Column::AccountId)]
         {
