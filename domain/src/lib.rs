@@ -14,6 +14,7 @@ pub mod model;
 pub mod objects;
 pub mod ports;
 pub mod quota;
+pub mod recurrence;
 pub mod rights;
 mod services;
 

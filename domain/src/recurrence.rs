@@ -1,0 +1,585 @@
+//! Calendar time: the instances of a calendar object inside a time window, the time-range
+//! rules of RFC 4791 §9.9 per component type, the span the item index keeps, and the
+//! `expand` / `limit-recurrence-set` / free-busy views of an object.
+//!
+//! calcard parses and expands: its `datecalc` is a port of the rrule crate's iterator, and its
+//! expansion merges RECURRENCE-ID overrides (also RANGE=THISANDFUTURE), RDATE and EXDATE, and
+//! resolves IANA, Windows and vendor-prefixed TZIDs (and VTIMEZONE's X-LIC-LOCATION). This
+//! module bounds that expansion by the window asked for (it takes an iteration budget, not an
+//! end date), fixes what RFC 5545 says differently (a DATE-TIME start with neither DTEND nor
+//! DURATION is an instant), and writes the results. Floating times and dates are read in the
+//! collection's time zone when it has one, else in UTC (RFC 4791 §9.9).
+
+use std::str::FromStr;
+
+use calcard::common::PartialDateTime;
+use calcard::common::timezone::Tz;
+use calcard::icalendar::dates::TimeOrDelta;
+use calcard::icalendar::{
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarProperty, ICalendarStatus,
+    ICalendarTransparency, ICalendarValue,
+};
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+
+/// No instance before or after this (seconds since the epoch): the years 1 and 9999.
+pub const MIN_TIME: i64 = -62_135_596_800;
+pub const MAX_TIME: i64 = 253_402_300_799;
+/// Recurrence iterations one object may cost (a minutely rule over two months).
+const MAX_ITERATIONS: usize = 100_000;
+/// Index spans are widened by this much, for floating times read in another zone.
+const SLACK: i64 = 86_400;
+
+/// A half-open interval of UTC seconds: `start <= t < end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Window {
+    pub const ALL: Window = Window { start: MIN_TIME, end: MAX_TIME };
+
+    /// From RFC 5545 UTC date-times (`20260101T000000Z`); a missing side is unbounded.
+    pub fn parse(start: Option<&str>, end: Option<&str>) -> Option<Window> {
+        let start = match start {
+            Some(s) => parse_utc(s)?,
+            None => MIN_TIME,
+        };
+        let end = match end {
+            Some(s) => parse_utc(s)?,
+            None => MAX_TIME,
+        };
+        Some(Window { start, end })
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` to seconds since the epoch.
+pub fn parse_utc(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix('z'))?;
+    NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S").ok().map(|t| t.and_utc().timestamp())
+}
+
+/// Seconds since the epoch as `YYYYMMDDTHHMMSSZ`.
+pub fn format_utc(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map_or_else(String::new, |d| d.format("%Y%m%dT%H%M%SZ").to_string())
+}
+
+/// The range of time an object may touch, for the item index; `None` is unbounded. Padded
+/// for floating times, so it only ever selects a superset of the matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+/// One occurrence: the component it comes from (master or override), when it starts and ends,
+/// and which recurrence it is (`None` for a non-recurring object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instance {
+    pub comp: u32,
+    pub start: i64,
+    pub end: i64,
+    pub recurrence_id: Option<i64>,
+    /// The start in the component's own zone, for writing dates back as dates.
+    local_date: Option<chrono::NaiveDate>,
+}
+
+/// Free/busy kinds (RFC 5545 FBTYPE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BusyType {
+    Busy,
+    Tentative,
+}
+
+/// A parsed calendar object with the zone floating times are read in.
+pub struct CalendarObject {
+    cal: ICalendar,
+    tz: Tz,
+}
+
+/// A time zone given as a TZID, or as an iCalendar object holding one VTIMEZONE (the
+/// `calendar-timezone` property).
+pub fn resolve_zone(text: &str) -> Option<Tz> {
+    let t = text.trim();
+    if t.get(..15).is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCALENDAR")) {
+        let cal = ICalendar::parse(t).ok()?;
+        return cal.timezones().find_map(|c| c.timezone()).map(|(_, tz)| tz);
+    }
+    Tz::from_str(t).ok()
+}
+
+/// Component kinds that have time (the comp-filter names time-range applies to).
+fn kind(name: &str) -> Option<ICalendarComponentType> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "VEVENT" => ICalendarComponentType::VEvent,
+        "VTODO" => ICalendarComponentType::VTodo,
+        "VJOURNAL" => ICalendarComponentType::VJournal,
+        "VFREEBUSY" => ICalendarComponentType::VFreebusy,
+        _ => return None,
+    })
+}
+
+fn first_date<'a>(c: &'a ICalendarComponent, p: &ICalendarProperty) -> Option<&'a PartialDateTime> {
+    c.property(p).and_then(|e| e.values.first()).and_then(ICalendarValue::as_partial_date_time)
+}
+
+impl CalendarObject {
+    /// Parses `text`; `zone` (a TZID or a VTIMEZONE object) is where floating times are.
+    pub fn parse(text: &str, zone: Option<&str>) -> Option<CalendarObject> {
+        let cal = ICalendar::parse(text).ok()?;
+        let tz = zone.and_then(resolve_zone).unwrap_or(Tz::UTC);
+        Some(CalendarObject { cal, tz })
+    }
+
+    fn component(&self, id: u32) -> Option<&ICalendarComponent> {
+        self.cal.components.get(id as usize)
+    }
+
+    /// The time components (events, tasks, journals, free/busy) directly in the VCALENDAR.
+    fn time_components(&self) -> impl Iterator<Item = (u32, &ICalendarComponent)> {
+        let root = self.cal.components.first();
+        root.into_iter().flat_map(|r| r.component_ids.iter()).filter_map(|id| {
+            self.component(*id).filter(|c| c.component_type.has_time_ranges()).map(|c| (*id, c))
+        })
+    }
+
+    fn recurring(&self) -> bool {
+        self.time_components().any(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some())
+    }
+
+    /// Every instance starting before `until`, in no particular order. calcard's expansion
+    /// takes an iteration budget; it doubles until the rules have passed `until` or end.
+    fn expand_until(&self, until: i64) -> Vec<Instance> {
+        let masters: Vec<u32> =
+            self.time_components().filter(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some()).map(|x| x.0).collect();
+        let mut budget = 256usize;
+        let mut previous = usize::MAX;
+        loop {
+            let expansion = self.cal.expand_dates(self.tz, budget);
+            let n = expansion.events.len();
+            let passed = masters.iter().all(|m| {
+                expansion.events.iter().rev().find(|e| e.comp_id == *m).is_none_or(|e| e.start.timestamp() >= until)
+            });
+            if masters.is_empty() || passed || n == previous || budget >= MAX_ITERATIONS {
+                return expansion.events.into_iter().filter_map(|e| self.instance(&e)).collect();
+            }
+            previous = n;
+            budget = (budget * 4).min(MAX_ITERATIONS);
+        }
+    }
+
+    fn instance(
+        &self,
+        e: &calcard::icalendar::dates::CalendarEvent<DateTime<Tz>, TimeOrDelta<DateTime<Tz>, chrono::TimeDelta>>,
+    ) -> Option<Instance> {
+        let c = self.component(e.comp_id)?;
+        let resolver = self.cal.build_tz_resolver().with_default(self.tz);
+        let zone = resolver.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
+        // calcard leaves an instance floating when its wall-clock time is ambiguous or missing
+        // in the zone (DST changes); RFC 5545 §3.3.5 takes the first of two, and the offset
+        // from before a gap.
+        let local = e.start.naive_local();
+        let start = if e.start.timezone().is_floating() && !zone.is_floating() {
+            zone.from_local_datetime(&local)
+                .earliest()
+                .or_else(|| {
+                    zone.from_local_datetime(&(local - chrono::TimeDelta::hours(1)))
+                        .earliest()
+                        .map(|t| t + chrono::TimeDelta::hours(1))
+                })
+                .map_or(e.start.timestamp(), |t| t.timestamp())
+        } else {
+            e.start.timestamp()
+        };
+        let instant = matches!(c.component_type, ICalendarComponentType::VEvent | ICalendarComponentType::VJournal)
+            && first_date(c, &ICalendarProperty::Dtstart).is_some_and(PartialDateTime::has_time)
+            && c.property(&ICalendarProperty::Dtend).is_none()
+            && c.property(&ICalendarProperty::Duration).is_none();
+        let end = if instant {
+            start
+        } else {
+            match e.end {
+                TimeOrDelta::Time(t) => t.timestamp(),
+                // Nominal durations (days, weeks) follow the wall clock across DST changes.
+                TimeOrDelta::Delta(d) => {
+                    let tz = if e.start.timezone().is_floating() { zone } else { e.start.timezone() };
+                    local
+                        .checked_add_signed(d)
+                        .and_then(|n| tz.from_local_datetime(&n).earliest())
+                        .map_or(start + d.num_seconds(), |t| t.timestamp())
+                        .max(start)
+                }
+            }
+        };
+        let recurring = c.is_recurrent_or_override();
+        let recurrence_id = if !recurring {
+            None
+        } else if let Some(rid) = c.property(&ICalendarProperty::RecurrenceId) {
+            let tzid = rid.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
+            rid.values
+                .first()
+                .and_then(ICalendarValue::as_partial_date_time)
+                .and_then(|p| p.to_date_time_with_tz(resolver.resolve_or_default(tzid)))
+                .map(|t| t.timestamp())
+        } else {
+            Some(start)
+        };
+        Some(Instance { comp: e.comp_id, start, end, recurrence_id, local_date: Some(e.start.naive_local().date()) })
+    }
+
+    /// Whether one instance of component `c` passes a time-range test (RFC 4791 §9.9).
+    fn in_window(c: &ICalendarComponent, i: &Instance, w: Window) -> bool {
+        let has = |p: ICalendarProperty| c.property(&p).is_some();
+        match c.component_type {
+            ICalendarComponentType::VTodo => {
+                let (s, e) = (i.start, i.end);
+                let dtstart = has(ICalendarProperty::Dtstart);
+                if dtstart && has(ICalendarProperty::Duration) {
+                    w.start <= e && (w.end > s || w.end >= e)
+                } else if dtstart && has(ICalendarProperty::Due) {
+                    (w.start < e || w.start <= s) && (w.end > s || w.end >= e)
+                } else if dtstart {
+                    w.start <= s && w.end > s
+                } else if has(ICalendarProperty::Due) {
+                    // calcard starts a DUE-only task at DUE.
+                    w.start < s && w.end >= s
+                } else {
+                    Self::completed_created(c, w)
+                }
+            }
+            _ if i.end > i.start => i.start < w.end && i.end > w.start,
+            _ => w.start <= i.start && i.start < w.end,
+        }
+    }
+
+    /// The last rows of RFC 4791's VTODO table: no DTSTART, DUE or DURATION.
+    fn completed_created(c: &ICalendarComponent, w: Window) -> bool {
+        let at = |p: ICalendarProperty| {
+            first_date(c, &p).and_then(|d| d.to_date_time_with_tz(Tz::UTC)).map(|t| t.timestamp())
+        };
+        match (at(ICalendarProperty::Completed), at(ICalendarProperty::Created)) {
+            (Some(done), Some(made)) => (w.start <= made || w.start <= done) && (w.end >= made || w.end >= done),
+            (Some(done), None) => w.start <= done && w.end >= done,
+            (None, Some(made)) => w.end > made,
+            (None, None) => true,
+        }
+    }
+
+    /// Instances of the components named `comp` (VEVENT, VTODO, …) that pass the time-range
+    /// test for `w`, ordered by start.
+    pub fn instances(&self, comp: &str, w: Window) -> Vec<Instance> {
+        let Some(kind) = kind(comp) else { return Vec::new() };
+        let mut out: Vec<Instance> = self
+            .expand_until(w.end)
+            .into_iter()
+            .filter(|i| self.component(i.comp).is_some_and(|c| c.component_type == kind && Self::in_window(c, i, w)))
+            .collect();
+        // A task without any date has no instance in calcard; RFC 4791 matches it everywhere.
+        if kind == ICalendarComponentType::VTodo {
+            for (id, c) in self.time_components() {
+                if c.component_type == kind
+                    && !out.iter().any(|i| i.comp == id)
+                    && first_date(c, &ICalendarProperty::Dtstart).is_none()
+                    && first_date(c, &ICalendarProperty::Due).is_none()
+                    && Self::completed_created(c, w)
+                {
+                    out.push(Instance { comp: id, start: w.start, end: w.start, recurrence_id: None, local_date: None });
+                }
+            }
+        }
+        out.sort_by_key(|i| (i.start, i.comp));
+        out
+    }
+
+    /// Whether any component named `comp` has an instance in `w`.
+    pub fn overlaps(&self, comp: &str, w: Window) -> bool {
+        !self.instances(comp, w).is_empty()
+    }
+
+    /// The index span: from the earliest instance to the end of the last (unbounded for a
+    /// rule without COUNT or UNTIL), padded; `None` sides for objects without time.
+    pub fn span(&self) -> Span {
+        let unbounded = self.time_components().any(|(_, c)| {
+            c.properties(&ICalendarProperty::Rrule).any(|e| {
+                matches!(e.values.first(), Some(ICalendarValue::RecurrenceRule(r)) if r.count.is_none() && r.until.is_none())
+            })
+        });
+        let timeless_task = self.time_components().any(|(_, c)| {
+            c.component_type == ICalendarComponentType::VTodo
+                && first_date(c, &ICalendarProperty::Dtstart).is_none()
+                && first_date(c, &ICalendarProperty::Due).is_none()
+        });
+        if timeless_task {
+            return Span::default();
+        }
+        let all = self.expand_until(if unbounded { MIN_TIME } else { MAX_TIME });
+        if all.is_empty() {
+            return Span::default();
+        }
+        let start = all.iter().map(|i| i.start).min().map(|s| s - SLACK);
+        let end = if unbounded || (self.recurring() && all.len() >= MAX_ITERATIONS) {
+            None
+        } else {
+            all.iter().map(|i| i.end.max(i.start)).max().map(|e| e + SLACK)
+        };
+        Span { start, end }
+    }
+
+    /// RFC 4791 §9.6.5 `expand`: recurring components become one component per instance in
+    /// `w`, with UTC times (dates stay dates), a RECURRENCE-ID and no rules; VTIMEZONEs go.
+    pub fn expanded(&self, w: Window) -> String {
+        let mut out = ICalendar { components: Vec::new() };
+        let Some(root) = self.cal.components.first() else { return String::new() };
+        out.components.push(ICalendarComponent {
+            component_type: root.component_type.clone(),
+            entries: root.entries.clone(),
+            component_ids: Vec::new(),
+        });
+        let push = |out: &mut ICalendar, c: ICalendarComponent| {
+            let id = u32::try_from(out.components.len()).unwrap_or(u32::MAX);
+            out.components.push(c);
+            out.components[0].component_ids.push(id);
+        };
+        let mut kinds: Vec<ICalendarComponentType> = Vec::new();
+        for (_, c) in self.time_components() {
+            if !c.is_recurrent_or_override() {
+                push(&mut out, c.clone());
+            } else if !kinds.contains(&c.component_type) {
+                kinds.push(c.component_type.clone());
+            }
+        }
+        let mut instances: Vec<Instance> = kinds
+            .iter()
+            .flat_map(|k| self.instances(k.as_str(), w))
+            .filter(|i| self.component(i.comp).is_some_and(ICalendarComponent::is_recurrent_or_override))
+            .collect();
+        instances.sort_by_key(|i| (i.start, i.comp));
+        for i in &instances {
+            if let Some(src) = self.component(i.comp) {
+                push(&mut out, Self::instance_component(src, i));
+            }
+        }
+        let mut s = String::new();
+        let _ = out.write_to(&mut s);
+        s
+    }
+
+    /// One expanded instance: the source component with its own times replaced.
+    fn instance_component(src: &ICalendarComponent, i: &Instance) -> ICalendarComponent {
+        use ICalendarProperty as P;
+        let dtstart = src.property(&P::Dtstart);
+        let all_day = dtstart
+            .and_then(|e| e.values.first())
+            .and_then(ICalendarValue::as_partial_date_time)
+            .is_some_and(|d| !d.has_time());
+        let when = |t: i64, as_date: Option<chrono::NaiveDate>, template: Option<&ICalendarEntry>, name: P| {
+            match (all_day, as_date) {
+                (true, Some(d)) => {
+                    let ts = d.and_hms_opt(0, 0, 0).map_or(t, |n| n.and_utc().timestamp());
+                    let mut e = template.cloned().unwrap_or_else(|| ICalendarEntry::new(name.clone()));
+                    e.name = name;
+                    e.values = vec![ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_date_timestamp(ts)))];
+                    e
+                }
+                _ => ICalendarEntry::new(name)
+                    .with_value(ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_utc_timestamp(t)))),
+            }
+        };
+        let has_duration = src.property(&P::Duration).is_some();
+        let mut c = ICalendarComponent {
+            component_type: src.component_type.clone(),
+            entries: Vec::with_capacity(src.entries.len() + 1),
+            component_ids: src.component_ids.clone(),
+        };
+        let end_date = all_day.then(|| i.local_date.map(|d| d + chrono::TimeDelta::seconds(i.end - i.start))).flatten();
+        for e in &src.entries {
+            match e.name {
+                P::Rrule | P::Rdate | P::Exdate | P::Exrule | P::RecurrenceId | P::Dtend => {}
+                P::Dtstart => {
+                    c.entries.push(when(i.start, i.local_date, Some(e), P::Dtstart));
+                    if let Some(rid) = i.recurrence_id {
+                        let rid_date = src.property(&P::RecurrenceId).map_or(i.local_date, |r| {
+                            r.values.first().and_then(ICalendarValue::as_partial_date_time).and_then(|p| {
+                                p.to_date_time().map(|d| d.date_time.date())
+                            })
+                        });
+                        c.entries.push(when(rid, rid_date, Some(e), P::RecurrenceId));
+                    }
+                    if !has_duration && src.property(&P::Dtend).is_some() {
+                        c.entries.push(when(i.end, end_date, Some(e), P::Dtend));
+                    }
+                }
+                _ => c.entries.push(e.clone()),
+            }
+        }
+        c
+    }
+
+    /// RFC 4791 §9.6.6 `limit-recurrence-set`: the master with the overrides that matter in `w`
+    /// (whose instance or RECURRENCE-ID falls inside it); other overrides are left out.
+    pub fn limited(&self, w: Window) -> String {
+        let kept: Vec<u32> = self
+            .time_components()
+            .filter(|(id, c)| {
+                !c.is_recurrence_override()
+                    || self.instances(c.component_type.as_str(), w).iter().any(|i| i.comp == *id)
+                    || self.expand_until(w.end).iter().any(|i| {
+                        i.comp == *id && i.recurrence_id.is_some_and(|r| r >= w.start && r < w.end)
+                    })
+            })
+            .map(|x| x.0)
+            .collect();
+        let mut cal = self.cal.clone();
+        if let Some(root) = cal.components.first_mut() {
+            root.component_ids.retain(|id| {
+                kept.contains(id)
+                    || self.component(*id).is_some_and(|c| !c.component_type.has_time_ranges())
+            });
+        }
+        let mut s = String::new();
+        let _ = cal.write_to(&mut s);
+        s
+    }
+
+    /// Busy periods of the object's events inside `w` (RFC 4791 §7.10): transparent and
+    /// cancelled events are free; tentative ones are BUSY-TENTATIVE. Clipped to the window.
+    pub fn busy(&self, w: Window) -> Vec<(i64, i64, BusyType)> {
+        self.instances("VEVENT", w)
+            .into_iter()
+            .filter_map(|i| {
+                let c = self.component(i.comp)?;
+                if c.transparency() == Some(&ICalendarTransparency::Transparent)
+                    || c.status() == Some(&ICalendarStatus::Cancelled)
+                {
+                    return None;
+                }
+                let kind =
+                    if c.status() == Some(&ICalendarStatus::Tentative) { BusyType::Tentative } else { BusyType::Busy };
+                let (s, e) = (i.start.max(w.start), i.end.min(w.end));
+                (e > s).then_some((s, e, kind))
+            })
+            .collect()
+    }
+}
+
+/// Merges overlapping busy periods of one kind, sorted by start.
+pub fn merge_busy(mut periods: Vec<(i64, i64, BusyType)>) -> Vec<(i64, i64, BusyType)> {
+    periods.sort_by_key(|p| (p.2, p.0));
+    let mut out: Vec<(i64, i64, BusyType)> = Vec::new();
+    for p in periods {
+        match out.last_mut() {
+            Some(last) if last.2 == p.2 && p.0 <= last.1 => last.1 = last.1.max(p.1),
+            _ => out.push(p),
+        }
+    }
+    out.sort_by_key(|p| (p.0, p.2));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cal(body: &str) -> CalendarObject {
+        let text = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n");
+        CalendarObject::parse(&text, None).unwrap()
+    }
+
+    fn w(a: &str, b: &str) -> Window {
+        Window::parse(Some(a), Some(b)).unwrap()
+    }
+
+    const BERLIN: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+    #[test]
+    fn weekly_rule_keeps_wall_clock_across_dst() {
+        let c = cal(&format!(
+            "{BERLIN}BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260319T090000\r\nDTEND;TZID=Europe/Berlin:20260319T100000\r\nRRULE:FREQ=WEEKLY\r\nEND:VEVENT\r\n"
+        ));
+        // 19 March is CET (08:00Z); 2 April is CEST (07:00Z).
+        let i = c.instances("VEVENT", w("20260318T000000Z", "20260403T000000Z"));
+        let starts: Vec<String> = i.iter().map(|i| format_utc(i.start)).collect();
+        assert_eq!(starts, ["20260319T080000Z", "20260326T080000Z", "20260402T070000Z"]);
+        assert_eq!(i[2].end - i[2].start, 3600);
+        assert!(!c.overlaps("VEVENT", w("20260402T080000Z", "20260409T000000Z")));
+        assert!(c.overlaps("VEVENT", w("20300101T000000Z", "20300108T000000Z")), "infinite rule");
+        assert_eq!(c.span().end, None);
+        assert!(!c.overlaps("VTODO", Window::ALL));
+    }
+
+    #[test]
+    fn exdate_rdate_and_override() {
+        let c = cal(
+            "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE:20260106T100000Z\r\nRDATE:20260120T150000Z\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID:20260107T100000Z\r\nDTSTART:20260110T120000Z\r\nDTEND:20260110T130000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\n",
+        );
+        let all: Vec<String> = c.instances("VEVENT", Window::ALL).iter().map(|i| format_utc(i.start)).collect();
+        assert_eq!(
+            all,
+            ["20260105T100000Z", "20260108T100000Z", "20260109T100000Z", "20260110T120000Z", "20260120T150000Z"]
+        );
+        // The moved instance is found where it went, not where it was.
+        assert!(!c.overlaps("VEVENT", w("20260107T000000Z", "20260108T000000Z")));
+        let span = c.span();
+        assert!(span.start.unwrap() <= parse_utc("20260105T100000Z").unwrap());
+        assert!(span.end.unwrap() >= parse_utc("20260120T153000Z").unwrap());
+        let x = c.expanded(w("20260107T000000Z", "20260111T000000Z"));
+        assert!(x.contains("RECURRENCE-ID:20260107T100000Z"), "{x}");
+        assert!(x.contains("RECURRENCE-ID:20260108T100000Z"), "{x}");
+        assert!(x.contains("SUMMARY:moved"), "{x}");
+        assert!(!x.contains("RRULE") && !x.contains("EXDATE"), "{x}");
+        assert_eq!(x.matches("BEGIN:VEVENT").count(), 3, "{x}");
+        let l = c.limited(w("20260101T000000Z", "20260102T000000Z"));
+        assert!(l.contains("RRULE") && !l.contains("moved"), "{l}");
+    }
+
+    #[test]
+    fn instants_all_day_and_floating() {
+        let instant = cal("BEGIN:VEVENT\r\nUID:i\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nEND:VEVENT\r\n");
+        assert!(instant.overlaps("VEVENT", w("20260105T100000Z", "20260105T100001Z")));
+        assert!(!instant.overlaps("VEVENT", w("20260105T100001Z", "20260106T000000Z")));
+        let day = cal(
+            "BEGIN:VEVENT\r\nUID:d\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260105\r\nEND:VEVENT\r\n",
+        );
+        assert!(day.overlaps("VEVENT", w("20260105T230000Z", "20260106T000000Z")));
+        assert!(!day.overlaps("VEVENT", w("20260106T000000Z", "20260107T000000Z")));
+        // Floating 09:00 read in New York is 14:00Z.
+        let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:f\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T090000\r\nDTEND:20260105T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let ny = CalendarObject::parse(text, Some("America/New_York")).unwrap();
+        assert!(ny.overlaps("VEVENT", w("20260105T140000Z", "20260105T143000Z")));
+        assert!(!ny.overlaps("VEVENT", w("20260105T090000Z", "20260105T100000Z")));
+        let windows = CalendarObject::parse(
+            &text.replace("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:").replace("DTEND:", "DTEND;TZID=W. Europe Standard Time:"),
+            None,
+        )
+        .unwrap();
+        assert!(windows.overlaps("VEVENT", w("20260105T080000Z", "20260105T083000Z")), "Windows TZID");
+    }
+
+    #[test]
+    fn tasks_follow_rfc4791_table() {
+        let due = cal("BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nDUE:20260110T120000Z\r\nEND:VTODO\r\n");
+        assert!(due.overlaps("VTODO", w("20260110T000000Z", "20260110T120000Z")));
+        assert!(!due.overlaps("VTODO", w("20260110T120000Z", "20260111T000000Z")));
+        let none = cal("BEGIN:VTODO\r\nUID:n\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:any time\r\nEND:VTODO\r\n");
+        assert!(none.overlaps("VTODO", w("20300101T000000Z", "20300102T000000Z")));
+        assert_eq!(none.span(), Span::default());
+        let done = cal(
+            "BEGIN:VTODO\r\nUID:c\r\nDTSTAMP:20260101T000000Z\r\nCOMPLETED:20260103T000000Z\r\nEND:VTODO\r\n",
+        );
+        assert!(done.overlaps("VTODO", w("20260102T000000Z", "20260104T000000Z")));
+        assert!(!done.overlaps("VTODO", w("20260104T000000Z", "20260105T000000Z")));
+    }
+
+    #[test]
+    fn busy_time() {
+        let c = cal(
+            "BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\nRRULE:FREQ=DAILY;COUNT=3\r\nSTATUS:TENTATIVE\r\nEND:VEVENT\r\n",
+        );
+        let b = c.busy(w("20260105T103000Z", "20260107T000000Z"));
+        assert_eq!(b.len(), 2);
+        assert_eq!((format_utc(b[0].0), b[0].2), ("20260105T103000Z".to_owned(), BusyType::Tentative));
+        let merged = merge_busy(vec![(0, 10, BusyType::Busy), (5, 20, BusyType::Busy), (30, 40, BusyType::Busy)]);
+        assert_eq!(merged, [(0, 20, BusyType::Busy), (30, 40, BusyType::Busy)]);
+    }
+}
