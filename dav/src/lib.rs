@@ -8,6 +8,7 @@
 mod acl;
 mod copymove;
 mod delete;
+mod filter;
 mod get;
 mod lock;
 pub mod locks;

@@ -128,6 +128,10 @@ async fn members(
             ms.response(&p.href(true), &props::propstats(ctx, &Res::Collection(child), Some(&p), wanted).await?);
         }
     }
+    // Without read (a free/busy grant) the collection shows, its items do not.
+    if !access.rights.contains(kontor_domain::rights::Rights::READ) {
+        return Ok(());
+    }
     for item in ctx.core.list_items(&ctx.who, c.id).await? {
         let p = path.child(&item.name);
         ms.response(&p.href(false), &props::propstats(ctx, &Res::Item(&item, access), Some(&p), wanted).await?);

@@ -1,12 +1,18 @@
 //! REPORT: calendar-multiget and addressbook-multiget (RFC 4791 §7.9, RFC 6352 §8.7),
-//! calendar-query and addressbook-query (component and property filters), and
-//! sync-collection (RFC 6578) from the domain's change log.
+//! calendar-query and addressbook-query (filters in `filter.rs`; time ranges narrowed by the
+//! item index, then tested per instance), free-busy-query (RFC 4791 §7.10), `expand` and
+//! `limit-recurrence-set`, and sync-collection (RFC 6578) from the domain's change log.
 
 use axum::body::Body;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use kontor_domain::changes::ObjectType;
 use kontor_domain::model::Item;
+use kontor_domain::ports::PropTarget;
+use kontor_domain::recurrence::{self, BusyType, CalendarObject, Window};
 use kontor_domain::{Access, Error, Node};
+
+use crate::filter::{self, Query};
 
 use crate::paths::{self, DavPath};
 use crate::propfind::multistatus;
@@ -21,10 +27,14 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
     let Node::Collection(access) = ctx.node(&ctx.path).await? else {
         return Err(DavError::new(StatusCode::FORBIDDEN, "reports run on a collection"));
     };
-    let names: Vec<QName> =
-        doc.child(DAV, "prop").map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
+    if doc.is(CALDAV, "free-busy-query") {
+        return free_busy(ctx, &doc, &access).await;
+    }
+    let prop = doc.child(DAV, "prop");
+    let names: Vec<QName> = prop.map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
     let mut ms = MultiStatus::new();
     if doc.is(CALDAV, "calendar-multiget") || doc.is(CARDDAV, "addressbook-multiget") {
+        let view = View::of(ctx, prop, &access, None).await?;
         let items: std::collections::HashMap<String, Item> = ctx
             .core
             .list_items(&ctx.who, access.collection.id)
@@ -42,22 +52,35 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
                 }
             };
             match items.get(target.segments.last().map_or("", String::as_str)) {
-                Some(item) => respond(ctx, &mut ms, &access, item, &target, &names).await?,
+                Some(item) => respond(ctx, &mut ms, &access, item, &target, &names, &view, None).await?,
                 None => ms.status(&text, 404),
             }
         }
     } else if doc.is(CALDAV, "calendar-query") || doc.is(CARDDAV, "addressbook-query") {
         let filter = doc.child(CALDAV, "filter").or_else(|| doc.child(CARDDAV, "filter"));
+        if let Some(f) = filter {
+            filter::validate(f)?;
+        }
         let limit = doc
             .child(CARDDAV, "limit")
             .and_then(|l| l.child(CARDDAV, "nresults"))
             .and_then(|n| n.text().parse::<usize>().ok())
             .unwrap_or(usize::MAX);
+        let query_zone = doc
+            .child(CALDAV, "timezone")
+            .map(Element::text)
+            .or_else(|| doc.child(CALDAV, "timezone-id").map(Element::text));
+        let view = View::of(ctx, prop, &access, query_zone).await?;
+        let query = filter.map(|f| Query::new(f, view.zone.as_deref()));
+        let items = match query.as_ref().and_then(Query::window) {
+            Some(w) => ctx.core.items_in(&access, w).await?,
+            None => ctx.core.list_items(&ctx.who, access.collection.id).await?,
+        };
         let mut n = 0;
-        for item in ctx.core.list_items(&ctx.who, access.collection.id).await? {
+        for item in items {
             let data = ctx.core.content_of(&access, &item).await?;
             let text = String::from_utf8_lossy(&data);
-            if filter.is_some_and(|f| !matches(f, &text)) {
+            if query.as_ref().is_some_and(|q| !q.matches(&text)) {
                 continue;
             }
             if n == limit {
@@ -66,7 +89,7 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
             }
             n += 1;
             let p = ctx.path.child(&item.name);
-            respond(ctx, &mut ms, &access, &item, &p, &names).await?;
+            respond(ctx, &mut ms, &access, &item, &p, &names, &view, Some(&text)).await?;
         }
     } else if doc.is(DAV, "sync-collection") {
         sync_collection(ctx, &doc, &access, &names, &mut ms).await?;
@@ -80,7 +103,74 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
     Ok(multistatus(ms))
 }
 
-/// One item's response: the asked properties, `calendar-data` / `address-data` being its content.
+/// How `calendar-data` is returned: as stored, or expanded / limited to a window (RFC 4791
+/// §9.6.5, §9.6.6), with floating times in `zone`.
+#[derive(Default)]
+struct View {
+    expand: Option<Window>,
+    limit: Option<Window>,
+    zone: Option<String>,
+}
+
+impl View {
+    async fn of(
+        ctx: &Ctx,
+        prop: Option<&Element>,
+        access: &Access,
+        query_zone: Option<String>,
+    ) -> Result<View, DavError> {
+        let data = prop.and_then(|p| p.child(CALDAV, "calendar-data"));
+        let window = |name: &str| -> Result<Option<Window>, DavError> {
+            data.and_then(|d| d.child(CALDAV, name)).map(filter::time_range).transpose()
+        };
+        let mut view = View { expand: window("expand")?, limit: window("limit-recurrence-set")?, zone: query_zone };
+        if view.zone.is_none() {
+            view.zone = collection_zone(ctx, access).await;
+        }
+        Ok(view)
+    }
+}
+
+/// The collection's time zone (`calendar-timezone` or `calendar-timezone-id`), if set.
+async fn collection_zone(ctx: &Ctx, access: &Access) -> Option<String> {
+    let dead = ctx.core.dead_properties(&ctx.who, PropTarget::Collection(access.collection.id)).await.ok()?;
+    dead.iter()
+        .filter(|d| d.namespace == CALDAV && (d.name == "calendar-timezone" || d.name == "calendar-timezone-id"))
+        .find_map(|d| crate::xml::parse(format!("<z>{}</z>", d.value).as_bytes()).ok().map(|e| e.text()))
+        .filter(|z| !z.trim().is_empty())
+}
+
+/// RFC 4791 §7.10: the busy time of the calendar in the range, as a VFREEBUSY. Needs read or
+/// read-free-busy; a free/busy grant sees this and nothing else.
+async fn free_busy(ctx: &Ctx, doc: &Element, access: &Access) -> DavResult {
+    let range = doc
+        .child(CALDAV, "time-range")
+        .ok_or_else(|| DavError::new(StatusCode::BAD_REQUEST, "free-busy-query needs a time-range"))?;
+    let w = filter::time_range(range)?;
+    let zone = collection_zone(ctx, access).await;
+    let busy = ctx.core.busy_times(&ctx.who, access.collection.id, w, zone.as_deref()).await?;
+    let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kontor//Kontor//EN\r\nBEGIN:VFREEBUSY\r\n");
+    let now = kontor_domain::ids::Timestamp::now().0;
+    out.push_str(&format!(
+        "DTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
+        recurrence::format_utc(now),
+        recurrence::format_utc(w.start),
+        recurrence::format_utc(w.end)
+    ));
+    for (s, e, kind) in busy {
+        let fb = match kind {
+            BusyType::Busy => "",
+            BusyType::Tentative => ";FBTYPE=BUSY-TENTATIVE",
+        };
+        out.push_str(&format!("FREEBUSY{fb}:{}/{}\r\n", recurrence::format_utc(s), recurrence::format_utc(e)));
+    }
+    out.push_str("END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/calendar; charset=utf-8")], out).into_response())
+}
+
+/// One item's response: the asked properties, `calendar-data` / `address-data` being its
+/// content (through the view). `text` is the content when the caller read it already.
+#[allow(clippy::too_many_arguments)]
 async fn respond(
     ctx: &Ctx,
     ms: &mut MultiStatus,
@@ -88,15 +178,35 @@ async fn respond(
     item: &Item,
     path: &DavPath,
     names: &[QName],
+    view: &View,
+    text: Option<&str>,
 ) -> Result<(), DavError> {
     let (data_props, others): (Vec<QName>, Vec<QName>) =
         names.iter().cloned().partition(|q| q.is(CALDAV, "calendar-data") || q.is(CARDDAV, "address-data"));
     let mut stats = props::propstats(ctx, &Res::Item(item, access), Some(path), &Wanted::Props(others)).await?;
     if !data_props.is_empty() {
-        let data = ctx.core.content_of(access, item).await?;
-        let text = escape(&String::from_utf8_lossy(&data));
+        let owned;
+        let text = match text {
+            Some(t) => t,
+            None => {
+                owned = String::from_utf8_lossy(&ctx.core.content_of(access, item).await?).into_owned();
+                &owned
+            }
+        };
         for q in data_props {
-            stats[0].1.push(PropValue { name: q, value: Some(text.clone()) });
+            let shown = if q.is(CALDAV, "calendar-data") && (view.expand.is_some() || view.limit.is_some()) {
+                match CalendarObject::parse(text, view.zone.as_deref()) {
+                    Some(o) => match (view.expand, view.limit) {
+                        (Some(w), _) => o.expanded(w),
+                        (None, Some(w)) => o.limited(w),
+                        (None, None) => text.to_owned(),
+                    },
+                    None => text.to_owned(),
+                }
+            } else {
+                text.to_owned()
+            };
+            stats[0].1.push(PropValue { name: q, value: Some(escape(&shown)) });
         }
     }
     ms.response(&path.href(false), &stats);
@@ -144,7 +254,7 @@ async fn sync_collection(
     for o in changes.created.iter().chain(&changes.updated).filter(|o| o.object == ObjectType::Item) {
         let p = ctx.path.child(&o.name);
         match items.get(&o.name) {
-            Some(item) => respond(ctx, ms, access, item, &p, names).await?,
+            Some(item) => respond(ctx, ms, access, item, &p, names, &View::default(), None).await?,
             // Gone again since the log was read: the next sync reports it.
             None => ms.status(&p.href(false), 404),
         }
@@ -159,123 +269,4 @@ async fn sync_collection(
         ms.raw(&format!("<D:sync-token>{}</D:sync-token>", escape(&props::sync_token(&t))));
     }
     Ok(())
-}
-
-/// Whether an object's text passes a calendar-query or addressbook-query filter. Component
-/// filters test the component type; property filters test presence and a case-insensitive
-/// substring (`text-match`, with `negate-condition`). Time ranges are not evaluated yet: such a
-/// filter matches every object of the component type (a superset the client narrows).
-fn matches(filter: &Element, text: &str) -> bool {
-    let unfolded = text.replace("\r\n ", "").replace("\n ", "").replace("\r\n\t", "");
-    let lines: Vec<&str> = unfolded.lines().collect();
-    let anyof = filter.attrs.iter().any(|(q, v)| q.name == "test" && v == "anyof");
-    let tests: Vec<bool> = filter
-        .elements()
-        .map(|f| {
-            if f.is(CALDAV, "comp-filter") {
-                comp_matches(f, &lines)
-            } else if f.is(CARDDAV, "prop-filter") {
-                prop_matches(f, &lines)
-            } else {
-                true
-            }
-        })
-        .collect();
-    if anyof { tests.iter().any(|t| *t) } else { tests.iter().all(|t| *t) }
-}
-
-fn attr<'a>(e: &'a Element, name: &str) -> Option<&'a str> {
-    e.attrs.iter().find(|(q, _)| q.name == name).map(|(_, v)| v.as_str())
-}
-
-fn comp_matches(f: &Element, lines: &[&str]) -> bool {
-    let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
-    let present = name == "VCALENDAR" || lines.iter().any(|l| l.eq_ignore_ascii_case(&format!("BEGIN:{name}")));
-    if f.child(CALDAV, "is-not-defined").is_some() {
-        return !present;
-    }
-    present
-        && f.elements().all(|c| {
-            if c.is(CALDAV, "comp-filter") {
-                comp_matches(c, lines)
-            } else if c.is(CALDAV, "prop-filter") {
-                prop_matches(c, lines)
-            } else {
-                true
-            }
-        })
-}
-
-fn prop_matches(f: &Element, lines: &[&str]) -> bool {
-    let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
-    let values: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| {
-            let (head, value) = l.split_once(':')?;
-            let prop = head.split(';').next()?.rsplit('.').next()?;
-            prop.eq_ignore_ascii_case(&name).then_some(value)
-        })
-        .collect();
-    if f.elements().any(|c| c.name.name == "is-not-defined") {
-        return values.is_empty();
-    }
-    let Some(tm) = f.elements().find(|c| c.name.name == "text-match") else { return !values.is_empty() };
-    let needle = tm.text().to_lowercase();
-    let negate = attr(tm, "negate-condition") == Some("yes");
-    let how = attr(tm, "match-type").unwrap_or("contains");
-    let hit = values.iter().any(|v| {
-        let v = v.to_lowercase();
-        match how {
-            "equals" => v == needle,
-            "starts-with" => v.starts_with(&needle),
-            "ends-with" => v.ends_with(&needle),
-            _ => v.contains(&needle),
-        }
-    });
-    hit != negate
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_by_component_and_property() {
-        let event =
-            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1\r\nSUMMARY:Team meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-        let f = |xml: &str| crate::xml::parse(xml.as_bytes()).unwrap();
-        let q = |body: &str| {
-            f(&format!(
-                "<C:filter xmlns:C=\"{CALDAV}\"><C:comp-filter name=\"VCALENDAR\">{body}</C:comp-filter></C:filter>"
-            ))
-        };
-        assert!(matches(&q("<C:comp-filter name=\"VEVENT\"/>"), event));
-        assert!(!matches(&q("<C:comp-filter name=\"VTODO\"/>"), event));
-        assert!(matches(
-            &q(
-                "<C:comp-filter name=\"VEVENT\"><C:prop-filter name=\"SUMMARY\"><C:text-match>MEETING</C:text-match></C:prop-filter></C:comp-filter>"
-            ),
-            event
-        ));
-        assert!(!matches(
-            &q(
-                "<C:comp-filter name=\"VEVENT\"><C:prop-filter name=\"SUMMARY\"><C:text-match negate-condition=\"yes\">team</C:text-match></C:prop-filter></C:comp-filter>"
-            ),
-            event
-        ));
-        let card =
-            "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Smith\r\nitem1.EMAIL;TYPE=work:ann@example.com\r\nEND:VCARD\r\n";
-        let a = |body: &str| f(&format!("<R:filter xmlns:R=\"{CARDDAV}\" test=\"anyof\">{body}</R:filter>"));
-        assert!(matches(
-            &a(
-                "<R:prop-filter name=\"EMAIL\"><R:text-match match-type=\"starts-with\">ANN@</R:text-match></R:prop-filter>"
-            ),
-            card
-        ));
-        assert!(!matches(
-            &a("<R:prop-filter name=\"FN\"><R:text-match match-type=\"equals\">ann</R:text-match></R:prop-filter>"),
-            card
-        ));
-        assert!(matches(&a("<R:prop-filter name=\"NICKNAME\"><R:is-not-defined/></R:prop-filter>"), card));
-    }
 }

@@ -175,6 +175,8 @@ pub struct Item {
     pub updated_at: Timestamp,
     /// The UID of a calendar object or vCard (unique in its collection).
     pub uid: Option<String>,
+    /// The time a calendar object may touch (the index calendar queries narrow with).
+    pub span: crate::recurrence::Span,
 }
 
 impl Item {

@@ -7,6 +7,7 @@ use calcard::vcard::VCard;
 
 use crate::error::{Error, Rejection, Result};
 use crate::model::CollectionKind;
+use crate::recurrence::{CalendarObject, Span};
 
 /// What storing needs to know about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct ObjectInfo {
     pub uid: Option<String>,
     /// `VEVENT`, `VTODO`, `VJOURNAL`, or `VCARD`.
     pub component: Option<&'static str>,
+    /// The time the object may touch (calendar objects), for the index.
+    pub span: Span,
 }
 
 fn rejected(reason: Rejection, message: impl Into<String>) -> Error {
@@ -25,7 +28,9 @@ pub fn inspect(kind: CollectionKind, data: &[u8]) -> Result<ObjectInfo> {
     match kind {
         CollectionKind::Calendar | CollectionKind::TaskList => calendar_object(kind, data),
         CollectionKind::AddressBook => vcard(data),
-        CollectionKind::MailFolder | CollectionKind::FileFolder => Ok(ObjectInfo { uid: None, component: None }),
+        CollectionKind::MailFolder | CollectionKind::FileFolder => {
+            Ok(ObjectInfo { uid: None, component: None, span: Span::default() })
+        }
     }
 }
 
@@ -79,7 +84,8 @@ fn calendar_object(kind: CollectionKind, data: &[u8]) -> Result<ObjectInfo> {
             format!("this collection does not hold {component} (it holds {})", allowed.join(", ")),
         ));
     }
-    Ok(ObjectInfo { uid, component: Some(component) })
+    let span = CalendarObject::from_parsed(cal).span();
+    Ok(ObjectInfo { uid, component: Some(component), span })
 }
 
 fn vcard(data: &[u8]) -> Result<ObjectInfo> {
@@ -90,7 +96,7 @@ fn vcard(data: &[u8]) -> Result<ObjectInfo> {
     }
     let card = VCard::parse(&text).map_err(|_| invalid("not a vCard"))?;
     let uid = card.uid().ok_or_else(|| invalid("a vCard in an address book needs a UID"))?;
-    Ok(ObjectInfo { uid: Some(uid.to_owned()), component: Some("VCARD") })
+    Ok(ObjectInfo { uid: Some(uid.to_owned()), component: Some("VCARD"), span: Span::default() })
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub struct ItemContent {
     pub content_type: String,
     pub blob: BlobId,
     pub size: u64,
+    /// The time a calendar object may touch; unbounded for other items.
+    pub span: crate::recurrence::Span,
 }
 
 /// An item to create.
@@ -181,6 +183,8 @@ pub trait CollectionStore: Send + Sync + 'static {
     async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>>;
     async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>>;
     async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>>;
+    /// The items whose span meets the window (a superset of those with an instance in it).
+    async fn list_items_in(&self, collection: CollectionId, window: crate::recurrence::Window) -> Result<Vec<Item>>;
     /// Replaces the content; with `if_modseq`, only if the item is still at that modseq.
     async fn replace_item(
         &self,

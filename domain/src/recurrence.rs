@@ -67,7 +67,7 @@ pub fn format_utc(t: i64) -> String {
 
 /// The range of time an object may touch, for the item index; `None` is unbounded. Padded
 /// for floating times, so it only ever selects a superset of the matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub start: Option<i64>,
     pub end: Option<i64>,
@@ -132,6 +132,11 @@ impl CalendarObject {
         Some(CalendarObject { cal, tz })
     }
 
+    /// An object parsed already, floating times in UTC.
+    pub(crate) fn from_parsed(cal: ICalendar) -> CalendarObject {
+        CalendarObject { cal, tz: Tz::UTC }
+    }
+
     fn component(&self, id: u32) -> Option<&ICalendarComponent> {
         self.cal.components.get(id as usize)
     }
@@ -139,9 +144,9 @@ impl CalendarObject {
     /// The time components (events, tasks, journals, free/busy) directly in the VCALENDAR.
     fn time_components(&self) -> impl Iterator<Item = (u32, &ICalendarComponent)> {
         let root = self.cal.components.first();
-        root.into_iter().flat_map(|r| r.component_ids.iter()).filter_map(|id| {
-            self.component(*id).filter(|c| c.component_type.has_time_ranges()).map(|c| (*id, c))
-        })
+        root.into_iter()
+            .flat_map(|r| r.component_ids.iter())
+            .filter_map(|id| self.component(*id).filter(|c| c.component_type.has_time_ranges()).map(|c| (*id, c)))
     }
 
     fn recurring(&self) -> bool {
@@ -151,8 +156,11 @@ impl CalendarObject {
     /// Every instance starting before `until`, in no particular order. calcard's expansion
     /// takes an iteration budget; it doubles until the rules have passed `until` or end.
     fn expand_until(&self, until: i64) -> Vec<Instance> {
-        let masters: Vec<u32> =
-            self.time_components().filter(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some()).map(|x| x.0).collect();
+        let masters: Vec<u32> = self
+            .time_components()
+            .filter(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some())
+            .map(|x| x.0)
+            .collect();
         let mut budget = 256usize;
         let mut previous = usize::MAX;
         loop {
@@ -233,17 +241,17 @@ impl CalendarObject {
         let has = |p: ICalendarProperty| c.property(&p).is_some();
         match c.component_type {
             ICalendarComponentType::VTodo => {
-                let (s, e) = (i.start, i.end);
+                let (begin, finish) = (i.start, i.end);
                 let dtstart = has(ICalendarProperty::Dtstart);
                 if dtstart && has(ICalendarProperty::Duration) {
-                    w.start <= e && (w.end > s || w.end >= e)
+                    w.start <= finish && (w.end > begin || w.end >= finish)
                 } else if dtstart && has(ICalendarProperty::Due) {
-                    (w.start < e || w.start <= s) && (w.end > s || w.end >= e)
+                    (w.start < finish || w.start <= begin) && (w.end > begin || w.end >= finish)
                 } else if dtstart {
-                    w.start <= s && w.end > s
+                    w.start <= begin && w.end > begin
                 } else if has(ICalendarProperty::Due) {
                     // calcard starts a DUE-only task at DUE.
-                    w.start < s && w.end >= s
+                    w.start < begin && w.end >= begin
                 } else {
                     Self::completed_created(c, w)
                 }
@@ -284,7 +292,13 @@ impl CalendarObject {
                     && first_date(c, &ICalendarProperty::Due).is_none()
                     && Self::completed_created(c, w)
                 {
-                    out.push(Instance { comp: id, start: w.start, end: w.start, recurrence_id: None, local_date: None });
+                    out.push(Instance {
+                        comp: id,
+                        start: w.start,
+                        end: w.start,
+                        recurrence_id: None,
+                        local_date: None,
+                    });
                 }
             }
         }
@@ -295,6 +309,60 @@ impl CalendarObject {
     /// Whether any component named `comp` has an instance in `w`.
     pub fn overlaps(&self, comp: &str, w: Window) -> bool {
         !self.instances(comp, w).is_empty()
+    }
+
+    /// Whether an alarm of a component named `parent` triggers inside `w` (RFC 4791 §9.9 for
+    /// VALARM): TRIGGER relative to the start (or, RELATED=END, the end) of each instance, or
+    /// absolute, and its REPEAT/DURATION repetitions.
+    pub fn alarm_in(&self, parent: &str, w: Window) -> bool {
+        use calcard::icalendar::{ICalendarParameterName as N, ICalendarParameterValue as V, ICalendarRelated};
+        let Some(kind) = kind(parent) else { return false };
+        // (parent component, offset or absolute time, from the end?, repetitions, interval)
+        let mut triggers = Vec::new();
+        for (id, c) in self.time_components().filter(|(_, c)| c.component_type == kind) {
+            for alarm in c.component_ids.iter().filter_map(|a| self.component(*a)) {
+                if alarm.component_type != ICalendarComponentType::VAlarm {
+                    continue;
+                }
+                let Some(t) = alarm.property(&ICalendarProperty::Trigger) else { continue };
+                let from_end =
+                    t.params.iter().any(|p| p.name == N::Related && p.value == V::Related(ICalendarRelated::End));
+                let at = match t.values.first() {
+                    Some(ICalendarValue::Duration(d)) => d.to_time_delta().map(|d| (false, d.num_seconds())),
+                    Some(ICalendarValue::PartialDateTime(p)) => {
+                        p.to_date_time_with_tz(Tz::UTC).map(|d| (true, d.timestamp()))
+                    }
+                    _ => None,
+                };
+                let Some((absolute, at)) = at else { continue };
+                let repeat = alarm
+                    .property(&ICalendarProperty::Repeat)
+                    .and_then(|r| r.values.first())
+                    .and_then(ICalendarValue::as_integer)
+                    .unwrap_or(0)
+                    .clamp(0, 1000);
+                let every = match alarm.property(&ICalendarProperty::Duration).and_then(|d| d.values.first()) {
+                    Some(ICalendarValue::Duration(d)) => d.to_time_delta().map_or(0, |d| d.num_seconds()),
+                    _ => 0,
+                };
+                triggers.push((id, absolute, at, from_end, repeat, every));
+            }
+        }
+        let fires = |base: i64, repeat: i64, every: i64| {
+            (0..=repeat).any(|k| w.start <= base + k * every && base + k * every < w.end)
+        };
+        if triggers.iter().any(|t| t.1 && fires(t.2, t.4, t.5)) {
+            return true;
+        }
+        let reach = triggers.iter().filter(|t| !t.1).map(|t| t.2.abs() + t.4 * t.5.abs()).max();
+        let Some(reach) = reach else { return false };
+        let wide = Window { start: w.start.saturating_sub(reach + SLACK), end: w.end.saturating_add(reach + SLACK) };
+        self.expand_until(wide.end).iter().filter(|i| i.start < wide.end && i.end.max(i.start) >= wide.start).any(|i| {
+            triggers.iter().filter(|t| !t.1 && t.0 == i.comp).any(|t| {
+                let base = if t.3 { i.end } else { i.start } + t.2;
+                fires(base, t.4, t.5)
+            })
+        })
     }
 
     /// The index span: from the earliest instance to the end of the last (unbounded for a
@@ -373,18 +441,18 @@ impl CalendarObject {
             .and_then(|e| e.values.first())
             .and_then(ICalendarValue::as_partial_date_time)
             .is_some_and(|d| !d.has_time());
-        let when = |t: i64, as_date: Option<chrono::NaiveDate>, template: Option<&ICalendarEntry>, name: P| {
-            match (all_day, as_date) {
-                (true, Some(d)) => {
-                    let ts = d.and_hms_opt(0, 0, 0).map_or(t, |n| n.and_utc().timestamp());
-                    let mut e = template.cloned().unwrap_or_else(|| ICalendarEntry::new(name.clone()));
-                    e.name = name;
-                    e.values = vec![ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_date_timestamp(ts)))];
-                    e
-                }
-                _ => ICalendarEntry::new(name)
-                    .with_value(ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_utc_timestamp(t)))),
+        let when = |t: i64, as_date: Option<chrono::NaiveDate>, template: Option<&ICalendarEntry>, name: P| match (
+            all_day, as_date,
+        ) {
+            (true, Some(d)) => {
+                let ts = d.and_hms_opt(0, 0, 0).map_or(t, |n| n.and_utc().timestamp());
+                let mut e = template.cloned().unwrap_or_else(|| ICalendarEntry::new(name.clone()));
+                e.name = name;
+                e.values = vec![ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_date_timestamp(ts)))];
+                e
             }
+            _ => ICalendarEntry::new(name)
+                .with_value(ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_utc_timestamp(t)))),
         };
         let has_duration = src.property(&P::Duration).is_some();
         let mut c = ICalendarComponent {
@@ -400,9 +468,10 @@ impl CalendarObject {
                     c.entries.push(when(i.start, i.local_date, Some(e), P::Dtstart));
                     if let Some(rid) = i.recurrence_id {
                         let rid_date = src.property(&P::RecurrenceId).map_or(i.local_date, |r| {
-                            r.values.first().and_then(ICalendarValue::as_partial_date_time).and_then(|p| {
-                                p.to_date_time().map(|d| d.date_time.date())
-                            })
+                            r.values
+                                .first()
+                                .and_then(ICalendarValue::as_partial_date_time)
+                                .and_then(|p| p.to_date_time().map(|d| d.date_time.date()))
                         });
                         c.entries.push(when(rid, rid_date, Some(e), P::RecurrenceId));
                     }
@@ -424,17 +493,17 @@ impl CalendarObject {
             .filter(|(id, c)| {
                 !c.is_recurrence_override()
                     || self.instances(c.component_type.as_str(), w).iter().any(|i| i.comp == *id)
-                    || self.expand_until(w.end).iter().any(|i| {
-                        i.comp == *id && i.recurrence_id.is_some_and(|r| r >= w.start && r < w.end)
-                    })
+                    || self
+                        .expand_until(w.end)
+                        .iter()
+                        .any(|i| i.comp == *id && i.recurrence_id.is_some_and(|r| r >= w.start && r < w.end))
             })
             .map(|x| x.0)
             .collect();
         let mut cal = self.cal.clone();
         if let Some(root) = cal.components.first_mut() {
             root.component_ids.retain(|id| {
-                kept.contains(id)
-                    || self.component(*id).is_some_and(|c| !c.component_type.has_time_ranges())
+                kept.contains(id) || self.component(*id).is_some_and(|c| !c.component_type.has_time_ranges())
             });
         }
         let mut s = String::new();
@@ -535,12 +604,12 @@ mod tests {
 
     #[test]
     fn instants_all_day_and_floating() {
-        let instant = cal("BEGIN:VEVENT\r\nUID:i\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nEND:VEVENT\r\n");
+        let instant =
+            cal("BEGIN:VEVENT\r\nUID:i\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nEND:VEVENT\r\n");
         assert!(instant.overlaps("VEVENT", w("20260105T100000Z", "20260105T100001Z")));
         assert!(!instant.overlaps("VEVENT", w("20260105T100001Z", "20260106T000000Z")));
-        let day = cal(
-            "BEGIN:VEVENT\r\nUID:d\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260105\r\nEND:VEVENT\r\n",
-        );
+        let day =
+            cal("BEGIN:VEVENT\r\nUID:d\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260105\r\nEND:VEVENT\r\n");
         assert!(day.overlaps("VEVENT", w("20260105T230000Z", "20260106T000000Z")));
         assert!(!day.overlaps("VEVENT", w("20260106T000000Z", "20260107T000000Z")));
         // Floating 09:00 read in New York is 14:00Z.
@@ -549,7 +618,9 @@ mod tests {
         assert!(ny.overlaps("VEVENT", w("20260105T140000Z", "20260105T143000Z")));
         assert!(!ny.overlaps("VEVENT", w("20260105T090000Z", "20260105T100000Z")));
         let windows = CalendarObject::parse(
-            &text.replace("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:").replace("DTEND:", "DTEND;TZID=W. Europe Standard Time:"),
+            &text
+                .replace("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:")
+                .replace("DTEND:", "DTEND;TZID=W. Europe Standard Time:"),
             None,
         )
         .unwrap();
@@ -564,11 +635,20 @@ mod tests {
         let none = cal("BEGIN:VTODO\r\nUID:n\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:any time\r\nEND:VTODO\r\n");
         assert!(none.overlaps("VTODO", w("20300101T000000Z", "20300102T000000Z")));
         assert_eq!(none.span(), Span::default());
-        let done = cal(
-            "BEGIN:VTODO\r\nUID:c\r\nDTSTAMP:20260101T000000Z\r\nCOMPLETED:20260103T000000Z\r\nEND:VTODO\r\n",
-        );
+        let done =
+            cal("BEGIN:VTODO\r\nUID:c\r\nDTSTAMP:20260101T000000Z\r\nCOMPLETED:20260103T000000Z\r\nEND:VTODO\r\n");
         assert!(done.overlaps("VTODO", w("20260102T000000Z", "20260104T000000Z")));
         assert!(!done.overlaps("VTODO", w("20260104T000000Z", "20260105T000000Z")));
+    }
+
+    #[test]
+    fn alarms_trigger_per_instance() {
+        let c = cal(
+            "BEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\nRRULE:FREQ=DAILY;COUNT=3\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\n",
+        );
+        assert!(c.alarm_in("VEVENT", w("20260106T094000Z", "20260106T095000Z")));
+        assert!(!c.alarm_in("VEVENT", w("20260106T095000Z", "20260106T100000Z")));
+        assert!(!c.alarm_in("VEVENT", w("20260108T094000Z", "20260108T095000Z")), "after COUNT");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_properties;
 mod m20261123_000003_item_uid;
+mod m20261123_000004_item_time;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_properties::Migration),
             Box::new(m20261123_000003_item_uid::Migration),
+            Box::new(m20261123_000004_item_time::Migration),
         ]
     }
 

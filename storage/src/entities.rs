@@ -155,6 +155,8 @@ pub mod item {
         pub created_at: i64,
         pub updated_at: i64,
         pub uid: Option<String>,
+        pub time_start: Option<i64>,
+        pub time_end: Option<i64>,
     }
     no_relations!();
 }

@@ -9,7 +9,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Server, Store};
 
-both_stores!(discovery_crud_reports_and_sync, sharing_gives_exactly_the_role, acl_and_colleague_lookup);
+both_stores!(
+    discovery_crud_reports_and_sync,
+    sharing_gives_exactly_the_role,
+    acl_and_colleague_lookup,
+    recurrence_time_ranges_expand_and_free_busy
+);
 
 const CAL: &str = "urn:ietf:params:xml:ns:caldav";
 
@@ -439,4 +444,135 @@ async fn acl_and_colleague_lookup(store: &Store) {
         bob.req("GET", "calendars/ann@example.com/calendar/x.ics").send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
+}
+
+const BERLIN: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+/// A calendar-query for VEVENTs in [start, end): the hrefs it returns.
+async fn events_between(user: &User<'_>, path: &str, start: &str, end: &str, data: &str) -> String {
+    let r = user
+        .req("REPORT", path)
+        .header("depth", "1")
+        .body(format!(
+            "<C:calendar-query xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><D:getetag/>{data}</D:prop><C:filter><C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VEVENT\"><C:time-range start=\"{start}\" end=\"{end}\"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    r.text().await.unwrap()
+}
+
+async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
+    let server = setup(store);
+    let ann = User { server: &server, name: "ann@example.com", password: "anns password" };
+    let bob = User { server: &server, name: "bob@example.com", password: "bobs password" };
+    let cal = "calendars/ann@example.com/calendar/";
+    // Weekly at 09:00 Berlin time from Thursday 19 March 2026, across the DST change of
+    // 29 March; the 26 March instance is moved to 14:00, 9 April is cancelled.
+    let weekly = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\n{BERLIN}BEGIN:VEVENT\r\nUID:weekly\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260319T090000\r\nDTEND;TZID=Europe/Berlin:20260319T100000\r\nRRULE:FREQ=WEEKLY\r\nEXDATE;TZID=Europe/Berlin:20260409T090000\r\nSUMMARY:Jour fixe\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:weekly\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20260326T090000\r\nDTSTART;TZID=Europe/Berlin:20260326T140000\r\nDTEND;TZID=Europe/Berlin:20260326T150000\r\nSUMMARY:Jour fixe (moved)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    assert_eq!(ann.put(&format!("{cal}weekly.ics"), weekly).await.status(), StatusCode::CREATED);
+    let all_day = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\nBEGIN:VEVENT\r\nUID:holiday\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260501\r\nSUMMARY:Holiday\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_eq!(ann.put(&format!("{cal}holiday.ics"), all_day.into()).await.status(), StatusCode::CREATED);
+    assert_eq!(ann.put(&format!("{cal}a.ics"), event("single", "Once")).await.status(), StatusCode::CREATED);
+
+    // After the DST change the instance is at 07:00Z, before it at 08:00Z.
+    let got = events_between(&ann, cal, "20260402T070000Z", "20260402T073000Z", "").await;
+    assert!(got.contains("weekly.ics") && !got.contains("a.ics"), "{got}");
+    assert!(!events_between(&ann, cal, "20260402T080000Z", "20260402T090000Z", "").await.contains("weekly.ics"));
+    assert!(events_between(&ann, cal, "20260319T080000Z", "20260319T081000Z", "").await.contains("weekly.ics"));
+    // The moved instance is where it went; the cancelled one is gone; the rule never ends.
+    assert!(!events_between(&ann, cal, "20260326T080000Z", "20260326T090000Z", "").await.contains("weekly.ics"));
+    assert!(events_between(&ann, cal, "20260326T130000Z", "20260326T131000Z", "").await.contains("weekly.ics"));
+    assert!(!events_between(&ann, cal, "20260409T000000Z", "20260410T000000Z", "").await.contains("weekly.ics"));
+    assert!(events_between(&ann, cal, "20290104T000000Z", "20290111T000000Z", "").await.contains("weekly.ics"));
+    // All day on 1 May (read in UTC: this calendar has no time zone).
+    let may = events_between(&ann, cal, "20260501T120000Z", "20260501T130000Z", "").await;
+    assert!(may.contains("holiday.ics") && !may.contains("weekly.ics"), "{may}");
+    assert!(!events_between(&ann, cal, "20260502T000000Z", "20260502T010000Z", "").await.contains("holiday.ics"));
+    // A bad range is the client's mistake.
+    let r = ann
+        .req("REPORT", cal)
+        .body(format!("<C:calendar-query xmlns:C=\"{CAL}\"><C:filter><C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VEVENT\"><C:time-range start=\"tomorrow\"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("valid-filter"));
+
+    // expand: one VEVENT per instance in the window, in UTC, no rules, overrides merged.
+    let expanded = events_between(
+        &ann,
+        cal,
+        "20260325T000000Z",
+        "20260403T000000Z",
+        "<C:calendar-data><C:expand start=\"20260325T000000Z\" end=\"20260403T000000Z\"/></C:calendar-data>",
+    )
+    .await;
+    assert_eq!(expanded.matches("BEGIN:VEVENT").count(), 2, "{expanded}");
+    for line in [
+        "DTSTART:20260326T130000Z",
+        "RECURRENCE-ID:20260326T080000Z",
+        "DTSTART:20260402T070000Z",
+        "DTEND:20260402T080000Z",
+        "RECURRENCE-ID:20260402T070000Z",
+        "Jour fixe (moved)",
+    ] {
+        assert!(expanded.contains(line), "{line} in {expanded}");
+    }
+    assert!(!expanded.contains("RRULE") && !expanded.contains("VTIMEZONE"), "{expanded}");
+    // limit-recurrence-set keeps the master and only the overrides that matter.
+    let limited = events_between(
+        &ann,
+        cal,
+        "20260401T000000Z",
+        "20260403T000000Z",
+        "<C:calendar-data><C:limit-recurrence-set start=\"20260401T000000Z\" end=\"20260403T000000Z\"/></C:calendar-data>",
+    )
+    .await;
+    assert!(limited.contains("RRULE:FREQ=WEEKLY") && !limited.contains("(moved)"), "{limited}");
+
+    // free-busy-query: busy time, transparent events left out.
+    let fb_query = format!(
+        "<C:free-busy-query xmlns:C=\"{CAL}\"><C:time-range start=\"20260301T000000Z\" end=\"20260502T000000Z\"/></C:free-busy-query>"
+    );
+    let r = ann.req("REPORT", cal).header("depth", "1").body(fb_query.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    let fb = r.text().await.unwrap();
+    for line in
+        ["BEGIN:VFREEBUSY", "FREEBUSY:20260302T100000Z/20260302T110000Z", "FREEBUSY:20260402T070000Z/20260402T080000Z"]
+    {
+        assert!(fb.contains(line), "{line} in {fb}");
+    }
+    assert!(!fb.contains("20260501") && !fb.contains("20260409T070000Z"), "{fb}");
+
+    // A free/busy grant: Bob sees busy times and nothing else.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/shares", server.url))
+        .basic_auth("ann@example.com", Some("anns password"))
+        .json(&json!({ "url": format!("/dav/{cal}"), "grantee": "bob@example.com", "role": "free-busy" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = bob.req("REPORT", cal).header("depth", "1").body(fb_query).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let bobs = r.text().await.unwrap();
+    assert!(bobs.contains("FREEBUSY:20260402T070000Z/20260402T080000Z") && !bobs.contains("Jour fixe"), "{bobs}");
+    let r = bob
+        .req("REPORT", cal)
+        .header("depth", "1")
+        .body(format!("<C:calendar-query xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><C:calendar-data/></D:prop><C:filter><C:comp-filter name=\"VCALENDAR\"/></C:filter></C:calendar-query>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let denied = r.text().await.unwrap();
+    assert!(denied.contains("need-privileges") && !denied.contains("Jour fixe"), "{denied}");
+    assert_eq!(bob.req("GET", &format!("{cal}weekly.ics")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let listing = bob.propfind(cal, "1", "<D:getetag/>").await;
+    assert!(!listing.contains("weekly.ics"), "{listing}");
 }

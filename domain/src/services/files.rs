@@ -134,6 +134,7 @@ impl Core {
             content_type: item.content_type.clone(),
             blob: item.blob.clone(),
             size: item.size,
+            span: item.span,
         };
         let c = self
             .store

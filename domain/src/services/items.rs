@@ -6,6 +6,7 @@ use crate::ids::{CollectionId, ItemId, Modseq};
 use crate::model::{Item, Principal};
 use crate::objects;
 use crate::ports::{ItemContent, NewItem};
+use crate::recurrence::{BusyType, CalendarObject, Span, Window, merge_busy};
 use crate::rights::Rights;
 use crate::services::collections::check_name;
 
@@ -26,13 +27,13 @@ impl Core {
     }
 
     /// Stores the bytes and checks the item size limit.
-    async fn store_content(&self, content_type: &str, data: &[u8]) -> Result<ItemContent> {
+    async fn store_content(&self, content_type: &str, data: &[u8], span: Span) -> Result<ItemContent> {
         let size = data.len() as u64;
         if size > self.settings.max_item_size {
             return Err(Error::TooLarge { size, max: self.settings.max_item_size });
         }
         let blob = self.blobs.put(data).await?;
-        Ok(ItemContent { content_type: content_type.to_owned(), blob, size })
+        Ok(ItemContent { content_type: content_type.to_owned(), blob, size, span })
     }
 
     /// A blob may have been collected between `put` and the commit that references it (it had
@@ -67,7 +68,7 @@ impl Core {
             });
         }
         self.precheck_quota(access.collection.account, data.len() as u64).await?;
-        let content = self.store_content(content_type, data).await?;
+        let content = self.store_content(content_type, data, info.span).await?;
         let c = self
             .store
             .create_item(NewItem {
@@ -112,6 +113,36 @@ impl Core {
         self.store.item_by_name(collection, name).await?.ok_or_else(|| Error::not_found(format!("item {name:?}")))
     }
 
+    /// The items of a collection the caller opened that may have an instance in `window`
+    /// (a superset: the caller tests each with [`crate::recurrence`]).
+    pub async fn items_in(&self, access: &crate::Access, window: Window) -> Result<Vec<Item>> {
+        access.require(Rights::READ)?;
+        self.store.list_items_in(access.collection.id, window).await
+    }
+
+    /// Busy periods of a calendar inside `window`, merged: for whoever may read it or holds a
+    /// free/busy grant on it (which shows nothing else). `zone` places floating times.
+    pub async fn busy_times(
+        &self,
+        who: &Principal,
+        collection: CollectionId,
+        window: Window,
+        zone: Option<&str>,
+    ) -> Result<Vec<(i64, i64, BusyType)>> {
+        let access = self.access(who, collection).await?;
+        if !access.rights.intersects(Rights::READ | Rights::FREE_BUSY) {
+            return Err(Error::forbidden(Rights::FREE_BUSY.to_string()));
+        }
+        let mut busy = Vec::new();
+        for item in self.store.list_items_in(collection, window).await? {
+            let Some(data) = self.blobs.get(&item.blob).await? else { continue };
+            if let Some(object) = std::str::from_utf8(&data).ok().and_then(|t| CalendarObject::parse(t, zone)) {
+                busy.extend(object.busy(window));
+            }
+        }
+        Ok(merge_busy(busy))
+    }
+
     pub async fn list_items(&self, who: &Principal, collection: CollectionId) -> Result<Vec<Item>> {
         self.access(who, collection).await?.require(Rights::READ)?;
         self.store.list_items(collection).await
@@ -143,7 +174,7 @@ impl Core {
             });
         }
         self.precheck_quota(item.account, (data.len() as u64).saturating_sub(item.size)).await?;
-        let content = self.store_content(content_type, data).await?;
+        let content = self.store_content(content_type, data, info.span).await?;
         let c = self.store.replace_item(id, content.clone(), if_modseq).await?;
         self.ensure_blob(&content, data).await?;
         Ok(self.publish(c))

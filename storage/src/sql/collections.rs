@@ -9,10 +9,11 @@ use kontor_domain::ports::{
     BlobStore, CollectionPatch, CollectionStore, Committed, DeadProperty, ItemContent, NewCollection, NewItem,
     PropTarget,
 };
+use kontor_domain::recurrence::{Span, Window};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::log::{AccountTx, Logged};
@@ -52,6 +53,7 @@ fn to_item(m: item::Model) -> Result<Item> {
         created_at: Timestamp(m.created_at),
         updated_at: Timestamp(m.updated_at),
         uid: m.uid,
+        span: Span { start: m.time_start, end: m.time_end },
     })
 }
 
@@ -299,6 +301,8 @@ impl CollectionStore for SqlStore {
             created_at: Set(now),
             updated_at: Set(now),
             uid: Set(new.uid.clone()),
+            time_start: Set(new.content.span.start),
+            time_end: Set(new.content.span.end),
             ..Default::default()
         }
         .insert(&tx.txn)
@@ -350,6 +354,20 @@ impl CollectionStore for SqlStore {
             .transpose()
     }
 
+    async fn list_items_in(&self, collection: CollectionId, window: Window) -> Result<Vec<Item>> {
+        item::Entity::find()
+            .filter(item::Column::CollectionId.eq(collection.0))
+            .filter(Condition::any().add(item::Column::TimeStart.is_null()).add(item::Column::TimeStart.lt(window.end)))
+            .filter(Condition::any().add(item::Column::TimeEnd.is_null()).add(item::Column::TimeEnd.gt(window.start)))
+            .order_by_asc(item::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_item)
+            .collect()
+    }
+
     async fn replace_item(
         &self,
         id: ItemId,
@@ -371,6 +389,8 @@ impl CollectionStore for SqlStore {
         am.content_type = Set(content.content_type);
         am.blob_id = Set(content.blob.to_string());
         am.size = Set(i(content.size));
+        am.time_start = Set(content.span.start);
+        am.time_end = Set(content.span.end);
         am.modseq = Set(tx.modseq);
         am.updated_at = Set(Timestamp::now().0);
         let m = am.update(&tx.txn).await.map_err(db_err)?;

@@ -1,0 +1,386 @@
+//! The filters of calendar-query (RFC 4791 §9.7) and addressbook-query (RFC 6352 §10.5),
+//! evaluated against one stored object: component filters scoped to the components they
+//! name, property filters with text-match (collations, match types, negation), param-filter,
+//! is-not-defined, and time-range on components (recurrence-aware, through the domain's
+//! recurrence module), on alarms and on date-time properties.
+
+use std::cell::OnceCell;
+
+use axum::http::StatusCode;
+use kontor_domain::recurrence::{CalendarObject, Window};
+
+use crate::DavError;
+use crate::props::{CALDAV, CARDDAV};
+use crate::xml::Element;
+
+/// One content line: property name (group stripped, upper case), parameters, value.
+struct Line {
+    name: String,
+    params: Vec<(String, String)>,
+    value: String,
+}
+
+fn parse_line(l: &str) -> Option<Line> {
+    // The value starts after the first ':' outside a quoted parameter value.
+    let mut quoted = false;
+    let mut split = None;
+    for (i, ch) in l.char_indices() {
+        match ch {
+            '"' => quoted = !quoted,
+            ':' if !quoted => {
+                split = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (head, value) = l.split_at(split?);
+    let mut parts = head.split(';');
+    let name = parts.next()?.rsplit('.').next()?.to_ascii_uppercase();
+    let params = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_ascii_uppercase(), v.trim_matches('"').to_owned()))
+        .collect();
+    Some(Line { name, params, value: value[1..].to_owned() })
+}
+
+/// A component and the lines and components inside it.
+struct Comp {
+    name: String,
+    lines: Vec<Line>,
+    children: Vec<Comp>,
+}
+
+fn components(text: &str) -> Vec<Comp> {
+    let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "");
+    let mut stack: Vec<Comp> = vec![Comp { name: String::new(), lines: Vec::new(), children: Vec::new() }];
+    for raw in unfolded.lines() {
+        let Some(line) = parse_line(raw.trim_end_matches('\r')) else { continue };
+        match line.name.as_str() {
+            "BEGIN" => {
+                stack.push(Comp {
+                    name: line.value.trim().to_ascii_uppercase(),
+                    lines: Vec::new(),
+                    children: Vec::new(),
+                });
+            }
+            "END" if stack.len() > 1 => {
+                if let Some(done) = stack.pop()
+                    && let Some(parent) = stack.last_mut()
+                {
+                    parent.children.push(done);
+                }
+            }
+            _ => {
+                if let Some(top) = stack.last_mut() {
+                    top.lines.push(line);
+                }
+            }
+        }
+    }
+    while stack.len() > 1 {
+        if let Some(done) = stack.pop()
+            && let Some(parent) = stack.last_mut()
+        {
+            parent.children.push(done);
+        }
+    }
+    stack.pop().map(|root| root.children).unwrap_or_default()
+}
+
+fn attr<'a>(e: &'a Element, name: &str) -> Option<&'a str> {
+    e.attrs.iter().find(|(q, _)| q.name == name).map(|(_, v)| v.as_str())
+}
+
+/// A time-range element's window; a missing side is unbounded (RFC 4791 §9.9).
+pub fn time_range(e: &Element) -> Result<Window, DavError> {
+    Window::parse(attr(e, "start"), attr(e, "end")).filter(|w| w.start < w.end).ok_or_else(|| {
+        DavError::condition(
+            StatusCode::FORBIDDEN,
+            "<C:valid-filter/>",
+            "time-range needs UTC date-times (YYYYMMDDTHHMMSSZ) with start before end",
+        )
+    })
+}
+
+/// Checks a filter before it runs: supported collations, well-formed time ranges.
+pub fn validate(filter: &Element) -> Result<(), DavError> {
+    for e in filter.elements() {
+        if e.name.name == "text-match"
+            && let Some(c) = attr(e, "collation")
+            && !matches!(c, "i;octet" | "i;ascii-casemap" | "i;unicode-casemap")
+        {
+            let ns = if e.name.ns == CARDDAV { "CR" } else { "C" };
+            return Err(DavError::condition(
+                StatusCode::FORBIDDEN,
+                &format!("<{ns}:supported-collation/>"),
+                format!("collation {c:?} is not supported"),
+            ));
+        }
+        if e.name.name == "time-range" {
+            time_range(e)?;
+        }
+        validate(e)?;
+    }
+    Ok(())
+}
+
+/// A filter evaluated against objects of one collection.
+pub struct Query<'a> {
+    filter: &'a Element,
+    /// Where floating times are (the query's or the collection's time zone).
+    zone: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(filter: &'a Element, zone: Option<&'a str>) -> Self {
+        Self { filter, zone }
+    }
+
+    /// The window of the query's top component's time-range, to narrow with the index.
+    pub fn window(&self) -> Option<Window> {
+        let cal = self.filter.child(CALDAV, "comp-filter")?;
+        let mut it = cal.elements().filter(|e| e.is(CALDAV, "comp-filter"));
+        let comp = it.next()?;
+        if it.next().is_some() || comp.child(CALDAV, "is-not-defined").is_some() {
+            return None;
+        }
+        comp.child(CALDAV, "time-range").and_then(|t| time_range(t).ok())
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        let roots = components(text);
+        if self.filter.is(CARDDAV, "filter") {
+            let anyof = attr(self.filter, "test") == Some("anyof");
+            return roots.iter().filter(|c| c.name == "VCARD").any(|card| {
+                let mut tests = self
+                    .filter
+                    .elements()
+                    .filter(|f| f.is(CARDDAV, "prop-filter"))
+                    .map(|f| prop_matches(f, card, true));
+                if anyof { tests.any(|t| t) } else { tests.all(|t| t) }
+            });
+        }
+        let object = Lazy { cell: OnceCell::new(), text, zone: self.zone };
+        let roots: Vec<&Comp> = roots.iter().collect();
+        self.filter.elements().filter(|f| f.is(CALDAV, "comp-filter")).all(|f| comp_matches(f, &roots, "", &object))
+    }
+}
+
+/// The parsed calendar object, parsed only when a time-range asks for it.
+struct Lazy<'a> {
+    cell: OnceCell<Option<CalendarObject>>,
+    text: &'a str,
+    zone: Option<&'a str>,
+}
+
+impl Lazy<'_> {
+    fn get(&self) -> Option<&CalendarObject> {
+        self.cell.get_or_init(|| CalendarObject::parse(self.text, self.zone)).as_ref()
+    }
+}
+
+/// RFC 4791 §9.7.1: some component named so among `candidates` passes every child test.
+/// A time-range on a component in the VCALENDAR tests its instances; on a VALARM, the
+/// alarm's triggers for each instance of its parent.
+fn comp_matches(f: &Element, candidates: &[&Comp], parent: &str, object: &Lazy) -> bool {
+    let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
+    let named: Vec<&Comp> = candidates.iter().copied().filter(|c| c.name == name).collect();
+    if f.child(CALDAV, "is-not-defined").is_some() {
+        return named.is_empty();
+    }
+    named.iter().any(|c| {
+        f.elements().all(|t| {
+            if t.is(CALDAV, "time-range") {
+                let Ok(w) = time_range(t) else { return false };
+                if name == "VALARM" {
+                    object.get().is_some_and(|o| o.alarm_in(parent, w))
+                } else if parent == "VCALENDAR" {
+                    object.get().is_some_and(|o| o.overlaps(&name, w))
+                } else {
+                    true
+                }
+            } else if t.is(CALDAV, "comp-filter") {
+                let inner: Vec<&Comp> = c.children.iter().collect();
+                comp_matches(t, &inner, &name, object)
+            } else if t.is(CALDAV, "prop-filter") {
+                prop_matches(t, c, false)
+            } else {
+                true
+            }
+        })
+    })
+}
+
+/// RFC 4791 §9.7.2 / RFC 6352 §10.5.1: a property of the component passes the tests.
+/// CalDAV ANDs the tests; CardDAV combines them by the `test` attribute (default anyof).
+fn prop_matches(f: &Element, comp: &Comp, card: bool) -> bool {
+    let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
+    let lines: Vec<&Line> = comp.lines.iter().filter(|l| l.name == name).collect();
+    if f.elements().any(|c| c.name.name == "is-not-defined") {
+        return lines.is_empty();
+    }
+    let tests: Vec<&Element> = f.elements().filter(|c| c.name.name != "is-not-defined").collect();
+    if tests.is_empty() {
+        return !lines.is_empty();
+    }
+    let allof = !card || attr(f, "test") == Some("allof");
+    let one = |l: &Line, t: &Element| match t.name.name.as_str() {
+        "text-match" => text_matches(t, &l.value, card),
+        "param-filter" => param_matches(t, l, card),
+        "time-range" => {
+            let (Ok(w), Some(at)) = (time_range(t), instant(&l.value)) else { return false };
+            w.start <= at && at < w.end
+        }
+        _ => true,
+    };
+    lines.iter().any(|l| if allof { tests.iter().all(|t| one(l, t)) } else { tests.iter().any(|t| one(l, t)) })
+}
+
+/// A date or date-time property value as UTC seconds (local times read as UTC).
+fn instant(value: &str) -> Option<i64> {
+    let v = value.trim();
+    let full = if v.len() == 8 {
+        format!("{v}T000000Z")
+    } else if v.ends_with('Z') {
+        v.to_owned()
+    } else {
+        format!("{v}Z")
+    };
+    kontor_domain::recurrence::parse_utc(&full)
+}
+
+fn param_matches(f: &Element, line: &Line, card: bool) -> bool {
+    let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
+    let values: Vec<&str> = line.params.iter().filter(|(k, _)| *k == name).flat_map(|(_, v)| v.split(',')).collect();
+    if f.elements().any(|c| c.name.name == "is-not-defined") {
+        return values.is_empty();
+    }
+    match f.elements().find(|c| c.name.name == "text-match") {
+        Some(t) => values.iter().any(|v| text_matches(t, v, card)),
+        None => !values.is_empty(),
+    }
+}
+
+/// text-match: `i;octet` compares bytes, the casemap collations ignore case; CardDAV's
+/// match-type picks equals / contains / starts-with / ends-with (CalDAV: contains).
+fn text_matches(t: &Element, value: &str, card: bool) -> bool {
+    let needle = t.text();
+    let negate = attr(t, "negate-condition") == Some("yes");
+    let exact = attr(t, "collation") == Some("i;octet");
+    let (v, n) = if exact { (value.to_owned(), needle) } else { (value.to_lowercase(), needle.to_lowercase()) };
+    let how = if card { attr(t, "match-type").unwrap_or("contains") } else { "contains" };
+    let hit = match how {
+        "equals" => v == n,
+        "starts-with" => v.starts_with(&n),
+        "ends-with" => v.ends_with(&n),
+        _ => v.contains(&n),
+    };
+    hit != negate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(xml: &str) -> Element {
+        crate::xml::parse(xml.as_bytes()).unwrap()
+    }
+
+    fn cal_filter(body: &str) -> Element {
+        q(&format!(
+            "<C:filter xmlns:C=\"{CALDAV}\"><C:comp-filter name=\"VCALENDAR\">{body}</C:comp-filter></C:filter>"
+        ))
+    }
+
+    const EVENT: &str = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:Team\r\n meeting\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:a@x\r\nBEGIN:VALARM\r\nTRIGGER:-PT10M\r\nACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    fn m(f: &Element, text: &str) -> bool {
+        Query::new(f, None).matches(text)
+    }
+
+    #[test]
+    fn components_properties_and_params() {
+        assert!(m(&cal_filter("<C:comp-filter name=\"VEVENT\"/>"), EVENT));
+        assert!(!m(&cal_filter("<C:comp-filter name=\"VTODO\"/>"), EVENT));
+        let summary = |t: &str| {
+            cal_filter(&format!(
+                "<C:comp-filter name=\"VEVENT\"><C:prop-filter name=\"SUMMARY\">{t}</C:prop-filter></C:comp-filter>"
+            ))
+        };
+        assert!(m(&summary("<C:text-match>TEAMMEETING</C:text-match>"), EVENT), "unfolded, case-insensitive");
+        assert!(!m(&summary("<C:text-match collation=\"i;octet\">TEAM</C:text-match>"), EVENT));
+        assert!(!m(&summary("<C:text-match negate-condition=\"yes\">team</C:text-match>"), EVENT));
+        // DESCRIPTION is in the alarm, not in the event.
+        assert!(!m(
+            &cal_filter("<C:comp-filter name=\"VEVENT\"><C:prop-filter name=\"DESCRIPTION\"/></C:comp-filter>"),
+            EVENT
+        ));
+        assert!(m(
+            &cal_filter(
+                "<C:comp-filter name=\"VEVENT\"><C:prop-filter name=\"ATTENDEE\"><C:param-filter name=\"PARTSTAT\"><C:text-match>accepted</C:text-match></C:param-filter></C:prop-filter></C:comp-filter>"
+            ),
+            EVENT
+        ));
+        let err = validate(&summary("<C:text-match collation=\"i;klingon\">x</C:text-match>"));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn time_ranges_on_instances_and_alarms() {
+        let tr = |a: &str, b: &str| {
+            cal_filter(&format!(
+                "<C:comp-filter name=\"VEVENT\"><C:time-range start=\"{a}\" end=\"{b}\"/></C:comp-filter>"
+            ))
+        };
+        assert!(m(&tr("20260112T103000Z", "20260112T120000Z"), EVENT), "second week");
+        assert!(!m(&tr("20260112T110000Z", "20260112T120000Z"), EVENT));
+        assert_eq!(
+            Query::new(&tr("20260112T110000Z", "20260112T120000Z"), None).window().map(|w| w.end - w.start),
+            Some(3600)
+        );
+        let alarm = |a: &str, b: &str| {
+            cal_filter(&format!(
+                "<C:comp-filter name=\"VEVENT\"><C:comp-filter name=\"VALARM\"><C:time-range start=\"{a}\" end=\"{b}\"/></C:comp-filter></C:comp-filter>"
+            ))
+        };
+        assert!(m(&alarm("20260119T094500Z", "20260119T095500Z"), EVENT));
+        assert!(!m(&alarm("20260119T095500Z", "20260119T100500Z"), EVENT));
+    }
+
+    #[test]
+    fn address_filters() {
+        let card =
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Smith\r\nitem1.EMAIL;TYPE=work:ann@example.com\r\nEND:VCARD\r\n";
+        let f =
+            |test: &str, body: &str| q(&format!("<R:filter xmlns:R=\"{CARDDAV}\" test=\"{test}\">{body}</R:filter>"));
+        assert!(m(
+            &f(
+                "anyof",
+                "<R:prop-filter name=\"EMAIL\"><R:text-match match-type=\"starts-with\">ANN@</R:text-match></R:prop-filter>"
+            ),
+            card
+        ));
+        assert!(!m(
+            &f(
+                "anyof",
+                "<R:prop-filter name=\"FN\"><R:text-match match-type=\"equals\">ann</R:text-match></R:prop-filter>"
+            ),
+            card
+        ));
+        assert!(m(&f("anyof", "<R:prop-filter name=\"NICKNAME\"><R:is-not-defined/></R:prop-filter>"), card));
+        assert!(m(
+            &f(
+                "anyof",
+                "<R:prop-filter name=\"EMAIL\"><R:param-filter name=\"TYPE\"><R:text-match match-type=\"equals\">WORK</R:text-match></R:param-filter></R:prop-filter>"
+            ),
+            card
+        ));
+        let both = "<R:prop-filter name=\"FN\"><R:text-match>ann</R:text-match></R:prop-filter><R:prop-filter name=\"NICKNAME\"/>";
+        assert!(m(&f("anyof", both), card));
+        assert!(!m(&f("allof", both), card));
+        let inner = "<R:prop-filter name=\"FN\" test=\"allof\"><R:text-match>ann</R:text-match><R:text-match>bob</R:text-match></R:prop-filter>";
+        assert!(!m(&f("anyof", inner), card));
+        assert!(m(&f("anyof", &inner.replace("allof", "anyof")), card));
+    }
+}
