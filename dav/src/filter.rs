@@ -103,8 +103,22 @@ pub fn time_range(e: &Element) -> Result<Window, DavError> {
     })
 }
 
-/// Checks a filter before it runs: supported collations, well-formed time ranges.
+/// Checks a filter before it runs: supported collations, well-formed time ranges, and no
+/// time-range on the VCALENDAR itself (RFC 4791 §9.9 defines them for the components inside).
 pub fn validate(filter: &Element) -> Result<(), DavError> {
+    if let Some(cal) = filter.child(CALDAV, "comp-filter")
+        && cal.child(CALDAV, "time-range").is_some()
+    {
+        return Err(DavError::condition(
+            StatusCode::FORBIDDEN,
+            "<C:valid-filter/>",
+            "a time-range belongs in the comp-filter of VEVENT, VTODO, VJOURNAL, VFREEBUSY or VALARM",
+        ));
+    }
+    validate_inner(filter)
+}
+
+fn validate_inner(filter: &Element) -> Result<(), DavError> {
     for e in filter.elements() {
         if e.name.name == "text-match"
             && let Some(c) = attr(e, "collation")
@@ -120,7 +134,7 @@ pub fn validate(filter: &Element) -> Result<(), DavError> {
         if e.name.name == "time-range" {
             time_range(e)?;
         }
-        validate(e)?;
+        validate_inner(e)?;
     }
     Ok(())
 }

@@ -130,7 +130,7 @@ impl IntoResponse for DavError {
                 self.status,
                 [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
                 format!(
-                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\">{c}<D:responsedescription>{}</D:responsedescription></D:error>\n",
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CR=\"urn:ietf:params:xml:ns:carddav\">{c}<D:responsedescription>{}</D:responsedescription></D:error>\n",
                     xml::escape(&self.message)
                 ),
             )

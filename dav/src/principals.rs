@@ -76,12 +76,22 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
     }
     let anyof = doc.attrs.iter().any(|(q, v)| q.name == "test" && v == "anyof");
     let searches: Vec<&Element> = doc.elements().filter(|e| e.is(DAV, "property-search")).collect();
-    let names = doc.child(DAV, "prop").map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
+    let mut names: Vec<_> =
+        doc.child(DAV, "prop").map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
+    // Some clients (python-caldav 3) put the wanted properties beside an empty <prop>.
+    names.extend(
+        doc.elements()
+            .filter(|e| {
+                !["property-search", "prop", "apply-to-principal-collection-set"].contains(&e.name.name.as_str())
+            })
+            .map(|e| e.name.clone()),
+    );
     let wanted = Wanted::Props(names);
     let mut ms = MultiStatus::new();
     for p in ctx.core.directory(&ctx.who).await? {
         let hit = if anyof { searches.iter().any(|s| matches(&p, s)) } else { searches.iter().all(|s| matches(&p, s)) };
-        if hit && !searches.is_empty() {
+        // No property-search at all lists the caller's colleagues (the domain's directory).
+        if hit {
             ms.response(&href(&p), &props::propstats(ctx, &Res::Principal(&p), None, &wanted).await?);
         }
     }

@@ -110,6 +110,8 @@ struct View {
     expand: Option<Window>,
     limit: Option<Window>,
     zone: Option<String>,
+    /// The vCard version `address-data` asked for (RFC 6352 §10.4).
+    card_version: Option<String>,
 }
 
 impl View {
@@ -123,7 +125,20 @@ impl View {
         let window = |name: &str| -> Result<Option<Window>, DavError> {
             data.and_then(|d| d.child(CALDAV, name)).map(filter::time_range).transpose()
         };
-        let mut view = View { expand: window("expand")?, limit: window("limit-recurrence-set")?, zone: query_zone };
+        let card = prop.and_then(|p| p.child(CARDDAV, "address-data"));
+        let attr = |name: &str| card.and_then(|c| c.attrs.iter().find(|(q, _)| q.name == name).map(|(_, v)| v.trim()));
+        let card_version = attr("version").map(str::to_owned);
+        if attr("content-type").is_some_and(|t| !t.eq_ignore_ascii_case("text/vcard"))
+            || card_version.as_deref().is_some_and(|v| v != "3.0" && v != "4.0")
+        {
+            return Err(DavError::condition(
+                StatusCode::FORBIDDEN,
+                "<CR:supported-address-data-conversion/>",
+                "address data is available as text/vcard, version 3.0 or 4.0",
+            ));
+        }
+        let mut view =
+            View { expand: window("expand")?, limit: window("limit-recurrence-set")?, zone: query_zone, card_version };
         if view.zone.is_none() {
             view.zone = collection_zone(ctx, access).await;
         }
@@ -150,7 +165,7 @@ async fn free_busy(ctx: &Ctx, doc: &Element, access: &Access) -> DavResult {
     let zone = collection_zone(ctx, access).await;
     let busy = ctx.core.busy_times(&ctx.who, access.collection.id, w, zone.as_deref()).await?;
     let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kontor//Kontor//EN\r\nBEGIN:VFREEBUSY\r\n");
-    let now = kontor_domain::ids::Timestamp::now().0;
+    let now = kontor_domain::ids::Timestamp::now().0 / 1000;
     out.push_str(&format!(
         "DTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
         recurrence::format_utc(now),
@@ -203,6 +218,8 @@ async fn respond(
                     },
                     None => text.to_owned(),
                 }
+            } else if let (true, Some(v)) = (q.is(CARDDAV, "address-data"), view.card_version.as_deref()) {
+                kontor_domain::objects::vcard_in_version(text, v).unwrap_or_else(|| text.to_owned())
             } else {
                 text.to_owned()
             };

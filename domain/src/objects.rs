@@ -99,6 +99,26 @@ fn vcard(data: &[u8]) -> Result<ObjectInfo> {
     Ok(ObjectInfo { uid: Some(uid.to_owned()), component: Some("VCARD"), span: Span::default() })
 }
 
+/// A vCard in the version a client asked for (`3.0` or `4.0`, RFC 6352 §5.1.1): as stored when
+/// it is in that version already, else converted by calcard (values, parameters, binary data
+/// and dates written the way that version spells them). `None` for an unknown version or data
+/// that is not a vCard.
+pub fn vcard_in_version(data: &str, version: &str) -> Option<String> {
+    use calcard::vcard::VCardVersion;
+    let wanted = match version.trim() {
+        "3.0" => VCardVersion::V3_0,
+        "4.0" => VCardVersion::V4_0,
+        _ => return None,
+    };
+    let card = VCard::parse(data).ok()?;
+    if card.version().unwrap_or(VCardVersion::V3_0) == wanted {
+        return Some(data.to_owned());
+    }
+    let mut out = String::with_capacity(data.len() + 32);
+    card.write_to(&mut out, wanted).ok()?;
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +134,18 @@ mod tests {
         let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann\r\nUID:c1\r\nEND:VCARD\r\n";
         assert_eq!(inspect(CollectionKind::AddressBook, card.as_bytes()).unwrap().uid.as_deref(), Some("c1"));
         assert_eq!(inspect(CollectionKind::FileFolder, b"\xff anything").unwrap().uid, None);
+    }
+
+    #[test]
+    fn converts_vcards_between_versions() {
+        let v3 = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Ann Smith\r\nN:Smith;Ann;;;\r\nEMAIL;TYPE=INTERNET,WORK:ann@example.com\r\nX-CUSTOM:kept\r\nEND:VCARD\r\n";
+        assert_eq!(vcard_in_version(v3, "3.0").as_deref(), Some(v3), "same version: unchanged");
+        let v4 = vcard_in_version(v3, "4.0").unwrap();
+        assert!(v4.contains("VERSION:4.0") && !v4.contains("VERSION:3.0"), "{v4}");
+        assert!(v4.contains("ann@example.com") && v4.contains("X-CUSTOM:kept") && v4.contains("UID:c1"), "{v4}");
+        let back = vcard_in_version(&v4, "3.0").unwrap();
+        assert!(back.contains("VERSION:3.0") && back.contains("FN:Ann Smith"), "{back}");
+        assert_eq!(vcard_in_version(v3, "2.1"), None);
     }
 
     #[test]

@@ -95,7 +95,19 @@ pub enum BusyType {
 /// A parsed calendar object with the zone floating times are read in.
 pub struct CalendarObject {
     cal: ICalendar,
+    /// `cal` without SEQUENCE: calcard pairs an override with its master only when their
+    /// SEQUENCEs are equal, which RFC 5545 does not ask of clients (python-caldav and others
+    /// bump the master's alone).
+    unsequenced: ICalendar,
     tz: Tz,
+}
+
+fn without_sequence(cal: &ICalendar) -> ICalendar {
+    let mut c = cal.clone();
+    for comp in &mut c.components {
+        comp.entries.retain(|e| e.name != ICalendarProperty::Sequence);
+    }
+    c
 }
 
 /// A time zone given as a TZID, or as an iCalendar object holding one VTIMEZONE (the
@@ -129,12 +141,12 @@ impl CalendarObject {
     pub fn parse(text: &str, zone: Option<&str>) -> Option<CalendarObject> {
         let cal = ICalendar::parse(text).ok()?;
         let tz = zone.and_then(resolve_zone).unwrap_or(Tz::UTC);
-        Some(CalendarObject { cal, tz })
+        Some(CalendarObject { unsequenced: without_sequence(&cal), cal, tz })
     }
 
     /// An object parsed already, floating times in UTC.
     pub(crate) fn from_parsed(cal: ICalendar) -> CalendarObject {
-        CalendarObject { cal, tz: Tz::UTC }
+        CalendarObject { unsequenced: without_sequence(&cal), cal, tz: Tz::UTC }
     }
 
     fn component(&self, id: u32) -> Option<&ICalendarComponent> {
@@ -164,7 +176,7 @@ impl CalendarObject {
         let mut budget = 256usize;
         let mut previous = usize::MAX;
         loop {
-            let expansion = self.cal.expand_dates(self.tz, budget);
+            let expansion = self.unsequenced.expand_dates(self.tz, budget);
             let n = expansion.events.len();
             let passed = masters.iter().all(|m| {
                 expansion.events.iter().rev().find(|e| e.comp_id == *m).is_none_or(|e| e.start.timestamp() >= until)
@@ -580,7 +592,7 @@ mod tests {
     #[test]
     fn exdate_rdate_and_override() {
         let c = cal(
-            "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE:20260106T100000Z\r\nRDATE:20260120T150000Z\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID:20260107T100000Z\r\nDTSTART:20260110T120000Z\r\nDTEND:20260110T130000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=DAILY;COUNT=5\r\nSEQUENCE:3\r\nEXDATE:20260106T100000Z\r\nRDATE:20260120T150000Z\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID:20260107T100000Z\r\nDTSTART:20260110T120000Z\r\nDTEND:20260110T130000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\n",
         );
         let all: Vec<String> = c.instances("VEVENT", Window::ALL).iter().map(|i| format_utc(i.start)).collect();
         assert_eq!(

@@ -247,6 +247,29 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
     let text =
         ann.req("REPORT", "addressbooks/ann@example.com/contacts/").body(q).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("FN:Carla Contact"), "{text}");
+    // The version asked for (RFC 6352 §10.4): stored as 4.0, given as 3.0 on request.
+    let v3 = q.replace("<R:address-data/>", "<R:address-data content-type=\"text/vcard\" version=\"3.0\"/>");
+    let text = ann
+        .req("REPORT", "addressbooks/ann@example.com/contacts/")
+        .body(v3)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("VERSION:3.0") && !text.contains("VERSION:4.0") && text.contains("carla@example.org"),
+        "{text}"
+    );
+    let r = ann
+        .req("REPORT", "addressbooks/ann@example.com/contacts/")
+        .body(q.replace("<R:address-data/>", "<R:address-data content-type=\"application/vcard+json\"/>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("supported-address-data-conversion"));
 }
 
 async fn sharing_gives_exactly_the_role(store: &Store) {
@@ -501,6 +524,14 @@ async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("valid-filter"));
+    // RFC 4791 §9.9 has no time-range for the VCALENDAR itself.
+    let r = ann
+        .req("REPORT", cal)
+        .body(format!("<C:calendar-query xmlns:C=\"{CAL}\"><C:filter><C:comp-filter name=\"VCALENDAR\"><C:time-range start=\"20260101T000000Z\"/></C:comp-filter></C:filter></C:calendar-query>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // expand: one VEVENT per instance in the window, in UTC, no rules, overrides merged.
     let expanded = events_between(
