@@ -239,6 +239,13 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
         "PROPFIND" if root => propfind::propfind_root(&ctx, body).await,
         "PROPFIND" if principals => principals::propfind(&ctx, body).await,
         "REPORT" if principals || ctx.path.area == paths::Area::Principals => principals::report(&ctx, body).await,
+        // RFC 6764 clients (libdav, pimsync) GET the context path a well-known URL led to.
+        "GET" | "HEAD" if root || principals => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Kontor CalDAV/CardDAV: point a client at this address with your user name and password.\n",
+        )
+            .into_response()),
         _ if root || principals => {
             Err(DavError::new(StatusCode::METHOD_NOT_ALLOWED, "only OPTIONS, PROPFIND and REPORT here"))
         }
