@@ -144,11 +144,30 @@ pub struct Query<'a> {
     filter: &'a Element,
     /// Where floating times are (the query's or the collection's time zone).
     zone: Option<&'a str>,
+    /// Text every match must contain (lower case), to pass over most objects unparsed.
+    needle: Option<String>,
+}
+
+/// The one text an address book filter cannot match without: a single prop-filter whose only
+/// test is a case-insensitive, non-negated text-match (the common "search contacts" query).
+fn needle(filter: &Element) -> Option<String> {
+    if !filter.is(CARDDAV, "filter") {
+        return None;
+    }
+    let mut props = filter.elements();
+    let (Some(prop), None) = (props.next(), props.next()) else { return None };
+    let mut tests = prop.elements();
+    let (Some(t), None) = (tests.next(), tests.next()) else { return None };
+    let plain = t.name.name == "text-match"
+        && attr(t, "negate-condition") != Some("yes")
+        && attr(t, "collation") != Some("i;octet");
+    let text = t.text().to_lowercase();
+    (plain && !text.is_empty()).then_some(text)
 }
 
 impl<'a> Query<'a> {
     pub fn new(filter: &'a Element, zone: Option<&'a str>) -> Self {
-        Self { filter, zone }
+        Self { filter, zone, needle: needle(filter) }
     }
 
     /// The window of the query's top component's time-range, to narrow with the index.
@@ -163,6 +182,14 @@ impl<'a> Query<'a> {
     }
 
     pub fn matches(&self, text: &str) -> bool {
+        if let Some(n) = &self.needle {
+            let lower = text.to_lowercase();
+            if !lower.contains(n.as_str())
+                && !lower.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").contains(n.as_str())
+            {
+                return false;
+            }
+        }
         let roots = components(text);
         if self.filter.is(CARDDAV, "filter") {
             let anyof = attr(self.filter, "test") == Some("anyof");

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use calcard::common::PartialDateTime;
 use calcard::common::timezone::Tz;
 use calcard::icalendar::dates::TimeOrDelta;
+use calcard::icalendar::timezone::TzResolver;
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarProperty, ICalendarStatus,
     ICalendarTransparency, ICalendarValue,
@@ -98,7 +99,8 @@ pub struct CalendarObject {
     /// `cal` without SEQUENCE: calcard pairs an override with its master only when their
     /// SEQUENCEs are equal, which RFC 5545 does not ask of clients (python-caldav and others
     /// bump the master's alone).
-    unsequenced: ICalendar,
+    /// Only made when the object has overrides; `None` means `cal` serves.
+    unsequenced: Option<ICalendar>,
     tz: Tz,
 }
 
@@ -141,12 +143,43 @@ impl CalendarObject {
     pub fn parse(text: &str, zone: Option<&str>) -> Option<CalendarObject> {
         let cal = ICalendar::parse(text).ok()?;
         let tz = zone.and_then(resolve_zone).unwrap_or(Tz::UTC);
-        Some(CalendarObject { unsequenced: without_sequence(&cal), cal, tz })
+        Some(CalendarObject::build(cal, tz))
     }
 
     /// An object parsed already, floating times in UTC.
     pub(crate) fn from_parsed(cal: ICalendar) -> CalendarObject {
-        CalendarObject { unsequenced: without_sequence(&cal), cal, tz: Tz::UTC }
+        CalendarObject::build(cal, Tz::UTC)
+    }
+
+    fn build(cal: ICalendar, tz: Tz) -> CalendarObject {
+        let overrides = cal.components.iter().any(ICalendarComponent::is_recurrence_override);
+        CalendarObject { unsequenced: overrides.then(|| without_sequence(&cal)), cal, tz }
+    }
+
+    /// What calcard expands.
+    fn expandable(&self) -> &ICalendar {
+        self.unsequenced.as_ref().unwrap_or(&self.cal)
+    }
+
+    /// Whether the master's rule, left alone (no EXDATE, RDATE or overrides), starts at DTSTART.
+    fn synchronised(&self, master: u32, dtstart: i64) -> bool {
+        let mut bare = self.expandable().clone();
+        if let Some(root) = bare.components.first_mut() {
+            root.component_ids.retain(|id| *id == master);
+        }
+        if let Some(c) = bare.components.get_mut(master as usize) {
+            c.entries.retain(|e| !matches!(e.name, ICalendarProperty::Exdate | ICalendarProperty::Rdate));
+        }
+        bare.expand_dates(self.tz, 1).events.first().is_none_or(|e| e.start.timestamp() == dtstart)
+    }
+
+    /// The master's DTSTART in UTC seconds.
+    fn dtstart_of(&self, master: u32) -> Option<i64> {
+        let c = self.component(master)?;
+        let resolver = self.expandable().build_tz_resolver().with_default(self.tz);
+        let e = c.property(&ICalendarProperty::Dtstart)?;
+        let p = e.values.first().and_then(ICalendarValue::as_partial_date_time)?;
+        p.to_date_time_with_tz(resolver.resolve_or_default(e.tz_id())).map(|t| t.timestamp())
     }
 
     fn component(&self, id: u32) -> Option<&ICalendarComponent> {
@@ -176,25 +209,80 @@ impl CalendarObject {
         let mut budget = 256usize;
         let mut previous = usize::MAX;
         loop {
-            let expansion = self.unsequenced.expand_dates(self.tz, budget);
+            let expansion = self.expandable().expand_dates(self.tz, budget);
             let n = expansion.events.len();
             let passed = masters.iter().all(|m| {
                 expansion.events.iter().rev().find(|e| e.comp_id == *m).is_none_or(|e| e.start.timestamp() >= until)
             });
-            if masters.is_empty() || passed || n == previous || budget >= MAX_ITERATIONS {
-                return expansion.events.into_iter().filter_map(|e| self.instance(&e)).collect();
+            let complete = n == previous;
+            if masters.is_empty() || passed || complete || budget >= MAX_ITERATIONS {
+                let resolver = self.cal.build_tz_resolver().with_default(self.tz);
+                let mut out: Vec<Instance> =
+                    expansion.events.into_iter().filter_map(|e| self.instance(&e, &resolver)).collect();
+                for m in &masters {
+                    self.dtstart_counts(*m, &mut out, complete);
+                }
+                return out;
             }
             previous = n;
             budget = (budget * 4).min(MAX_ITERATIONS);
         }
     }
 
+    /// RFC 5545 §3.8.5.3: "The DTSTART property value always counts as the first occurrence",
+    /// also when it does not match the rule (calcard, like the rrule crate, leaves it out then).
+    /// It uses one of COUNT, so the rule's last instance goes when the expansion is complete.
+    fn dtstart_counts(&self, master: u32, out: &mut Vec<Instance>, complete: bool) {
+        let (Some(c), Some(dtstart)) = (self.component(master), self.dtstart_of(master)) else { return };
+        // The common case: the rule produced DTSTART (or an override replaced it).
+        if out.iter().any(|i| (i.start == dtstart && i.comp == master) || i.recurrence_id == Some(dtstart)) {
+            return;
+        }
+        let resolver = self.expandable().build_tz_resolver().with_default(self.tz);
+        let at = |e: &ICalendarEntry, p: &PartialDateTime| {
+            let tzid = e.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
+            p.to_date_time_with_tz(resolver.resolve_or_default(tzid)).map(|t| t.timestamp())
+        };
+        let dates = |p: ICalendarProperty| -> Vec<i64> {
+            c.properties(&p)
+                .flat_map(|e| e.values.iter().filter_map(ICalendarValue::as_partial_date_time).filter_map(|v| at(e, v)))
+                .collect()
+        };
+        let (exdates, rdates) = (dates(ICalendarProperty::Exdate), dates(ICalendarProperty::Rdate));
+        // Missing because an EXDATE removed it: unsynchronised only if the bare rule skips it.
+        if exdates.contains(&dtstart) && self.synchronised(master, dtstart) {
+            return;
+        }
+        let length = out.iter().find(|i| i.comp == master).map_or(0, |i| i.end - i.start);
+        let counted = c
+            .properties(&ICalendarProperty::Rrule)
+            .any(|e| matches!(e.values.first(), Some(ICalendarValue::RecurrenceRule(r)) if r.count.is_some()));
+        // DTSTART took one of COUNT: the rule's last instance goes (unless an EXDATE took it).
+        let latest = out.iter().filter(|i| i.comp == master && !rdates.contains(&i.start)).map(|i| i.start).max();
+        if counted && complete && latest.is_some_and(|l| !exdates.iter().any(|x| *x > l)) {
+            if let Some(n) = out.iter().position(|i| i.comp == master && Some(i.start) == latest) {
+                out.remove(n);
+            }
+        }
+        let present = out.iter().any(|i| (i.start == dtstart && i.comp == master) || i.recurrence_id == Some(dtstart));
+        if !present && !exdates.contains(&dtstart) {
+            let local_date = chrono::DateTime::from_timestamp(dtstart, 0).map(|d| d.naive_utc().date());
+            out.push(Instance {
+                comp: master,
+                start: dtstart,
+                end: dtstart + length,
+                recurrence_id: Some(dtstart),
+                local_date,
+            });
+        }
+    }
+
     fn instance(
         &self,
         e: &calcard::icalendar::dates::CalendarEvent<DateTime<Tz>, TimeOrDelta<DateTime<Tz>, chrono::TimeDelta>>,
+        resolver: &TzResolver<&str>,
     ) -> Option<Instance> {
         let c = self.component(e.comp_id)?;
-        let resolver = self.cal.build_tz_resolver().with_default(self.tz);
         let zone = resolver.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
         // calcard leaves an instance floating when its wall-clock time is ambiguous or missing
         // in the zone (DST changes); RFC 5545 §3.3.5 takes the first of two, and the offset
@@ -661,6 +749,17 @@ mod tests {
         assert!(c.alarm_in("VEVENT", w("20260106T094000Z", "20260106T095000Z")));
         assert!(!c.alarm_in("VEVENT", w("20260106T095000Z", "20260106T100000Z")));
         assert!(!c.alarm_in("VEVENT", w("20260108T094000Z", "20260108T095000Z")), "after COUNT");
+    }
+
+    #[test]
+    fn an_unsynchronised_dtstart_is_the_first_instance() {
+        // A Tuesday start for a Monday rule: RFC 5545 counts the Tuesday, and it uses one of COUNT.
+        let c = cal(
+            "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260106T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3\r\nEND:VEVENT\r\n",
+        );
+        let all: Vec<String> = c.instances("VEVENT", Window::ALL).iter().map(|i| format_utc(i.start)).collect();
+        assert_eq!(all, ["20260106T100000Z", "20260112T100000Z", "20260119T100000Z"]);
+        assert!(c.overlaps("VEVENT", w("20260106T103000Z", "20260106T110000Z")));
     }
 
     #[test]

@@ -48,17 +48,25 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-/// The instants the rrule crate computes, and the EXDATE (local time) it was told to drop.
+/// The instants the rrule crate computes, with RFC 5545 §3.8.5.3 applied on top (DTSTART is
+/// the first instance even when the rule does not produce it — the rrule crate follows dateutil
+/// and leaves it out — and it uses one of COUNT), and the EXDATE (local time) it dropped.
 fn reference(c: &Case) -> Option<(Vec<i64>, Option<String>)> {
     let set = format!("DTSTART;TZID={}:{}\nRRULE:{}", c.zone, c.start, c.rule);
-    let all: Vec<_> = set.parse::<rrule::RRuleSet>().ok()?.all(500).dates;
-    let ex = c.exdate_index.and_then(|i| all.get(i)).map(|d| d.naive_local().format("%Y%m%dT%H%M%S").to_string());
-    let set = match &ex {
-        Some(e) => format!("{set}\nEXDATE;TZID={}:{e}", c.zone),
-        None => set,
-    };
-    let dates = set.parse::<rrule::RRuleSet>().ok()?.all(500).dates;
-    Some((dates.iter().map(chrono::DateTime::timestamp).collect(), ex))
+    let parsed = set.parse::<rrule::RRuleSet>().ok()?;
+    let first = parsed.get_dt_start().timestamp();
+    let mut all: Vec<(i64, String)> = parsed
+        .all(500)
+        .dates
+        .iter()
+        .map(|d| (d.timestamp(), d.naive_local().format("%Y%m%dT%H%M%S").to_string()))
+        .collect();
+    if !all.iter().any(|(t, _)| *t == first) {
+        all.pop();
+        all.insert(0, (first, c.start.clone()));
+    }
+    let ex = c.exdate_index.filter(|i| *i < all.len()).map(|i| all.remove(i).1);
+    Some((all.into_iter().map(|(t, _)| t).collect(), ex))
 }
 
 fn ours(c: &Case, exdate: Option<&str>) -> Vec<i64> {

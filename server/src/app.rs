@@ -38,7 +38,7 @@ impl App {
             tracing::info!(migrations = ran, "database migrated");
         }
         let store = SqlStore::new(db);
-        let blobs = FsBlobStore::open(cfg.blob_dir())?;
+        let blobs = FsBlobStore::open(cfg.blob_dir())?.with_cache(cfg.blob_cache());
         let bus: Arc<dyn EventBus> = match (backend, bus) {
             (Backend::Postgres, BusMode::Cluster) => {
                 Arc::new(PgBus::start(store.connection().get_postgres_connection_pool().clone()).await?)

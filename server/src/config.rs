@@ -46,6 +46,8 @@ pub struct Database {
 pub struct Blobs {
     /// Empty: `<data>/blobs`.
     pub path: String,
+    /// Memory for small blobs (calendar objects, vCards) read often, e.g. `32MiB`; 0 turns it off.
+    pub cache: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,7 +102,7 @@ impl Default for Config {
             data: "./data".into(),
             domain: "localhost".into(),
             database: Database { url: String::new(), max_connections: 16 },
-            blobs: Blobs { path: String::new() },
+            blobs: Blobs { path: String::new(), cache: "32MiB".into() },
             http: Http { listen: "127.0.0.1:8080".into(), max_body: "64MiB".into(), request_timeout: "60s".into() },
             imap: l("127.0.0.1:1143"),
             pop3: l("127.0.0.1:1110"),
@@ -268,6 +270,7 @@ impl Config {
             parse_addr(key, addr)?;
         }
         size("http.max_body", &self.http.max_body)?;
+        size("blobs.cache", &self.blobs.cache)?;
         size("quota.max_item_size", &self.quota.max_item_size)?;
         if !self.quota.default.is_empty() {
             size("quota.default", &self.quota.default)?;
@@ -322,6 +325,10 @@ impl Config {
 
     pub fn http_addr(&self) -> SocketAddr {
         parse_addr("http.listen", &self.http.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn blob_cache(&self) -> u64 {
+        size("blobs.cache", &self.blobs.cache).unwrap_or(32 << 20)
     }
 
     pub fn max_body(&self) -> usize {

@@ -49,7 +49,9 @@ pub fn main_entry() -> i32 {
         }
     };
     init_tracing(&cfg);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Few blocking threads: each one that allocates gets a malloc arena of its own, which keeps
+    // its memory after bursts (blob writes and file reads are short).
+    let rt = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -95,7 +95,7 @@ fn with_layers(routes: Router, limits: Limits) -> Router {
     routes
         .layer(RequestBodyLimitLayer::new(limits.max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn(error::explain_layer_errors))
         .layer(middleware::from_fn(record_metrics))

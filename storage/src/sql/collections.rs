@@ -1,5 +1,7 @@
 //! Collections and items, with blob reference counts and quota use.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use kontor_domain::changes::ChangeOp;
 use kontor_domain::error::{Error, Result};
@@ -12,13 +14,13 @@ use kontor_domain::ports::{
 use kontor_domain::recurrence::{Span, Window};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
 
 use super::log::{AccountTx, Logged};
 use super::{SqlStore, commit, db_err, i, properties, u, unique};
-use crate::entities::{blob, collection, item};
+use crate::entities::{blob, collection, item, principal};
 
 fn kind_of(code: i16) -> Result<CollectionKind> {
     CollectionKind::from_code(code).ok_or_else(|| Error::internal(format!("bad collection kind {code}")))
@@ -88,6 +90,44 @@ async fn unref_blob(txn: &impl ConnectionTrait, id: &str, n: i64) -> Result<()> 
 }
 
 impl SqlStore {
+    /// A collection's items, from the listing cache while its account's modseq is unchanged.
+    /// The modseq is read before the items, so a listing is never filed under a newer modseq
+    /// than what it shows.
+    pub(crate) async fn listing(&self, collection: CollectionId) -> Result<Arc<(i64, Vec<Item>)>> {
+        let modseq: Option<i64> = collection::Entity::find_by_id(collection.0)
+            .select_only()
+            .column(principal::Column::Modseq)
+            .join(
+                JoinType::InnerJoin,
+                collection::Entity::belongs_to(principal::Entity)
+                    .from(collection::Column::AccountId)
+                    .to(principal::Column::Id)
+                    .into(),
+            )
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        let Some(modseq) = modseq else { return Err(Error::not_found(format!("collection {collection}"))) };
+        if let Some(hit) = self.listings.get(&collection.0)
+            && hit.0 == modseq
+        {
+            return Ok(hit);
+        }
+        let items: Vec<Item> = item::Entity::find()
+            .filter(item::Column::CollectionId.eq(collection.0))
+            .order_by_asc(item::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_item)
+            .collect::<Result<_>>()?;
+        let listing = Arc::new((modseq, items));
+        self.listings.insert(collection.0, listing.clone());
+        Ok(listing)
+    }
+
     async fn collection_row(&self, c: &impl ConnectionTrait, id: CollectionId) -> Result<collection::Model> {
         collection::Entity::find_by_id(id.0)
             .one(c)
@@ -332,15 +372,7 @@ impl CollectionStore for SqlStore {
     }
 
     async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>> {
-        item::Entity::find()
-            .filter(item::Column::CollectionId.eq(collection.0))
-            .order_by_asc(item::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(to_item)
-            .collect()
+        Ok(self.listing(collection).await?.1.clone())
     }
 
     async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>> {
@@ -355,17 +387,15 @@ impl CollectionStore for SqlStore {
     }
 
     async fn list_items_in(&self, collection: CollectionId, window: Window) -> Result<Vec<Item>> {
-        item::Entity::find()
-            .filter(item::Column::CollectionId.eq(collection.0))
-            .filter(Condition::any().add(item::Column::TimeStart.is_null()).add(item::Column::TimeStart.lt(window.end)))
-            .filter(Condition::any().add(item::Column::TimeEnd.is_null()).add(item::Column::TimeEnd.gt(window.start)))
-            .order_by_asc(item::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(to_item)
-            .collect()
+        // The same test the items_time index serves, run over the cached listing.
+        Ok(self
+            .listing(collection)
+            .await?
+            .1
+            .iter()
+            .filter(|i| i.span.start.is_none_or(|s| s < window.end) && i.span.end.is_none_or(|e| e > window.start))
+            .cloned()
+            .collect())
     }
 
     async fn replace_item(

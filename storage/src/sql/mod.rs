@@ -6,9 +6,11 @@ mod grants;
 mod log;
 mod properties;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kontor_domain::error::{Error, Result};
+use kontor_domain::model::Item;
 use kontor_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -65,15 +67,38 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<usize> {
     Ok(pending)
 }
 
+/// A collection's items as of an account modseq.
+type Listing = Arc<(i64, Vec<Item>)>;
+
+#[derive(Clone)]
+struct ListingWeight;
+
+impl quick_cache::Weighter<i64, Listing> for ListingWeight {
+    fn weight(&self, _key: &i64, val: &Listing) -> u64 {
+        val.1.len() as u64 + 1
+    }
+}
+
+/// Item listings kept per collection; weighed in items.
+const LISTING_CACHE_ITEMS: u64 = 200_000;
+
 /// The store over one connection pool.
+///
+/// Listings of a collection's items are cached with the modseq of its account: every write
+/// to an item goes through an account transaction that raises that modseq, so a listing is
+/// current exactly while the account's modseq (one indexed row) is unchanged — on every node
+/// that shares the database. Big collections are then listed without streaming thousands of
+/// rows per request.
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    listings: Arc<quick_cache::sync::Cache<i64, Listing, ListingWeight>>,
 }
 
 impl SqlStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        let listings = Arc::new(quick_cache::sync::Cache::with_weighter(4096, LISTING_CACHE_ITEMS, ListingWeight));
+        Self { db, listings }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
