@@ -112,7 +112,7 @@ async fn copy_tree(ctx: &Ctx, from: &Access, into: &Collection, name: &str, infi
         if !infinite {
             continue;
         }
-        for item in core.list_items(&ctx.who, src.id).await? {
+        for item in core.list_items(&ctx.who, src.id).await?.iter() {
             core.copy_item(&ctx.who, item.id, copy.id, &item.name).await?;
         }
         let children = core.list_collections(&ctx.who, src.account, Some(CollectionKind::FileFolder)).await?;

@@ -132,9 +132,9 @@ async fn members(
     if !access.rights.contains(kontor_domain::rights::Rights::READ) {
         return Ok(());
     }
-    for item in ctx.core.list_items(&ctx.who, c.id).await? {
+    for item in ctx.core.list_items(&ctx.who, c.id).await?.iter() {
         let p = path.child(&item.name);
-        ms.response(&p.href(false), &props::propstats(ctx, &Res::Item(&item, access), Some(&p), wanted).await?);
+        ms.response(&p.href(false), &props::propstats(ctx, &Res::Item(item, access), Some(&p), wanted).await?);
     }
     Ok(())
 }

@@ -159,7 +159,6 @@ fn principal_href(address: &str) -> String {
 
 /// The value of a live property, or `None` if the resource has no such property.
 pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -> Result<Option<String>, DavError> {
-    let me = ctx.who.address.to_string();
     let kind = match res {
         Res::Collection(a) | Res::Item(_, a) => Some(a.collection.kind),
         _ => None,
@@ -205,7 +204,7 @@ pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -
         (DAV, "lockdiscovery", Res::Collection(_) | Res::Item(..)) => {
             path.map(|p| ctx.locks.covering(p).iter().map(|l| l.xml(&l.root.href(false))).collect()).unwrap_or_default()
         }
-        (DAV, "current-user-principal", _) => href(&principal_href(&me)),
+        (DAV, "current-user-principal", _) => href(&principal_href(&ctx.who.address.to_string())),
         (DAV, "principal-URL", Res::Principal(p)) | (DAV, "owner", Res::Principal(p) | Res::Home(p)) => {
             href(&principal_href(&p.address.to_string()))
         }

@@ -35,13 +35,8 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
     let mut ms = MultiStatus::new();
     if doc.is(CALDAV, "calendar-multiget") || doc.is(CARDDAV, "addressbook-multiget") {
         let view = View::of(ctx, prop, &access, None).await?;
-        let items: std::collections::HashMap<String, Item> = ctx
-            .core
-            .list_items(&ctx.who, access.collection.id)
-            .await?
-            .into_iter()
-            .map(|i| (i.name.clone(), i))
-            .collect();
+        let listing = ctx.core.list_items(&ctx.who, access.collection.id).await?;
+        let items: std::collections::HashMap<&str, &Item> = listing.iter().map(|i| (i.name.as_str(), i)).collect();
         for h in doc.elements().filter(|e| e.is(DAV, "href")) {
             let text = h.text();
             let target = match paths::parse(&text) {
@@ -73,12 +68,12 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
         let view = View::of(ctx, prop, &access, query_zone).await?;
         let query = filter.map(|f| Query::new(f, view.zone.as_deref()));
         let items = match query.as_ref().and_then(Query::window) {
-            Some(w) => ctx.core.items_in(&access, w).await?,
+            Some(w) => std::sync::Arc::new(ctx.core.items_in(&access, w).await?),
             None => ctx.core.list_items(&ctx.who, access.collection.id).await?,
         };
         let mut n = 0;
-        for item in items {
-            let data = ctx.core.content_of(&access, &item).await?;
+        for item in items.iter() {
+            let data = ctx.core.content_of(&access, item).await?;
             let text = String::from_utf8_lossy(&data);
             if query.as_ref().is_some_and(|q| !q.matches(&text)) {
                 continue;
@@ -89,7 +84,7 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
             }
             n += 1;
             let p = ctx.path.child(&item.name);
-            respond(ctx, &mut ms, &access, &item, &p, &names, &view, Some(&text)).await?;
+            respond(ctx, &mut ms, &access, item, &p, &names, &view, Some(&text)).await?;
         }
     } else if doc.is(DAV, "sync-collection") {
         sync_collection(ctx, &doc, &access, &names, &mut ms).await?;
@@ -266,11 +261,11 @@ async fn sync_collection(
         Err(Error::TokenExpired { .. } | Error::TokenInvalid(_) | Error::TokenWrongAccount) => return Err(invalid()),
         Err(e) => return Err(e.into()),
     };
-    let items: std::collections::HashMap<String, Item> =
-        ctx.core.list_items(&ctx.who, c.id).await?.into_iter().map(|i| (i.name.clone(), i)).collect();
+    let listing = ctx.core.list_items(&ctx.who, c.id).await?;
+    let items: std::collections::HashMap<&str, &Item> = listing.iter().map(|i| (i.name.as_str(), i)).collect();
     for o in changes.created.iter().chain(&changes.updated).filter(|o| o.object == ObjectType::Item) {
         let p = ctx.path.child(&o.name);
-        match items.get(&o.name) {
+        match items.get(o.name.as_str()) {
             Some(item) => respond(ctx, ms, access, item, &p, names, &View::default(), None).await?,
             // Gone again since the log was read: the next sync reports it.
             None => ms.status(&p.href(false), 404),

@@ -181,7 +181,8 @@ pub trait CollectionStore: Send + Sync + 'static {
     async fn create_item(&self, new: NewItem) -> Result<Committed<Item>>;
     async fn item(&self, id: ItemId) -> Result<Option<Item>>;
     async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>>;
-    async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>>;
+    /// Shared: the store may hand out the same listing to many readers.
+    async fn list_items(&self, collection: CollectionId) -> Result<std::sync::Arc<Vec<Item>>>;
     async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>>;
     /// The items whose span meets the window (a superset of those with an instance in it).
     async fn list_items_in(&self, collection: CollectionId, window: crate::recurrence::Window) -> Result<Vec<Item>>;

@@ -259,10 +259,12 @@ impl CalendarObject {
             .any(|e| matches!(e.values.first(), Some(ICalendarValue::RecurrenceRule(r)) if r.count.is_some()));
         // DTSTART took one of COUNT: the rule's last instance goes (unless an EXDATE took it).
         let latest = out.iter().filter(|i| i.comp == master && !rdates.contains(&i.start)).map(|i| i.start).max();
-        if counted && complete && latest.is_some_and(|l| !exdates.iter().any(|x| *x > l)) {
-            if let Some(n) = out.iter().position(|i| i.comp == master && Some(i.start) == latest) {
-                out.remove(n);
-            }
+        if counted
+            && complete
+            && latest.is_some_and(|l| !exdates.iter().any(|x| *x > l))
+            && let Some(n) = out.iter().position(|i| i.comp == master && Some(i.start) == latest)
+        {
+            out.remove(n);
         }
         let present = out.iter().any(|i| (i.start == dtstart && i.comp == master) || i.recurrence_id == Some(dtstart));
         if !present && !exdates.contains(&dtstart) {

@@ -143,7 +143,7 @@ impl Core {
         Ok(merge_busy(busy))
     }
 
-    pub async fn list_items(&self, who: &Principal, collection: CollectionId) -> Result<Vec<Item>> {
+    pub async fn list_items(&self, who: &Principal, collection: CollectionId) -> Result<std::sync::Arc<Vec<Item>>> {
         self.access(who, collection).await?.require(Rights::READ)?;
         self.store.list_items(collection).await
     }

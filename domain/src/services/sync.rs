@@ -83,14 +83,14 @@ impl Core {
                     name: c.name.clone(),
                 });
             }
-            for i in self.store.list_items(c.id).await? {
+            for i in self.store.list_items(c.id).await?.iter() {
                 objs.push(ChangedObject {
                     object: ObjectType::Item,
                     id: i.id.0,
                     collection_id: c.id,
                     kind: c.kind,
                     modseq: i.modseq,
-                    name: i.name,
+                    name: i.name.clone(),
                 });
             }
         }

@@ -93,7 +93,7 @@ impl SqlStore {
     /// A collection's items, from the listing cache while its account's modseq is unchanged.
     /// The modseq is read before the items, so a listing is never filed under a newer modseq
     /// than what it shows.
-    pub(crate) async fn listing(&self, collection: CollectionId) -> Result<Arc<(i64, Vec<Item>)>> {
+    pub(crate) async fn listing(&self, collection: CollectionId) -> Result<Arc<Vec<Item>>> {
         let modseq: Option<i64> = collection::Entity::find_by_id(collection.0)
             .select_only()
             .column(principal::Column::Modseq)
@@ -109,8 +109,8 @@ impl SqlStore {
             .await
             .map_err(db_err)?;
         let Some(modseq) = modseq else { return Err(Error::not_found(format!("collection {collection}"))) };
-        if let Some(hit) = self.listings.get(&collection.0)
-            && hit.0 == modseq
+        if let Some((at, hit)) = self.listings.get(&collection.0)
+            && at == modseq
         {
             return Ok(hit);
         }
@@ -123,8 +123,8 @@ impl SqlStore {
             .into_iter()
             .map(to_item)
             .collect::<Result<_>>()?;
-        let listing = Arc::new((modseq, items));
-        self.listings.insert(collection.0, listing.clone());
+        let listing = Arc::new(items);
+        self.listings.insert(collection.0, (modseq, listing.clone()));
         Ok(listing)
     }
 
@@ -371,8 +371,8 @@ impl CollectionStore for SqlStore {
             .transpose()
     }
 
-    async fn list_items(&self, collection: CollectionId) -> Result<Vec<Item>> {
-        Ok(self.listing(collection).await?.1.clone())
+    async fn list_items(&self, collection: CollectionId) -> Result<Arc<Vec<Item>>> {
+        Ok(self.listing(collection).await?)
     }
 
     async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>> {
@@ -391,7 +391,6 @@ impl CollectionStore for SqlStore {
         Ok(self
             .listing(collection)
             .await?
-            .1
             .iter()
             .filter(|i| i.span.start.is_none_or(|s| s < window.end) && i.span.end.is_none_or(|e| e > window.start))
             .cloned()

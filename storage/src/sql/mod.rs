@@ -67,14 +67,14 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<usize> {
     Ok(pending)
 }
 
-/// A collection's items as of an account modseq.
-type Listing = Arc<(i64, Vec<Item>)>;
+/// A collection's items.
+type Listing = Arc<Vec<Item>>;
 
 #[derive(Clone)]
 struct ListingWeight;
 
-impl quick_cache::Weighter<i64, Listing> for ListingWeight {
-    fn weight(&self, _key: &i64, val: &Listing) -> u64 {
+impl quick_cache::Weighter<i64, (i64, Listing)> for ListingWeight {
+    fn weight(&self, _key: &i64, val: &(i64, Listing)) -> u64 {
         val.1.len() as u64 + 1
     }
 }
@@ -92,7 +92,7 @@ const LISTING_CACHE_ITEMS: u64 = 200_000;
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
-    listings: Arc<quick_cache::sync::Cache<i64, Listing, ListingWeight>>,
+    listings: Arc<quick_cache::sync::Cache<i64, (i64, Listing), ListingWeight>>,
 }
 
 impl SqlStore {
