@@ -127,6 +127,12 @@ async fn members(
             let p = path.child(&child.collection.name);
             ms.response(&p.href(true), &props::propstats(ctx, &Res::Collection(child), Some(&p), wanted).await?);
         }
+        if c.parent.is_none() && c.account == ctx.who.id && path.segments.is_empty() {
+            for shared in ctx.shared_folders().await? {
+                let p = path.child(&format!("{}{}", crate::tree::SHARED, shared.collection.id));
+                ms.response(&p.href(true), &props::propstats(ctx, &Res::Collection(&shared), Some(&p), wanted).await?);
+            }
+        }
     }
     // Without read (a free/busy grant) the collection shows, its items do not.
     if !access.rights.contains(kontor_domain::rights::Rights::READ) {

@@ -44,6 +44,12 @@ impl Ctx {
             Area::Principals if p.segments.is_empty() => Ok(Target::Principal(owner)),
             Area::Principals => Err(Error::not_found("resource").into()),
             Area::Files => {
+                // Folders colleagues shared appear at the top of one's own drive.
+                if owner.id == self.who.id
+                    && let Some(access) = self.shared_folder(p.segments.first()).await?
+                {
+                    return Ok(Target::Node(self.core.resolve(&self.who, access, &p.segments[1..]).await?));
+                }
                 let root = self.core.drive_root(&self.who, owner.id).await?;
                 Ok(Target::Node(self.core.resolve(&self.who, root, &p.segments).await?))
             }
@@ -61,6 +67,36 @@ impl Ctx {
                 Ok(Target::Node(self.core.resolve(&self.who, access, &p.segments[1..]).await?))
             }
         }
+    }
+
+    /// `shared-<id>` at the top of the caller's drive: a colleague's folder shared with it.
+    async fn shared_folder(&self, name: Option<&String>) -> Result<Option<Access>, DavError> {
+        let Some(id) = name.and_then(|n| n.strip_prefix(SHARED)).and_then(|n| n.parse::<i64>().ok()) else {
+            return Ok(None);
+        };
+        match self.core.access(&self.who, kontor_domain::ids::CollectionId(id)).await {
+            Ok(a) if a.collection.kind == CollectionKind::FileFolder && a.collection.account != self.who.id => {
+                Ok(Some(a))
+            }
+            Ok(_) | Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The folders colleagues shared with the caller, as listed at the top of its drive.
+    pub async fn shared_folders(&self) -> Result<Vec<Access>, DavError> {
+        let mut out: Vec<Access> = Vec::new();
+        for g in self.core.shared_with(&self.who).await? {
+            let Some(cid) = g.collection else { continue };
+            if let Ok(a) = self.core.access(&self.who, cid).await
+                && a.collection.kind == CollectionKind::FileFolder
+                && a.collection.account != self.who.id
+                && !out.iter().any(|x| x.collection.id == cid)
+            {
+                out.push(a);
+            }
+        }
+        Ok(out)
     }
 
     /// A collection in a home: the owner's own, or (in one's own home) a shared one.

@@ -8,7 +8,7 @@ mod support;
 use reqwest::{Method, StatusCode};
 use support::{Server, Store};
 
-both_stores!(drive_crud_and_properties, drive_quota_privacy_and_bad_input);
+both_stores!(drive_crud_and_properties, drive_quota_privacy_and_bad_input, shared_folders_follow_the_role);
 
 fn m(name: &str) -> Method {
     Method::from_bytes(name.as_bytes()).unwrap()
@@ -206,4 +206,75 @@ async fn drive_quota_privacy_and_bad_input(store: &Store) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(ann.req("GET", "ann@example.com/secret.txt").send().await.unwrap().text().await.unwrap(), "ann only");
+}
+
+async fn shared_folders_follow_the_role(store: &Store) {
+    let server = setup(store);
+    let ann = Client { server: &server, user: "ann@example.com", password: "anns password" };
+    let bob = Client { server: &server, user: "bob@example.com", password: "bobs password" };
+    for dir in ["ann@example.com/team/", "ann@example.com/team/plans/", "ann@example.com/private/"] {
+        assert_eq!(ann.req("MKCOL", dir).send().await.unwrap().status(), StatusCode::CREATED);
+    }
+    for (file, body) in
+        [("ann@example.com/team/plans/q3.txt", "Q3 plan"), ("ann@example.com/private/diary.txt", "secret")]
+    {
+        assert_eq!(ann.req("PUT", file).body(body).send().await.unwrap().status(), StatusCode::CREATED);
+    }
+    let share = |role: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/shares", server.url))
+            .basic_auth("ann@example.com", Some("anns password"))
+            .json(&serde_json::json!({ "url": "/dav/files/ann@example.com/team/", "grantee": "bob@example.com", "role": role }))
+            .send()
+    };
+    let listing = |c: &Client<'_>| {
+        c.req("PROPFIND", "bob@example.com/")
+            .header("depth", "1")
+            .body("<D:propfind xmlns:D=\"DAV:\"><D:prop><D:resourcetype/></D:prop></D:propfind>")
+            .send()
+    };
+
+    // Nothing shared yet: Bob's drive shows nothing of Ann's.
+    let mine = listing(&bob).await.unwrap().text().await.unwrap();
+    assert!(!mine.contains("shared-"), "{mine}");
+    assert_eq!(share("reviewer").await.unwrap().status(), StatusCode::OK);
+    let mine = listing(&bob).await.unwrap().text().await.unwrap();
+    let at = mine.find("/dav/files/bob@example.com/shared-").expect("shared folder at the top of Bob's drive");
+    let shared = mine[at + "/dav/files/".len()..].split('<').next().unwrap().to_owned();
+    // The grant covers the folders below: Bob reads the plan, may not write or delete.
+    let r = bob.req("GET", &format!("{shared}plans/q3.txt")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "Q3 plan");
+    let r = bob.req("PUT", &format!("{shared}plans/q4.txt")).body("mine").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("need-privileges"));
+    assert_eq!(
+        bob.req("DELETE", &format!("{shared}plans/q3.txt")).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    // What was not shared stays invisible, by any path.
+    assert_eq!(
+        bob.req("GET", "ann@example.com/private/diary.txt").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.req("GET", "ann@example.com/team/plans/q3.txt").send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Editor: Bob writes into Ann's folder; the bytes count against Ann's quota, not his (1 KiB).
+    assert_eq!(share("editor").await.unwrap().status(), StatusCode::OK);
+    let big = "x".repeat(2000);
+    let r = bob.req("PUT", &format!("{shared}plans/q4.txt")).body(big.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(ann.req("GET", "ann@example.com/team/plans/q4.txt").send().await.unwrap().text().await.unwrap(), big);
+    assert_eq!(
+        bob.req("DELETE", &format!("{shared}plans/q3.txt")).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // Revoked: gone from Bob's drive and unreachable.
+    assert_eq!(share("none").await.unwrap().status(), StatusCode::OK);
+    assert!(!listing(&bob).await.unwrap().text().await.unwrap().contains("shared-"));
+    assert_eq!(bob.req("GET", &format!("{shared}plans/q4.txt")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 }

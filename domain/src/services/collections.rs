@@ -50,8 +50,27 @@ fn rights_from(grants: &[Grant], account: AccountId, collection: Option<Collecti
 impl Core {
     /// The rights `who` holds on a collection: everything on its own account; otherwise the
     /// union of its grants (direct or through groups) on the collection and on the account.
+    ///
+    /// Folders of the file drive inherit: a grant on a folder covers the folders below it, as
+    /// someone who shares a folder expects.
     pub async fn rights_on(&self, who: &Principal, collection: &Collection) -> Result<Rights> {
-        self.rights_in(who, collection.account, Some(collection.id)).await
+        if collection.account == who.id {
+            return Ok(Rights::ALL);
+        }
+        let grants = self.store.grants_to(who.id).await?;
+        let mut rights = rights_from(&grants, collection.account, Some(collection.id));
+        if collection.kind == CollectionKind::FileFolder
+            && grants.iter().any(|g| g.account == collection.account && g.collection.is_some())
+        {
+            let mut parent = collection.parent;
+            // Bounded: a drive is not deeper than this, and a damaged tree cannot loop forever.
+            for _ in 0..64 {
+                let Some(id) = parent else { break };
+                rights |= rights_from(&grants, collection.account, Some(id));
+                parent = self.store.collection(id).await?.and_then(|c| c.parent);
+            }
+        }
+        Ok(rights)
     }
 
     /// The rights `who` holds in `account`, on `collection` or (with `None`) account-wide.
