@@ -206,7 +206,7 @@ impl CalendarObject {
             .filter(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some())
             .map(|x| x.0)
             .collect();
-        let mut budget = 256usize;
+        let mut budget = masters.iter().map(|m| self.estimate(*m, until)).max().unwrap_or(16);
         let mut previous = usize::MAX;
         loop {
             let expansion = self.expandable().expand_dates(self.tz, budget);
@@ -227,6 +227,43 @@ impl CalendarObject {
             previous = n;
             budget = (budget * 4).min(MAX_ITERATIONS);
         }
+    }
+
+    /// About how many iterations the master's rule needs to pass `until`: the expansion's
+    /// first budget, so a query for one month does not expand hundreds of instances (more are
+    /// asked for when it falls short).
+    fn estimate(&self, master: u32, until: i64) -> usize {
+        use calcard::icalendar::ICalendarFrequency as F;
+        let Some(rule) =
+            self.component(master).and_then(|c| c.property(&ICalendarProperty::Rrule)).and_then(|e| {
+                match e.values.first() {
+                    Some(ICalendarValue::RecurrenceRule(r)) => Some(r),
+                    _ => None,
+                }
+            })
+        else {
+            return 16;
+        };
+        let start = self.dtstart_of(master).unwrap_or(until);
+        #[allow(clippy::cast_precision_loss)]
+        let days = ((until.saturating_sub(start)) as f64 / 86_400.0).max(1.0);
+        let many = |n: usize| n.max(1) as f64;
+        let per_day = match rule.freq {
+            F::Secondly => 86_400.0,
+            F::Minutely => 1_440.0,
+            F::Hourly => 24.0,
+            F::Daily => 1.0,
+            F::Weekly => many(rule.byday.len()) / 7.0,
+            F::Monthly => many(rule.byday.len() + rule.bymonthday.len()) / 28.0,
+            F::Yearly => {
+                many(rule.bymonth.len()) * many(rule.byday.len() + rule.bymonthday.len() + rule.byyearday.len()) / 365.0
+            }
+        };
+        let n = days * per_day / f64::from(rule.interval.unwrap_or(1).max(1)) * 1.25 + 8.0;
+        let n = if rule.count.is_some_and(|c| f64::from(c) < n) { f64::from(rule.count.unwrap_or(0)) + 8.0 } else { n };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let n = n.min(MAX_ITERATIONS as f64) as usize;
+        n.clamp(8, MAX_ITERATIONS)
     }
 
     /// RFC 5545 §3.8.5.3: "The DTSTART property value always counts as the first occurrence",
