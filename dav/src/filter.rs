@@ -192,13 +192,14 @@ impl<'a> Query<'a> {
         }
         let roots = components(text);
         if self.filter.is(CARDDAV, "filter") {
-            let anyof = attr(self.filter, "test") == Some("anyof");
+            // RFC 6352 §10.5: anyof unless the filter says allof.
+            let anyof = attr(self.filter, "test") != Some("allof");
             return roots.iter().filter(|c| c.name == "VCARD").any(|card| {
                 let mut tests = self
                     .filter
                     .elements()
                     .filter(|f| f.is(CARDDAV, "prop-filter"))
-                    .map(|f| prop_matches(f, card, true));
+                    .map(|f| prop_matches(f, card, true, None));
                 if anyof { tests.any(|t| t) } else { tests.all(|t| t) }
             });
         }
@@ -245,7 +246,7 @@ fn comp_matches(f: &Element, candidates: &[&Comp], parent: &str, object: &Lazy) 
                 let inner: Vec<&Comp> = c.children.iter().collect();
                 comp_matches(t, &inner, &name, object)
             } else if t.is(CALDAV, "prop-filter") {
-                prop_matches(t, c, false)
+                prop_matches(t, c, false, object.zone)
             } else {
                 true
             }
@@ -255,7 +256,7 @@ fn comp_matches(f: &Element, candidates: &[&Comp], parent: &str, object: &Lazy) 
 
 /// RFC 4791 §9.7.2 / RFC 6352 §10.5.1: a property of the component passes the tests.
 /// CalDAV ANDs the tests; CardDAV combines them by the `test` attribute (default anyof).
-fn prop_matches(f: &Element, comp: &Comp, card: bool) -> bool {
+fn prop_matches(f: &Element, comp: &Comp, card: bool, zone: Option<&str>) -> bool {
     let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
     let lines: Vec<&Line> = comp.lines.iter().filter(|l| l.name == name).collect();
     if f.elements().any(|c| c.name.name == "is-not-defined") {
@@ -270,25 +271,15 @@ fn prop_matches(f: &Element, comp: &Comp, card: bool) -> bool {
         "text-match" => text_matches(t, &l.value, card),
         "param-filter" => param_matches(t, l, card),
         "time-range" => {
-            let (Ok(w), Some(at)) = (time_range(t), instant(&l.value)) else { return false };
+            let tzid = l.params.iter().find(|(k, _)| k == "TZID").map(|(_, v)| v.as_str());
+            let (Ok(w), Some(at)) = (time_range(t), kontor_domain::recurrence::instant(&l.value, tzid, zone)) else {
+                return false;
+            };
             w.start <= at && at < w.end
         }
         _ => true,
     };
     lines.iter().any(|l| if allof { tests.iter().all(|t| one(l, t)) } else { tests.iter().any(|t| one(l, t)) })
-}
-
-/// A date or date-time property value as UTC seconds (local times read as UTC).
-fn instant(value: &str) -> Option<i64> {
-    let v = value.trim();
-    let full = if v.len() == 8 {
-        format!("{v}T000000Z")
-    } else if v.ends_with('Z') {
-        v.to_owned()
-    } else {
-        format!("{v}Z")
-    };
-    kontor_domain::recurrence::parse_utc(&full)
 }
 
 fn param_matches(f: &Element, line: &Line, card: bool) -> bool {
@@ -419,6 +410,8 @@ mod tests {
         ));
         let both = "<R:prop-filter name=\"FN\"><R:text-match>ann</R:text-match></R:prop-filter><R:prop-filter name=\"NICKNAME\"/>";
         assert!(m(&f("anyof", both), card));
+        let no_test = q(&format!("<R:filter xmlns:R=\"{CARDDAV}\">{both}</R:filter>"));
+        assert!(m(&no_test, card), "anyof is the default");
         assert!(!m(&f("allof", both), card));
         let inner = "<R:prop-filter name=\"FN\" test=\"allof\"><R:text-match>ann</R:text-match><R:text-match>bob</R:text-match></R:prop-filter>";
         assert!(!m(&f("anyof", inner), card));

@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use kontor_domain::changes::ObjectType;
 use kontor_domain::model::Item;
-use kontor_domain::ports::PropTarget;
 use kontor_domain::recurrence::{self, BusyType, CalendarObject, Window};
 use kontor_domain::{Access, Error, Node};
 
@@ -143,7 +142,7 @@ impl View {
 
 /// The collection's time zone (`calendar-timezone` or `calendar-timezone-id`), if set.
 async fn collection_zone(ctx: &Ctx, access: &Access) -> Option<String> {
-    let dead = ctx.core.dead_properties(&ctx.who, PropTarget::Collection(access.collection.id)).await.ok()?;
+    let dead = ctx.core.zone_properties(&ctx.who, access.collection.id).await.ok()?;
     dead.iter()
         .filter(|d| d.namespace == CALDAV && (d.name == "calendar-timezone" || d.name == "calendar-timezone-id"))
         .find_map(|d| crate::xml::parse(format!("<z>{}</z>", d.value).as_bytes()).ok().map(|e| e.text()))

@@ -61,6 +61,22 @@ pub fn parse_utc(s: &str) -> Option<i64> {
     NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S").ok().map(|t| t.and_utc().timestamp())
 }
 
+/// A DATE or DATE-TIME property value in UTC seconds: `Z` times as they are, times with a TZID
+/// in that zone, floating times and dates in `zone` (else UTC).
+pub fn instant(value: &str, tzid: Option<&str>, zone: Option<&str>) -> Option<i64> {
+    let v = value.trim();
+    if v.ends_with('Z') || v.ends_with('z') {
+        return parse_utc(v);
+    }
+    let naive = if v.len() == 8 {
+        chrono::NaiveDate::parse_from_str(v, "%Y%m%d").ok()?.and_hms_opt(0, 0, 0)?
+    } else {
+        NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").ok()?
+    };
+    let tz = tzid.and_then(|t| Tz::from_str(t).ok()).or_else(|| zone.and_then(resolve_zone)).unwrap_or(Tz::UTC);
+    tz.from_local_datetime(&naive).earliest().map(|t| t.timestamp())
+}
+
 /// Seconds since the epoch as `YYYYMMDDTHHMMSSZ`.
 pub fn format_utc(t: i64) -> String {
     DateTime::from_timestamp(t, 0).map_or_else(String::new, |d| d.format("%Y%m%dT%H%M%SZ").to_string())
@@ -194,13 +210,14 @@ impl CalendarObject {
             .filter_map(|id| self.component(*id).filter(|c| c.component_type.has_time_ranges()).map(|c| (*id, c)))
     }
 
-    fn recurring(&self) -> bool {
-        self.time_components().any(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some())
-    }
-
     /// Every instance starting before `until`, in no particular order. calcard's expansion
     /// takes an iteration budget; it doubles until the rules have passed `until` or end.
     fn expand_until(&self, until: i64) -> Vec<Instance> {
+        self.expand_checked(until).0
+    }
+
+    /// [`Self::expand_until`], and whether the iteration cap cut the expansion short.
+    fn expand_checked(&self, until: i64) -> (Vec<Instance>, bool) {
         let masters: Vec<u32> = self
             .time_components()
             .filter(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some())
@@ -222,7 +239,8 @@ impl CalendarObject {
                 for m in &masters {
                     self.dtstart_counts(*m, &mut out, complete);
                 }
-                return out;
+                let cut = !masters.is_empty() && !passed && !complete;
+                return (out, cut);
             }
             previous = n;
             budget = (budget * 4).min(MAX_ITERATIONS);
@@ -520,16 +538,12 @@ impl CalendarObject {
         if timeless_task {
             return Span::default();
         }
-        let all = self.expand_until(if unbounded { MIN_TIME } else { MAX_TIME });
+        let (all, cut) = self.expand_checked(if unbounded { MIN_TIME } else { MAX_TIME });
         if all.is_empty() {
             return Span::default();
         }
         let start = all.iter().map(|i| i.start).min().map(|s| s - SLACK);
-        let end = if unbounded || (self.recurring() && all.len() >= MAX_ITERATIONS) {
-            None
-        } else {
-            all.iter().map(|i| i.end.max(i.start)).max().map(|e| e + SLACK)
-        };
+        let end = if unbounded || cut { None } else { all.iter().map(|i| i.end.max(i.start)).max().map(|e| e + SLACK) };
         Span { start, end }
     }
 
@@ -543,15 +557,12 @@ impl CalendarObject {
             entries: root.entries.clone(),
             component_ids: Vec::new(),
         });
-        let push = |out: &mut ICalendar, c: ICalendarComponent| {
-            let id = u32::try_from(out.components.len()).unwrap_or(u32::MAX);
-            out.components.push(c);
-            out.components[0].component_ids.push(id);
-        };
+        let resolver = self.cal.build_tz_resolver().with_default(self.tz);
         let mut kinds: Vec<ICalendarComponentType> = Vec::new();
         for (_, c) in self.time_components() {
             if !c.is_recurrent_or_override() {
-                push(&mut out, c.clone());
+                let utc = Self::in_utc(c, &resolver, 0);
+                self.push_tree(&mut out, 0, utc);
             } else if !kinds.contains(&c.component_type) {
                 kinds.push(c.component_type.clone());
             }
@@ -564,12 +575,60 @@ impl CalendarObject {
         instances.sort_by_key(|i| (i.start, i.comp));
         for i in &instances {
             if let Some(src) = self.component(i.comp) {
-                push(&mut out, Self::instance_component(src, i));
+                // Other times of the instance (a task's DUE) move with it.
+                let master_start = src
+                    .property(&ICalendarProperty::Dtstart)
+                    .and_then(|e| e.values.first().and_then(ICalendarValue::as_partial_date_time).map(|p| (e, p)))
+                    .and_then(|(e, p)| p.to_date_time_with_tz(resolver.resolve_or_default(e.tz_id())))
+                    .map_or(i.start, |t| t.timestamp());
+                let shifted = Self::in_utc(src, &resolver, i.start - master_start);
+                let c = Self::instance_component(&shifted, i);
+                self.push_tree(&mut out, 0, c);
             }
         }
         let mut s = String::new();
         let _ = out.write_to(&mut s);
         s
+    }
+
+    /// Appends `c` under `parent` in `out`, with copies of its sub-components (alarms) from
+    /// this object, renumbered for `out`.
+    fn push_tree(&self, out: &mut ICalendar, parent: usize, mut c: ICalendarComponent) {
+        let children = std::mem::take(&mut c.component_ids);
+        let id = out.components.len();
+        out.components.push(c);
+        if let Some(p) = out.components.get_mut(parent) {
+            p.component_ids.push(u32::try_from(id).unwrap_or(u32::MAX));
+        }
+        for child in children {
+            if let Some(sub) = self.component(child) {
+                self.push_tree(out, id, sub.clone());
+            }
+        }
+    }
+
+    /// A copy of `c` whose DTSTART, DTEND, DUE and RECURRENCE-ID date-times are in UTC (dates
+    /// stay dates), moved by `shift` seconds except RECURRENCE-ID and DTSTART (the instance
+    /// sets those).
+    fn in_utc(c: &ICalendarComponent, resolver: &TzResolver<&str>, shift: i64) -> ICalendarComponent {
+        use ICalendarProperty as P;
+        let mut c = c.clone();
+        let start_tzid = c.property(&P::Dtstart).and_then(|d| d.tz_id()).map(str::to_owned);
+        for e in &mut c.entries {
+            if !matches!(e.name, P::Dtstart | P::Dtend | P::Due | P::RecurrenceId) {
+                continue;
+            }
+            let Some(p) = e.values.first().and_then(ICalendarValue::as_partial_date_time) else { continue };
+            if !p.has_time() {
+                continue;
+            }
+            let tzid = e.tz_id().map(str::to_owned).or_else(|| start_tzid.clone());
+            let Some(t) = p.to_date_time_with_tz(resolver.resolve_or_default(tzid.as_deref())) else { continue };
+            let by = if matches!(e.name, P::Dtend | P::Due) { shift } else { 0 };
+            let v = PartialDateTime::from_utc_timestamp(t.timestamp().saturating_add(by));
+            *e = ICalendarEntry::new(e.name.clone()).with_value(ICalendarValue::PartialDateTime(Box::new(v)));
+        }
+        c
     }
 
     /// One expanded instance: the source component with its own times replaced.
@@ -599,7 +658,9 @@ impl CalendarObject {
             entries: Vec::with_capacity(src.entries.len() + 1),
             component_ids: src.component_ids.clone(),
         };
-        let end_date = all_day.then(|| i.local_date.map(|d| d + chrono::TimeDelta::seconds(i.end - i.start))).flatten();
+        let end_date = all_day
+            .then(|| i.local_date.and_then(|d| d.checked_add_signed(chrono::TimeDelta::try_seconds(i.end - i.start)?)))
+            .flatten();
         for e in &src.entries {
             match e.name {
                 P::Rrule | P::Rdate | P::Exdate | P::Exrule | P::RecurrenceId | P::Dtend => {}
@@ -764,6 +825,9 @@ mod tests {
         )
         .unwrap();
         assert!(windows.overlaps("VEVENT", w("20260105T080000Z", "20260105T083000Z")), "Windows TZID");
+        assert_eq!(super::instant("20260105T090000", Some("America/New_York"), None), parse_utc("20260105T140000Z"));
+        assert_eq!(super::instant("20260105T090000", None, Some("Europe/Berlin")), parse_utc("20260105T080000Z"));
+        assert_eq!(super::instant("20260105", None, None), parse_utc("20260105T000000Z"));
     }
 
     #[test]
@@ -799,6 +863,20 @@ mod tests {
         let all: Vec<String> = c.instances("VEVENT", Window::ALL).iter().map(|i| format_utc(i.start)).collect();
         assert_eq!(all, ["20260106T100000Z", "20260112T100000Z", "20260119T100000Z"]);
         assert!(c.overlaps("VEVENT", w("20260106T103000Z", "20260106T110000Z")));
+    }
+
+    #[test]
+    fn expanded_instances_keep_their_alarms_and_move_their_times() {
+        let c = cal(&format!(
+            "{BERLIN}BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260105T090000\r\nDUE;TZID=Europe/Berlin:20260105T120000\r\nRRULE:FREQ=DAILY;COUNT=3\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:due soon\r\nTRIGGER;RELATED=END:-PT10M\r\nEND:VALARM\r\nEND:VTODO\r\n"
+        ));
+        let x = c.expanded(Window::ALL);
+        assert_eq!(x.matches("BEGIN:VTODO").count(), 3, "{x}");
+        assert_eq!(x.matches("BEGIN:VALARM").count(), 3, "{x}");
+        assert_eq!(x.matches("END:VALARM").count(), 3, "{x}");
+        assert!(x.contains("DTSTART:20260107T080000Z") && x.contains("DUE:20260107T110000Z"), "{x}");
+        assert!(!x.contains("TZID"), "{x}");
+        CalendarObject::parse(&x, None).expect("the expansion parses again");
     }
 
     #[test]

@@ -494,7 +494,7 @@ async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
     // Weekly at 09:00 Berlin time from Thursday 19 March 2026, across the DST change of
     // 29 March; the 26 March instance is moved to 14:00, 9 April is cancelled.
     let weekly = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\n{BERLIN}BEGIN:VEVENT\r\nUID:weekly\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260319T090000\r\nDTEND;TZID=Europe/Berlin:20260319T100000\r\nRRULE:FREQ=WEEKLY\r\nEXDATE;TZID=Europe/Berlin:20260409T090000\r\nSUMMARY:Jour fixe\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:weekly\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20260326T090000\r\nDTSTART;TZID=Europe/Berlin:20260326T140000\r\nDTEND;TZID=Europe/Berlin:20260326T150000\r\nSUMMARY:Jour fixe (moved)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\n{BERLIN}BEGIN:VEVENT\r\nUID:weekly\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260319T090000\r\nDTEND;TZID=Europe/Berlin:20260319T100000\r\nRRULE:FREQ=WEEKLY\r\nEXDATE;TZID=Europe/Berlin:20260409T090000\r\nSUMMARY:Jour fixe\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:soon\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:weekly\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20260326T090000\r\nDTSTART;TZID=Europe/Berlin:20260326T140000\r\nDTEND;TZID=Europe/Berlin:20260326T150000\r\nSUMMARY:Jour fixe (moved)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     );
     assert_eq!(ann.put(&format!("{cal}weekly.ics"), weekly).await.status(), StatusCode::CREATED);
     let all_day = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\nBEGIN:VEVENT\r\nUID:holiday\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260501\r\nSUMMARY:Holiday\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
@@ -604,6 +604,19 @@ async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
     let denied = r.text().await.unwrap();
     assert!(denied.contains("need-privileges") && !denied.contains("Jour fixe"), "{denied}");
     assert_eq!(bob.req("GET", &format!("{cal}weekly.ics")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // Not even an item's metadata, or whether a name exists.
+    for name in ["weekly.ics", "no-such.ics"] {
+        let r = bob
+            .req("PROPFIND", &format!("{cal}{name}"))
+            .header("depth", "0")
+            .body("<D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag/><D:getcontentlength/></D:prop></D:propfind>")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}");
+        let r = bob.req("GET", &format!("{cal}{name}")).header("if-none-match", "*").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}");
+    }
     let listing = bob.propfind(cal, "1", "<D:getetag/>").await;
     assert!(!listing.contains("weekly.ics"), "{listing}");
 }

@@ -241,7 +241,18 @@ async fn shared_folders_follow_the_role(store: &Store) {
     let mine = listing(&bob).await.unwrap().text().await.unwrap();
     let at = mine.find("/dav/files/bob@example.com/shared-").expect("shared folder at the top of Bob's drive");
     let shared = mine[at + "/dav/files/".len()..].split('<').next().unwrap().to_owned();
-    // The grant covers the folders below: Bob reads the plan, may not write or delete.
+    // The grant covers the folders below: Bob lists and reads them, may not write or delete.
+    let inside = bob
+        .req("PROPFIND", &shared)
+        .header("depth", "1")
+        .body("<D:propfind xmlns:D=\"DAV:\"><D:prop><D:resourcetype/></D:prop></D:propfind>")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inside.contains("plans/"), "{inside}");
     let r = bob.req("GET", &format!("{shared}plans/q3.txt")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "Q3 plan");

@@ -134,12 +134,26 @@ impl Core {
     ) -> Result<Vec<Access>> {
         let all = self.store.list_collections(account, kind).await?;
         let grants = if account == who.id { Vec::new() } else { self.store.grants_to(who.id).await? };
+        // Drive folders inherit grants from the folders above (as in `rights_on`).
+        let parents: std::collections::HashMap<CollectionId, Option<CollectionId>> =
+            all.iter().map(|c| (c.id, c.parent)).collect();
+        let inherited = |c: &Collection| {
+            let mut rights = rights_from(&grants, account, Some(c.id));
+            if c.kind == CollectionKind::FileFolder {
+                let mut parent = c.parent;
+                for _ in 0..64 {
+                    let Some(id) = parent else { break };
+                    rights |= rights_from(&grants, account, Some(id));
+                    parent = parents.get(&id).copied().flatten();
+                }
+            }
+            rights
+        };
         Ok(all
-            .into_iter()
+            .iter()
             .filter_map(|collection| {
-                let rights =
-                    if account == who.id { Rights::ALL } else { rights_from(&grants, account, Some(collection.id)) };
-                (!rights.is_empty()).then_some(Access { collection, rights })
+                let rights = if account == who.id { Rights::ALL } else { inherited(collection) };
+                (!rights.is_empty()).then(|| Access { collection: collection.clone(), rights })
             })
             .collect())
     }

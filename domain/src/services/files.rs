@@ -69,7 +69,11 @@ impl Core {
             if !last {
                 return Err(Error::not_found(format!("collection {seg:?}")));
             }
-            cur.require_some()?;
+            // Items need read (or, for a new one, create): a free/busy grant shows no item,
+            // not even whether a name exists.
+            if !cur.rights.intersects(Rights::READ | Rights::CREATE) {
+                return Err(Error::forbidden(Rights::READ.to_string()));
+            }
             return Ok(match self.store.item_by_name(c.id, seg).await? {
                 Some(item) => Node::Item { item, parent: cur },
                 None => Node::Missing { parent: cur, name: seg.clone() },
@@ -176,6 +180,18 @@ impl Core {
     }
 
     /// The dead properties of something the caller can read.
+    /// The time zone properties of a calendar (`calendar-timezone`, `calendar-timezone-id`), for
+    /// whoever may read it or see its busy times (floating times are placed with them).
+    pub async fn zone_properties(&self, who: &Principal, collection: CollectionId) -> Result<Vec<DeadProperty>> {
+        let access = self.access(who, collection).await?;
+        if !access.rights.intersects(Rights::READ | Rights::FREE_BUSY) {
+            return Err(Error::forbidden(Rights::FREE_BUSY.to_string()));
+        }
+        let mut props = self.store.properties(PropTarget::Collection(collection)).await?;
+        props.retain(|d| d.name == "calendar-timezone" || d.name == "calendar-timezone-id");
+        Ok(props)
+    }
+
     pub async fn dead_properties(&self, who: &Principal, target: PropTarget) -> Result<Vec<DeadProperty>> {
         self.target_rights(who, target).await?.require(Rights::READ)?;
         self.store.properties(target).await
@@ -201,12 +217,5 @@ impl Core {
                 self.access(who, item.collection).await
             }
         }
-    }
-}
-
-impl Access {
-    /// Some right at all (the collection is visible).
-    fn require_some(&self) -> Result<()> {
-        if self.rights.is_empty() { Err(Error::not_found("collection")) } else { Ok(()) }
     }
 }
