@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use kontor_domain::changes::ObjectType;
-use kontor_domain::model::Item;
+use kontor_domain::model::{CollectionKind, Item};
 use kontor_domain::recurrence::{self, BusyType, CalendarObject, Window};
 use kontor_domain::{Access, Error, Node};
 
@@ -142,7 +142,10 @@ impl View {
 
 /// The collection's time zone (`calendar-timezone` or `calendar-timezone-id`), if set.
 async fn collection_zone(ctx: &Ctx, access: &Access) -> Option<String> {
-    let dead = ctx.core.zone_properties(&ctx.who, access.collection.id).await.ok()?;
+    if !matches!(access.collection.kind, CollectionKind::Calendar | CollectionKind::TaskList) {
+        return None;
+    }
+    let dead = ctx.core.zone_properties(access).await.ok()?;
     dead.iter()
         .filter(|d| d.namespace == CALDAV && (d.name == "calendar-timezone" || d.name == "calendar-timezone-id"))
         .find_map(|d| crate::xml::parse(format!("<z>{}</z>", d.value).as_bytes()).ok().map(|e| e.text()))

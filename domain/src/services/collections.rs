@@ -86,6 +86,15 @@ impl Core {
         Ok(rights_from(&self.store.grants_to(who.id).await?, account, collection))
     }
 
+    /// Like [`Core::access`] for a collection already read from the store.
+    pub async fn access_to(&self, who: &Principal, collection: Collection) -> Result<Access> {
+        let rights = self.rights_on(who, &collection).await?;
+        if rights.is_empty() {
+            return Err(Error::not_found(format!("collection {}", collection.id)));
+        }
+        Ok(Access { collection, rights })
+    }
+
     /// The collection with what `who` may do there. A collection the caller holds no right on
     /// is reported as not found, so its existence does not leak.
     pub async fn access(&self, who: &Principal, id: CollectionId) -> Result<Access> {

@@ -32,7 +32,7 @@ impl Core {
     pub async fn drive_root(&self, who: &Principal, account: AccountId) -> Result<Access> {
         let kind = CollectionKind::FileFolder;
         if let Some(c) = self.store.collection_by_name(account, None, kind, DRIVE_ROOT).await? {
-            return self.access(who, c.id).await;
+            return self.access_to(who, c).await;
         }
         if account != who.id {
             return Err(Error::not_found("file drive"));
@@ -63,7 +63,7 @@ impl Core {
             let last = i + 1 == segments.len();
             let c = &cur.collection;
             if let Some(child) = self.store.collection_by_name(c.account, Some(c.id), c.kind, seg).await? {
-                cur = self.access(who, child.id).await?;
+                cur = self.access_to(who, child).await?;
                 continue;
             }
             if !last {
@@ -182,12 +182,11 @@ impl Core {
     /// The dead properties of something the caller can read.
     /// The time zone properties of a calendar (`calendar-timezone`, `calendar-timezone-id`), for
     /// whoever may read it or see its busy times (floating times are placed with them).
-    pub async fn zone_properties(&self, who: &Principal, collection: CollectionId) -> Result<Vec<DeadProperty>> {
-        let access = self.access(who, collection).await?;
+    pub async fn zone_properties(&self, access: &Access) -> Result<Vec<DeadProperty>> {
         if !access.rights.intersects(Rights::READ | Rights::FREE_BUSY) {
             return Err(Error::forbidden(Rights::FREE_BUSY.to_string()));
         }
-        let mut props = self.store.properties(PropTarget::Collection(collection)).await?;
+        let mut props = self.store.properties(PropTarget::Collection(access.collection.id)).await?;
         props.retain(|d| d.name == "calendar-timezone" || d.name == "calendar-timezone-id");
         Ok(props)
     }

@@ -8,7 +8,9 @@ use kontor_domain::model::{Alias, AppPassword, Domain, Principal, PrincipalKind,
 use kontor_domain::ports::{Committed, DirectoryStore, NewPrincipal};
 use kontor_domain::quota::{self, QuotaLevel};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::{SqlStore, commit, db_err, i, u, unique};
 use crate::entities::{alias, app_password, domain, group_member, principal, secret};
@@ -202,9 +204,21 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn principal_by_address(&self, address: &Address) -> Result<Option<Principal>> {
-        let Some(d) = self.find_domain_id(&address.domain).await? else { return Ok(None) };
-        let m = self.principal_row(&self.db, d.id, address.local.as_str()).await?;
-        m.map(|m| to_principal(m, &d.name)).transpose()
+        // One query: every authenticated request makes this lookup.
+        let m = principal::Entity::find()
+            .join(
+                JoinType::InnerJoin,
+                principal::Entity::belongs_to(domain::Entity)
+                    .from(principal::Column::DomainId)
+                    .to(domain::Column::Id)
+                    .into(),
+            )
+            .filter(domain::Column::Name.eq(address.domain.as_str()))
+            .filter(principal::Column::LocalPart.eq(address.local.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        m.map(|m| to_principal(m, address.domain.as_str())).transpose()
     }
 
     async fn list_principals(&self, domain: Option<DomainId>) -> Result<Vec<Principal>> {
