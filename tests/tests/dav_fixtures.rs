@@ -32,7 +32,7 @@ fn load() -> Vec<Fixture> {
         .filter(|p| p.extension().is_some_and(|e| e == "http"))
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let (request, expect) = text.split_once("\n=== ").unwrap_or_else(|| panic!("{p:?}: no === line"));
+            let (request, expect) = text.split_once("\n=== ").unwrap_or_else(|| panic!("{}: no === line", p.display()));
             let mut lines = request.lines();
             let (method, path) = lines.next().unwrap().split_once(' ').unwrap();
             let mut headers = Vec::new();
