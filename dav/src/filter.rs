@@ -148,6 +148,18 @@ pub struct Query<'a> {
     needle: Option<String>,
 }
 
+/// Whether `text`, unfolded and lower-cased, can contain `needle` (lower case). ASCII text and
+/// needles are compared in place; anything else goes through Unicode lower-casing.
+fn may_contain(text: &str, needle: &str) -> bool {
+    let folded = text.contains("\n ") || text.contains("\n\t");
+    if !folded && text.is_ascii() && needle.is_ascii() {
+        let n = needle.as_bytes();
+        return n.is_empty() || text.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    let lower = text.to_lowercase();
+    lower.contains(needle) || lower.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").contains(needle)
+}
+
 /// The one text an address book filter cannot match without: a single prop-filter whose only
 /// test is a case-insensitive, non-negated text-match (the common "search contacts" query).
 fn needle(filter: &Element) -> Option<String> {
@@ -182,13 +194,10 @@ impl<'a> Query<'a> {
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        if let Some(n) = &self.needle {
-            let lower = text.to_lowercase();
-            if !lower.contains(n.as_str())
-                && !lower.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").contains(n.as_str())
-            {
-                return false;
-            }
+        if let Some(n) = &self.needle
+            && !may_contain(text, n)
+        {
+            return false;
         }
         let roots = components(text);
         if self.filter.is(CARDDAV, "filter") {
@@ -410,6 +419,9 @@ mod tests {
         ));
         let both = "<R:prop-filter name=\"FN\"><R:text-match>ann</R:text-match></R:prop-filter><R:prop-filter name=\"NICKNAME\"/>";
         assert!(m(&f("anyof", both), card));
+        assert!(may_contain("FN:Ann SMITH", "ann smith") && !may_contain("FN:Ann", "bob"));
+        assert!(may_contain("FN:Ann S\r\n MITH", "ann smith"), "folded");
+        assert!(may_contain("FN:MÜLLER", "müller"), "non-ASCII");
         let no_test = q(&format!("<R:filter xmlns:R=\"{CARDDAV}\">{both}</R:filter>"));
         assert!(m(&no_test, card), "anyof is the default");
         assert!(!m(&f("allof", both), card));

@@ -73,7 +73,10 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
         let mut n = 0;
         for item in items.iter() {
             let data = ctx.core.content_of(&access, item).await?;
-            let text = String::from_utf8_lossy(&data);
+            let text = match std::str::from_utf8(&data) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(&data),
+            };
             if query.as_ref().is_some_and(|q| !q.matches(&text)) {
                 continue;
             }
