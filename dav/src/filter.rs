@@ -51,8 +51,13 @@ struct Comp {
     children: Vec<Comp>,
 }
 
+/// Content lines joined again where they were folded (RFC 5545 §3.1, RFC 6350 §3.2).
+fn unfold(text: &str) -> String {
+    text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "")
+}
+
 fn components(text: &str) -> Vec<Comp> {
-    let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "");
+    let unfolded = unfold(text);
     let mut stack: Vec<Comp> = vec![Comp { name: String::new(), lines: Vec::new(), children: Vec::new() }];
     for raw in unfolded.lines() {
         let Some(line) = parse_line(raw.trim_end_matches('\r')) else { continue };
@@ -101,6 +106,11 @@ pub fn time_range(e: &Element) -> Result<Window, DavError> {
             "time-range needs UTC date-times (YYYYMMDDTHHMMSSZ) with start before end",
         )
     })
+}
+
+/// Whether a filter tests time anywhere (then floating times need the calendar's zone).
+pub fn has_time_range(e: &Element) -> bool {
+    e.elements().any(|c| c.name.name == "time-range" || has_time_range(c))
 }
 
 /// Checks a filter before it runs: supported collations, well-formed time ranges, and no
@@ -157,7 +167,7 @@ fn may_contain(text: &str, needle: &str) -> bool {
         return n.is_empty() || text.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
     }
     let lower = text.to_lowercase();
-    lower.contains(needle) || lower.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").contains(needle)
+    lower.contains(needle) || unfold(&lower).contains(needle)
 }
 
 /// The one text an address book filter cannot match without: a single prop-filter whose only

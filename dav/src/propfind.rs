@@ -128,7 +128,7 @@ async fn members(
             ms.response(&p.href(true), &props::propstats(ctx, &Res::Collection(child), Some(&p), wanted).await?);
         }
         if c.parent.is_none() && c.account == ctx.who.id && path.segments.is_empty() {
-            for shared in ctx.shared_folders().await? {
+            for shared in ctx.shared_in(crate::paths::Area::Files).await? {
                 let p = path.child(&format!("{}{}", crate::tree::SHARED, shared.collection.id));
                 ms.response(&p.href(true), &props::propstats(ctx, &Res::Collection(&shared), Some(&p), wanted).await?);
             }

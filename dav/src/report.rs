@@ -33,7 +33,7 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
     let names: Vec<QName> = prop.map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
     let mut ms = MultiStatus::new();
     if doc.is(CALDAV, "calendar-multiget") || doc.is(CARDDAV, "addressbook-multiget") {
-        let view = View::of(ctx, prop, &access, None).await?;
+        let view = View::of(ctx, prop, &access, None, false).await?;
         let listing = ctx.core.list_items(&ctx.who, access.collection.id).await?;
         let items: std::collections::HashMap<&str, &Item> = listing.iter().map(|i| (i.name.as_str(), i)).collect();
         for h in doc.elements().filter(|e| e.is(DAV, "href")) {
@@ -64,7 +64,7 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
             .child(CALDAV, "timezone")
             .map(Element::text)
             .or_else(|| doc.child(CALDAV, "timezone-id").map(Element::text));
-        let view = View::of(ctx, prop, &access, query_zone).await?;
+        let view = View::of(ctx, prop, &access, query_zone, filter.is_some_and(filter::has_time_range)).await?;
         let query = filter.map(|f| Query::new(f, view.zone.as_deref()));
         let items = match query.as_ref().and_then(Query::window) {
             Some(w) => std::sync::Arc::new(ctx.core.items_in(&access, w).await?),
@@ -117,6 +117,7 @@ impl View {
         prop: Option<&Element>,
         access: &Access,
         query_zone: Option<String>,
+        filter_times: bool,
     ) -> Result<View, DavError> {
         let data = prop.and_then(|p| p.child(CALDAV, "calendar-data"));
         let window = |name: &str| -> Result<Option<Window>, DavError> {
@@ -136,7 +137,8 @@ impl View {
         }
         let mut view =
             View { expand: window("expand")?, limit: window("limit-recurrence-set")?, zone: query_zone, card_version };
-        if view.zone.is_none() {
+        // The zone is one more query: only when something reads times.
+        if view.zone.is_none() && (filter_times || view.expand.is_some() || view.limit.is_some()) {
             view.zone = collection_zone(ctx, access).await;
         }
         Ok(view)

@@ -51,7 +51,8 @@ impl Ctx {
             Area::Files => {
                 // Folders colleagues shared appear at the top of one's own drive.
                 if owner.id == self.who.id
-                    && let Some(access) = self.shared_folder(p.segments.first()).await?
+                    && let Some(first) = p.segments.first()
+                    && let Some(access) = self.shared_binding(Area::Files, first).await?
                 {
                     return Ok(Target::Node(self.core.resolve(&self.who, access, &p.segments[1..]).await?));
                 }
@@ -74,27 +75,24 @@ impl Ctx {
         }
     }
 
-    /// `shared-<id>` at the top of the caller's drive: a colleague's folder shared with it.
-    async fn shared_folder(&self, name: Option<&String>) -> Result<Option<Access>, DavError> {
-        let Some(id) = name.and_then(|n| n.strip_prefix(SHARED)).and_then(|n| n.parse::<i64>().ok()) else {
-            return Ok(None);
-        };
+    /// `shared-<id>` in one of the caller's own homes (or at the top of its drive): a
+    /// colleague's collection of the area's kinds that is shared with it.
+    async fn shared_binding(&self, area: Area, name: &str) -> Result<Option<Access>, DavError> {
+        let Some(id) = name.strip_prefix(SHARED).and_then(|n| n.parse::<i64>().ok()) else { return Ok(None) };
         match self.core.access(&self.who, kontor_domain::ids::CollectionId(id)).await {
-            Ok(a) if a.collection.kind == CollectionKind::FileFolder && a.collection.account != self.who.id => {
-                Ok(Some(a))
-            }
+            Ok(a) if kinds(area).contains(&a.collection.kind) && a.collection.account != self.who.id => Ok(Some(a)),
             Ok(_) | Err(Error::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The folders colleagues shared with the caller, as listed at the top of its drive.
-    pub async fn shared_folders(&self) -> Result<Vec<Access>, DavError> {
+    /// The collections of the area's kinds that colleagues shared with the caller.
+    pub async fn shared_in(&self, area: Area) -> Result<Vec<Access>, DavError> {
         let mut out: Vec<Access> = Vec::new();
         for g in self.core.shared_with(&self.who).await? {
             let Some(cid) = g.collection else { continue };
             if let Ok(a) = self.core.access(&self.who, cid).await
-                && a.collection.kind == CollectionKind::FileFolder
+                && kinds(area).contains(&a.collection.kind)
                 && a.collection.account != self.who.id
                 && !out.iter().any(|x| x.collection.id == cid)
             {
@@ -106,14 +104,8 @@ impl Ctx {
 
     /// A collection in a home: the owner's own, or (in one's own home) a shared one.
     async fn home_child(&self, owner: &Principal, area: Area, name: &str) -> Result<Option<Access>, DavError> {
-        if owner.id == self.who.id
-            && let Some(id) = name.strip_prefix(SHARED).and_then(|n| n.parse::<i64>().ok())
-        {
-            return match self.core.access(&self.who, kontor_domain::ids::CollectionId(id)).await {
-                Ok(a) if kinds(area).contains(&a.collection.kind) && a.collection.account != self.who.id => Ok(Some(a)),
-                Ok(_) | Err(Error::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
-            };
+        if owner.id == self.who.id && name.strip_prefix(SHARED).is_some_and(|n| n.parse::<i64>().is_ok()) {
+            return self.shared_binding(area, name).await;
         }
         for kind in kinds(area) {
             if let Some(c) = self.core.store.collection_by_name(owner.id, None, *kind, name).await? {
@@ -134,15 +126,8 @@ impl Ctx {
             }
         }
         if owner.id == self.who.id {
-            for g in self.core.shared_with(&self.who).await? {
-                let Some(cid) = g.collection else { continue };
-                if let Ok(a) = self.core.access(&self.who, cid).await
-                    && kinds(area).contains(&a.collection.kind)
-                    && a.collection.account != self.who.id
-                    && !out.iter().any(|(_, x)| x.collection.id == cid)
-                {
-                    out.push((format!("{SHARED}{cid}"), a));
-                }
+            for a in self.shared_in(area).await? {
+                out.push((format!("{SHARED}{}", a.collection.id), a));
             }
         }
         Ok(out)

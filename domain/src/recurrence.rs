@@ -118,6 +118,8 @@ pub struct CalendarObject {
     /// Only made when the object has overrides; `None` means `cal` serves.
     unsequenced: Option<ICalendar>,
     tz: Tz,
+    /// The object's VTIMEZONEs and known zone names, floating times in `tz`; built once.
+    zones: TzResolver<String>,
 }
 
 fn without_sequence(cal: &ICalendar) -> ICalendar {
@@ -169,7 +171,8 @@ impl CalendarObject {
 
     fn build(cal: ICalendar, tz: Tz) -> CalendarObject {
         let overrides = cal.components.iter().any(ICalendarComponent::is_recurrence_override);
-        CalendarObject { unsequenced: overrides.then(|| without_sequence(&cal)), cal, tz }
+        let zones = cal.build_owned_tz_resolver().with_default(tz);
+        CalendarObject { unsequenced: overrides.then(|| without_sequence(&cal)), cal, tz, zones }
     }
 
     /// What calcard expands.
@@ -191,11 +194,20 @@ impl CalendarObject {
 
     /// The master's DTSTART in UTC seconds.
     fn dtstart_of(&self, master: u32) -> Option<i64> {
-        let c = self.component(master)?;
-        let resolver = self.expandable().build_tz_resolver().with_default(self.tz);
-        let e = c.property(&ICalendarProperty::Dtstart)?;
-        let p = e.values.first().and_then(ICalendarValue::as_partial_date_time)?;
-        p.to_date_time_with_tz(resolver.resolve_or_default(e.tz_id())).map(|t| t.timestamp())
+        self.prop_time(self.component(master)?, &ICalendarProperty::Dtstart)
+    }
+
+    /// A date or date-time value of `c` in UTC seconds: in its own TZID, else DTSTART's, else
+    /// the object's zone.
+    fn time_in(&self, c: &ICalendarComponent, e: &ICalendarEntry, p: &PartialDateTime) -> Option<i64> {
+        let tzid = e.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
+        p.to_date_time_with_tz(self.zones.resolve_or_default(tzid)).map(|t| t.timestamp())
+    }
+
+    /// The first value of `prop` in `c`, in UTC seconds.
+    fn prop_time(&self, c: &ICalendarComponent, prop: &ICalendarProperty) -> Option<i64> {
+        let e = c.property(prop)?;
+        self.time_in(c, e, e.values.first().and_then(ICalendarValue::as_partial_date_time)?)
     }
 
     fn component(&self, id: u32) -> Option<&ICalendarComponent> {
@@ -233,9 +245,7 @@ impl CalendarObject {
             });
             let complete = n == previous;
             if masters.is_empty() || passed || complete || budget >= MAX_ITERATIONS {
-                let resolver = self.cal.build_tz_resolver().with_default(self.tz);
-                let mut out: Vec<Instance> =
-                    expansion.events.into_iter().filter_map(|e| self.instance(&e, &resolver)).collect();
+                let mut out: Vec<Instance> = expansion.events.into_iter().filter_map(|e| self.instance(&e)).collect();
                 for m in &masters {
                     self.dtstart_counts(*m, &mut out, complete);
                 }
@@ -293,14 +303,14 @@ impl CalendarObject {
         if out.iter().any(|i| (i.start == dtstart && i.comp == master) || i.recurrence_id == Some(dtstart)) {
             return;
         }
-        let resolver = self.expandable().build_tz_resolver().with_default(self.tz);
-        let at = |e: &ICalendarEntry, p: &PartialDateTime| {
-            let tzid = e.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
-            p.to_date_time_with_tz(resolver.resolve_or_default(tzid)).map(|t| t.timestamp())
-        };
         let dates = |p: ICalendarProperty| -> Vec<i64> {
             c.properties(&p)
-                .flat_map(|e| e.values.iter().filter_map(ICalendarValue::as_partial_date_time).filter_map(|v| at(e, v)))
+                .flat_map(|e| {
+                    e.values
+                        .iter()
+                        .filter_map(ICalendarValue::as_partial_date_time)
+                        .filter_map(|v| self.time_in(c, e, v))
+                })
                 .collect()
         };
         let (exdates, rdates) = (dates(ICalendarProperty::Exdate), dates(ICalendarProperty::Rdate));
@@ -337,10 +347,9 @@ impl CalendarObject {
     fn instance(
         &self,
         e: &calcard::icalendar::dates::CalendarEvent<DateTime<Tz>, TimeOrDelta<DateTime<Tz>, chrono::TimeDelta>>,
-        resolver: &TzResolver<&str>,
     ) -> Option<Instance> {
         let c = self.component(e.comp_id)?;
-        let zone = resolver.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
+        let zone = self.zones.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
         // calcard leaves an instance floating when its wall-clock time is ambiguous or missing
         // in the zone (DST changes); RFC 5545 §3.3.5 takes the first of two, and the offset
         // from before a gap.
@@ -380,13 +389,8 @@ impl CalendarObject {
         let recurring = c.is_recurrent_or_override();
         let recurrence_id = if !recurring {
             None
-        } else if let Some(rid) = c.property(&ICalendarProperty::RecurrenceId) {
-            let tzid = rid.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
-            rid.values
-                .first()
-                .and_then(ICalendarValue::as_partial_date_time)
-                .and_then(|p| p.to_date_time_with_tz(resolver.resolve_or_default(tzid)))
-                .map(|t| t.timestamp())
+        } else if c.property(&ICalendarProperty::RecurrenceId).is_some() {
+            self.prop_time(c, &ICalendarProperty::RecurrenceId)
         } else {
             Some(start)
         };
@@ -557,11 +561,10 @@ impl CalendarObject {
             entries: root.entries.clone(),
             component_ids: Vec::new(),
         });
-        let resolver = self.cal.build_tz_resolver().with_default(self.tz);
         let mut kinds: Vec<ICalendarComponentType> = Vec::new();
         for (_, c) in self.time_components() {
             if !c.is_recurrent_or_override() {
-                let utc = Self::in_utc(c, &resolver, 0);
+                let utc = self.in_utc(c, 0);
                 self.push_tree(&mut out, 0, utc);
             } else if !kinds.contains(&c.component_type) {
                 kinds.push(c.component_type.clone());
@@ -576,12 +579,8 @@ impl CalendarObject {
         for i in &instances {
             if let Some(src) = self.component(i.comp) {
                 // Other times of the instance (a task's DUE) move with it.
-                let master_start = src
-                    .property(&ICalendarProperty::Dtstart)
-                    .and_then(|e| e.values.first().and_then(ICalendarValue::as_partial_date_time).map(|p| (e, p)))
-                    .and_then(|(e, p)| p.to_date_time_with_tz(resolver.resolve_or_default(e.tz_id())))
-                    .map_or(i.start, |t| t.timestamp());
-                let shifted = Self::in_utc(src, &resolver, i.start - master_start);
+                let master_start = self.prop_time(src, &ICalendarProperty::Dtstart).unwrap_or(i.start);
+                let shifted = self.in_utc(src, i.start - master_start);
                 let c = Self::instance_component(&shifted, i);
                 self.push_tree(&mut out, 0, c);
             }
@@ -610,22 +609,20 @@ impl CalendarObject {
     /// A copy of `c` whose DTSTART, DTEND, DUE and RECURRENCE-ID date-times are in UTC (dates
     /// stay dates), moved by `shift` seconds except RECURRENCE-ID and DTSTART (the instance
     /// sets those).
-    fn in_utc(c: &ICalendarComponent, resolver: &TzResolver<&str>, shift: i64) -> ICalendarComponent {
+    fn in_utc(&self, src: &ICalendarComponent, shift: i64) -> ICalendarComponent {
         use ICalendarProperty as P;
-        let mut c = c.clone();
-        let start_tzid = c.property(&P::Dtstart).and_then(|d| d.tz_id()).map(str::to_owned);
-        for e in &mut c.entries {
+        let mut c = src.clone();
+        for (e, original) in c.entries.iter_mut().zip(&src.entries) {
             if !matches!(e.name, P::Dtstart | P::Dtend | P::Due | P::RecurrenceId) {
                 continue;
             }
-            let Some(p) = e.values.first().and_then(ICalendarValue::as_partial_date_time) else { continue };
+            let Some(p) = original.values.first().and_then(ICalendarValue::as_partial_date_time) else { continue };
             if !p.has_time() {
                 continue;
             }
-            let tzid = e.tz_id().map(str::to_owned).or_else(|| start_tzid.clone());
-            let Some(t) = p.to_date_time_with_tz(resolver.resolve_or_default(tzid.as_deref())) else { continue };
+            let Some(t) = self.time_in(src, original, p) else { continue };
             let by = if matches!(e.name, P::Dtend | P::Due) { shift } else { 0 };
-            let v = PartialDateTime::from_utc_timestamp(t.timestamp().saturating_add(by));
+            let v = PartialDateTime::from_utc_timestamp(t.saturating_add(by));
             *e = ICalendarEntry::new(e.name.clone()).with_value(ICalendarValue::PartialDateTime(Box::new(v)));
         }
         c

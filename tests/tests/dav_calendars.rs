@@ -55,6 +55,11 @@ impl User<'_> {
         r.text().await.unwrap()
     }
 
+    /// A REPORT and the text of its answer.
+    async fn report(&self, path: &str, body: impl Into<reqwest::Body>) -> String {
+        self.req("REPORT", path).body(body).send().await.unwrap().text().await.unwrap()
+    }
+
     async fn put(&self, path: &str, body: String) -> reqwest::Response {
         self.req("PUT", path).header("content-type", "text/calendar").body(body).send().await.unwrap()
     }
@@ -137,21 +142,12 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
         "<C:calendar-multiget xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><D:getetag/><C:calendar-data/></D:prop>\
         <D:href>/dav/calendars/ann@example.com/calendar/a.ics</D:href><D:href>/dav/calendars/ann@example.com/calendar/none.ics</D:href></C:calendar-multiget>"
     );
-    let text = ann
-        .req("REPORT", "calendars/ann@example.com/calendar/")
-        .body(multiget)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = ann.report("calendars/ann@example.com/calendar/", multiget).await;
     assert!(text.contains("SUMMARY:Alpha") && text.contains("HTTP/1.1 404"), "{text}");
     let query = format!(
         "<C:calendar-query xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VTODO\"/></C:comp-filter></C:filter></C:calendar-query>"
     );
-    let text =
-        ann.req("REPORT", "calendars/ann@example.com/tasks/").body(query).send().await.unwrap().text().await.unwrap();
+    let text = ann.report("calendars/ann@example.com/tasks/", query).await;
     assert!(text.contains("tasks/t1.ics"), "{text}");
 
     // Sync: first sync (no tombstones), then changes with a limit.
@@ -160,15 +156,7 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
             "<D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level>{limit}<D:prop><D:getetag/></D:prop></D:sync-collection>"
         )
     };
-    let first = ann
-        .req("REPORT", "calendars/ann@example.com/calendar/")
-        .body(sync("", ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let first = ann.report("calendars/ann@example.com/calendar/", sync("", "")).await;
     assert!(first.contains("calendar/a.ics") && !first.contains("404"), "{first}");
     let token = first.split("<D:sync-token>").nth(1).unwrap().split('<').next().unwrap().to_owned();
     for n in 0..3 {
@@ -179,25 +167,11 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
         StatusCode::NO_CONTENT
     );
     let page = ann
-        .req("REPORT", "calendars/ann@example.com/calendar/")
-        .body(sync(&token, "<D:limit><D:nresults>2</D:nresults></D:limit>"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .report("calendars/ann@example.com/calendar/", sync(&token, "<D:limit><D:nresults>2</D:nresults></D:limit>"))
+        .await;
     assert!(page.contains("HTTP/1.1 507"), "truncated: {page}");
     let next = page.split("<D:sync-token>").nth(1).unwrap().split('<').next().unwrap().to_owned();
-    let rest = ann
-        .req("REPORT", "calendars/ann@example.com/calendar/")
-        .body(sync(&next, ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rest = ann.report("calendars/ann@example.com/calendar/", sync(&next, "")).await;
     let all = format!("{page}{rest}");
     for n in 0..3 {
         assert!(all.contains(&format!("calendar/n{n}.ics")), "{all}");
@@ -244,20 +218,11 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
         .unwrap();
     assert!(r.text().await.unwrap().contains("valid-address-data"));
     let q = "<R:addressbook-query xmlns:D=\"DAV:\" xmlns:R=\"urn:ietf:params:xml:ns:carddav\"><D:prop><R:address-data/></D:prop><R:filter><R:prop-filter name=\"EMAIL\"><R:text-match>CARLA@</R:text-match></R:prop-filter></R:filter></R:addressbook-query>";
-    let text =
-        ann.req("REPORT", "addressbooks/ann@example.com/contacts/").body(q).send().await.unwrap().text().await.unwrap();
+    let text = ann.report("addressbooks/ann@example.com/contacts/", q).await;
     assert!(text.contains("FN:Carla Contact"), "{text}");
     // The version asked for (RFC 6352 §10.4): stored as 4.0, given as 3.0 on request.
     let v3 = q.replace("<R:address-data/>", "<R:address-data content-type=\"text/vcard\" version=\"3.0\"/>");
-    let text = ann
-        .req("REPORT", "addressbooks/ann@example.com/contacts/")
-        .body(v3)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = ann.report("addressbooks/ann@example.com/contacts/", v3).await;
     assert!(
         text.contains("VERSION:3.0") && !text.contains("VERSION:4.0") && text.contains("carla@example.org"),
         "{text}"
@@ -389,15 +354,7 @@ async fn acl_and_colleague_lookup(store: &Store) {
     );
     let text = bob.req("REPORT", "/dav/principals/").body(search("eve")).send().await.unwrap().text().await.unwrap();
     assert!(!text.contains("eve@other.org"), "other domains stay invisible: {text}");
-    let set = bob
-        .req("REPORT", "/dav/principals/")
-        .body("<D:principal-search-property-set xmlns:D=\"DAV:\"/>")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let set = bob.report("/dav/principals/", "<D:principal-search-property-set xmlns:D=\"DAV:\"/>").await;
     assert!(set.contains("displayname"), "{set}");
 
     // ACL: the owner grants read to Bob over WebDAV ACL.

@@ -47,6 +47,30 @@ fn rights_from(grants: &[Grant], account: AccountId, collection: Option<Collecti
         .fold(Rights::NONE, |r, g| r | g.rights)
 }
 
+/// [`rights_from`], and for a drive folder also the grants on the folders above it (a grant on
+/// a folder covers its subtree). `parents` maps the account's folders to their parents.
+fn folder_rights(
+    grants: &[Grant],
+    c: &Collection,
+    parents: &std::collections::HashMap<CollectionId, Option<CollectionId>>,
+) -> Rights {
+    let mut rights = rights_from(grants, c.account, Some(c.id));
+    if c.kind == CollectionKind::FileFolder {
+        let mut parent = c.parent;
+        // Bounded: a drive is not deeper than this, and a damaged tree cannot loop forever.
+        for _ in 0..64 {
+            let Some(id) = parent else { break };
+            rights |= rights_from(grants, c.account, Some(id));
+            parent = parents.get(&id).copied().flatten();
+        }
+    }
+    rights
+}
+
+fn parent_map(collections: &[Collection]) -> std::collections::HashMap<CollectionId, Option<CollectionId>> {
+    collections.iter().map(|c| (c.id, c.parent)).collect()
+}
+
 impl Core {
     /// The rights `who` holds on a collection: everything on its own account; otherwise the
     /// union of its grants (direct or through groups) on the collection and on the account.
@@ -58,19 +82,15 @@ impl Core {
             return Ok(Rights::ALL);
         }
         let grants = self.store.grants_to(who.id).await?;
-        let mut rights = rights_from(&grants, collection.account, Some(collection.id));
-        if collection.kind == CollectionKind::FileFolder
+        // The folder tree is read only when a folder grant of that account could be inherited.
+        let folders = if collection.kind == CollectionKind::FileFolder
             && grants.iter().any(|g| g.account == collection.account && g.collection.is_some())
         {
-            let mut parent = collection.parent;
-            // Bounded: a drive is not deeper than this, and a damaged tree cannot loop forever.
-            for _ in 0..64 {
-                let Some(id) = parent else { break };
-                rights |= rights_from(&grants, collection.account, Some(id));
-                parent = self.store.collection(id).await?.and_then(|c| c.parent);
-            }
-        }
-        Ok(rights)
+            self.store.list_collections(collection.account, Some(CollectionKind::FileFolder)).await?
+        } else {
+            Vec::new()
+        };
+        Ok(folder_rights(&grants, collection, &parent_map(&folders)))
     }
 
     /// The rights `who` holds in `account`, on `collection` or (with `None`) account-wide.
@@ -143,25 +163,11 @@ impl Core {
     ) -> Result<Vec<Access>> {
         let all = self.store.list_collections(account, kind).await?;
         let grants = if account == who.id { Vec::new() } else { self.store.grants_to(who.id).await? };
-        // Drive folders inherit grants from the folders above (as in `rights_on`).
-        let parents: std::collections::HashMap<CollectionId, Option<CollectionId>> =
-            all.iter().map(|c| (c.id, c.parent)).collect();
-        let inherited = |c: &Collection| {
-            let mut rights = rights_from(&grants, account, Some(c.id));
-            if c.kind == CollectionKind::FileFolder {
-                let mut parent = c.parent;
-                for _ in 0..64 {
-                    let Some(id) = parent else { break };
-                    rights |= rights_from(&grants, account, Some(id));
-                    parent = parents.get(&id).copied().flatten();
-                }
-            }
-            rights
-        };
+        let parents = parent_map(&all);
         Ok(all
             .iter()
             .filter_map(|collection| {
-                let rights = if account == who.id { Rights::ALL } else { inherited(collection) };
+                let rights = if account == who.id { Rights::ALL } else { folder_rights(&grants, collection, &parents) };
                 (!rights.is_empty()).then(|| Access { collection: collection.clone(), rights })
             })
             .collect())
