@@ -100,25 +100,26 @@ pub async fn copy_move(ctx: &Ctx, is_move: bool) -> DavResult {
 /// Copies a folder (with its dead properties) and, with `infinite`, everything below it.
 async fn copy_tree(ctx: &Ctx, from: &Access, into: &Collection, name: &str, infinite: bool) -> Result<(), DavError> {
     let core = &ctx.core;
-    let mut stack = vec![(from.collection.clone(), into.clone(), name.to_owned())];
+    let mut stack = vec![(from.clone(), into.clone(), name.to_owned())];
     while let Some((src, parent, name)) = stack.pop() {
         let copy = core
             .create_collection(&ctx.who, parent.account, Some(parent.id), CollectionKind::FileFolder, &name, None)
             .await?;
-        let props = core.dead_properties(&ctx.who, PropTarget::Collection(src.id)).await?;
+        let props = core.dead_properties(&ctx.who, PropTarget::Collection(src.collection.id)).await?;
         if !props.is_empty() {
             core.update_dead_properties(&ctx.who, PropTarget::Collection(copy.id), props, Vec::new()).await?;
         }
         if !infinite {
             continue;
         }
-        for item in core.list_items(&ctx.who, src.id).await?.iter() {
+        for item in core.list_items(&src).await?.iter() {
             core.copy_item(&ctx.who, item.id, copy.id, &item.name).await?;
         }
-        let children = core.list_collections(&ctx.who, src.account, Some(CollectionKind::FileFolder)).await?;
-        for child in children.into_iter().filter(|c| c.collection.parent == Some(src.id)) {
+        let children =
+            core.list_collections(&ctx.who, src.collection.account, Some(CollectionKind::FileFolder)).await?;
+        for child in children.into_iter().filter(|c| c.collection.parent == Some(src.collection.id)) {
             let n = child.collection.name.clone();
-            stack.push((child.collection, copy.clone(), n));
+            stack.push((child, copy.clone(), n));
         }
     }
     Ok(())

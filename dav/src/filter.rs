@@ -5,82 +5,90 @@
 //! recurrence module), on alarms and on date-time properties.
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
+use kontor_domain::ids::BlobId;
 use kontor_domain::recurrence::{CalendarObject, Window};
 
 use crate::DavError;
 use crate::props::{CALDAV, CARDDAV};
 use crate::xml::Element;
 
-/// One content line: property name (group stripped, upper case), parameters, value.
-struct Line {
-    name: String,
-    params: Vec<(String, String)>,
-    value: String,
+/// One content line of the unfolded text: property name (group stripped), parameters,
+/// value. Names are compared ignoring case.
+struct Line<'a> {
+    name: &'a str,
+    params: Vec<(&'a str, &'a str)>,
+    value: &'a str,
 }
 
-fn parse_line(l: &str) -> Option<Line> {
-    // The value starts after the first ':' outside a quoted parameter value.
+fn parse_line(l: &str) -> Option<Line<'_>> {
+    let split = value_colon(l)?;
+    let (head, value) = l.split_at(split);
+    let mut parts = head.split(';');
+    let name = parts.next()?.rsplit('.').next()?;
+    let params = parts.filter_map(|p| p.split_once('=')).map(|(k, v)| (k, v.trim_matches('"'))).collect();
+    Some(Line { name, params, value: &value[1..] })
+}
+
+/// Where a content line's value separator is: the first ':' outside a quoted parameter value.
+pub(crate) fn value_colon(line: &str) -> Option<usize> {
     let mut quoted = false;
-    let mut split = None;
-    for (i, ch) in l.char_indices() {
-        match ch {
-            '"' => quoted = !quoted,
-            ':' if !quoted => {
-                split = Some(i);
-                break;
-            }
+    for (i, b) in line.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b':' if !quoted => return Some(i),
             _ => {}
         }
     }
-    let (head, value) = l.split_at(split?);
-    let mut parts = head.split(';');
-    let name = parts.next()?.rsplit('.').next()?.to_ascii_uppercase();
-    let params = parts
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_ascii_uppercase(), v.trim_matches('"').to_owned()))
-        .collect();
-    Some(Line { name, params, value: value[1..].to_owned() })
+    None
 }
 
 /// A component and the lines and components inside it.
-struct Comp {
-    name: String,
-    lines: Vec<Line>,
-    children: Vec<Comp>,
+struct Comp<'a> {
+    name: &'a str,
+    lines: Vec<Line<'a>>,
+    children: Vec<Comp<'a>>,
 }
 
-/// Content lines joined again where they were folded (RFC 5545 §3.1, RFC 6350 §3.2).
-fn unfold(text: &str) -> String {
-    text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "")
+/// Content lines joined again where they were folded (RFC 5545 §3.1, RFC 6350 §3.2); the
+/// text itself when nothing is folded.
+pub(crate) fn unfold(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let folds = |i: usize| matches!(bytes.get(i + 1), Some(b' ' | b'\t'));
+    if !memchr::memchr_iter(b'\n', bytes).any(folds) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for i in memchr::memchr_iter(b'\n', bytes).filter(|&i| folds(i)) {
+        // The line break (with its CR) and the one space or tab after it go.
+        let cut = if i > 0 && bytes[i - 1] == b'\r' { i - 1 } else { i };
+        if cut >= from {
+            out.push_str(&text[from..cut]);
+        }
+        from = i + 2;
+    }
+    out.push_str(&text[from.min(text.len())..]);
+    std::borrow::Cow::Owned(out)
 }
 
-fn components(text: &str) -> Vec<Comp> {
-    let unfolded = unfold(text);
-    let mut stack: Vec<Comp> = vec![Comp { name: String::new(), lines: Vec::new(), children: Vec::new() }];
+/// The components of an unfolded text.
+fn components(unfolded: &str) -> Vec<Comp<'_>> {
+    let mut stack: Vec<Comp> = vec![Comp { name: "", lines: Vec::new(), children: Vec::new() }];
     for raw in unfolded.lines() {
         let Some(line) = parse_line(raw.trim_end_matches('\r')) else { continue };
-        match line.name.as_str() {
-            "BEGIN" => {
-                stack.push(Comp {
-                    name: line.value.trim().to_ascii_uppercase(),
-                    lines: Vec::new(),
-                    children: Vec::new(),
-                });
+        if line.name.eq_ignore_ascii_case("BEGIN") {
+            stack.push(Comp { name: line.value.trim(), lines: Vec::new(), children: Vec::new() });
+        } else if line.name.eq_ignore_ascii_case("END") && stack.len() > 1 {
+            if let Some(done) = stack.pop()
+                && let Some(parent) = stack.last_mut()
+            {
+                parent.children.push(done);
             }
-            "END" if stack.len() > 1 => {
-                if let Some(done) = stack.pop()
-                    && let Some(parent) = stack.last_mut()
-                {
-                    parent.children.push(done);
-                }
-            }
-            _ => {
-                if let Some(top) = stack.last_mut() {
-                    top.lines.push(line);
-                }
-            }
+        } else if let Some(top) = stack.last_mut() {
+            top.lines.push(line);
         }
     }
     while stack.len() > 1 {
@@ -155,19 +163,76 @@ pub struct Query<'a> {
     /// Where floating times are (the query's or the collection's time zone).
     zone: Option<&'a str>,
     /// Text every match must contain (lower case), to pass over most objects unparsed.
-    needle: Option<String>,
+    needle: Option<Needle>,
+    /// Where parsed objects are kept between queries.
+    objects: Option<&'a Objects>,
 }
 
-/// Whether `text`, unfolded and lower-cased, can contain `needle` (lower case). ASCII text and
-/// needles are compared in place; anything else goes through Unicode lower-casing.
-fn may_contain(text: &str, needle: &str) -> bool {
-    let folded = text.contains("\n ") || text.contains("\n\t");
-    if !folded && text.is_ascii() && needle.is_ascii() {
-        let n = needle.as_bytes();
-        return n.is_empty() || text.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+/// Parsed calendar objects by blob and zone: blobs never change, so an entry never goes
+/// stale, and repeated time-range queries do not parse the same objects again.
+pub struct Objects(quick_cache::sync::Cache<(BlobId, Option<String>), Arc<CalendarObject>, ObjectWeight>);
+
+/// Budget of the parsed-object cache, weighed as eight times the text.
+const OBJECTS_BUDGET: u64 = 64 << 20;
+
+#[derive(Clone)]
+pub struct ObjectWeight;
+
+impl quick_cache::Weighter<(BlobId, Option<String>), Arc<CalendarObject>> for ObjectWeight {
+    fn weight(&self, _key: &(BlobId, Option<String>), val: &Arc<CalendarObject>) -> u64 {
+        val.weight()
+    }
+}
+
+impl Objects {
+    /// The content of `blob` parsed with floating times in `zone`, from the cache or parsed
+    /// now and kept.
+    pub fn parsed(&self, blob: &BlobId, text: &str, zone: Option<&str>) -> Option<Arc<CalendarObject>> {
+        let key = (blob.clone(), zone.map(str::to_owned));
+        if let Some(hit) = self.0.get(&key) {
+            return Some(hit);
+        }
+        let parsed = Arc::new(CalendarObject::parse(text, zone)?);
+        self.0.insert(key, parsed.clone());
+        Some(parsed)
+    }
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        Self(quick_cache::sync::Cache::with_weighter(4096, OBJECTS_BUDGET, ObjectWeight))
+    }
+}
+
+/// The prefilter's text, with an ASCII case-insensitive searcher when it is ASCII.
+struct Needle {
+    lower: String,
+    ascii: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Needle {
+    fn new(lower: String) -> Self {
+        let ascii = lower
+            .is_ascii()
+            .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([lower.as_str()]).ok())
+            .flatten();
+        Self { lower, ascii }
+    }
+}
+
+/// Whether `text`, unfolded and lower-cased, can contain the needle. ASCII text is searched
+/// in place; anything else goes through Unicode lower-casing.
+fn may_contain(text: &str, needle: &Needle) -> bool {
+    let bytes = text.as_bytes();
+    let folded = memchr::memchr_iter(b'\n', bytes).any(|i| matches!(bytes.get(i + 1), Some(b' ' | b'\t')));
+    if let Some(finder) = &needle.ascii
+        && !folded
+        && text.is_ascii()
+    {
+        return finder.is_match(text);
     }
     let lower = text.to_lowercase();
-    lower.contains(needle) || unfold(&lower).contains(needle)
+    lower.contains(&needle.lower) || unfold(&lower).contains(&needle.lower)
 }
 
 /// The one text an address book filter cannot match without: a single prop-filter whose only
@@ -189,7 +254,19 @@ fn needle(filter: &Element) -> Option<String> {
 
 impl<'a> Query<'a> {
     pub fn new(filter: &'a Element, zone: Option<&'a str>) -> Self {
-        Self { filter, zone, needle: needle(filter) }
+        Self { filter, zone, needle: needle(filter).map(Needle::new), objects: None }
+    }
+
+    /// Keeps the objects parsed for time ranges in `objects`.
+    #[must_use]
+    pub fn with_objects(mut self, objects: &'a Objects) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// The text (lower case) every match must contain, when the filter has one.
+    pub fn needle(&self) -> Option<&str> {
+        self.needle.as_ref().map(|n| n.lower.as_str())
     }
 
     /// The window of the query's top component's time-range, to narrow with the index.
@@ -203,17 +280,24 @@ impl<'a> Query<'a> {
         comp.child(CALDAV, "time-range").and_then(|t| time_range(t).ok())
     }
 
+    #[cfg(test)]
     pub fn matches(&self, text: &str) -> bool {
+        self.matches_blob(text, None)
+    }
+
+    /// [`Query::matches`] for the content of `blob` (whose parse is then kept).
+    pub fn matches_blob(&self, text: &str, blob: Option<&BlobId>) -> bool {
         if let Some(n) = &self.needle
             && !may_contain(text, n)
         {
             return false;
         }
-        let roots = components(text);
+        let unfolded = unfold(text);
+        let roots = components(&unfolded);
         if self.filter.is(CARDDAV, "filter") {
             // RFC 6352 §10.5: anyof unless the filter says allof.
             let anyof = attr(self.filter, "test") != Some("allof");
-            return roots.iter().filter(|c| c.name == "VCARD").any(|card| {
+            return roots.iter().filter(|c| c.name.eq_ignore_ascii_case("VCARD")).any(|card| {
                 let mut tests = self
                     .filter
                     .elements()
@@ -222,22 +306,32 @@ impl<'a> Query<'a> {
                 if anyof { tests.any(|t| t) } else { tests.all(|t| t) }
             });
         }
-        let object = Lazy { cell: OnceCell::new(), text, zone: self.zone };
+        let cache = self.objects.zip(blob);
+        let object = Lazy { cell: OnceCell::new(), text, zone: self.zone, cache };
         let roots: Vec<&Comp> = roots.iter().collect();
         self.filter.elements().filter(|f| f.is(CALDAV, "comp-filter")).all(|f| comp_matches(f, &roots, "", &object))
     }
 }
 
-/// The parsed calendar object, parsed only when a time-range asks for it.
+/// The parsed calendar object, parsed only when a time-range asks for it (or taken from the
+/// cache of parsed objects).
 struct Lazy<'a> {
-    cell: OnceCell<Option<CalendarObject>>,
+    cell: OnceCell<Option<Arc<CalendarObject>>>,
     text: &'a str,
     zone: Option<&'a str>,
+    cache: Option<(&'a Objects, &'a BlobId)>,
 }
 
 impl Lazy<'_> {
     fn get(&self) -> Option<&CalendarObject> {
-        self.cell.get_or_init(|| CalendarObject::parse(self.text, self.zone)).as_ref()
+        self.cell
+            .get_or_init(|| {
+                let Some((objects, blob)) = self.cache else {
+                    return CalendarObject::parse(self.text, self.zone).map(Arc::new);
+                };
+                objects.parsed(blob, self.text, self.zone)
+            })
+            .as_deref()
     }
 }
 
@@ -246,7 +340,7 @@ impl Lazy<'_> {
 /// alarm's triggers for each instance of its parent.
 fn comp_matches(f: &Element, candidates: &[&Comp], parent: &str, object: &Lazy) -> bool {
     let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
-    let named: Vec<&Comp> = candidates.iter().copied().filter(|c| c.name == name).collect();
+    let named: Vec<&Comp> = candidates.iter().copied().filter(|c| c.name.eq_ignore_ascii_case(&name)).collect();
     if f.child(CALDAV, "is-not-defined").is_some() {
         return named.is_empty();
     }
@@ -277,7 +371,7 @@ fn comp_matches(f: &Element, candidates: &[&Comp], parent: &str, object: &Lazy) 
 /// CalDAV ANDs the tests; CardDAV combines them by the `test` attribute (default anyof).
 fn prop_matches(f: &Element, comp: &Comp, card: bool, zone: Option<&str>) -> bool {
     let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
-    let lines: Vec<&Line> = comp.lines.iter().filter(|l| l.name == name).collect();
+    let lines: Vec<&Line> = comp.lines.iter().filter(|l| l.name.eq_ignore_ascii_case(&name)).collect();
     if f.elements().any(|c| c.name.name == "is-not-defined") {
         return lines.is_empty();
     }
@@ -287,11 +381,11 @@ fn prop_matches(f: &Element, comp: &Comp, card: bool, zone: Option<&str>) -> boo
     }
     let allof = !card || attr(f, "test") == Some("allof");
     let one = |l: &Line, t: &Element| match t.name.name.as_str() {
-        "text-match" => text_matches(t, &l.value, card),
+        "text-match" => text_matches(t, l.value, card),
         "param-filter" => param_matches(t, l, card),
         "time-range" => {
-            let tzid = l.params.iter().find(|(k, _)| k == "TZID").map(|(_, v)| v.as_str());
-            let (Ok(w), Some(at)) = (time_range(t), kontor_domain::recurrence::instant(&l.value, tzid, zone)) else {
+            let tzid = l.params.iter().find(|(k, _)| k.eq_ignore_ascii_case("TZID")).map(|(_, v)| *v);
+            let (Ok(w), Some(at)) = (time_range(t), kontor_domain::recurrence::instant(l.value, tzid, zone)) else {
                 return false;
             };
             w.start <= at && at < w.end
@@ -303,7 +397,8 @@ fn prop_matches(f: &Element, comp: &Comp, card: bool, zone: Option<&str>) -> boo
 
 fn param_matches(f: &Element, line: &Line, card: bool) -> bool {
     let name = attr(f, "name").unwrap_or("").to_ascii_uppercase();
-    let values: Vec<&str> = line.params.iter().filter(|(k, _)| *k == name).flat_map(|(_, v)| v.split(',')).collect();
+    let values: Vec<&str> =
+        line.params.iter().filter(|(k, _)| k.eq_ignore_ascii_case(&name)).flat_map(|(_, v)| v.split(',')).collect();
     if f.elements().any(|c| c.name.name == "is-not-defined") {
         return values.is_empty();
     }
@@ -348,6 +443,14 @@ mod tests {
 
     fn m(f: &Element, text: &str) -> bool {
         Query::new(f, None).matches(text)
+    }
+
+    #[test]
+    fn unfolds_crlf_lf_and_tabs_and_borrows_unfolded_text() {
+        assert_eq!(unfold("A:x\r\n y\r\nB:z\r\n"), "A:xy\r\nB:z\r\n");
+        assert_eq!(unfold("A:x\n\ty\n z\nB:\r\n \r\n w"), "A:xyz\nB:w");
+        assert_eq!(unfold("A:x\n\n y"), "A:x\ny");
+        assert!(matches!(unfold("A:x\r\nB:y\r\n"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
@@ -429,9 +532,11 @@ mod tests {
         ));
         let both = "<R:prop-filter name=\"FN\"><R:text-match>ann</R:text-match></R:prop-filter><R:prop-filter name=\"NICKNAME\"/>";
         assert!(m(&f("anyof", both), card));
-        assert!(may_contain("FN:Ann SMITH", "ann smith") && !may_contain("FN:Ann", "bob"));
-        assert!(may_contain("FN:Ann S\r\n MITH", "ann smith"), "folded");
-        assert!(may_contain("FN:MÜLLER", "müller"), "non-ASCII");
+        let may = |text: &str, needle: &str| may_contain(text, &Needle::new(needle.to_owned()));
+        assert!(may("FN:Ann SMITH", "ann smith") && !may("FN:Ann", "bob"));
+        assert!(may("FN:Ann S\r\n MITH", "ann smith"), "folded");
+        assert!(may("FN:MÜLLER", "müller"), "non-ASCII");
+        assert!(may("FN:Ann\r\nNOTE:bäh", "ann") && !may("FN:Ann\r\nNOTE:bäh", "bob"), "non-ASCII text, ASCII needle");
         let no_test = q(&format!("<R:filter xmlns:R=\"{CARDDAV}\">{both}</R:filter>"));
         assert!(m(&no_test, card), "anyof is the default");
         assert!(!m(&f("allof", both), card));

@@ -48,7 +48,7 @@ pub async fn get(ctx: &Ctx, head: bool) -> DavResult {
                     xml::escape(&child.collection.name)
                 ));
             }
-            for item in ctx.core.list_items(&ctx.who, c.id).await?.iter() {
+            for item in ctx.core.list_items(&a).await?.iter() {
                 let href = ctx.path.child(&item.name).href(false);
                 html.push_str(&format!(
                     "<li><a href=\"{0}\">{1}</a></li>",

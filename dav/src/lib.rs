@@ -14,6 +14,7 @@ mod lock;
 pub mod locks;
 mod mkcol;
 mod options;
+mod partial;
 pub mod paths;
 mod principals;
 mod propfind;
@@ -21,6 +22,7 @@ mod proppatch;
 mod props;
 mod put;
 mod report;
+mod search;
 pub mod tree;
 pub mod xml;
 
@@ -44,11 +46,13 @@ use paths::DavPath;
 pub struct Dav {
     core: Arc<Core>,
     locks: Arc<Locks>,
+    corpora: Arc<search::Corpora>,
+    objects: Arc<filter::Objects>,
 }
 
 /// The DAV routes, for a router whose requests carry an [`Authenticated`] extension.
 pub fn router(core: Arc<Core>) -> Router {
-    let state = Dav { core, locks: Arc::new(Locks::default()) };
+    let state = Dav { core, locks: Arc::new(Locks::default()), corpora: Arc::default(), objects: Arc::default() };
     Router::new()
         // Clients given only the server's URL ask its root for current-user-principal.
         .route("/", any(handle))
@@ -146,6 +150,10 @@ pub(crate) type DavResult = Result<Response, DavError>;
 pub(crate) struct Ctx {
     pub core: Arc<Core>,
     pub locks: Arc<Locks>,
+    /// Collections' searchable text (address book searches).
+    pub corpora: Arc<search::Corpora>,
+    /// Calendar objects parsed for time-range queries.
+    pub objects: Arc<filter::Objects>,
     pub who: Principal,
     pub path: DavPath,
     pub headers: HeaderMap,
@@ -233,7 +241,16 @@ async fn handle(State(dav): State<Dav>, req: Request) -> Response {
         Some(None) => return DavError::bad_request("malformed If header").into_response(),
     };
     let (parts, body) = req.into_parts();
-    let ctx = Ctx { core: dav.core, locks: dav.locks, who, path, headers: parts.headers, if_header };
+    let ctx = Ctx {
+        core: dav.core,
+        locks: dav.locks,
+        corpora: dav.corpora,
+        objects: dav.objects,
+        who,
+        path,
+        headers: parts.headers,
+        if_header,
+    };
     let result = match parts.method.as_str() {
         "OPTIONS" => Ok(options::options()),
         "PROPFIND" if root => propfind::propfind_root(&ctx, body).await,

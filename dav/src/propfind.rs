@@ -138,9 +138,18 @@ async fn members(
     if !access.rights.contains(kontor_domain::rights::Rights::READ) {
         return Ok(());
     }
-    for item in ctx.core.list_items(&ctx.who, c.id).await?.iter() {
-        let p = path.child(&item.name);
-        ms.response(&p.href(false), &props::propstats(ctx, &Res::Item(item, access), Some(&p), wanted).await?);
+    let items = ctx.core.list_items(access).await?;
+    ms.reserve(items.len() * 300);
+    let base = path.href(true);
+    let mut href = String::new();
+    // A member's path is made only for lock discovery; its href is the collection's plus its name.
+    let needs_path = wanted.needs_path();
+    for item in items.iter() {
+        let p = needs_path.then(|| path.child(&item.name));
+        href.clear();
+        href.push_str(&base);
+        href.push_str(&crate::paths::encode(&item.name));
+        props::respond(ctx, ms, &href, &Res::Item(item, access), p.as_ref(), wanted, &[]).await?;
     }
     Ok(())
 }

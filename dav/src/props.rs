@@ -9,7 +9,7 @@ use kontor_domain::ports::PropTarget;
 use kontor_domain::rights::Rights;
 
 use crate::paths::{Area, DavPath, encode};
-use crate::xml::{DAV, PropValue, QName, escape};
+use crate::xml::{DAV, MultiStatus, PropValue, QName, escape};
 use crate::{Ctx, DavError};
 
 pub const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
@@ -293,6 +293,62 @@ pub enum Wanted {
     Props(Vec<QName>),
 }
 
+impl Wanted {
+    /// Whether answering needs the resource's path (lock discovery), not only its href.
+    pub fn needs_path(&self) -> bool {
+        match self {
+            Wanted::Props(names) => names.iter().any(|q| q.is(DAV, "lockdiscovery")),
+            Wanted::All(_) | Wanted::Names => true,
+        }
+    }
+}
+
+/// The values of the named properties of one resource (`None`: it has no such property):
+/// live ones first; dead properties cost a query, read only when a name is not live.
+async fn values_of(
+    ctx: &Ctx,
+    res: &Res<'_>,
+    path: Option<&DavPath>,
+    names: &[QName],
+) -> Result<Vec<Option<String>>, DavError> {
+    let mut values = Vec::with_capacity(names.len());
+    for q in names {
+        values.push(live(ctx, res, path, q).await?);
+    }
+    if values.iter().any(Option::is_none)
+        && let Some(t) = res.target()
+    {
+        let dead = ctx.core.dead_properties(&ctx.who, t).await?;
+        for (v, q) in values.iter_mut().zip(names).filter(|(v, _)| v.is_none()) {
+            *v = dead.iter().find(|d| d.namespace == q.ns && d.name == q.name).map(|d| d.value.clone());
+        }
+    }
+    Ok(values)
+}
+
+/// Writes one resource's response (`extra`: more found properties, e.g. `calendar-data`).
+/// The same answer as `ms.response(href, &propstats(..))`, written in place: the many items
+/// of a listing or report cost no copies of property names.
+pub async fn respond(
+    ctx: &Ctx,
+    ms: &mut MultiStatus,
+    href: &str,
+    res: &Res<'_>,
+    path: Option<&DavPath>,
+    wanted: &Wanted,
+    extra: &[(&QName, String)],
+) -> Result<(), DavError> {
+    if let Wanted::Props(names) = wanted {
+        let values = values_of(ctx, res, path, names).await?;
+        ms.response_values(href, names, &values, extra);
+    } else {
+        let mut stats = propstats(ctx, res, path, wanted).await?;
+        stats[0].1.extend(extra.iter().map(|(q, v)| PropValue { name: (*q).clone(), value: Some(v.clone()) }));
+        ms.response(href, &stats);
+    }
+    Ok(())
+}
+
 /// The propstats of one resource: found (200) and not found (404).
 pub async fn propstats(
     ctx: &Ctx,
@@ -300,32 +356,44 @@ pub async fn propstats(
     path: Option<&DavPath>,
     wanted: &Wanted,
 ) -> Result<Vec<(u16, Vec<PropValue>)>, DavError> {
-    // Dead properties cost a query per resource: only read them when something asks for them.
-    let needs_dead = match wanted {
-        Wanted::All(_) | Wanted::Names => true,
-        Wanted::Props(names) => {
-            let mut any = false;
-            for q in names {
-                if live(ctx, res, path, q).await?.is_none() {
-                    any = true;
-                    break;
-                }
-            }
-            any
-        }
-    };
-    let dead = match res.target() {
-        Some(t) if needs_dead => ctx.core.dead_properties(&ctx.who, t).await?,
-        _ => Vec::new(),
-    };
     let mut found = Vec::new();
     let mut missing = Vec::new();
+    let names = match wanted {
+        Wanted::Props(names) => names,
+        Wanted::All(_) | Wanted::Names => {
+            let dead = match res.target() {
+                Some(t) => ctx.core.dead_properties(&ctx.who, t).await?,
+                None => Vec::new(),
+            };
+            everything(ctx, res, path, wanted, &dead, &mut found, &mut missing).await?;
+            return Ok(vec![(200, found), (404, missing)]);
+        }
+    };
+    for (q, value) in names.iter().zip(values_of(ctx, res, path, names).await?) {
+        match value {
+            Some(v) => found.push(PropValue { name: q.clone(), value: Some(v) }),
+            None => missing.push(PropValue { name: q.clone(), value: None }),
+        }
+    }
+    Ok(vec![(200, found), (404, missing)])
+}
+
+/// allprop (with its `include`) and propname.
+async fn everything(
+    ctx: &Ctx,
+    res: &Res<'_>,
+    path: Option<&DavPath>,
+    wanted: &Wanted,
+    dead: &[kontor_domain::ports::DeadProperty],
+    found: &mut Vec<PropValue>,
+    missing: &mut Vec<PropValue>,
+) -> Result<(), DavError> {
     match wanted {
         Wanted::Names => {
             for q in allprop_names(res) {
                 found.push(PropValue { name: q, value: None });
             }
-            for d in &dead {
+            for d in dead {
                 found.push(PropValue { name: QName::new(&d.namespace, &d.name), value: None });
             }
         }
@@ -340,27 +408,16 @@ pub async fn propstats(
                     None => {}
                 }
             }
-            for d in &dead {
+            for d in dead {
                 let q = QName::new(&d.namespace, &d.name);
                 if !found.iter().any(|p| p.name == q) {
                     found.push(PropValue { name: q, value: Some(d.value.clone()) });
                 }
             }
         }
-        Wanted::Props(names) => {
-            for q in names {
-                let value = match live(ctx, res, path, q).await? {
-                    Some(v) => Some(v),
-                    None => dead.iter().find(|d| d.namespace == q.ns && d.name == q.name).map(|d| d.value.clone()),
-                };
-                match value {
-                    Some(v) => found.push(PropValue { name: q.clone(), value: Some(v) }),
-                    None => missing.push(PropValue { name: q.clone(), value: None }),
-                }
-            }
-        }
+        Wanted::Props(_) => {}
     }
-    Ok(vec![(200, found), (404, missing)])
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,17 +6,20 @@
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use kontor_domain::changes::ObjectType;
-use kontor_domain::model::{CollectionKind, Item};
-use kontor_domain::recurrence::{self, BusyType, CalendarObject, Window};
+use kontor_domain::changes::{ChangedObject, ObjectType};
+use kontor_domain::model::{CollectionKind, Item, find_item};
+use kontor_domain::recurrence::{self, BusyType, Window};
 use kontor_domain::{Access, Error, Node};
 
-use crate::filter::{self, Query};
+use std::borrow::Cow;
 
-use crate::paths::{self, DavPath};
+use crate::filter::{self, Query};
+use crate::partial::Spec;
+
+use crate::paths;
 use crate::propfind::multistatus;
 use crate::props::{self, CALDAV, CARDDAV, Res, Wanted};
-use crate::xml::{DAV, Element, MultiStatus, PropValue, QName, escape};
+use crate::xml::{DAV, Element, MultiStatus, QName, escape};
 use crate::{Ctx, DavError, DavResult, body_bytes, parse_xml};
 
 const MAX_SYNC_LIMIT: usize = 10_000;
@@ -31,11 +34,13 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
     }
     let prop = doc.child(DAV, "prop");
     let names: Vec<QName> = prop.map(|p| p.elements().map(|e| e.name.clone()).collect()).unwrap_or_default();
+    let asked = Asked::new(&names);
+    // Members' hrefs: the collection's, then the encoded name.
+    let base = ctx.path.href(true);
     let mut ms = MultiStatus::new();
     if doc.is(CALDAV, "calendar-multiget") || doc.is(CARDDAV, "addressbook-multiget") {
         let view = View::of(ctx, prop, &access, None, false).await?;
-        let listing = ctx.core.list_items(&ctx.who, access.collection.id).await?;
-        let items: std::collections::HashMap<&str, &Item> = listing.iter().map(|i| (i.name.as_str(), i)).collect();
+        let listing = ctx.core.list_items(&access).await?;
         for h in doc.elements().filter(|e| e.is(DAV, "href")) {
             let text = h.text();
             let target = match paths::parse(&text) {
@@ -45,8 +50,8 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
                     continue;
                 }
             };
-            match items.get(target.segments.last().map_or("", String::as_str)) {
-                Some(item) => respond(ctx, &mut ms, &access, item, &target, &names, &view, None).await?,
+            match find_item(&listing, target.segments.last().map_or("", String::as_str)) {
+                Some(item) => respond(ctx, &mut ms, &access, item, &base, &asked, &view, None).await?,
                 None => ms.status(&text, 404),
             }
         }
@@ -65,19 +70,32 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
             .map(Element::text)
             .or_else(|| doc.child(CALDAV, "timezone-id").map(Element::text));
         let view = View::of(ctx, prop, &access, query_zone, filter.is_some_and(filter::has_time_range)).await?;
-        let query = filter.map(|f| Query::new(f, view.zone.as_deref()));
+        let query = filter.map(|f| Query::new(f, view.zone.as_deref()).with_objects(&ctx.objects));
         let items = match query.as_ref().and_then(Query::window) {
             Some(w) => std::sync::Arc::new(ctx.core.items_in(&access, w).await?),
-            None => ctx.core.list_items(&ctx.who, access.collection.id).await?,
+            None => ctx.core.list_items(&access).await?,
+        };
+        // A "contains" search over a big collection reads only the items its text names.
+        let candidates = match query.as_ref().and_then(Query::needle) {
+            Some(needle) if items.len() >= crate::search::MIN_ITEMS => {
+                let listing = ctx.core.list_items(&access).await?;
+                let mut ids = crate::search::corpus(ctx, &access, &listing).await?.containing(needle);
+                ids.sort_unstable();
+                Some(ids)
+            }
+            _ => None,
         };
         let mut n = 0;
         for item in items.iter() {
+            if candidates.as_ref().is_some_and(|ids| ids.binary_search(&item.id.0).is_err()) {
+                continue;
+            }
             let data = ctx.core.content_of(&access, item).await?;
             let text = match std::str::from_utf8(&data) {
                 Ok(t) => std::borrow::Cow::Borrowed(t),
                 Err(_) => String::from_utf8_lossy(&data),
             };
-            if query.as_ref().is_some_and(|q| !q.matches(&text)) {
+            if query.as_ref().is_some_and(|q| !q.matches_blob(&text, Some(&item.blob))) {
                 continue;
             }
             if n == limit {
@@ -85,11 +103,10 @@ pub async fn report(ctx: &Ctx, body: Body) -> DavResult {
                 break;
             }
             n += 1;
-            let p = ctx.path.child(&item.name);
-            respond(ctx, &mut ms, &access, item, &p, &names, &view, Some(&text)).await?;
+            respond(ctx, &mut ms, &access, item, &base, &asked, &view, Some(&text)).await?;
         }
     } else if doc.is(DAV, "sync-collection") {
-        sync_collection(ctx, &doc, &access, &names, &mut ms).await?;
+        sync_collection(ctx, &doc, &access, &asked, &mut ms).await?;
     } else {
         return Err(DavError::condition(
             StatusCode::FORBIDDEN,
@@ -109,6 +126,10 @@ struct View {
     zone: Option<String>,
     /// The vCard version `address-data` asked for (RFC 6352 §10.4).
     card_version: Option<String>,
+    /// The components and properties `calendar-data` names (RFC 4791 §9.6.1).
+    calendar_parts: Option<Spec>,
+    /// The properties `address-data` names (RFC 6352 §10.4.2).
+    card_parts: Option<Spec>,
 }
 
 impl View {
@@ -135,8 +156,14 @@ impl View {
                 "address data is available as text/vcard, version 3.0 or 4.0",
             ));
         }
-        let mut view =
-            View { expand: window("expand")?, limit: window("limit-recurrence-set")?, zone: query_zone, card_version };
+        let mut view = View {
+            expand: window("expand")?,
+            limit: window("limit-recurrence-set")?,
+            zone: query_zone,
+            card_version,
+            calendar_parts: data.map(Spec::of_calendar_data).transpose()?.flatten(),
+            card_parts: card.map(Spec::of_address_data).transpose()?.flatten(),
+        };
         // The zone is one more query: only when something reads times.
         if view.zone.is_none() && (filter_times || view.expand.is_some() || view.limit.is_some()) {
             view.zone = collection_zone(ctx, access).await;
@@ -185,6 +212,21 @@ async fn free_busy(ctx: &Ctx, doc: &Element, access: &Access) -> DavResult {
     Ok(([(axum::http::header::CONTENT_TYPE, "text/calendar; charset=utf-8")], out).into_response())
 }
 
+/// What a report asks of each item: properties, and the content ones (`calendar-data`,
+/// `address-data`) apart, since they come through the view.
+struct Asked {
+    props: Wanted,
+    data: Vec<QName>,
+}
+
+impl Asked {
+    fn new(names: &[QName]) -> Self {
+        let (data, props): (Vec<QName>, Vec<QName>) =
+            names.iter().cloned().partition(|q| q.is(CALDAV, "calendar-data") || q.is(CARDDAV, "address-data"));
+        Self { props: Wanted::Props(props), data }
+    }
+}
+
 /// One item's response: the asked properties, `calendar-data` / `address-data` being its
 /// content (through the view). `text` is the content when the caller read it already.
 #[allow(clippy::too_many_arguments)]
@@ -193,15 +235,13 @@ async fn respond(
     ms: &mut MultiStatus,
     access: &Access,
     item: &Item,
-    path: &DavPath,
-    names: &[QName],
+    base: &str,
+    asked: &Asked,
     view: &View,
     text: Option<&str>,
 ) -> Result<(), DavError> {
-    let (data_props, others): (Vec<QName>, Vec<QName>) =
-        names.iter().cloned().partition(|q| q.is(CALDAV, "calendar-data") || q.is(CARDDAV, "address-data"));
-    let mut stats = props::propstats(ctx, &Res::Item(item, access), Some(path), &Wanted::Props(others)).await?;
-    if !data_props.is_empty() {
+    let mut extra = Vec::new();
+    if !asked.data.is_empty() {
         let owned;
         let text = match text {
             Some(t) => t,
@@ -210,26 +250,35 @@ async fn respond(
                 &owned
             }
         };
-        for q in data_props {
-            let shown = if q.is(CALDAV, "calendar-data") && (view.expand.is_some() || view.limit.is_some()) {
-                match CalendarObject::parse(text, view.zone.as_deref()) {
+        for q in &asked.data {
+            let calendar = q.is(CALDAV, "calendar-data");
+            let shown = if calendar && (view.expand.is_some() || view.limit.is_some()) {
+                // Through the parsed-object cache the filter may have filled already.
+                let shown = match ctx.objects.parsed(&item.blob, text, view.zone.as_deref()) {
                     Some(o) => match (view.expand, view.limit) {
                         (Some(w), _) => o.expanded(w),
                         (None, Some(w)) => o.limited(w),
                         (None, None) => text.to_owned(),
                     },
                     None => text.to_owned(),
-                }
-            } else if let (true, Some(v)) = (q.is(CARDDAV, "address-data"), view.card_version.as_deref()) {
-                kontor_domain::objects::vcard_in_version(text, v).unwrap_or_else(|| text.to_owned())
+                };
+                Cow::Owned(shown)
+            } else if let (false, Some(v)) = (calendar, view.card_version.as_deref()) {
+                kontor_domain::objects::vcard_in_version(text, v).map_or(Cow::Borrowed(text), Cow::Owned)
             } else {
-                text.to_owned()
+                Cow::Borrowed(text)
             };
-            stats[0].1.push(PropValue { name: q, value: Some(escape(&shown)) });
+            let parts = if calendar { view.calendar_parts.as_ref() } else { view.card_parts.as_ref() };
+            let escaped = match parts {
+                Some(spec) => escape(&spec.apply(&shown)),
+                None => escape(&shown),
+            };
+            extra.push((q, escaped));
         }
     }
-    ms.response(&path.href(false), &stats);
-    Ok(())
+    let href = format!("{base}{}", paths::encode(&item.name));
+    let path = asked.props.needs_path().then(|| ctx.path.child(&item.name));
+    props::respond(ctx, ms, &href, &Res::Item(item, access), path.as_ref(), &asked.props, &extra).await
 }
 
 /// RFC 6578: what changed in the collection since the token (empty: everything, no tombstones).
@@ -237,7 +286,7 @@ async fn sync_collection(
     ctx: &Ctx,
     doc: &Element,
     access: &Access,
-    names: &[QName],
+    asked: &Asked,
     ms: &mut MultiStatus,
 ) -> Result<(), DavError> {
     let invalid = || {
@@ -262,24 +311,47 @@ async fn sync_collection(
         .and_then(|n| n.text().parse::<usize>().ok())
         .unwrap_or(MAX_SYNC_LIMIT)
         .clamp(1, MAX_SYNC_LIMIT);
-    let c = &access.collection;
-    let changes = match ctx.core.changes_since(&ctx.who, c.account, Some(c.id), token.as_deref(), limit).await {
+    // The owner's log position came with its principal at the start of this request.
+    let known = (access.collection.account == ctx.who.id).then_some(ctx.who.log);
+    let changes = match ctx.core.changes_in(access, token.as_deref(), limit, known).await {
         Ok(ch) => ch,
         Err(Error::TokenExpired { .. } | Error::TokenInvalid(_) | Error::TokenWrongAccount) => return Err(invalid()),
         Err(e) => return Err(e.into()),
     };
-    let listing = ctx.core.list_items(&ctx.who, c.id).await?;
-    let items: std::collections::HashMap<&str, &Item> = listing.iter().map(|i| (i.name.as_str(), i)).collect();
-    for o in changes.created.iter().chain(&changes.updated).filter(|o| o.object == ObjectType::Item) {
-        let p = ctx.path.child(&o.name);
-        match items.get(o.name.as_str()) {
-            Some(item) => respond(ctx, ms, access, item, &p, names, &View::default(), None).await?,
+    let listing = ctx.core.list_items(access).await?;
+    let base = ctx.path.href(true);
+    // A whole first sync is every item there is: the listing itself, without lookups (the
+    // order of responses carries no meaning, RFC 6578 §3.2), unless it grew past the limit.
+    let whole = token.is_none() && !changes.has_more && listing.len() <= limit;
+    let looked_up: Vec<&ChangedObject> = changes
+        .created
+        .iter()
+        .filter(|_| !whole)
+        .chain(&changes.updated)
+        .filter(|o| o.object == ObjectType::Item)
+        .collect();
+    ms.reserve((if whole { listing.len() } else { looked_up.len() }) * 300);
+    if whole {
+        for item in listing.iter() {
+            respond(ctx, ms, access, item, &base, asked, &View::default(), None).await?;
+        }
+    }
+    // Many names: one hash map beats that many binary searches.
+    let by_name: Option<foldhash::HashMap<&str, &Item>> =
+        (looked_up.len() > 32).then(|| listing.iter().map(|i| (i.name.as_str(), i)).collect());
+    for o in looked_up {
+        let found = match &by_name {
+            Some(m) => m.get(o.name.as_str()).copied(),
+            None => find_item(&listing, &o.name),
+        };
+        match found {
+            Some(item) => respond(ctx, ms, access, item, &base, asked, &View::default(), None).await?,
             // Gone again since the log was read: the next sync reports it.
-            None => ms.status(&p.href(false), 404),
+            None => ms.status(&format!("{base}{}", paths::encode(&o.name)), 404),
         }
     }
     for o in changes.destroyed.iter().filter(|o| o.object == ObjectType::Item) {
-        ms.status(&ctx.path.child(&o.name).href(false), 404);
+        ms.status(&format!("{base}{}", paths::encode(&o.name)), 404);
     }
     if changes.has_more {
         ms.status(&ctx.path.href(true), 507);

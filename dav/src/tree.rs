@@ -107,6 +107,17 @@ impl Ctx {
         if owner.id == self.who.id && name.strip_prefix(SHARED).is_some_and(|n| n.parse::<i64>().is_ok()) {
             return self.shared_binding(area, name).await;
         }
+        if owner.id == self.who.id {
+            // One's own collections are cached at the account's position this request read.
+            let own = self.core.own_collections(&self.who).await?;
+            let found = kinds(area)
+                .iter()
+                .find_map(|kind| own.iter().find(|c| c.parent.is_none() && c.kind == *kind && c.name == name));
+            return match found {
+                Some(c) => Ok(Some(self.core.access_to(&self.who, c.clone()).await?)),
+                None => Ok(None),
+            };
+        }
         for kind in kinds(area) {
             if let Some(c) = self.core.store.collection_by_name(owner.id, None, *kind, name).await? {
                 return Ok(Some(self.core.access_to(&self.who, c).await?));
@@ -183,6 +194,8 @@ pub async fn collection_at(
     let ctx = Ctx {
         core,
         locks: std::sync::Arc::new(crate::locks::Locks::default()),
+        corpora: std::sync::Arc::default(),
+        objects: std::sync::Arc::default(),
         who,
         path: path.clone(),
         headers: axum::http::HeaderMap::new(),

@@ -114,6 +114,12 @@ fn write_node(out: &mut String, n: &XNode) {
 /// characters at once: most names, ETags and calendar data have none).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
+    escape_into(&mut out, s);
+    out
+}
+
+/// [`escape`], appending to `out`.
+pub fn escape_into(out: &mut String, s: &str) {
     let mut from = 0;
     for (i, b) in s.bytes().enumerate() {
         let entity = match b {
@@ -129,7 +135,6 @@ pub fn escape(s: &str) -> String {
         from = i + 1;
     }
     out.push_str(&s[from..]);
-    out
 }
 
 /// Why a body is not acceptable XML.
@@ -313,7 +318,9 @@ impl MultiStatus {
 
     /// A response with one propstat per status.
     pub fn response(&mut self, href: &str, propstats: &[(u16, Vec<PropValue>)]) {
-        let _ = write!(self.out, "<D:response><D:href>{}</D:href>", escape(href));
+        self.out.push_str("<D:response><D:href>");
+        escape_into(&mut self.out, href);
+        self.out.push_str("</D:href>");
         for (status, props) in propstats.iter().filter(|(_, p)| !p.is_empty()) {
             self.out.push_str("<D:propstat><D:prop>");
             for p in props {
@@ -325,14 +332,49 @@ impl MultiStatus {
         self.out.push_str("</D:response>");
     }
 
+    /// A response from property values (`None`: not found), with `extra` found ones after
+    /// them: what [`MultiStatus::response`] writes, without building the lists first.
+    pub fn response_values(
+        &mut self,
+        href: &str,
+        names: &[QName],
+        values: &[Option<String>],
+        extra: &[(&QName, String)],
+    ) {
+        self.out.push_str("<D:response><D:href>");
+        escape_into(&mut self.out, href);
+        self.out.push_str("</D:href>");
+        let pairs = || names.iter().zip(values);
+        if !extra.is_empty() || pairs().any(|(_, v)| v.is_some()) {
+            self.out.push_str("<D:propstat><D:prop>");
+            for (q, v) in pairs().filter_map(|(q, v)| v.as_deref().map(|v| (q, v))) {
+                prop(&mut self.out, q, Some(v));
+            }
+            for (q, v) in extra {
+                prop(&mut self.out, q, Some(v));
+            }
+            self.out.push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>");
+        }
+        if pairs().any(|(_, v)| v.is_none()) {
+            self.out.push_str("<D:propstat><D:prop>");
+            for (q, _) in pairs().filter(|(_, v)| v.is_none()) {
+                prop(&mut self.out, q, None);
+            }
+            self.out.push_str("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>");
+        }
+        self.out.push_str("</D:response>");
+    }
+
+    /// Room for about `bytes` more of output (a listing's size is known before it is written).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.out.reserve(bytes);
+    }
+
     /// A response that is only a status (e.g. 404 for a missing member, or a removed one).
     pub fn status(&mut self, href: &str, status: u16) {
-        let _ = write!(
-            self.out,
-            "<D:response><D:href>{}</D:href><D:status>HTTP/1.1 {status} {}</D:status></D:response>",
-            escape(href),
-            reason(status)
-        );
+        self.out.push_str("<D:response><D:href>");
+        escape_into(&mut self.out, href);
+        let _ = write!(self.out, "</D:href><D:status>HTTP/1.1 {status} {}</D:status></D:response>", reason(status));
     }
 
     /// Raw XML appended inside the multistatus (e.g. `<D:sync-token>`).

@@ -135,11 +135,16 @@ pub fn check_token(token: SyncToken, account: AccountId, current: Modseq, oldest
 /// single transaction larger than `limit` is returned whole (the caller fetches the rest of that
 /// modseq when `needs_whole_modseq` says so).
 pub fn cut_at_limit(rows: &[ChangeRow], limit: usize) -> Cut {
+    cut_by_modseq(rows, limit, |r| r.modseq)
+}
+
+/// [`cut_at_limit`] over anything ordered by modseq (e.g. the live objects of a first sync).
+pub fn cut_by_modseq<T>(rows: &[T], limit: usize, modseq: impl Fn(&T) -> Modseq) -> Cut {
     if rows.len() <= limit {
         return Cut { keep: rows.len(), has_more: false, needs_whole_modseq: None };
     }
-    let boundary = rows[limit].modseq;
-    let keep = rows[..limit].iter().take_while(|r| r.modseq < boundary).count();
+    let boundary = modseq(&rows[limit]);
+    let keep = rows[..limit].iter().take_while(|r| modseq(r) < boundary).count();
     if keep == 0 {
         Cut { keep: 0, has_more: true, needs_whole_modseq: Some(boundary) }
     } else {

@@ -60,6 +60,21 @@ pub struct Principal {
     pub credential_version: i64,
     pub quota: Quota,
     pub created_at: Timestamp,
+    /// Where the account's change log stood when this value was read from the store. Every
+    /// write to the account raises it, so for a principal read at the start of a request it
+    /// stamps what the request may take from caches of the account's state
+    /// ([`crate::Core::own_collections`], [`crate::Core::changes_in`]). A value kept across
+    /// requests (a long session) is old: read the principal again before relying on it.
+    pub log: LogPosition,
+}
+
+/// Where an account's change log stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    /// The modseq of the last committed write.
+    pub current: Modseq,
+    /// Tokens below this cannot be answered: older rows were pruned.
+    pub oldest: Modseq,
 }
 
 impl Principal {
@@ -184,6 +199,11 @@ impl Item {
     pub fn etag(&self) -> String {
         format!("\"{}-{}\"", self.id, self.modseq)
     }
+}
+
+/// The item named `name` in a listing sorted by name (what the stores' listings are).
+pub fn find_item<'a>(sorted: &'a [Item], name: &str) -> Option<&'a Item> {
+    sorted.binary_search_by(|i| i.name.as_str().cmp(name)).ok().map(|at| &sorted[at])
 }
 
 /// Rights given by an account's owner to another principal of the same domain, on one

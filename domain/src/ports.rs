@@ -90,14 +90,7 @@ pub struct NewItem {
     pub uid: Option<String>,
 }
 
-/// Where an account's change log stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogPosition {
-    /// The modseq of the last committed write.
-    pub current: Modseq,
-    /// Tokens below this cannot be answered: older rows were pruned.
-    pub oldest: Modseq,
-}
+pub use crate::model::LogPosition;
 
 /// The relational store: the four parts below, implemented by one type.
 pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore {}
@@ -176,16 +169,23 @@ pub trait CollectionStore: Send + Sync + 'static {
     /// Removes the collection, its child collections and all their items.
     async fn remove_collection(&self, id: CollectionId) -> Result<Committed<()>>;
 
+    /// All collections of the account (every kind), at the account's modseq `at` (which the
+    /// caller read) or newer: a set cached at `at` answers without a query.
+    async fn collections_as_of(&self, account: AccountId, at: Modseq) -> Result<std::sync::Arc<Vec<Collection>>>;
+
     // --- items
     /// Refuses with `OverQuota` when the account has no room.
     async fn create_item(&self, new: NewItem) -> Result<Committed<Item>>;
     async fn item(&self, id: ItemId) -> Result<Option<Item>>;
     async fn item_by_name(&self, collection: CollectionId, name: &str) -> Result<Option<Item>>;
-    /// Shared: the store may hand out the same listing to many readers.
-    async fn list_items(&self, collection: CollectionId) -> Result<std::sync::Arc<Vec<Item>>>;
+    /// The items of the collection as read (its modseq says which state is wanted, so a
+    /// listing cached at that modseq answers without a query), sorted by name (see
+    /// [`crate::model::find_item`]). Shared: the store may hand out one listing to many readers.
+    async fn list_items(&self, collection: &Collection) -> Result<std::sync::Arc<Vec<Item>>>;
     async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>>;
     /// The items whose span meets the window (a superset of those with an instance in it).
-    async fn list_items_in(&self, collection: CollectionId, window: crate::recurrence::Window) -> Result<Vec<Item>>;
+    /// Sorted by name, like [`CollectionStore::list_items`].
+    async fn list_items_in(&self, collection: &Collection, window: crate::recurrence::Window) -> Result<Vec<Item>>;
     /// Replaces the content; with `if_modseq`, only if the item is still at that modseq.
     async fn replace_item(
         &self,
@@ -259,7 +259,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Stores the bytes durably (on return they survive a crash) and returns their id. Storing
     /// bytes that are there already costs no second copy.
     async fn put(&self, data: &[u8]) -> Result<BlobId>;
-    async fn get(&self, id: &BlobId) -> Result<Option<Vec<u8>>>;
+    /// Shared bytes: a cached blob is handed out without a copy.
+    async fn get(&self, id: &BlobId) -> Result<Option<bytes::Bytes>>;
     async fn exists(&self, id: &BlobId) -> Result<bool>;
     async fn delete(&self, id: &BlobId) -> Result<()>;
 }

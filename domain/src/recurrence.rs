@@ -17,8 +17,8 @@ use calcard::common::timezone::Tz;
 use calcard::icalendar::dates::TimeOrDelta;
 use calcard::icalendar::timezone::TzResolver;
 use calcard::icalendar::{
-    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarProperty, ICalendarStatus,
-    ICalendarTransparency, ICalendarValue,
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameterName, ICalendarProperty,
+    ICalendarStatus, ICalendarTransparency, ICalendarValue,
 };
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 
@@ -74,7 +74,21 @@ pub fn instant(value: &str, tzid: Option<&str>, zone: Option<&str>) -> Option<i6
         NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").ok()?
     };
     let tz = tzid.and_then(|t| Tz::from_str(t).ok()).or_else(|| zone.and_then(resolve_zone)).unwrap_or(Tz::UTC);
-    tz.from_local_datetime(&naive).earliest().map(|t| t.timestamp())
+    local_instant(tz, &naive)
+}
+
+/// A wall-clock time in `tz` in UTC seconds, as RFC 5545 §3.3.5 reads it: of a time that occurs
+/// twice (DST ends) the first, of one that does not occur (DST starts) the offset from before
+/// the gap. calcard and chrono's `single()` give nothing for either.
+fn local_instant(tz: Tz, local: &NaiveDateTime) -> Option<i64> {
+    tz.from_local_datetime(local)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(*local - chrono::TimeDelta::hours(1)))
+                .earliest()
+                .map(|t| t + chrono::TimeDelta::hours(1))
+        })
+        .map(|t| t.timestamp())
 }
 
 /// Seconds since the epoch as `YYYYMMDDTHHMMSSZ`.
@@ -112,23 +126,41 @@ pub enum BusyType {
 /// A parsed calendar object with the zone floating times are read in.
 pub struct CalendarObject {
     cal: ICalendar,
-    /// `cal` without SEQUENCE: calcard pairs an override with its master only when their
-    /// SEQUENCEs are equal, which RFC 5545 does not ask of clients (python-caldav and others
-    /// bump the master's alone).
-    /// Only made when the object has overrides; `None` means `cal` serves.
-    unsequenced: Option<ICalendar>,
-    tz: Tz,
+    /// The copy calcard expands, when `cal` itself will not do (`None`: `cal` serves):
+    /// - without SEQUENCE when the object has overrides: calcard pairs an override with its
+    ///   master only when their SEQUENCEs are equal, which RFC 5545 does not ask of clients
+    ///   (python-caldav and others bump the master's alone);
+    /// - with its times made floating (see `floated`) when one of them falls twice or never on
+    ///   the wall clock of its zone.
+    adjusted: Option<ICalendar>,
+    /// The components whose times `adjusted` holds as floating wall-clock times, each with the
+    /// zone they are read in. calcard cannot place a local time that a DST change makes
+    /// ambiguous or skips: it refuses such a DTSTART (the whole event would vanish) and drops
+    /// such an EXDATE, RDATE or RECURRENCE-ID. Floating, the rule runs on the wall clock and
+    /// matches EXDATEs and overrides there; [`Self::instance`] then places each instance as
+    /// RFC 5545 §3.3.5 says.
+    floated: Vec<(u32, Tz)>,
     /// The object's VTIMEZONEs and known zone names, floating times in `tz`; built once.
     zones: TzResolver<String>,
 }
 
-fn without_sequence(cal: &ICalendar) -> ICalendar {
-    let mut c = cal.clone();
-    for comp in &mut c.components {
-        comp.entries.retain(|e| e.name != ICalendarProperty::Sequence);
+impl CalendarObject {
+    /// A rough size in memory, for caches that keep parsed objects.
+    pub fn weight(&self) -> u64 {
+        let entries: usize = self.cal.components.iter().map(|c| c.entries.len()).sum();
+        (entries as u64 + 8) * 160 * if self.adjusted.is_some() { 2 } else { 1 }
     }
-    c
 }
+
+/// The properties whose values are points in time that the expansion reads.
+const TIMES: [ICalendarProperty; 6] = [
+    ICalendarProperty::Dtstart,
+    ICalendarProperty::Dtend,
+    ICalendarProperty::Due,
+    ICalendarProperty::Rdate,
+    ICalendarProperty::Exdate,
+    ICalendarProperty::RecurrenceId,
+];
 
 /// A time zone given as a TZID, or as an iCalendar object holding one VTIMEZONE (the
 /// `calendar-timezone` property).
@@ -172,12 +204,96 @@ impl CalendarObject {
     fn build(cal: ICalendar, tz: Tz) -> CalendarObject {
         let overrides = cal.components.iter().any(ICalendarComponent::is_recurrence_override);
         let zones = cal.build_owned_tz_resolver().with_default(tz);
-        CalendarObject { unsequenced: overrides.then(|| without_sequence(&cal)), cal, tz, zones }
+        let mut obj = CalendarObject { cal, adjusted: None, floated: Vec::new(), zones };
+        let floated = obj.to_float();
+        if overrides || !floated.is_empty() {
+            let mut copy = obj.cal.clone();
+            if overrides {
+                for comp in &mut copy.components {
+                    comp.entries.retain(|e| e.name != ICalendarProperty::Sequence);
+                }
+            }
+            for (id, zone) in &floated {
+                obj.float(&mut copy, *id, *zone);
+            }
+            obj.adjusted = Some(copy);
+        }
+        obj.floated = floated;
+        obj
     }
 
     /// What calcard expands.
     fn expandable(&self) -> &ICalendar {
-        self.unsequenced.as_ref().unwrap_or(&self.cal)
+        self.adjusted.as_ref().unwrap_or(&self.cal)
+    }
+
+    /// The zone a time value of `c` is read in: its own TZID, else DTSTART's, else the
+    /// object's zone.
+    fn zone_of(&self, c: &ICalendarComponent, e: &ICalendarEntry) -> Tz {
+        self.zones
+            .resolve_or_default(e.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id())))
+    }
+
+    /// The zone an instance of component `id` is placed in.
+    fn instance_zone(&self, id: u32, c: &ICalendarComponent) -> Tz {
+        self.floated.iter().find(|(f, _)| *f == id).map_or_else(
+            || self.zones.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id())),
+            |f| f.1,
+        )
+    }
+
+    /// Which components to float (see `floated`), with their zones: none when every local
+    /// time of the object has exactly one instant; else every time component, in its DTSTART's
+    /// zone (overrides in their master's, so RECURRENCE-IDs meet the rule's wall clock).
+    fn to_float(&self) -> Vec<(u32, Tz)> {
+        let unplaceable = self.time_components().any(|(_, c)| {
+            c.entries.iter().filter(|e| TIMES.contains(&e.name)).any(|e| {
+                let zone = self.zone_of(c, e);
+                !zone.is_floating()
+                    && e.values.iter().filter_map(ICalendarValue::as_partial_date_time).any(|v| {
+                        v.to_date_time().is_some_and(|t| {
+                            t.offset.is_none() && zone.from_local_datetime(&t.date_time).single().is_none()
+                        })
+                    })
+            })
+        });
+        if !unplaceable {
+            return Vec::new();
+        }
+        let own = |c: &ICalendarComponent| {
+            self.zones.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()))
+        };
+        let master =
+            self.time_components().find(|(_, c)| c.property(&ICalendarProperty::Rrule).is_some()).map(|x| own(x.1));
+        self.time_components()
+            .map(|(id, c)| (id, if c.is_recurrence_override() { master.unwrap_or_else(|| own(c)) } else { own(c) }))
+            .collect()
+    }
+
+    /// Rewrites component `id` of `copy` with every time value as a floating wall-clock time
+    /// in `zone`: values in that zone keep their wall clock (also one a DST change skips),
+    /// others (UTC, other zones) are moved to it.
+    fn float(&self, copy: &mut ICalendar, id: u32, zone: Tz) {
+        let (Some(original), Some(c)) = (self.component(id), copy.components.get_mut(id as usize)) else { return };
+        for (e, before) in c.entries.iter_mut().zip(&original.entries) {
+            if !TIMES.contains(&e.name) {
+                continue;
+            }
+            let own = self.zone_of(original, before);
+            for (v, was) in e.values.iter_mut().zip(&before.values) {
+                let (ICalendarValue::PartialDateTime(p), Some(was)) = (v, was.as_partial_date_time()) else { continue };
+                let Some(t) = was.to_date_time().filter(|_| was.has_time()) else { continue };
+                let local = if t.offset.is_none() && own == zone {
+                    t.date_time
+                } else {
+                    let Some(at) = self.time_in(original, before, was) else { continue };
+                    let Some(utc) = DateTime::from_timestamp(at, 0) else { continue };
+                    zone.from_utc_datetime(&utc.naive_utc()).naive_local()
+                };
+                **p = PartialDateTime::from_naive_timestamp(local.and_utc().timestamp());
+            }
+            e.params.retain(|p| p.name != ICalendarParameterName::Tzid);
+        }
     }
 
     /// Whether the master's rule, left alone (no EXDATE, RDATE or overrides), starts at DTSTART.
@@ -189,7 +305,10 @@ impl CalendarObject {
         if let Some(c) = bare.components.get_mut(master as usize) {
             c.entries.retain(|e| !matches!(e.name, ICalendarProperty::Exdate | ICalendarProperty::Rdate));
         }
-        bare.expand_dates(self.tz, 1).events.first().is_none_or(|e| e.start.timestamp() == dtstart)
+        bare.expand_dates(Tz::Floating, 1)
+            .events
+            .first()
+            .is_none_or(|e| self.instance(e).is_some_and(|i| i.start == dtstart))
     }
 
     /// The master's DTSTART in UTC seconds.
@@ -200,8 +319,21 @@ impl CalendarObject {
     /// A date or date-time value of `c` in UTC seconds: in its own TZID, else DTSTART's, else
     /// the object's zone.
     fn time_in(&self, c: &ICalendarComponent, e: &ICalendarEntry, p: &PartialDateTime) -> Option<i64> {
-        let tzid = e.tz_id().or_else(|| c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
-        p.to_date_time_with_tz(self.zones.resolve_or_default(tzid)).map(|t| t.timestamp())
+        let zone = self.zone_of(c, e);
+        let t = p.to_date_time()?;
+        if t.offset.is_some() || zone.is_floating() {
+            return t.to_date_time_with_tz(zone).map(|t| t.timestamp());
+        }
+        local_instant(zone, &t.date_time)
+    }
+
+    /// Every date or date-time value of every `prop` of `c`, in UTC seconds.
+    fn times(&self, c: &ICalendarComponent, prop: &ICalendarProperty) -> Vec<i64> {
+        c.properties(prop)
+            .flat_map(|e| {
+                e.values.iter().filter_map(ICalendarValue::as_partial_date_time).filter_map(|v| self.time_in(c, e, v))
+            })
+            .collect()
     }
 
     /// The first value of `prop` in `c`, in UTC seconds.
@@ -238,14 +370,21 @@ impl CalendarObject {
         let mut budget = masters.iter().map(|m| self.estimate(*m, until)).max().unwrap_or(16);
         let mut previous = usize::MAX;
         loop {
-            let expansion = self.expandable().expand_dates(self.tz, budget);
+            // Floating times come back floating; `instance` places them in their zones.
+            let expansion = self.expandable().expand_dates(Tz::Floating, budget);
             let n = expansion.events.len();
+            // A floating time read as UTC is at most 14 hours after its instant.
             let passed = masters.iter().all(|m| {
-                expansion.events.iter().rev().find(|e| e.comp_id == *m).is_none_or(|e| e.start.timestamp() >= until)
+                expansion.events.iter().rev().find(|e| e.comp_id == *m).is_none_or(|e| {
+                    e.start.timestamp() - if e.start.timezone().is_floating() { 14 * 3600 } else { 0 } >= until
+                })
             });
             let complete = n == previous;
             if masters.is_empty() || passed || complete || budget >= MAX_ITERATIONS {
                 let mut out: Vec<Instance> = expansion.events.into_iter().filter_map(|e| self.instance(&e)).collect();
+                for m in &masters {
+                    self.exclude(*m, &mut out);
+                }
                 for m in &masters {
                     self.dtstart_counts(*m, &mut out, complete);
                 }
@@ -294,6 +433,17 @@ impl CalendarObject {
         n.clamp(8, MAX_ITERATIONS)
     }
 
+    /// Drops the master's instances whose instant an EXDATE names. calcard compares wall
+    /// clocks when the object is floated, and a skipped wall-clock time has a second name
+    /// (02:30 on the day clocks jump from 02:00 to 03:00 is also 03:30).
+    fn exclude(&self, master: u32, out: &mut Vec<Instance>) {
+        let Some(c) = self.component(master).filter(|c| c.property(&ICalendarProperty::Exdate).is_some()) else {
+            return;
+        };
+        let exdates = self.times(c, &ICalendarProperty::Exdate);
+        out.retain(|i| i.comp != master || !exdates.contains(&i.start));
+    }
+
     /// RFC 5545 §3.8.5.3: "The DTSTART property value always counts as the first occurrence",
     /// also when it does not match the rule (calcard, like the rrule crate, leaves it out then).
     /// It uses one of COUNT, so the rule's last instance goes when the expansion is complete.
@@ -303,17 +453,7 @@ impl CalendarObject {
         if out.iter().any(|i| (i.start == dtstart && i.comp == master) || i.recurrence_id == Some(dtstart)) {
             return;
         }
-        let dates = |p: ICalendarProperty| -> Vec<i64> {
-            c.properties(&p)
-                .flat_map(|e| {
-                    e.values
-                        .iter()
-                        .filter_map(ICalendarValue::as_partial_date_time)
-                        .filter_map(|v| self.time_in(c, e, v))
-                })
-                .collect()
-        };
-        let (exdates, rdates) = (dates(ICalendarProperty::Exdate), dates(ICalendarProperty::Rdate));
+        let (exdates, rdates) = (self.times(c, &ICalendarProperty::Exdate), self.times(c, &ICalendarProperty::Rdate));
         // Missing because an EXDATE removed it: unsynchronised only if the bare rule skips it.
         if exdates.contains(&dtstart) && self.synchronised(master, dtstart) {
             return;
@@ -349,20 +489,13 @@ impl CalendarObject {
         e: &calcard::icalendar::dates::CalendarEvent<DateTime<Tz>, TimeOrDelta<DateTime<Tz>, chrono::TimeDelta>>,
     ) -> Option<Instance> {
         let c = self.component(e.comp_id)?;
-        let zone = self.zones.resolve_or_default(c.property(&ICalendarProperty::Dtstart).and_then(|d| d.tz_id()));
-        // calcard leaves an instance floating when its wall-clock time is ambiguous or missing
-        // in the zone (DST changes); RFC 5545 §3.3.5 takes the first of two, and the offset
-        // from before a gap.
+        let zone = self.instance_zone(e.comp_id, c);
+        // Floating: a floating time, a floated component, or a wall-clock time calcard could
+        // not place (DST changes); RFC 5545 §3.3.5 takes the first of two, and the offset from
+        // before a gap.
         let local = e.start.naive_local();
         let start = if e.start.timezone().is_floating() && !zone.is_floating() {
-            zone.from_local_datetime(&local)
-                .earliest()
-                .or_else(|| {
-                    zone.from_local_datetime(&(local - chrono::TimeDelta::hours(1)))
-                        .earliest()
-                        .map(|t| t + chrono::TimeDelta::hours(1))
-                })
-                .map_or(e.start.timestamp(), |t| t.timestamp())
+            local_instant(zone, &local).unwrap_or(e.start.timestamp())
         } else {
             e.start.timestamp()
         };
@@ -374,6 +507,9 @@ impl CalendarObject {
             start
         } else {
             match e.end {
+                TimeOrDelta::Time(t) if t.timezone().is_floating() && !zone.is_floating() => {
+                    local_instant(zone, &t.naive_local()).unwrap_or(t.timestamp()).max(start)
+                }
                 TimeOrDelta::Time(t) => t.timestamp(),
                 // Nominal durations (days, weeks) follow the wall clock across DST changes.
                 TimeOrDelta::Delta(d) => {
@@ -757,6 +893,48 @@ mod tests {
     }
 
     const BERLIN: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+    /// Wall-clock times that occur twice (DST ends) or not at all (DST starts): the instance is
+    /// the first of two, or keeps the offset from before the gap, and an EXDATE written the
+    /// same way removes it (calcard resolves neither; found by the rrule-crate property test).
+    #[test]
+    fn exdate_at_an_ambiguous_or_missing_wall_clock_time() {
+        let sydney = cal(
+            "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Australia/Sydney:20200403T020000\r\nDURATION:PT15M\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT\r\n",
+        );
+        let starts = |c: &CalendarObject| -> Vec<String> {
+            c.instances("VEVENT", Window::ALL).iter().map(|i| format_utc(i.start)).collect()
+        };
+        // 5 April 2020 02:00 occurs at +11 and again at +10; the first is 4 April 15:00Z.
+        assert_eq!(starts(&sydney), ["20200402T150000Z", "20200403T150000Z", "20200404T150000Z"]);
+        let excluded = cal(
+            "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Australia/Sydney:20200403T020000\r\nDURATION:PT15M\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEXDATE;TZID=Australia/Sydney:20200405T020000\r\nEND:VEVENT\r\n",
+        );
+        assert_eq!(starts(&excluded), ["20200402T150000Z", "20200403T150000Z"]);
+        // 29 March 2026 02:30 does not exist in Berlin; it is read with +01:00 (01:30Z).
+        let gap = cal(
+            "BEGIN:VEVENT\r\nUID:g\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260328T023000\r\nDURATION:PT15M\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEXDATE;TZID=Europe/Berlin:20260329T023000\r\nEND:VEVENT\r\n",
+        );
+        assert_eq!(starts(&gap), ["20260328T013000Z", "20260330T003000Z"]);
+        let gap_start = cal(
+            "BEGIN:VEVENT\r\nUID:g\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20260329T023000\r\nDURATION:PT15M\r\nRRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n",
+        );
+        assert_eq!(starts(&gap_start), ["20260329T013000Z", "20260330T003000Z"]);
+        // A single event at 02:30 on the night Berlin's clocks go back (calcard refuses it).
+        let single = cal(
+            "BEGIN:VEVENT\r\nUID:o\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20261025T023000\r\nDTEND;TZID=Europe/Berlin:20261025T040000\r\nEND:VEVENT\r\n",
+        );
+        let i = single.instances("VEVENT", Window::ALL);
+        assert_eq!(
+            (format_utc(i[0].start), format_utc(i[0].end)),
+            ("20261025T003000Z".into(), "20261025T030000Z".into())
+        );
+        // An override of that ambiguous instance, and an RDATE in the gap.
+        let moved = cal(
+            "BEGIN:VEVENT\r\nUID:m\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20261024T023000\r\nDURATION:PT15M\r\nRRULE:FREQ=DAILY;COUNT=3\r\nRDATE;TZID=Europe/Berlin:20270328T023000\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:m\r\nDTSTAMP:20200101T000000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261025T023000\r\nDTSTART:20261025T120000Z\r\nDURATION:PT15M\r\nEND:VEVENT\r\n",
+        );
+        assert_eq!(starts(&moved), ["20261024T003000Z", "20261025T120000Z", "20261026T013000Z", "20270328T013000Z"]);
+    }
 
     #[test]
     fn weekly_rule_keeps_wall_clock_across_dst() {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::BlobId;
 use kontor_domain::ports::BlobStore;
@@ -23,13 +24,22 @@ pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
 #[derive(Clone)]
 struct ByteWeight;
 
-impl quick_cache::Weighter<BlobId, Arc<[u8]>> for ByteWeight {
-    fn weight(&self, _key: &BlobId, val: &Arc<[u8]>) -> u64 {
+impl quick_cache::Weighter<u128, Bytes> for ByteWeight {
+    fn weight(&self, _key: &u128, val: &Bytes) -> u64 {
         val.len() as u64 + 96
     }
 }
 
-type BlobCache = quick_cache::sync::Cache<BlobId, Arc<[u8]>, ByteWeight>;
+/// Cached blobs by the first 128 bits of their SHA-256 (enough to tell them apart; a 16-byte
+/// key hashes and compares in a few instructions, the 64-character id did not).
+type BlobCache = quick_cache::sync::Cache<u128, Bytes, ByteWeight>;
+
+/// The cache key of a blob id (its first 32 hex digits; ids are 64 by construction).
+fn cache_key(id: &BlobId) -> Option<u128> {
+    let mut digest = [0u8; 16];
+    hex::decode_to_slice(id.as_str().get(..32)?, &mut digest).ok()?;
+    Some(u128::from_be_bytes(digest))
+}
 
 /// The filesystem blob store.
 #[derive(Clone)]
@@ -73,11 +83,12 @@ impl FsBlobStore {
         self
     }
 
-    fn remember(&self, id: &BlobId, data: &[u8]) {
+    fn remember(&self, id: &BlobId, data: &Bytes) {
         if let Some(c) = &self.cache
             && data.len() <= CACHE_MAX_BLOB
+            && let Some(key) = cache_key(id)
         {
-            c.insert(id.clone(), Arc::from(data));
+            c.insert(key, data.clone());
         }
     }
 
@@ -131,16 +142,17 @@ impl BlobStore for FsBlobStore {
             .await
             .map_err(Error::internal)?
             .map_err(io_err("write", &id))?;
-        self.remember(&id, &data);
+        self.remember(&id, &Bytes::from(data));
         Ok(id)
     }
 
-    async fn get(&self, id: &BlobId) -> Result<Option<Vec<u8>>> {
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(id)) {
-            return Ok(Some(hit.to_vec()));
+    async fn get(&self, id: &BlobId) -> Result<Option<Bytes>> {
+        if let Some(hit) = self.cache.as_ref().zip(cache_key(id)).and_then(|(c, key)| c.get(&key)) {
+            return Ok(Some(hit));
         }
         match tokio::fs::read(self.path(id)).await {
             Ok(d) => {
+                let d = Bytes::from(d);
                 self.remember(id, &d);
                 Ok(Some(d))
             }
@@ -154,8 +166,8 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, id: &BlobId) -> Result<()> {
-        if let Some(c) = &self.cache {
-            c.remove(id);
+        if let Some((c, key)) = self.cache.as_ref().zip(cache_key(id)) {
+            c.remove(&key);
         }
         match tokio::fs::remove_file(self.path(id)).await {
             Ok(()) => Ok(()),
@@ -185,6 +197,30 @@ mod tests {
         assert!(!s.exists(&a).await.unwrap());
         assert_eq!(s.get(&a).await.unwrap(), None);
         s.delete(&a).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cached_blobs_are_told_apart_and_files_are_read_once_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsBlobStore::open(dir.path()).unwrap();
+        let ids: Vec<BlobId> = put_many(&s, 50).await;
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(s.get(id).await.unwrap().unwrap(), format!("blob {i}").as_bytes());
+        }
+        // A cold store reads the file, then answers from the cache even when the file is gone.
+        let cold = FsBlobStore::open(dir.path()).unwrap();
+        assert_eq!(cold.get(&ids[7]).await.unwrap().unwrap(), &b"blob 7"[..]);
+        std::fs::remove_file(cold.path(&ids[7])).unwrap();
+        assert_eq!(cold.get(&ids[7]).await.unwrap().unwrap(), &b"blob 7"[..]);
+        assert_eq!(FsBlobStore::open(dir.path()).unwrap().get(&ids[7]).await.unwrap(), None);
+    }
+
+    async fn put_many(s: &FsBlobStore, n: usize) -> Vec<BlobId> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            ids.push(s.put(format!("blob {i}").as_bytes()).await.unwrap());
+        }
+        ids
     }
 
     fn walk(p: &Path) -> Vec<PathBuf> {

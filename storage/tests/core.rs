@@ -30,6 +30,7 @@ both_stores!(
     passwords_app_passwords_and_tokens,
     removing_a_user_releases_its_data,
     concurrent_writers_get_distinct_modseqs_and_respect_quota,
+    caches_follow_the_log_and_stale_readers_do_not_displace_them,
 );
 
 fn ids(v: &[kontor_domain::changes::ChangedObject]) -> BTreeSet<i64> {
@@ -69,7 +70,7 @@ async fn change_log_and_sync(mut env: Env) {
     // A stale ETag (modseq) is refused and changes nothing.
     let stale = core.replace_item(&a, i1.id, "text/calendar", b"lost update", Some(i1.modseq)).await;
     assert!(matches!(stale, Err(Error::PreconditionFailed(_))), "{stale:?}");
-    assert_eq!(core.read_item(&a, i1.id).await.unwrap().1, b"one, changed");
+    assert_eq!(core.read_item(&a, i1.id).await.unwrap().1, &b"one, changed"[..]);
     assert_eq!(core.read_item(&a, i1.id).await.unwrap().0.modseq, i1b.modseq);
 
     // Nothing new since the latest token.
@@ -187,10 +188,10 @@ async fn quota_refuses_and_warns_once_per_crossing(mut env: Env) {
     assert_eq!(warnings(&mut env), vec![(QuotaLevel::Warn90, 950, 1000)]);
 
     // Over quota: refused, nothing written.
-    let before = core.list_items(&a, f.id).await.unwrap().len();
+    let before = core.list_items(&core.access(&a, f.id).await.unwrap()).await.unwrap().len();
     let r = core.create_item(&a, f.id, "big", "application/octet-stream", &[5; 51]).await;
     assert!(matches!(r, Err(Error::OverQuota { used: 950, limit: 1000, requested: 51 })), "{r:?}");
-    assert_eq!(core.list_items(&a, f.id).await.unwrap().len(), before);
+    assert_eq!(core.list_items(&core.access(&a, f.id).await.unwrap()).await.unwrap().len(), before);
     assert_eq!(core.principal_by_address("a@example.com").await.unwrap().quota.used_bytes, 950);
     let grow = core.replace_item(&a, y.id, "application/octet-stream", &[6; 300], None).await;
     assert!(matches!(grow, Err(Error::OverQuota { .. })), "{grow:?}");
@@ -232,7 +233,7 @@ async fn roles_allow_exactly_what_they_name(env: Env) {
 
     // Reviewer: reads, may not write.
     core.share(&owner, owner.id, Some(cal.id), &addr(&b), Role::Reviewer.rights()).await.unwrap();
-    assert_eq!(core.read_item(&b, mine.id).await.unwrap().1, b"owner's");
+    assert_eq!(core.read_item(&b, mine.id).await.unwrap().1, &b"owner's"[..]);
     assert!(matches!(core.create_item(&b, cal.id, "b.ics", "text/calendar", b"b").await, Err(Error::Forbidden { .. })));
     assert!(matches!(core.replace_item(&b, mine.id, "text/calendar", b"x", None).await, Err(Error::Forbidden { .. })));
     assert!(matches!(core.remove_item(&b, mine.id, None).await, Err(Error::Forbidden { .. })));
@@ -347,7 +348,7 @@ async fn rename_keeps_data_and_frees_the_address(env: Env) {
     let msg = core.create_item(&info, f.id, "1", "message/rfc822", b"Subject: hello\r\n\r\nold mail").await.unwrap();
     let archived = core.rename_user(Actor::System, "info@example.com", "archive@example.com").await.unwrap();
     assert_eq!(archived.id, info.id);
-    assert_eq!(core.read_item(&archived, msg.id).await.unwrap().1, b"Subject: hello\r\n\r\nold mail");
+    assert_eq!(core.read_item(&archived, msg.id).await.unwrap().1, &b"Subject: hello\r\n\r\nold mail"[..]);
     assert!(matches!(core.principal_by_address("info@example.com").await, Err(Error::NotFound(_))));
     // Log in as the archive with the old password.
     let who = core
@@ -485,5 +486,58 @@ async fn concurrent_writers_get_distinct_modseqs_and_respect_quota(env: Env) {
         .await
         .unwrap();
     assert_eq!(log.created.len(), 10);
+    env.finish().await;
+}
+
+/// The listing and collection-set caches answer by the modseq a reader holds: a fresh reader
+/// always sees the latest write, a reader holding an older row never pushes the newer state
+/// out, and a second store over the same database (another node) sees the first's writes.
+async fn caches_follow_the_log_and_stale_readers_do_not_displace_them(env: Env) {
+    let a = env.user("a@example.com").await;
+    let core = env.core.clone();
+    let fresh = || async { core.principal_by_address("a@example.com").await.unwrap() };
+    let names = |set: &[kontor_domain::model::Collection]| set.iter().map(|c| c.name.clone()).collect::<BTreeSet<_>>();
+
+    let before = fresh().await;
+    let first = names(&core.own_collections(&before).await.unwrap());
+    let f = core.create_collection(&a, a.id, None, CollectionKind::FileFolder, "new", None).await.unwrap();
+    let after = fresh().await;
+    assert!(after.log.current > before.log.current, "a collection change moves the account's log");
+    let now = names(&core.own_collections(&after).await.unwrap());
+    assert!(now.contains("new") && !first.contains("new"), "{first:?} then {now:?}");
+    // A stale reader gets that state or a newer one, and leaves the newer set in place.
+    let stale = names(&core.own_collections(&before).await.unwrap());
+    assert!(stale.is_superset(&first));
+    assert!(names(&core.own_collections(&after).await.unwrap()).contains("new"));
+
+    let opened = core.access(&a, f.id).await.unwrap();
+    assert!(core.list_items(&opened).await.unwrap().is_empty());
+    core.create_item(&a, f.id, "b", "text/plain", b"b").await.unwrap();
+    core.create_item(&a, f.id, "a", "text/plain", b"a").await.unwrap();
+    let reopened = core.access(&a, f.id).await.unwrap();
+    let listing = core.list_items(&reopened).await.unwrap();
+    let listed: Vec<&str> = listing.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(listed, ["a", "b"], "listings are sorted by name");
+    assert!(kontor_domain::model::find_item(&listing, "b").is_some());
+    assert!(kontor_domain::model::find_item(&listing, "c").is_none());
+    // The reader that opened the folder before the writes may see either state…
+    let old = core.list_items(&opened).await.unwrap().len();
+    assert!(old == 0 || old == 2);
+    // …and does not displace the newer listing.
+    assert_eq!(core.list_items(&reopened).await.unwrap().len(), 2);
+
+    // Another node on the same database: its caches fill from its own reads, then follow the
+    // first node's writes through the modseqs it reads.
+    let other = env.second_core().await;
+    let other_view = other.access(&a, f.id).await.unwrap();
+    assert_eq!(other.list_items(&other_view).await.unwrap().len(), 2);
+    core.create_item(&a, f.id, "c", "text/plain", b"c").await.unwrap();
+    let other_view = other.access(&a, f.id).await.unwrap();
+    assert_eq!(other.list_items(&other_view).await.unwrap().len(), 3, "the other node sees the write");
+    let p = other.principal_by_address("a@example.com").await.unwrap();
+    assert!(!names(&other.own_collections(&p).await.unwrap()).contains("newer"));
+    core.create_collection(&a, a.id, None, CollectionKind::FileFolder, "newer", None).await.unwrap();
+    let p = other.principal_by_address("a@example.com").await.unwrap();
+    assert!(names(&other.own_collections(&p).await.unwrap()).contains("newer"), "the other node sees the new folder");
     env.finish().await;
 }

@@ -13,7 +13,8 @@ both_stores!(
     discovery_crud_reports_and_sync,
     sharing_gives_exactly_the_role,
     acl_and_colleague_lookup,
-    recurrence_time_ranges_expand_and_free_busy
+    recurrence_time_ranges_expand_and_free_busy,
+    address_book_search_over_many_cards
 );
 
 const CAL: &str = "urn:ietf:params:xml:ns:caldav";
@@ -225,6 +226,19 @@ async fn discovery_crud_reports_and_sync(store: &Store) {
     let text = ann.report("addressbooks/ann@example.com/contacts/", v3).await;
     assert!(
         text.contains("VERSION:3.0") && !text.contains("VERSION:4.0") && text.contains("carla@example.org"),
+        "{text}"
+    );
+    // Only the properties asked for (RFC 6352 §10.4.2), VERSION kept, in the version asked for.
+    let some = q.replace(
+        "<R:address-data/>",
+        "<R:address-data version=\"3.0\"><R:prop name=\"EMAIL\"/><R:prop name=\"UID\"/></R:address-data>",
+    );
+    let text = ann.report("addressbooks/ann@example.com/contacts/", some).await;
+    assert!(
+        text.contains("BEGIN:VCARD\r\nVERSION:3.0\r\n")
+            && text.contains("carla@example.org")
+            && text.contains("UID:c1")
+            && !text.contains("FN:"),
         "{text}"
     );
     let r = ann
@@ -511,6 +525,39 @@ async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
         assert!(expanded.contains(line), "{line} in {expanded}");
     }
     assert!(!expanded.contains("RRULE") && !expanded.contains("VTIMEZONE"), "{expanded}");
+    // Partial retrieval (RFC 4791 §9.6.1), after the expansion: only the named parts.
+    let partial = events_between(
+        &ann,
+        cal,
+        "20260325T000000Z",
+        "20260403T000000Z",
+        "<C:calendar-data><C:comp name=\"VCALENDAR\"><C:prop name=\"VERSION\"/><C:comp name=\"VEVENT\"><C:prop name=\"SUMMARY\"/><C:prop name=\"DTSTART\"/><C:prop name=\"UID\" novalue=\"yes\"/></C:comp></C:comp><C:expand start=\"20260325T000000Z\" end=\"20260403T000000Z\"/></C:calendar-data>",
+    )
+    .await;
+    assert_eq!(partial.matches("BEGIN:VEVENT").count(), 2, "{partial}");
+    for (line, wanted) in [
+        ("VERSION:2.0", true),
+        ("DTSTART:20260402T070000Z", true),
+        ("SUMMARY:Jour fixe (moved)", true),
+        ("UID:\r\n", true),
+        ("UID:weekly", false),
+        ("PRODID", false),
+        ("DTEND", false),
+        ("RECURRENCE-ID", false),
+        ("VALARM", false),
+    ] {
+        assert_eq!(partial.contains(line), wanted, "{line} in {partial}");
+    }
+    let r = ann
+        .req("REPORT", cal)
+        .header("depth", "1")
+        .body(format!(
+            "<C:calendar-query xmlns:D=\"DAV:\" xmlns:C=\"{CAL}\"><D:prop><C:calendar-data><C:comp/></C:calendar-data></D:prop><C:filter><C:comp-filter name=\"VCALENDAR\"/></C:filter></C:calendar-query>"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a comp element needs a name");
     // limit-recurrence-set keeps the master and only the overrides that matter.
     let limited = events_between(
         &ann,
@@ -576,4 +623,69 @@ async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
     }
     let listing = bob.propfind(cal, "1", "<D:getetag/>").await;
     assert!(!listing.contains("weekly.ics"), "{listing}");
+}
+
+/// addressbook-query text-match over an address book big enough for the searchable-text
+/// path: folded lines, other scripts and case, a match only in another property, and the
+/// answer following every change.
+async fn address_book_search_over_many_cards(store: &Store) {
+    let server = setup(store);
+    let ann = User { server: &server, name: "ann@example.com", password: "anns password" };
+    let book = "addressbooks/ann@example.com/contacts/";
+    let put = |name: String, card: String| {
+        let ann = &ann;
+        async move {
+            let r = ann.req("PUT", &format!("{book}{name}")).body(card).send().await.unwrap();
+            assert!(r.status().is_success(), "{name}: {}", r.status());
+        }
+    };
+    for i in 0..80 {
+        let fn_ = match i {
+            3 => "Zoë Müller".to_owned(),
+            4 => "Hans MÜLLER".to_owned(),
+            5 => "Folded Mül\r\n ler".to_owned(),
+            _ => format!("Person {i}"),
+        };
+        let note = if i == 6 { "NOTE:müller is a friend\r\n" } else { "" };
+        put(
+            format!("c{i}.vcf"),
+            format!("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:card-{i}\r\nFN:{fn_}\r\n{note}END:VCARD\r\n"),
+        )
+        .await;
+    }
+    let search = |text: &'static str| {
+        let ann = &ann;
+        async move {
+            let body = format!(
+                "<R:addressbook-query xmlns:D=\"DAV:\" xmlns:R=\"urn:ietf:params:xml:ns:carddav\"><D:prop><D:getetag/></D:prop><R:filter><R:prop-filter name=\"FN\"><R:text-match collation=\"i;unicode-casemap\" match-type=\"contains\">{text}</R:text-match></R:prop-filter></R:filter></R:addressbook-query>"
+            );
+            let answer = ann.report(book, body).await;
+            let mut found: Vec<String> = answer
+                .split("<D:href>")
+                .skip(1)
+                .filter_map(|h| h.split("</D:href>").next())
+                .filter_map(|h| h.rsplit('/').next().map(str::to_owned))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        search("müller").await,
+        ["c3.vcf", "c4.vcf", "c5.vcf"],
+        "case, other scripts and folding; NOTE is not FN"
+    );
+    assert_eq!(
+        search("PERSON 7").await,
+        [
+            "c7.vcf", "c70.vcf", "c71.vcf", "c72.vcf", "c73.vcf", "c74.vcf", "c75.vcf", "c76.vcf", "c77.vcf",
+            "c78.vcf", "c79.vcf"
+        ]
+    );
+    assert!(search("nobody").await.is_empty());
+    // Changes show at once: a rename into the result, a removal out of it.
+    put("c10.vcf".into(), "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:card-10\r\nFN:Maria Müller\r\nEND:VCARD\r\n".into()).await;
+    let r = ann.req("DELETE", &format!("{book}c4.vcf")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(search("müller").await, ["c10.vcf", "c3.vcf", "c5.vcf"]);
 }

@@ -19,6 +19,7 @@ both_stores!(
     http_skeleton_answers_clearly,
     graceful_shutdown_and_restart,
     cli_works_offline_before_the_first_start,
+    a_refused_request_keeps_its_connection,
 );
 
 async fn me(server: &Server, user: &str, password: &str) -> reqwest::Response {
@@ -274,4 +275,54 @@ async fn cli_works_offline_before_the_first_start(store: &Store) {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.max_body"));
     assert!(store.ok(&["--set", "log.level=error", "user", "list"], None).contains("first@example.com"));
+}
+
+/// A client sends its first request without credentials and repeats it on the same connection
+/// after the 401. The refusal must not leave the body unread and the connection closing under
+/// the client (python-caldav then failed with "connection closed without response").
+async fn a_refused_request_keeps_its_connection(store: &Store) {
+    use std::io::{Read, Write};
+    let server = Server::start(store, &[]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let body = "<D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag/></D:prop></D:propfind>";
+        // Headers first, the body a moment later, as HTTP libraries write them.
+        write!(s, "PROPFIND /dav/ HTTP/1.1\r\nHost: t\r\nDepth: 0\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        s.write_all(body.as_bytes()).unwrap();
+        let first = read_response(&mut s);
+        assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let second = read_response(&mut s);
+        assert!(second.starts_with("HTTP/1.1 200"), "the connection still serves: {second:?}");
+    })
+    .await
+    .unwrap();
+
+    fn read_response(s: &mut std::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Headers, then as many body bytes as Content-Length says.
+        loop {
+            let n = s.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
 }

@@ -90,6 +90,7 @@ mod tests {
             credential_version: 4,
             quota: Quota { used_bytes: 0, limit_bytes: None },
             created_at: Timestamp(0),
+            log: crate::model::LogPosition { current: crate::ids::Modseq(0), oldest: crate::ids::Modseq(0) },
         }
     }
 

@@ -154,6 +154,13 @@ impl Core {
         Ok(self.publish(c))
     }
 
+    /// The caller's own collections (every kind) as of the moment `who` was read from the
+    /// store, or newer ([`Principal::log`]): no query while nothing in the account changed.
+    /// For a principal read for this request; a long session reads it again first.
+    pub async fn own_collections(&self, who: &Principal) -> Result<std::sync::Arc<Vec<Collection>>> {
+        self.store.collections_as_of(who.id, who.log.current).await
+    }
+
     /// The collections of `account` that `who` can see, with its rights on each.
     pub async fn list_collections(
         &self,

@@ -84,7 +84,7 @@ impl Core {
     }
 
     /// An item the caller may read, and its bytes.
-    pub async fn read_item(&self, who: &Principal, id: ItemId) -> Result<(Item, Vec<u8>)> {
+    pub async fn read_item(&self, who: &Principal, id: ItemId) -> Result<(Item, bytes::Bytes)> {
         let (item, _) = self.visible_item(who, id, Rights::READ).await?;
         let data = self
             .blobs
@@ -96,7 +96,7 @@ impl Core {
 
     /// The content of an item of a collection the caller already opened with [`Core::access`]
     /// (no second rights lookup: for reports over many items).
-    pub async fn content_of(&self, access: &crate::Access, item: &Item) -> Result<Vec<u8>> {
+    pub async fn content_of(&self, access: &crate::Access, item: &Item) -> Result<bytes::Bytes> {
         access.require(Rights::READ)?;
         if item.collection != access.collection.id {
             return Err(Error::not_found(format!("item {}", item.id)));
@@ -117,7 +117,7 @@ impl Core {
     /// (a superset: the caller tests each with [`crate::recurrence`]).
     pub async fn items_in(&self, access: &crate::Access, window: Window) -> Result<Vec<Item>> {
         access.require(Rights::READ)?;
-        self.store.list_items_in(access.collection.id, window).await
+        self.store.list_items_in(&access.collection, window).await
     }
 
     /// Busy periods of a calendar inside `window`, merged: for whoever may read it or holds a
@@ -134,7 +134,7 @@ impl Core {
             return Err(Error::forbidden(Rights::FREE_BUSY.to_string()));
         }
         let mut busy = Vec::new();
-        for item in self.store.list_items_in(collection, window).await? {
+        for item in self.store.list_items_in(&access.collection, window).await? {
             let Some(data) = self.blobs.get(&item.blob).await? else { continue };
             if let Some(object) = std::str::from_utf8(&data).ok().and_then(|t| CalendarObject::parse(t, zone)) {
                 busy.extend(object.busy(window));
@@ -143,9 +143,11 @@ impl Core {
         Ok(merge_busy(busy))
     }
 
-    pub async fn list_items(&self, who: &Principal, collection: CollectionId) -> Result<std::sync::Arc<Vec<Item>>> {
-        self.access(who, collection).await?.require(Rights::READ)?;
-        self.store.list_items(collection).await
+    /// The items of a collection the caller opened (sorted by name: [`crate::model::find_item`]).
+    /// The listing is the collection's state when it was opened, or newer.
+    pub async fn list_items(&self, access: &crate::Access) -> Result<std::sync::Arc<Vec<Item>>> {
+        access.require(Rights::READ)?;
+        self.store.list_items(&access.collection).await
     }
 
     /// Replaces an item's content; `if_modseq` makes it conditional (ETag / If-Match).

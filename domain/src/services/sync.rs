@@ -1,16 +1,16 @@
 //! Reading the change log: what changed since a token, for an account or one collection.
 
 use crate::Core;
-use crate::changes::{self, ChangeOp, ChangedObject, Changes, ObjectType, SyncToken};
+use crate::changes::{self, ChangedObject, Changes, ObjectType, SyncToken};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId, Modseq};
-use crate::model::Principal;
+use crate::model::{Collection, LogPosition, Principal};
 use crate::rights::Rights;
 
 impl Core {
     /// The account's current token.
     pub async fn current_token(&self, who: &Principal, account: AccountId) -> Result<SyncToken> {
-        self.require_log_access(who, account, None).await?;
+        self.require_log_access(who, account).await?;
         let pos = self.store.log_position(account).await?;
         Ok(SyncToken { account, modseq: pos.current })
     }
@@ -26,19 +26,60 @@ impl Core {
         token: Option<&str>,
         limit: usize,
     ) -> Result<Changes> {
-        self.require_log_access(who, account, collection).await?;
+        match collection {
+            Some(c) => {
+                let access = self.access(who, c).await?;
+                if access.collection.account != account {
+                    return Err(Error::not_found(format!("collection {c}")));
+                }
+                self.changes_in(&access, token, limit, None).await
+            }
+            None => {
+                self.require_log_access(who, account).await?;
+                self.log_after(account, None, token, limit, None).await
+            }
+        }
+    }
+
+    /// [`Core::changes_since`] in a collection the caller opened (whoever may read it).
+    /// `known`: the account's log position read for this request (the owner's
+    /// [`Principal::log`]), which saves reading it again.
+    pub async fn changes_in(
+        &self,
+        access: &crate::Access,
+        token: Option<&str>,
+        limit: usize,
+        known: Option<LogPosition>,
+    ) -> Result<Changes> {
+        access.require(Rights::READ)?;
+        self.log_after(access.collection.account, Some(&access.collection), token, limit, known).await
+    }
+
+    async fn log_after(
+        &self,
+        account: AccountId,
+        collection: Option<&Collection>,
+        token: Option<&str>,
+        limit: usize,
+        known: Option<LogPosition>,
+    ) -> Result<Changes> {
+        let collection_id = collection.map(|c| c.id);
         // Bounded, so `limit + 1` can never wrap and one answer stays a reasonable size.
         let limit = limit.clamp(1, 100_000);
-        let pos = self.store.log_position(account).await?;
+        // A position read before the rows below is safe: rows are then that state or newer.
+        let pos = match known {
+            Some(p) => p,
+            None => self.store.log_position(account).await?,
+        };
         let Some(token) = token else {
             return self.initial_sync(account, collection, limit, pos.current).await;
         };
         let token = SyncToken::parse(token)?;
         changes::check_token(token, account, pos.current, pos.oldest)?;
-        let mut rows = self.store.change_rows(account, token.modseq, collection, limit + 1).await?;
+        let mut rows = self.store.change_rows(account, token.modseq, collection_id, limit + 1).await?;
         let cut = changes::cut_at_limit(&rows, limit);
         if let Some(m) = cut.needs_whole_modseq {
-            rows = self.store.change_rows_at(account, m, collection).await?;
+            rows = self.store.change_rows_at(account, m, collection_id).await?;
         } else {
             rows.truncate(cut.keep);
         }
@@ -61,14 +102,12 @@ impl Core {
     async fn initial_sync(
         &self,
         account: AccountId,
-        collection: Option<CollectionId>,
+        collection: Option<&Collection>,
         limit: usize,
         current: Modseq,
     ) -> Result<Changes> {
         let collections = match collection {
-            Some(id) => {
-                vec![self.store.collection(id).await?.ok_or_else(|| Error::not_found(format!("collection {id}")))?]
-            }
+            Some(c) => vec![c.clone()],
             None => self.store.list_collections(account, None).await?,
         };
         let mut objs = Vec::new();
@@ -83,7 +122,7 @@ impl Core {
                     name: c.name.clone(),
                 });
             }
-            for i in self.store.list_items(c.id).await?.iter() {
+            for i in self.store.list_items(c).await?.iter() {
                 objs.push(ChangedObject {
                     object: ObjectType::Item,
                     id: i.id.0,
@@ -95,21 +134,8 @@ impl Core {
             }
         }
         objs.sort_by_key(|o| (o.modseq, o.object, o.id));
-        // Reuse the log's paging rule: never split one modseq across answers.
-        let as_rows: Vec<_> = objs
-            .iter()
-            .take(limit + 1)
-            .map(|o| changes::ChangeRow {
-                modseq: o.modseq,
-                object: o.object,
-                object_id: o.id,
-                collection_id: o.collection_id,
-                kind: o.kind,
-                op: ChangeOp::Created,
-                name: o.name.clone(),
-            })
-            .collect();
-        let cut = changes::cut_at_limit(&as_rows, limit);
+        // The log's paging rule: never split one modseq across answers.
+        let cut = changes::cut_by_modseq(&objs, limit, |o| o.modseq);
         let keep = match cut.needs_whole_modseq {
             Some(m) => objs.iter().take_while(|o| o.modseq <= m).count(),
             None => cut.keep,
@@ -125,27 +151,13 @@ impl Core {
         })
     }
 
-    /// Account-wide logs are for the owner (and account-wide readers); a collection's log for
-    /// whoever may read it.
-    async fn require_log_access(
-        &self,
-        who: &Principal,
-        account: AccountId,
-        collection: Option<CollectionId>,
-    ) -> Result<()> {
-        let rights = match collection {
-            Some(c) => {
-                let a = self.access(who, c).await?;
-                if a.collection.account != account {
-                    return Err(Error::not_found(format!("collection {c}")));
-                }
-                a.rights
-            }
-            None => self.rights_in(who, account, None).await?,
-        };
+    /// Account-wide logs are for the owner (and account-wide readers); a collection's log is
+    /// for whoever may read the collection ([`Core::changes_in`]).
+    async fn require_log_access(&self, who: &Principal, account: AccountId) -> Result<()> {
+        let rights = self.rights_in(who, account, None).await?;
         if rights.contains(Rights::READ) {
             Ok(())
-        } else if rights.is_empty() && collection.is_none() {
+        } else if rights.is_empty() {
             Err(Error::not_found(format!("account {account}")))
         } else {
             Err(Error::forbidden(Rights::READ.to_string()))

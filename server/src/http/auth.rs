@@ -69,9 +69,25 @@ pub async fn require_auth(
             parts.extensions.insert(who);
             next.run(axum::extract::Request::from_parts(parts, body)).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // Clients send their first request without credentials and repeat it on the same
+            // connection after the 401. An unread body makes the server close that connection,
+            // racing the client's retry ("connection closed without response"): read small
+            // bodies to the end, and say so when the connection will close.
+            let drained = axum::body::to_bytes(body, DRAIN_BEFORE_401).await.is_ok();
+            let mut response = e.into_response();
+            if !drained {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }
+
+/// Request bodies up to this size are read before a refusal, so the connection stays usable.
+const DRAIN_BEFORE_401: usize = 256 << 10;
 
 #[cfg(test)]
 mod tests {

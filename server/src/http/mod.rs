@@ -20,6 +20,7 @@ use kontor_domain::Core;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -90,12 +91,20 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     with_layers(routes, limits)
 }
 
+/// Bodies smaller than this go out as they are: they fit in one TCP segment, so compressing
+/// them costs time and saves no round trip.
+const COMPRESS_ABOVE: u16 = 1400;
+
 /// The cross-cutting layers, innermost first: each wraps everything above it.
 fn with_layers(routes: Router, limits: Limits) -> Router {
     routes
         .layer(RequestBodyLimitLayer::new(limits.max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
-        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
+        .layer(
+            CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Fastest)
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE))),
+        )
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn(error::explain_layer_errors))
         .layer(middleware::from_fn(record_metrics))

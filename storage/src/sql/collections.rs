@@ -14,13 +14,13 @@ use kontor_domain::ports::{
 use kontor_domain::recurrence::{Span, Window};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::log::{AccountTx, Logged};
 use super::{SqlStore, commit, db_err, i, properties, u, unique};
-use crate::entities::{blob, collection, item, principal};
+use crate::entities::{blob, collection, item};
 
 fn kind_of(code: i16) -> Result<CollectionKind> {
     CollectionKind::from_code(code).ok_or_else(|| Error::internal(format!("bad collection kind {code}")))
@@ -90,41 +90,27 @@ async fn unref_blob(txn: &impl ConnectionTrait, id: &str, n: i64) -> Result<()> 
 }
 
 impl SqlStore {
-    /// A collection's items, from the listing cache while its account's modseq is unchanged.
-    /// The modseq is read before the items, so a listing is never filed under a newer modseq
-    /// than what it shows.
-    pub(crate) async fn listing(&self, collection: CollectionId) -> Result<Arc<Vec<Item>>> {
-        let modseq: Option<i64> = collection::Entity::find_by_id(collection.0)
-            .select_only()
-            .column(principal::Column::Modseq)
-            .join(
-                JoinType::InnerJoin,
-                collection::Entity::belongs_to(principal::Entity)
-                    .from(collection::Column::AccountId)
-                    .to(principal::Column::Id)
-                    .into(),
-            )
-            .into_tuple()
-            .one(&self.db)
-            .await
-            .map_err(db_err)?;
-        let Some(modseq) = modseq else { return Err(Error::not_found(format!("collection {collection}"))) };
-        if let Some((at, hit)) = self.listings.get(&collection.0)
-            && at == modseq
-        {
+    /// A collection's items, sorted by name, from the listing cache when it holds them at the
+    /// modseq of the collection as the caller read it. Every write to an item raises its
+    /// collection's modseq in the same transaction, so a listing filed under a modseq is
+    /// that state or a newer one (the items are read after the caller read the collection);
+    /// a newer collection misses and is read again. No query when the cache answers.
+    pub(crate) async fn listing(&self, c: &Collection) -> Result<Arc<Vec<Item>>> {
+        if let Some(hit) = self.listings.get(c.id.0, c.modseq.0) {
             return Ok(hit);
         }
-        let items: Vec<Item> = item::Entity::find()
-            .filter(item::Column::CollectionId.eq(collection.0))
-            .order_by_asc(item::Column::Id)
+        let mut items: Vec<Item> = item::Entity::find()
+            .filter(item::Column::CollectionId.eq(c.id.0))
             .all(&self.db)
             .await
             .map_err(db_err)?
             .into_iter()
             .map(to_item)
             .collect::<Result<_>>()?;
+        // Sorted here, not by the database: PostgreSQL's collation is not byte order.
+        items.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let listing = Arc::new(items);
-        self.listings.insert(collection.0, (modseq, listing.clone()));
+        self.listings.put(c.id.0, c.modseq.0, listing.clone());
         Ok(listing)
     }
 
@@ -254,6 +240,15 @@ impl CollectionStore for SqlStore {
             .collect()
     }
 
+    async fn collections_as_of(&self, account: AccountId, at: Modseq) -> Result<Arc<Vec<Collection>>> {
+        if let Some(hit) = self.collections.get(account.0, at.0) {
+            return Ok(hit);
+        }
+        let set = Arc::new(self.list_collections(account, None).await?);
+        self.collections.put(account.0, at.0, set.clone());
+        Ok(set)
+    }
+
     async fn update_collection(&self, id: CollectionId, patch: CollectionPatch) -> Result<Committed<Collection>> {
         let row = self.collection_row(&self.db, id).await?;
         let mut tx = AccountTx::begin(self, PrincipalId(row.account_id)).await?;
@@ -371,8 +366,8 @@ impl CollectionStore for SqlStore {
             .transpose()
     }
 
-    async fn list_items(&self, collection: CollectionId) -> Result<Arc<Vec<Item>>> {
-        Ok(self.listing(collection).await?)
+    async fn list_items(&self, collection: &Collection) -> Result<Arc<Vec<Item>>> {
+        self.listing(collection).await
     }
 
     async fn item_by_uid(&self, collection: CollectionId, uid: &str) -> Result<Option<Item>> {
@@ -386,7 +381,7 @@ impl CollectionStore for SqlStore {
             .transpose()
     }
 
-    async fn list_items_in(&self, collection: CollectionId, window: Window) -> Result<Vec<Item>> {
+    async fn list_items_in(&self, collection: &Collection, window: Window) -> Result<Vec<Item>> {
         // The same test the items_time index serves, run over the cached listing.
         Ok(self
             .listing(collection)

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use kontor_domain::address::{Address, DomainName, LocalPart};
 use kontor_domain::error::{Error, Result};
-use kontor_domain::ids::{AppPasswordId, DomainId, PrincipalId, Timestamp};
-use kontor_domain::model::{Alias, AppPassword, Domain, Principal, PrincipalKind, Quota};
+use kontor_domain::ids::{AppPasswordId, DomainId, Modseq, PrincipalId, Timestamp};
+use kontor_domain::model::{Alias, AppPassword, Domain, LogPosition, Principal, PrincipalKind, Quota};
 use kontor_domain::ports::{Committed, DirectoryStore, NewPrincipal};
 use kontor_domain::quota::{self, QuotaLevel};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -31,6 +31,7 @@ pub(crate) fn to_principal(m: principal::Model, domain: &str) -> Result<Principa
         credential_version: m.credential_version,
         quota: Quota { used_bytes: u(m.used_bytes), limit_bytes: m.quota_limit.map(u) },
         created_at: Timestamp(m.created_at),
+        log: LogPosition { current: Modseq(m.modseq), oldest: Modseq(m.oldest_modseq) },
     })
 }
 

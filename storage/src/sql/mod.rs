@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kontor_domain::error::{Error, Result};
-use kontor_domain::model::Item;
+use kontor_domain::model::{Collection, Item};
 use kontor_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -48,6 +48,14 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
+    // A ping on every checkout is one more round trip per query: SQLite files do not drop
+    // connections, and PostgreSQL ones are pinged only after they sat idle (when a proxy or
+    // firewall may have dropped them).
+    if backend == Backend::Sqlite {
+        opts.test_before_acquire(false);
+    } else {
+        opts.test_before_acquire_if_idle_for(Duration::from_mins(1));
+    }
     if backend == Backend::Sqlite {
         opts.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
@@ -82,23 +90,50 @@ impl quick_cache::Weighter<i64, (i64, Listing)> for ListingWeight {
 /// Item listings kept per collection; weighed in items.
 const LISTING_CACHE_ITEMS: u64 = 200_000;
 
+/// Accounts whose collection sets are kept.
+const ACCOUNT_CACHE_ENTRIES: usize = 10_000;
+
+/// Values cached by key under the modseq their reader held: a value filed at a modseq was
+/// read after that modseq was, so it is that state or a newer one (see [`SqlStore`]).
+struct ByModseq<V, W = quick_cache::UnitWeighter>(quick_cache::sync::Cache<i64, (i64, V), W>);
+
+impl<V: Clone, W: quick_cache::Weighter<i64, (i64, V)> + Clone> ByModseq<V, W> {
+    /// The value of `key` filed at exactly `at`.
+    fn get(&self, key: i64, at: i64) -> Option<V> {
+        self.0.get(&key).filter(|(filed, _)| *filed == at).map(|(_, v)| v)
+    }
+
+    /// Files `value`, read after `at` was read; a reader holding an older modseq never
+    /// displaces a value filed at a newer one.
+    fn put(&self, key: i64, at: i64, value: V) {
+        if self.0.get(&key).is_none_or(|(filed, _)| filed < at) {
+            self.0.insert(key, (at, value));
+        }
+    }
+}
+
 /// The store over one connection pool.
 ///
-/// Listings of a collection's items are cached with the modseq of its account: every write
-/// to an item goes through an account transaction that raises that modseq, so a listing is
-/// current exactly while the account's modseq (one indexed row) is unchanged — on every node
-/// that shares the database. Big collections are then listed without streaming thousands of
-/// rows per request.
+/// Listings of a collection's items are cached with the modseq of the collection: every write
+/// to an item raises it in the same transaction, so a listing is current exactly while the
+/// collection's modseq is unchanged — on every node that shares the database. A caller that
+/// has read the collection (every caller: access checks read it) then lists thousands of
+/// items without a query. An account's set of collections is cached the same way, under the
+/// account's modseq (every collection change is an account transaction that raises it).
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
-    listings: Arc<quick_cache::sync::Cache<i64, (i64, Listing), ListingWeight>>,
+    listings: Arc<ByModseq<Listing, ListingWeight>>,
+    /// An account's collections, by account modseq.
+    collections: Arc<ByModseq<Arc<Vec<Collection>>>>,
 }
 
 impl SqlStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        let listings = Arc::new(quick_cache::sync::Cache::with_weighter(4096, LISTING_CACHE_ITEMS, ListingWeight));
-        Self { db, listings }
+        let listings =
+            Arc::new(ByModseq(quick_cache::sync::Cache::with_weighter(4096, LISTING_CACHE_ITEMS, ListingWeight)));
+        let collections = Arc::new(ByModseq(quick_cache::sync::Cache::new(ACCOUNT_CACHE_ENTRIES)));
+        Self { db, listings, collections }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

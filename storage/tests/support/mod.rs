@@ -16,6 +16,7 @@ pub struct Env {
     pub events: tokio::sync::broadcast::Receiver<Event>,
     pub dir: tempfile::TempDir,
     pg: Option<(String, String)>,
+    url: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +66,16 @@ impl Env {
         let bus = Arc::new(LocalBus::new());
         let events = kontor_domain::events::EventBus::subscribe(bus.as_ref());
         let core = Core::new(Arc::new(store), Arc::new(blobs), bus, settings).await.unwrap();
-        Self { core: Arc::new(core), events, dir, pg }
+        Self { core: Arc::new(core), events, dir, pg, url }
+    }
+
+    /// Another node: a core with its own pool (and caches) on the same database and blobs.
+    pub async fn second_core(&self) -> Arc<Core> {
+        let store = SqlStore::new(kontor_storage::connect(&self.url, 4).await.unwrap());
+        let blobs = FsBlobStore::open(self.dir.path().join("blobs")).unwrap();
+        Arc::new(
+            Core::new(Arc::new(store), Arc::new(blobs), Arc::new(LocalBus::new()), Settings::default()).await.unwrap(),
+        )
     }
 
     /// Drops the PostgreSQL database (left behind if the test failed before; the test
