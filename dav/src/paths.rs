@@ -94,7 +94,16 @@ impl DavPath {
 }
 
 pub fn encode(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
+    let mut out = String::with_capacity(segment.len());
+    encode_into(&mut out, segment);
+    out
+}
+
+/// [`encode`], appending to `out` (a listing's hrefs are written without a string each).
+pub fn encode_into(out: &mut String, segment: &str) {
+    for chunk in utf8_percent_encode(segment, SEGMENT) {
+        out.push_str(chunk);
+    }
 }
 
 /// Why a path cannot be used.

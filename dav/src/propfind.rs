@@ -51,6 +51,14 @@ pub fn multistatus(ms: MultiStatus) -> Response {
     (StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], ms.finish()).into_response()
 }
 
+/// A multistatus whose listing of members is made while it is sent.
+type Rest = Box<dyn Iterator<Item = String> + Send>;
+
+fn streamed(ms: MultiStatus, rest: Rest) -> Response {
+    (StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], ms.streamed(rest))
+        .into_response()
+}
+
 /// PROPFIND on `/dav/`: where the principal is.
 pub async fn propfind_root(ctx: &Ctx, body: Body) -> DavResult {
     let depth_one = depth_one(ctx)?;
@@ -104,22 +112,23 @@ pub async fn propfind(ctx: &Ctx, body: Body) -> DavResult {
                 &path.href(true),
                 &props::propstats(ctx, &Res::Collection(&access), Some(path), &wanted).await?,
             );
-            if depth_one {
-                members(ctx, &access, path, &wanted, &mut ms).await?;
+            if depth_one && let Some(rest) = members(ctx, &access, path, &wanted, &mut ms).await? {
+                return Ok(streamed(ms, rest));
             }
         }
     }
     Ok(multistatus(ms))
 }
 
-/// The members of a collection: sub-folders (file drive) and items.
+/// The members of a collection: sub-folders (file drive) and items. Items whose asked
+/// properties the listing answers come back as the rest of the body, to be made as it is sent.
 async fn members(
     ctx: &Ctx,
     access: &Access,
     path: &DavPath,
     wanted: &Wanted,
     ms: &mut MultiStatus,
-) -> Result<(), DavError> {
+) -> Result<Option<Rest>, DavError> {
     let c = &access.collection;
     if c.kind == CollectionKind::FileFolder {
         let children = ctx.core.list_collections(&ctx.who, c.account, Some(CollectionKind::FileFolder)).await?;
@@ -136,11 +145,17 @@ async fn members(
     }
     // Without read (a free/busy grant) the collection shows, its items do not.
     if !access.rights.contains(kontor_domain::rights::Rights::READ) {
-        return Ok(());
+        return Ok(None);
     }
     let items = ctx.core.list_items(access).await?;
-    ms.reserve(items.len() * 300);
     let base = path.href(true);
+    if let Wanted::Props(names) = wanted
+        && !wanted.needs_path()
+        && let Some(rest) = props::item_listing(items.clone(), base.clone(), names)
+    {
+        return Ok(Some(Box::new(rest)));
+    }
+    ms.reserve(items.len() * 320);
     let mut href = String::new();
     // A member's path is made only for lock discovery; its href is the collection's plus its name.
     let needs_path = wanted.needs_path();
@@ -148,8 +163,8 @@ async fn members(
         let p = needs_path.then(|| path.child(&item.name));
         href.clear();
         href.push_str(&base);
-        href.push_str(&crate::paths::encode(&item.name));
+        crate::paths::encode_into(&mut href, &item.name);
         props::respond(ctx, ms, &href, &Res::Item(item, access), p.as_ref(), wanted, &[]).await?;
     }
-    Ok(())
+    Ok(None)
 }

@@ -1,6 +1,7 @@
 //! Properties: the live ones of each kind of resource (WebDAV, CalDAV, CardDAV, ACL, quota,
 //! sync), and the mix of live and dead ones PROPFIND shows.
 
+use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use kontor_domain::Access;
@@ -158,7 +159,63 @@ fn principal_href(address: &str) -> String {
 }
 
 /// The value of a live property, or `None` if the resource has no such property.
+/// The properties an item's row alone answers, written into `out` (false for any other).
+/// Listings and reports of many items write these in place: no string per value.
+fn item_value(out: &mut String, q: &QName, i: &Item) -> bool {
+    if q.ns != DAV {
+        return false;
+    }
+    match q.name.as_str() {
+        "getetag" => {
+            let _ = write!(out, "&quot;{}-{}&quot;", i.id, i.modseq);
+        }
+        "resourcetype" => {}
+        "getcontentlength" => {
+            let _ = write!(out, "{}", i.size);
+        }
+        "getcontenttype" => crate::xml::escape_into(out, &i.content_type),
+        "getlastmodified" => out.push_str(&http_date(i.updated_at.0)),
+        _ => return false,
+    }
+    true
+}
+
+/// A listing's responses when every asked property is one its rows answer (else `None`):
+/// made lazily, a piece at a time, for [`MultiStatus::streamed`]. `base` is the collection's
+/// href.
+pub fn item_listing(
+    items: std::sync::Arc<Vec<Item>>,
+    base: String,
+    names: &[QName],
+) -> Option<impl Iterator<Item = String> + Send + 'static> {
+    const PIECE: usize = 128;
+    let first = items.first()?;
+    if names.is_empty() || !names.iter().all(|q| item_value(&mut String::new(), q, first)) {
+        return None;
+    }
+    let names = names.to_vec();
+    let pieces = items.len().div_ceil(PIECE);
+    Some((0..pieces).map(move |n| {
+        let piece = &items[n * PIECE..((n + 1) * PIECE).min(items.len())];
+        let mut ms = MultiStatus::fragment(piece.len() * 320);
+        let mut href = String::new();
+        for item in piece {
+            href.clear();
+            href.push_str(&base);
+            crate::paths::encode_into(&mut href, &item.name);
+            ms.response_with(&href, &names, &[], |out, q| item_value(out, q, item));
+        }
+        ms.into_fragment()
+    }))
+}
+
 pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -> Result<Option<String>, DavError> {
+    if let Res::Item(i, _) = res {
+        let mut v = String::new();
+        if item_value(&mut v, q, i) {
+            return Ok(Some(v));
+        }
+    }
     let kind = match res {
         Res::Collection(a) | Res::Item(_, a) => Some(a.collection.kind),
         _ => None,
@@ -174,14 +231,11 @@ pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -
             CollectionKind::AddressBook => format!("{}{}", el(DAV, "collection"), el(CARDDAV, "addressbook")),
             _ => el(DAV, "collection"),
         },
-        (DAV, "resourcetype", Res::Item(..)) | (DAV, "alternate-URI-set" | "group-membership", Res::Principal(_)) => {
-            String::new()
-        }
+        (DAV, "alternate-URI-set" | "group-membership", Res::Principal(_)) => String::new(),
         (DAV, "displayname", Res::Principal(p)) => escape(p.display_name.as_deref().unwrap_or(&p.address.to_string())),
         (DAV, "displayname", Res::Collection(a)) if a.collection.kind != CollectionKind::FileFolder => {
             escape(a.collection.display_name.as_deref().unwrap_or(&a.collection.name))
         }
-        (DAV, "getetag", Res::Item(i, _)) => escape(&i.etag()),
         (DAV, "getetag", Res::Collection(a)) | (CALSERVER, "getctag", Res::Collection(a)) => {
             escape(&collection_etag(a))
         }
@@ -195,9 +249,6 @@ pub async fn live(ctx: &Ctx, res: &Res<'_>, path: Option<&DavPath>, q: &QName) -
             });
             escape(&sync_token(&t))
         }
-        (DAV, "getcontentlength", Res::Item(i, _)) => i.size.to_string(),
-        (DAV, "getcontenttype", Res::Item(i, _)) => escape(&i.content_type),
-        (DAV, "getlastmodified", Res::Item(i, _)) => http_date(i.updated_at.0),
         (DAV, "creationdate", Res::Item(i, _)) => rfc3339(i.created_at.0),
         (DAV, "creationdate", Res::Collection(a)) => rfc3339(a.collection.created_at.0),
         (DAV, "supportedlock", Res::Collection(_) | Res::Item(..)) => SUPPORTED_LOCK.into(),
@@ -339,6 +390,12 @@ pub async fn respond(
     extra: &[(&QName, String)],
 ) -> Result<(), DavError> {
     if let Wanted::Props(names) = wanted {
+        if let Res::Item(item, _) = res
+            && !names.is_empty()
+            && ms.response_with(href, names, extra, |out, q| item_value(out, q, item))
+        {
+            return Ok(());
+        }
         let values = values_of(ctx, res, path, names).await?;
         ms.response_values(href, names, &values, extra);
     } else {

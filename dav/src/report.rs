@@ -276,7 +276,9 @@ async fn respond(
             extra.push((q, escaped));
         }
     }
-    let href = format!("{base}{}", paths::encode(&item.name));
+    let mut href = String::with_capacity(base.len() + item.name.len() + 8);
+    href.push_str(base);
+    paths::encode_into(&mut href, &item.name);
     let path = asked.props.needs_path().then(|| ctx.path.child(&item.name));
     props::respond(ctx, ms, &href, &Res::Item(item, access), path.as_ref(), &asked.props, &extra).await
 }

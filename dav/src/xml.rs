@@ -120,6 +120,11 @@ pub fn escape(s: &str) -> String {
 
 /// [`escape`], appending to `out`.
 pub fn escape_into(out: &mut String, s: &str) {
+    // Most text (hrefs, ETags, names) has nothing to escape: one scan, one copy.
+    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')) {
+        out.push_str(s);
+        return;
+    }
     let mut from = 0;
     for (i, b) in s.bytes().enumerate() {
         let entity = match b {
@@ -260,22 +265,31 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
 /// Writes the opening of a property element, declaring its namespace.
 pub fn open_prop(out: &mut String, q: &QName) {
     if q.ns == DAV {
-        let _ = write!(out, "<D:{}", q.name);
+        out.push_str("<D:");
+        out.push_str(&q.name);
     } else if q.ns.is_empty() {
-        let _ = write!(out, "<{} xmlns=\"\"", q.name);
+        out.push('<');
+        out.push_str(&q.name);
+        out.push_str(" xmlns=\"\"");
     } else {
-        let _ = write!(out, "<X:{} xmlns:X=\"{}\"", q.name, escape(&q.ns));
+        out.push_str("<X:");
+        out.push_str(&q.name);
+        out.push_str(" xmlns:X=\"");
+        escape_into(out, &q.ns);
+        out.push('"');
     }
 }
 
 pub fn close_prop(out: &mut String, q: &QName) {
-    if q.ns == DAV {
-        let _ = write!(out, "</D:{}>", q.name);
+    out.push_str(if q.ns == DAV {
+        "</D:"
     } else if q.ns.is_empty() {
-        let _ = write!(out, "</{}>", q.name);
+        "</"
     } else {
-        let _ = write!(out, "</X:{}>", q.name);
-    }
+        "</X:"
+    });
+    out.push_str(&q.name);
+    out.push('>');
 }
 
 /// `<name/>` or `<name>value</name>`; `value` is XML.
@@ -365,6 +379,43 @@ impl MultiStatus {
         self.out.push_str("</D:response>");
     }
 
+    /// A response whose found properties `write` puts straight into the body (it returns
+    /// false for a property it does not know: then nothing is written and this returns false,
+    /// for the caller to take the general way). Empty values are written as empty elements,
+    /// as [`prop`] does.
+    pub fn response_with(
+        &mut self,
+        href: &str,
+        names: &[QName],
+        extra: &[(&QName, String)],
+        mut write: impl FnMut(&mut String, &QName) -> bool,
+    ) -> bool {
+        let mark = self.out.len();
+        self.out.push_str("<D:response><D:href>");
+        escape_into(&mut self.out, href);
+        self.out.push_str("</D:href><D:propstat><D:prop>");
+        for q in names {
+            open_prop(&mut self.out, q);
+            self.out.push('>');
+            let at = self.out.len();
+            if !write(&mut self.out, q) {
+                self.out.truncate(mark);
+                return false;
+            }
+            if self.out.len() == at {
+                self.out.truncate(at - 1);
+                self.out.push_str("/>");
+            } else {
+                close_prop(&mut self.out, q);
+            }
+        }
+        for (q, v) in extra {
+            prop(&mut self.out, q, Some(v));
+        }
+        self.out.push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>");
+        true
+    }
+
     /// Room for about `bytes` more of output (a listing's size is known before it is written).
     pub fn reserve(&mut self, bytes: usize) {
         self.out.reserve(bytes);
@@ -385,6 +436,25 @@ impl MultiStatus {
     pub fn finish(mut self) -> String {
         self.out.push_str("</D:multistatus>\n");
         self.out
+    }
+
+    /// Responses written without the document's head, for [`Self::streamed`].
+    pub fn fragment(capacity: usize) -> Self {
+        Self { out: String::with_capacity(capacity) }
+    }
+
+    pub fn into_fragment(self) -> String {
+        self.out
+    }
+
+    /// The body so far, then `rest` (fragments made while the body is sent), then the end.
+    /// A big listing is written and compressed a piece at a time, and the client reads the
+    /// first responses while the last are made; no buffer holds the whole answer.
+    pub fn streamed(self, rest: impl Iterator<Item = String> + Send + 'static) -> axum::body::Body {
+        let all = std::iter::once(self.out).chain(rest).chain(std::iter::once("</D:multistatus>\n".to_owned()));
+        axum::body::Body::from_stream(futures_util::stream::iter(
+            all.map(|s| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(s))),
+        ))
     }
 }
 

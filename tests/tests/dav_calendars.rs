@@ -14,7 +14,8 @@ both_stores!(
     sharing_gives_exactly_the_role,
     acl_and_colleague_lookup,
     recurrence_time_ranges_expand_and_free_busy,
-    address_book_search_over_many_cards
+    address_book_search_over_many_cards,
+    a_big_listing_comes_whole_and_in_order
 );
 
 const CAL: &str = "urn:ietf:params:xml:ns:caldav";
@@ -688,4 +689,69 @@ async fn address_book_search_over_many_cards(store: &Store) {
     let r = ann.req("DELETE", &format!("{book}c4.vcf")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(search("müller").await, ["c10.vcf", "c3.vcf", "c5.vcf"]);
+}
+
+/// PROPFIND Depth 1 on a collection of more items than one piece of the streamed body: every
+/// member once, in name order, with its ETag from the PUT, percent-encoded hrefs, and a
+/// well-formed document; a property the rows do not answer takes the general way, same items.
+async fn a_big_listing_comes_whole_and_in_order(store: &Store) {
+    let server = setup(store);
+    let ann = User { server: &server, name: "ann@example.com", password: "anns password" };
+    let book = "addressbooks/ann@example.com/contacts/";
+    let mut etags = std::collections::BTreeMap::new();
+    for i in 0..300 {
+        let name = format!("card {i:03}&x.vcf");
+        let card = format!("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:big-{i}\r\nFN:Person {i}\r\nEND:VCARD\r\n");
+        let path = format!("{book}card%20{i:03}%26x.vcf");
+        let r = ann.req("PUT", &path).body(card).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{name}");
+        etags.insert(name, r.headers()["etag"].to_str().unwrap().to_owned());
+    }
+    let members = |answer: &str| -> Vec<(String, Option<String>)> {
+        let mut reader = quick_xml::Reader::from_str(answer);
+        let (mut out, mut text, mut in_href, mut in_etag) = (Vec::new(), String::new(), false, false);
+        loop {
+            match reader.read_event().expect("well-formed multistatus") {
+                quick_xml::events::Event::Start(e) => {
+                    in_href = e.local_name().as_ref() == b"href";
+                    in_etag = e.local_name().as_ref() == b"getetag";
+                    text.clear();
+                }
+                quick_xml::events::Event::Text(t) => text.push_str(&t.xml10_content().unwrap()),
+                quick_xml::events::Event::GeneralRef(r) => {
+                    text.push(r.resolve_char_ref().unwrap().unwrap_or(match &*r.decode().unwrap() {
+                        "quot" => '"',
+                        "amp" => '&',
+                        other => panic!("entity {other}"),
+                    }));
+                }
+                quick_xml::events::Event::End(_) if in_href => {
+                    out.push((text.clone(), None));
+                    in_href = false;
+                }
+                quick_xml::events::Event::End(_) if in_etag => {
+                    out.last_mut().unwrap().1 = Some(text.clone());
+                    in_etag = false;
+                }
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
+        }
+        out
+    };
+    let base = "/dav/addressbooks/ann@example.com/contacts/";
+    let expected: Vec<(String, Option<String>)> = etags
+        .iter()
+        .map(|(name, etag)| (format!("{base}{}", name.replace(' ', "%20").replace('&', "%26")), Some(etag.clone())))
+        .collect();
+    let answer = ann.propfind(book, "1", "<D:getetag/><D:getcontenttype/><D:resourcetype/>").await;
+    let got = members(&answer);
+    assert_eq!(got.len(), 301, "the collection and its 300 cards");
+    assert_eq!(got[0].0, base);
+    assert_eq!(got[1..], expected[..]);
+    assert_eq!(answer.matches("<D:getcontenttype>text/vcard").count(), 300, "{}", &answer[..2000]);
+    // displayname is not an item row's: the general way gives the same members.
+    let answer = ann.propfind(book, "1", "<D:getetag/><D:displayname/>").await;
+    assert_eq!(members(&answer)[1..], expected[..]);
+    assert_eq!(answer.matches("<D:displayname/>").count(), 300, "not found on every card");
 }
