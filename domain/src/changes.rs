@@ -15,6 +15,23 @@ use std::fmt;
 pub enum ObjectType {
     Collection,
     Item,
+    /// A message's place in a mailbox (the collection); the row's name is its UID.
+    Message,
+}
+
+impl ObjectType {
+    /// A small stable number, for storage.
+    pub fn code(self) -> i16 {
+        match self {
+            Self::Collection => 1,
+            Self::Item => 2,
+            Self::Message => 3,
+        }
+    }
+
+    pub fn from_code(c: i16) -> Option<Self> {
+        [Self::Collection, Self::Item, Self::Message].into_iter().find(|o| o.code() == c)
+    }
 }
 
 /// What happened to the object.

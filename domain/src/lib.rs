@@ -10,6 +10,7 @@ pub mod changes;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod mail;
 pub mod model;
 pub mod objects;
 pub mod ports;
@@ -21,6 +22,7 @@ mod services;
 pub use error::{Error, Result};
 pub use services::collections::Access;
 pub use services::files::{DRIVE_ROOT, Node};
+pub use services::mail::{Delivered, Recipient};
 pub use services::{Actor, NewUser};
 
 use std::sync::Arc;
@@ -33,6 +35,9 @@ pub struct Core {
     pub bus: Arc<dyn events::EventBus>,
     pub auth: auth::Auth,
     pub settings: Settings,
+    /// Quota warnings committed on this node, waiting to be mailed (see
+    /// [`Core::send_quota_warnings`]).
+    pub quota_warnings: services::mail::QuotaWarnings,
 }
 
 /// Tunables of the domain, set from the server's configuration.
@@ -73,12 +78,16 @@ impl Core {
             tokens: auth::token::TokenIssuer::new(&secret, settings.token_ttl_secs),
             verified: auth::cache::VerifiedCache::default(),
         };
-        Ok(Self { store, blobs, bus, auth, settings })
+        Ok(Self { store, blobs, bus, auth, settings, quota_warnings: services::mail::QuotaWarnings::default() })
     }
 
     /// Publishes the events of a committed write and hands back its value.
     fn publish<T>(&self, c: ports::Committed<T>) -> T {
         for e in c.events {
+            if let events::Event::QuotaWarning { account, level, used_bytes, limit_bytes } = &e {
+                // Mailed by this node only: the bus carries the event to every node.
+                self.quota_warnings.push(*account, *level, *used_bytes, *limit_bytes);
+            }
             self.bus.publish(e);
         }
         c.value

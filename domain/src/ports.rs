@@ -92,10 +92,10 @@ pub struct NewItem {
 
 pub use crate::model::LogPosition;
 
-/// The relational store: the four parts below, implemented by one type.
-pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore {}
+/// The relational store: the parts below, implemented by one type.
+pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore {}
 
-impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore> Store for T {}
+impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore> Store for T {}
 
 /// Domains, principals and accounts, groups, aliases, app passwords, server secrets.
 #[async_trait]
@@ -251,6 +251,38 @@ pub trait ChangeLogStore: Send + Sync + 'static {
     ) -> Result<Vec<ChangeRow>>;
     /// Drops rows at or below `upto`; tokens older than that then get `TokenExpired`.
     async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64>;
+}
+
+/// The mail store: mailboxes (mail-folder collections with IMAP state) and messages.
+#[async_trait]
+pub trait MailStore: Send + Sync + 'static {
+    /// Creates a mailbox (a mail-folder collection and its state) with an optional role.
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        parent: Option<CollectionId>,
+        name: &str,
+        role: Option<crate::mail::MailboxRole>,
+    ) -> Result<Committed<crate::mail::Mailbox>>;
+    /// The account's mailboxes.
+    async fn mailboxes(&self, account: AccountId) -> Result<Vec<crate::mail::Mailbox>>;
+    /// The thread a new message joins: that of a message of the account whose Message-ID is
+    /// one of `ids`; else, when `base_subject` is given, that of the latest message with that
+    /// base subject; else none.
+    async fn find_thread(&self, account: AccountId, ids: &[String], base_subject: Option<&str>) -> Result<Option<i64>>;
+    /// Stores a message in its mailboxes with their next UIDs: the message row, memberships,
+    /// blob reference, quota use and log rows in one transaction (`thread`: the message's own
+    /// id when `None`). Refuses with `OverQuota` when the account has no room.
+    async fn append_message(
+        &self,
+        new: crate::mail::NewMessage,
+        thread: Option<i64>,
+    ) -> Result<Committed<crate::mail::Stored>>;
+    /// The messages of a mailbox with their memberships, by UID.
+    async fn mailbox_messages(
+        &self,
+        mailbox: CollectionId,
+    ) -> Result<Vec<(crate::mail::Membership, crate::mail::Message)>>;
 }
 
 /// Content-addressed bytes.

@@ -8,6 +8,7 @@ mod m20261123_000001_initial;
 mod m20261123_000002_properties;
 mod m20261123_000003_item_uid;
 mod m20261123_000004_item_time;
+mod m20261123_000005_mail;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_properties::Migration),
             Box::new(m20261123_000003_item_uid::Migration),
             Box::new(m20261123_000004_item_time::Migration),
+            Box::new(m20261123_000005_mail::Migration),
         ]
     }
 

@@ -9,7 +9,7 @@ use kontor_domain::{Actor, NewUser};
 
 use crate::Fatal;
 use crate::app::{App, BusMode};
-use crate::cli::{AliasCmd, AppPasswordCmd, Command, DomainCmd, QuotaCmd, UserCmd};
+use crate::cli::{AliasCmd, AppPasswordCmd, Command, DomainCmd, MailboxCmd, QuotaCmd, UserCmd};
 use crate::config::Config;
 
 const SYS: Actor<'static> = Actor::System;
@@ -90,6 +90,32 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
         Command::Quota(QuotaCmd::Show { address }) => {
             let p = core.principal_by_address(&address).await?;
             println!("{}: {} used of {}", p.address, format_size(p.quota.used_bytes), show_quota(p.quota.limit_bytes));
+        }
+        Command::Mailbox(MailboxCmd::List { address }) => {
+            for (b, n) in core.admin_mailboxes(SYS, &address).await? {
+                let role = b.role.map_or("-", kontor_domain::mail::MailboxRole::as_str);
+                println!(
+                    "{}\t{role}\tuidvalidity {}\tuidnext {}\t{n} messages",
+                    b.collection.name, b.uidvalidity, b.uidnext
+                );
+            }
+        }
+        Command::Mailbox(MailboxCmd::Messages { address, mailbox }) => {
+            for (m, msg) in core.admin_messages(SYS, &address, &mailbox).await? {
+                println!(
+                    "{}\t{}\tthread {}\t{}\t{}",
+                    m.uid,
+                    format_size(msg.size),
+                    msg.thread,
+                    msg.envelope.from,
+                    msg.envelope.subject
+                );
+            }
+        }
+        Command::Mailbox(MailboxCmd::Show { address, mailbox, uid }) => {
+            use std::io::Write as _;
+            let raw = core.admin_message_bytes(SYS, &address, &mailbox, uid).await?;
+            std::io::stdout().write_all(&raw).map_err(|e| Fatal(format!("cannot write: {e}")))?;
         }
         Command::AppPassword(AppPasswordCmd::Add { address, label }) => {
             let (rec, secret) = core.add_app_password(SYS, &address, &label).await?;

@@ -45,6 +45,23 @@ pub enum Command {
     /// Per-device passwords.
     #[command(subcommand, name = "app-password")]
     AppPassword(AppPasswordCmd),
+    /// A user's mailboxes and the messages in them.
+    #[command(subcommand)]
+    Mailbox(MailboxCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailboxCmd {
+    /// List a user's mailboxes: name, role, UIDVALIDITY, UIDNEXT, messages.
+    List { address: String },
+    /// List the messages of a mailbox (default INBOX): UID, size, thread, from, subject.
+    Messages {
+        address: String,
+        #[arg(default_value = "INBOX")]
+        mailbox: String,
+    },
+    /// Print one message as stored (RFC 5322), by mailbox and UID.
+    Show { address: String, mailbox: String, uid: u32 },
 }
 
 #[derive(Debug, Args, Default)]

@@ -323,6 +323,20 @@ impl Config {
         if self.blobs.path.is_empty() { self.data_dir().join("blobs") } else { PathBuf::from(&self.blobs.path) }
     }
 
+    pub fn smtp_addr(&self) -> SocketAddr {
+        parse_addr("smtp.listen", &self.smtp.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 2525)))
+    }
+
+    /// What the SMTP sessions allow: messages up to `quota.max_item_size`.
+    pub fn smtp_limits(&self) -> kontor_smtp::Limits {
+        kontor_smtp::Limits {
+            hostname: self.domain.clone(),
+            max_message_size: usize::try_from(self.settings().max_item_size).unwrap_or(usize::MAX),
+            max_recipients: 100,
+            max_errors: 10,
+        }
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         parse_addr("http.listen", &self.http.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }

@@ -57,19 +57,25 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
         .await
         .map_err(|e| Fatal(format!("http.listen: cannot listen on {}: {e}", cfg.http.listen)))?;
     let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    let smtp_listener = tokio::net::TcpListener::bind(cfg.smtp_addr())
+        .await
+        .map_err(|e| Fatal(format!("smtp.listen: cannot listen on {}: {e}", cfg.smtp.listen)))?;
+    let smtp_local = smtp_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    println!("SMTP listening on {smtp_local}");
+    tracing::info!(local = %smtp_local, "smtp listening");
+    // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
-    for (proto, addr) in [
-        ("imap", &cfg.imap.listen),
-        ("pop3", &cfg.pop3.listen),
-        ("smtp", &cfg.smtp.listen),
-        ("submission", &cfg.submission.listen),
-    ] {
+    for (proto, addr) in
+        [("imap", &cfg.imap.listen), ("pop3", &cfg.pop3.listen), ("submission", &cfg.submission.listen)]
+    {
         tracing::debug!(proto, addr, "listener reserved; the protocol is not served yet");
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx));
+    let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx.clone()));
+    let smtp = tokio::spawn(kontor_smtp::serve(smtp_listener, app.core.clone(), cfg.smtp_limits(), stop_rx.clone()));
+    let warnings = tokio::spawn(quota_warnings(app.core.clone(), stop_rx));
 
     let router = http::router(
         AppState { core: app.core.clone(), metrics },
@@ -103,6 +109,8 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     }
     let _ = stop_tx.send(true);
     let _ = jobs.await;
+    let _ = smtp.await;
+    let _ = warnings.await;
     app.close().await?;
     tracing::info!("stopped");
     println!("Kontor stopped");
@@ -129,6 +137,21 @@ async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: wa
                     Ok(0) => {}
                     Ok(n) => tracing::info!(blobs = n, "unreferenced blobs deleted"),
                     Err(e) => tracing::warn!(error = %e, "blob collection failed"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Mails quota warnings as soon as a write that crossed a mark has committed on this node.
+async fn quota_warnings(core: std::sync::Arc<kontor_domain::Core>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = core.quota_warnings.notify.notified() => {
+                let n = core.send_quota_warnings().await;
+                if n > 0 {
+                    tracing::info!(warnings = n, "quota warnings mailed");
                 }
             }
             _ = stop.changed() => return,

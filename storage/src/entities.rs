@@ -213,3 +213,65 @@ pub mod property {
     }
     no_relations!();
 }
+
+pub mod mailbox {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mailboxes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub collection_id: i64,
+        pub account_id: i64,
+        pub role: Option<String>,
+        pub uidvalidity: i64,
+        pub uidnext: i64,
+        pub subscribed: bool,
+    }
+    no_relations!();
+}
+
+pub mod message {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "messages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub blob_id: String,
+        pub size: i64,
+        pub received_at: i64,
+        pub sent_at: Option<i64>,
+        pub message_id: Option<String>,
+        pub in_reply_to: Option<String>,
+        pub refs: Option<String>,
+        pub subject: String,
+        pub base_subject: String,
+        pub from_addr: String,
+        pub to_addr: String,
+        pub cc_addr: String,
+        pub preview: String,
+        pub structure: String,
+        pub has_attachment: bool,
+        pub keywords: String,
+        pub thread_id: i64,
+        pub modseq: i64,
+        pub created_modseq: i64,
+    }
+    no_relations!();
+}
+
+pub mod mailbox_message {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mailbox_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub mailbox_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub uid: i64,
+        pub message_id: i64,
+        pub modseq: i64,
+    }
+    no_relations!();
+}

@@ -344,7 +344,7 @@ async fn blobs_are_deduplicated_and_collected(env: Env) {
 async fn rename_keeps_data_and_frees_the_address(env: Env) {
     let info = env.user("info@example.com").await;
     let core = env.core.clone();
-    let f = core.create_collection(&info, info.id, None, CollectionKind::MailFolder, "INBOX", None).await.unwrap();
+    let f = core.create_collection(&info, info.id, None, CollectionKind::MailFolder, "Old mail", None).await.unwrap();
     let msg = core.create_item(&info, f.id, "1", "message/rfc822", b"Subject: hello\r\n\r\nold mail").await.unwrap();
     let archived = core.rename_user(Actor::System, "info@example.com", "archive@example.com").await.unwrap();
     assert_eq!(archived.id, info.id);
@@ -367,7 +367,11 @@ async fn rename_keeps_data_and_frees_the_address(env: Env) {
     assert_ne!(fresh.id, info.id);
     let fresh_collections: Vec<_> =
         core.list_collections(&fresh, fresh.id, None).await.unwrap().into_iter().map(|a| a.collection.name).collect();
-    assert_eq!(fresh_collections, ["calendar", "tasks", "contacts"], "only what every new user gets");
+    assert_eq!(
+        fresh_collections,
+        ["calendar", "tasks", "contacts", "INBOX", "Drafts", "Sent", "Junk", "Trash", "Archive"],
+        "only what every new user gets"
+    );
     assert!(matches!(core.read_item(&fresh, msg.id).await, Err(Error::NotFound(_))));
     // Names in use are refused.
     assert!(matches!(

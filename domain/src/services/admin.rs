@@ -18,7 +18,7 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
-    fn require_admin(self) -> Result<()> {
+    pub(crate) fn require_admin(self) -> Result<()> {
         match self {
             Actor::System => Ok(()),
             Actor::Principal(p) if p.is_admin => Ok(()),
@@ -129,12 +129,14 @@ impl Core {
             .await?;
         if p.kind == PrincipalKind::User {
             self.create_default_collections(&p).await?;
+            self.mailboxes_of(p.id).await?;
         }
         tracing::info!(address = %p.address, kind = p.kind.as_str(), "principal added");
         Ok((p, generated))
     }
 
-    /// What every new user starts with: a calendar, a task list and an address book.
+    /// What every new user starts with besides its mailboxes: a calendar, a task list and an
+    /// address book.
     async fn create_default_collections(&self, p: &Principal) -> Result<()> {
         use crate::model::CollectionKind;
         for (kind, name, display) in [

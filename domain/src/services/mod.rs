@@ -4,6 +4,7 @@ mod admin;
 pub mod collections;
 pub mod files;
 mod items;
+pub mod mail;
 mod sharing;
 mod sync;
 

@@ -26,7 +26,7 @@ fn kind_of(code: i16) -> Result<CollectionKind> {
     CollectionKind::from_code(code).ok_or_else(|| Error::internal(format!("bad collection kind {code}")))
 }
 
-fn to_collection(m: collection::Model) -> Result<Collection> {
+pub(crate) fn to_collection(m: collection::Model) -> Result<Collection> {
     Ok(Collection {
         id: CollectionId(m.id),
         account: PrincipalId(m.account_id),
@@ -60,7 +60,7 @@ fn to_item(m: item::Model) -> Result<Item> {
 }
 
 /// Adds one reference to a blob (creating its row).
-async fn ref_blob(txn: &DatabaseTransaction, id: &BlobId, size: u64) -> Result<()> {
+pub(crate) async fn ref_blob(txn: &DatabaseTransaction, id: &BlobId, size: u64) -> Result<()> {
     blob::Entity::insert(blob::ActiveModel {
         id: Set(id.to_string()),
         size: Set(i(size)),
@@ -140,7 +140,16 @@ impl SqlStore {
             .all(txn)
             .await
             .map_err(db_err)?;
-        release(txn, items).await
+        release(txn, items).await?;
+        let messages = crate::entities::message::Entity::find()
+            .select_only()
+            .column(crate::entities::message::Column::BlobId)
+            .filter(crate::entities::message::Column::AccountId.eq(account.0))
+            .into_tuple::<String>()
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        release(txn, messages).await
     }
 
     /// The ids of a collection and all collections below it.
@@ -198,6 +207,9 @@ impl CollectionStore for SqlStore {
         .insert(&tx.txn)
         .await
         .map_err(unique(format!("collection {:?}", new.name)))?;
+        if new.kind == CollectionKind::MailFolder {
+            super::mail::add_mailbox_state(&tx.txn, &m, None).await?;
+        }
         tx.log(ChangeOp::Created, &Logged::collection(m.id, new.kind, &m.name));
         let events = tx.commit().await?;
         Ok(Committed { value: to_collection(m)?, events })

@@ -35,6 +35,11 @@ impl<'a> Logged<'a> {
     pub fn item(id: i64, collection: i64, kind: CollectionKind, name: &'a str) -> Self {
         Self { object: ObjectType::Item, id, collection, kind, name }
     }
+
+    /// A message in a mailbox; `uid` (its UID there, as text) is the name.
+    pub fn message(id: i64, mailbox: i64, uid: &'a str) -> Self {
+        Self { object: ObjectType::Message, id, collection: mailbox, kind: CollectionKind::MailFolder, name: uid }
+    }
 }
 
 /// One write transaction on an account. `begin` takes the account's next modseq first — on
@@ -84,10 +89,7 @@ impl AccountTx {
         self.rows.push(change::ActiveModel {
             account_id: Set(self.account.0),
             modseq: Set(self.modseq),
-            object_type: Set(match o.object {
-                ObjectType::Collection => 1,
-                ObjectType::Item => 2,
-            }),
+            object_type: Set(o.object.code()),
             object_id: Set(o.id),
             collection_id: Set(o.collection),
             kind: Set(o.kind.code()),
@@ -164,7 +166,8 @@ impl AccountTx {
 fn to_row(m: change::Model) -> Result<ChangeRow> {
     Ok(ChangeRow {
         modseq: Modseq(m.modseq),
-        object: if m.object_type == 1 { ObjectType::Collection } else { ObjectType::Item },
+        object: ObjectType::from_code(m.object_type)
+            .ok_or_else(|| Error::internal(format!("bad object type {}", m.object_type)))?,
         object_id: m.object_id,
         collection_id: CollectionId(m.collection_id),
         kind: CollectionKind::from_code(m.kind).ok_or_else(|| Error::internal(format!("bad kind {}", m.kind)))?,

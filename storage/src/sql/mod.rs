@@ -4,6 +4,7 @@ mod collections;
 mod directory;
 mod grants;
 mod log;
+mod mail;
 mod properties;
 
 use std::sync::Arc;

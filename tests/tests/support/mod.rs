@@ -133,6 +133,7 @@ impl Server {
     pub fn start(store: &Store, env: &[(&str, &str)]) -> Self {
         let mut c = store.command();
         c.args(["serve", "--http", "127.0.0.1:0", "--domain", "example.com"])
+            .env("KONTOR_SMTP", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -158,6 +159,15 @@ impl Server {
             }
             banner.push(line);
         }
+    }
+
+    /// Where the server takes SMTP (MX) connections.
+    pub fn smtp_addr(&self) -> std::net::SocketAddr {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("SMTP listening on "))
+            .and_then(|a| a.parse().ok())
+            .expect("the server printed its SMTP address")
     }
 
     /// The administrator password printed on the first start, if it was printed.

@@ -1,0 +1,247 @@
+//! Mail: the special-use mailboxes every account has, delivery into inboxes, reading a mailbox.
+
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, CollectionId, PrincipalId, Timestamp};
+use crate::mail::{Keywords, Mailbox, MailboxRole, Membership, Message, NewMessage, Stored, parse};
+use crate::model::Principal;
+use crate::rights::Rights;
+
+/// What delivery did for one recipient.
+#[derive(Debug)]
+pub struct Delivered {
+    pub recipient: PrincipalId,
+    pub outcome: Result<Stored>,
+}
+
+/// Quota warnings waiting to be mailed: filled when a write that crossed a mark commits,
+/// drained by [`crate::Core::send_quota_warnings`], which the server runs when `notify` fires.
+#[derive(Debug, Default)]
+pub struct QuotaWarnings {
+    pending: std::sync::Mutex<Vec<(AccountId, crate::quota::QuotaLevel, u64, u64)>>,
+    pub notify: tokio::sync::Notify,
+}
+
+impl QuotaWarnings {
+    pub(crate) fn push(&self, account: AccountId, level: crate::quota::QuotaLevel, used: u64, limit: u64) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.push((account, level, used, limit));
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Vec<(AccountId, crate::quota::QuotaLevel, u64, u64)> {
+        self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
+    }
+}
+
+/// Whether mail for an address is taken here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    /// A user or alias of a local domain; mail goes to this account.
+    Local(PrincipalId),
+    /// A local domain has no such address.
+    Unknown,
+    /// Not a domain of this server (relaying is not offered to unauthenticated clients).
+    NotLocal,
+    /// The account is full.
+    OverQuota,
+}
+
+impl crate::Core {
+    /// Looks up where mail for `address` goes.
+    pub async fn recipient(&self, address: &str) -> Result<Recipient> {
+        let Ok(address) = crate::address::Address::parse(address) else { return Ok(Recipient::Unknown) };
+        if self.store.find_domain(&address.domain).await?.is_none() {
+            return Ok(Recipient::NotLocal);
+        }
+        let Some(id) = self.store.resolve_address(&address).await? else { return Ok(Recipient::Unknown) };
+        let Some(p) = self.store.principal(id).await? else { return Ok(Recipient::Unknown) };
+        if p.quota.limit_bytes.is_some_and(|limit| p.quota.used_bytes >= limit) {
+            return Ok(Recipient::OverQuota);
+        }
+        Ok(Recipient::Local(id))
+    }
+
+    /// The account's mailboxes; the special-use ones (Inbox, Drafts, Sent, Junk, Trash,
+    /// Archive) are made first when missing. A folder that already has a role's default name
+    /// (made by a client before) is left alone and the role stays unassigned.
+    pub async fn mailboxes_of(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        let mut boxes = self.store.mailboxes(account).await?;
+        for role in MailboxRole::ALL {
+            if boxes.iter().any(|b| b.role == Some(role)) {
+                continue;
+            }
+            match self.store.create_mailbox(account, None, role.default_name(), Some(role)).await {
+                Ok(c) => boxes.push(self.publish(c)),
+                // Made meanwhile by another delivery, or the name is taken by a plain folder.
+                Err(Error::Conflict(_)) => boxes = self.store.mailboxes(account).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(boxes)
+    }
+
+    /// The mailbox with `role` of the account.
+    pub async fn mailbox_with_role(&self, account: AccountId, role: MailboxRole) -> Result<Mailbox> {
+        self.mailboxes_of(account)
+            .await?
+            .into_iter()
+            .find(|b| b.role == Some(role))
+            .ok_or_else(|| Error::not_found(format!("{} mailbox of account {account}", role.as_str())))
+    }
+
+    /// Delivers a message (as received, e.g. with a Received: header added) to the inboxes of
+    /// `recipients`: the bytes are stored once and durably, then each recipient's rows commit
+    /// in their own transaction. Each recipient gets its own outcome (over quota, say); the
+    /// message is only acknowledged for those whose outcome is `Ok`.
+    pub async fn deliver(&self, recipients: &[PrincipalId], raw: &[u8]) -> Result<Vec<Delivered>> {
+        let size = raw.len() as u64;
+        if size > self.settings.max_item_size {
+            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
+        }
+        let parsed = parse::parse(raw);
+        let blob = self.blobs.put(raw).await?;
+        let received_at = Timestamp::now();
+        let mut out = Vec::with_capacity(recipients.len());
+        let mut seen = Vec::with_capacity(recipients.len());
+        for &recipient in recipients {
+            if seen.contains(&recipient) {
+                continue;
+            }
+            seen.push(recipient);
+            let outcome = async {
+                let inbox = self.mailbox_with_role(recipient, MailboxRole::Inbox).await?;
+                let thread = self.thread_of(recipient, &parsed).await?;
+                let new = NewMessage {
+                    account: recipient,
+                    blob: blob.clone(),
+                    size,
+                    received_at,
+                    parsed: parsed.clone(),
+                    keywords: Keywords::default(),
+                    mailboxes: vec![inbox.id()],
+                };
+                let stored = self.publish(self.store.append_message(new, thread).await?);
+                Ok(stored)
+            }
+            .await;
+            out.push(Delivered { recipient, outcome });
+        }
+        if out.iter().any(|d| d.outcome.is_ok()) && !self.blobs.exists(&blob).await? {
+            // Collected between put and commit (it had no reference then): put it back.
+            self.blobs.put(raw).await?;
+        }
+        Ok(out)
+    }
+
+    /// The thread a message joins: by its references, else (for a reply or forward, whose
+    /// subject had a marker) by base subject.
+    async fn thread_of(&self, account: AccountId, p: &parse::Parsed) -> Result<Option<i64>> {
+        let mut ids: Vec<String> = p.envelope.in_reply_to.iter().chain(&p.envelope.references).cloned().collect();
+        ids.extend(p.envelope.message_id.clone());
+        ids.sort();
+        ids.dedup();
+        let marked = !p.base_subject.is_empty() && p.base_subject != p.envelope.subject.trim().to_lowercase();
+        self.store.find_thread(account, &ids, marked.then_some(p.base_subject.as_str())).await
+    }
+
+    /// The messages of a mailbox the caller may read, by UID.
+    pub async fn mailbox_messages(&self, who: &Principal, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
+        let access = self.access(who, mailbox).await?;
+        access.require(Rights::READ)?;
+        self.store.mailbox_messages(mailbox).await
+    }
+
+    /// For the admin command line: a user's mailboxes with how many messages each holds.
+    pub async fn admin_mailboxes(&self, actor: super::Actor<'_>, address: &str) -> Result<Vec<(Mailbox, usize)>> {
+        actor.require_admin()?;
+        let p = self.principal_by_address(address).await?;
+        let mut out = Vec::new();
+        for b in self.mailboxes_of(p.id).await? {
+            let n = self.store.mailbox_messages(b.id()).await?.len();
+            out.push((b, n));
+        }
+        Ok(out)
+    }
+
+    /// For the admin command line: the messages of a user's mailbox (by name), by UID.
+    pub async fn admin_messages(
+        &self,
+        actor: super::Actor<'_>,
+        address: &str,
+        mailbox: &str,
+    ) -> Result<Vec<(Membership, Message)>> {
+        actor.require_admin()?;
+        let p = self.principal_by_address(address).await?;
+        let b = self
+            .mailboxes_of(p.id)
+            .await?
+            .into_iter()
+            .find(|b| b.collection.name.eq_ignore_ascii_case(mailbox))
+            .ok_or_else(|| Error::not_found(format!("mailbox {mailbox:?} of {address}")))?;
+        self.store.mailbox_messages(b.id()).await
+    }
+
+    /// For the admin command line: one message's bytes as stored.
+    pub async fn admin_message_bytes(
+        &self,
+        actor: super::Actor<'_>,
+        address: &str,
+        mailbox: &str,
+        uid: u32,
+    ) -> Result<bytes::Bytes> {
+        let (_, m) = self
+            .admin_messages(actor, address, mailbox)
+            .await?
+            .into_iter()
+            .find(|(m, _)| m.uid == uid)
+            .ok_or_else(|| Error::not_found(format!("message {uid} in {mailbox:?}")))?;
+        self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
+    }
+
+    /// Mails the pending quota warnings, one to each account that crossed 70 % or 90 % (the
+    /// store remembers the level, so an account is warned again only after its use fell below
+    /// the mark and crossed it anew). Returns how many were delivered.
+    pub async fn send_quota_warnings(&self) -> usize {
+        let mut sent = 0;
+        for (account, level, used, limit) in self.quota_warnings.take() {
+            let result = async {
+                let p = self.store.principal(account).await?.ok_or_else(|| Error::not_found("account"))?;
+                let raw = quota_warning(&p, level.percent(), used, limit);
+                self.deliver(&[account], raw.as_bytes()).await
+            }
+            .await;
+            match result {
+                Ok(d) if d.iter().all(|d| d.outcome.is_ok()) => sent += 1,
+                Ok(d) => {
+                    for e in d.iter().filter_map(|d| d.outcome.as_ref().err()) {
+                        tracing::warn!(%account, error = %e, "quota warning not delivered");
+                    }
+                }
+                Err(e) => tracing::warn!(%account, error = %e, "quota warning not delivered"),
+            }
+        }
+        sent
+    }
+}
+
+/// The warning mail: plain text, from the postmaster of the user's domain.
+fn quota_warning(p: &Principal, percent: u8, used: u64, limit: u64) -> String {
+    use crate::quota::format_size;
+    let now = chrono::Utc::now();
+    format!(
+        "From: Kontor <postmaster@{domain}>\r\nTo: <{to}>\r\nSubject: Your mailbox is {percent} % full\r\n\
+         Date: {date}\r\nMessage-ID: <quota-{id}-{stamp}@{domain}>\r\nAuto-Submitted: auto-generated\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Your mailbox uses {used} of {limit} ({percent} % or more).\r\n\r\n\
+         When it is full, new mail to you is refused. Delete mail you no longer need (and empty\r\n\
+         the Trash), or ask your administrator for more space.\r\n",
+        domain = p.address.domain.as_str(),
+        to = p.address,
+        date = now.to_rfc2822(),
+        id = p.id,
+        stamp = now.timestamp_millis(),
+        used = format_size(used),
+        limit = format_size(limit),
+    )
+}

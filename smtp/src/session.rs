@@ -1,0 +1,351 @@
+//! One SMTP session as a state machine (RFC 5321, with PIPELINING, 8BITMIME, SMTPUTF8, SIZE,
+//! CHUNKING, ENHANCEDSTATUSCODES): requests in, replies out. It does no I/O: where the answer
+//! needs the store (is a recipient local? was the message stored?) it hands the question to
+//! the connection driver and takes the answer back.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use kontor_domain::ids::PrincipalId;
+use kontor_domain::{Delivered, Recipient};
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
+use smtp_proto::{Error as ParseError, MailFrom, Request};
+
+/// What a session is allowed.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The name this server gives in its greeting and Received: headers.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (announced with SIZE).
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    /// Commands refused in a row before the connection is closed.
+    pub max_errors: u32,
+}
+
+/// What the driver does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this reply (CRLF-terminated lines).
+    Reply(String),
+    /// Look the address up, then call [`Session::recipient_checked`].
+    CheckRecipient(String),
+    /// The message is complete: deliver [`Session::message`], then call [`Session::delivered`].
+    Deliver,
+    /// Send this reply and close the connection.
+    Close(String),
+}
+
+enum Body {
+    /// Reading commands.
+    Commands,
+    /// Between DATA and the final dot.
+    Data(DataReceiver),
+    /// Reading a BDAT chunk.
+    Bdat(BdatReceiver),
+    /// Consuming data that will be refused (too big, or no transaction).
+    Discard(DummyDataReceiver, Refusal),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    TooBig,
+    NoTransaction,
+}
+
+pub struct Session {
+    limits: Limits,
+    peer: IpAddr,
+    helo: Option<String>,
+    from: Option<String>,
+    recipients: Vec<(String, PrincipalId)>,
+    body: Body,
+    data: Vec<u8>,
+    /// A BDAT transaction is under way (chunks so far were kept).
+    chunking: bool,
+    last_chunk: bool,
+    errors: u32,
+    /// A transaction id for the Received: header and the logs.
+    serial: u64,
+}
+
+impl Session {
+    pub fn new(limits: Limits, peer: IpAddr, serial: u64) -> Self {
+        Self {
+            limits,
+            peer,
+            helo: None,
+            from: None,
+            recipients: Vec::new(),
+            body: Body::Commands,
+            data: Vec::new(),
+            chunking: false,
+            last_chunk: false,
+            errors: 0,
+            serial,
+        }
+    }
+
+    pub fn greeting(&self) -> String {
+        format!("220 {} ESMTP Kontor\r\n", self.limits.hostname)
+    }
+
+    /// Whether the next bytes are message data rather than commands.
+    pub fn in_data(&self) -> bool {
+        !matches!(self.body, Body::Commands)
+    }
+
+    fn reset(&mut self) {
+        self.from = None;
+        self.recipients.clear();
+        self.data.clear();
+        self.chunking = false;
+        self.last_chunk = false;
+    }
+
+    fn refused(&mut self, reply: &str) -> Step {
+        self.errors += 1;
+        if self.errors >= self.limits.max_errors {
+            return Step::Close("421 4.7.0 Too many errors, closing the connection\r\n".into());
+        }
+        Step::Reply(reply.into())
+    }
+
+    /// A command the parser could not read.
+    pub fn parse_error(&mut self, e: &ParseError) -> Step {
+        match e {
+            ParseError::UnknownCommand => self.refused("500 5.5.1 Unknown command\r\n"),
+            ParseError::ResponseTooLong => self.refused("500 5.5.6 Line too long\r\n"),
+            ParseError::InvalidSenderAddress => self.refused("501 5.1.7 Bad sender address syntax\r\n"),
+            ParseError::InvalidRecipientAddress => self.refused("501 5.1.3 Bad recipient address syntax\r\n"),
+            ParseError::UnsupportedParameter { param } => {
+                let r = format!("555 5.5.4 Unsupported parameter {}\r\n", param.escape_default());
+                self.refused(&r)
+            }
+            other => {
+                let r = format!("501 5.5.2 Syntax error: {other}\r\n");
+                self.refused(&r)
+            }
+        }
+    }
+
+    /// A parsed command.
+    pub fn request(&mut self, r: Request<Cow<'_, str>>) -> Step {
+        match r {
+            Request::Ehlo { host } => {
+                self.reset();
+                self.helo = Some(host.into_owned());
+                Step::Reply(format!(
+                    "250-{} greets {}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE {}\r\n\
+                     250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n",
+                    self.limits.hostname, self.peer, self.limits.max_message_size
+                ))
+            }
+            Request::Helo { host } | Request::Lhlo { host } => {
+                self.reset();
+                self.helo = Some(host.into_owned());
+                Step::Reply(format!("250 {}\r\n", self.limits.hostname))
+            }
+            Request::Mail { from } => self.mail(&from),
+            Request::Rcpt { to } => {
+                if self.from.is_none() {
+                    return self.refused("503 5.5.1 MAIL first\r\n");
+                }
+                if self.recipients.len() >= self.limits.max_recipients {
+                    return Step::Reply("452 4.5.3 Too many recipients\r\n".into());
+                }
+                Step::CheckRecipient(to.address.into_owned())
+            }
+            Request::Data => {
+                if self.from.is_none() || self.recipients.is_empty() || self.chunking {
+                    return self.refused("503 5.5.1 Need MAIL and RCPT first\r\n");
+                }
+                let mut r = DataReceiver::new();
+                // The CRLF that ended the DATA line starts the first line (so an empty message
+                // ends at once); it is taken off again in `message`.
+                self.data.clear();
+                r.ingest(&mut b"\r\n".iter(), &mut self.data);
+                self.body = Body::Data(r);
+                Step::Reply("354 Start mail input; end with <CRLF>.<CRLF>\r\n".into())
+            }
+            Request::Bdat { chunk_size, is_last } => {
+                if self.from.is_none() || self.recipients.is_empty() {
+                    self.body = Body::Discard(DummyDataReceiver::new_bdat(chunk_size), Refusal::NoTransaction);
+                } else if self.data.len().saturating_add(chunk_size) > self.limits.max_message_size {
+                    self.body = Body::Discard(DummyDataReceiver::new_bdat(chunk_size), Refusal::TooBig);
+                } else {
+                    self.chunking = true;
+                    self.last_chunk = is_last;
+                    self.body = Body::Bdat(BdatReceiver::new(chunk_size, is_last));
+                }
+                Step::Reply(String::new())
+            }
+            Request::Rset => {
+                self.reset();
+                Step::Reply("250 2.0.0 OK\r\n".into())
+            }
+            Request::Noop { .. } => Step::Reply("250 2.0.0 OK\r\n".into()),
+            Request::Vrfy { .. } => Step::Reply("252 2.5.0 Cannot verify, but will try delivery\r\n".into()),
+            Request::Quit => Step::Close(format!("221 2.0.0 {} closing connection\r\n", self.limits.hostname)),
+            Request::StartTls => Step::Reply("454 4.7.0 TLS is not available\r\n".into()),
+            Request::Auth { .. } => self.refused("503 5.5.1 AUTH is offered on the submission port\r\n"),
+            Request::Help { .. } => Step::Reply("214 2.0.0 See RFC 5321\r\n".into()),
+            Request::Expn { .. } | Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                self.refused("502 5.5.1 Command not implemented\r\n")
+            }
+        }
+    }
+
+    fn mail(&mut self, from: &MailFrom<Cow<'_, str>>) -> Step {
+        if self.helo.is_none() {
+            return self.refused("503 5.5.1 EHLO or HELO first\r\n");
+        }
+        if self.from.is_some() {
+            return self.refused("503 5.5.1 Nested MAIL command\r\n");
+        }
+        if from.size > self.limits.max_message_size {
+            return Step::Reply(format!(
+                "552 5.3.4 Message size exceeds the limit of {} bytes\r\n",
+                self.limits.max_message_size
+            ));
+        }
+        self.reset();
+        self.from = Some(from.address.to_string());
+        Step::Reply("250 2.1.0 Sender OK\r\n".into())
+    }
+
+    /// The answer to [`Step::CheckRecipient`].
+    pub fn recipient_checked(&mut self, address: String, r: &kontor_domain::Result<Recipient>) -> Step {
+        match r {
+            Ok(Recipient::Local(id)) => {
+                self.recipients.push((address, *id));
+                Step::Reply("250 2.1.5 Recipient OK\r\n".into())
+            }
+            Ok(Recipient::Unknown) => self.refused("550 5.1.1 No such user here\r\n"),
+            Ok(Recipient::NotLocal) => self.refused("550 5.7.1 Relaying denied\r\n"),
+            Ok(Recipient::OverQuota) => Step::Reply("552 5.2.2 Mailbox full\r\n".into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "recipient lookup failed");
+                Step::Reply("451 4.3.0 Temporary failure, try again later\r\n".into())
+            }
+        }
+    }
+
+    /// Message bytes. Returns how many of `bytes` were taken and, when a message or chunk is
+    /// complete, what to do.
+    pub fn data(&mut self, bytes: &[u8]) -> (usize, Option<Step>) {
+        let mut it = bytes.iter();
+        let step = match &mut self.body {
+            Body::Commands => return (0, None),
+            Body::Data(r) => {
+                let done = r.ingest(&mut it, &mut self.data);
+                if done {
+                    self.body = Body::Commands;
+                    Some(Step::Deliver)
+                } else {
+                    if self.data.len() > self.limits.max_message_size + 2 {
+                        self.body = Body::Discard(DummyDataReceiver::new_data(r), Refusal::TooBig);
+                        self.data.clear();
+                    }
+                    None
+                }
+            }
+            Body::Bdat(r) => {
+                if r.ingest(&mut it, &mut self.data) {
+                    self.body = Body::Commands;
+                    if self.last_chunk {
+                        Some(Step::Deliver)
+                    } else {
+                        Some(Step::Reply(format!("250 2.0.0 {} octets received\r\n", self.data.len())))
+                    }
+                } else {
+                    None
+                }
+            }
+            Body::Discard(r, why) => {
+                let why = *why;
+                if r.ingest(&mut it) {
+                    self.body = Body::Commands;
+                    Some(match why {
+                        Refusal::TooBig => {
+                            self.reset();
+                            Step::Reply(format!(
+                                "552 5.3.4 Message size exceeds the limit of {} bytes\r\n",
+                                self.limits.max_message_size
+                            ))
+                        }
+                        Refusal::NoTransaction => self.refused("503 5.5.1 Need MAIL and RCPT first\r\n"),
+                    })
+                } else {
+                    None
+                }
+            }
+        };
+        (bytes.len() - it.as_slice().len(), step)
+    }
+
+    /// The recipients and the message to deliver after [`Step::Deliver`], with a Received:
+    /// header in front (RFC 5321 §4.4).
+    pub fn message(&self, now: &str) -> (Vec<PrincipalId>, Vec<u8>) {
+        // DATA: without the CRLF primed in front (the receiver keeps the last line's CRLF).
+        let body: &[u8] = if self.chunking { &self.data } else { self.data.get(2..).unwrap_or_default() };
+        let for_clause = match self.recipients.as_slice() {
+            [(one, _)] => format!("\r\n\tfor <{one}>"),
+            _ => String::new(),
+        };
+        let mut out = format!(
+            "Received: from {} ({})\r\n\tby {} (Kontor) with ESMTP id {:x}{for_clause};\r\n\t{now}\r\n",
+            self.helo.as_deref().unwrap_or("unknown"),
+            self.peer,
+            self.limits.hostname,
+            self.serial
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        let mut ids: Vec<PrincipalId> = self.recipients.iter().map(|r| r.1).collect();
+        ids.dedup();
+        (ids, out)
+    }
+
+    /// The answer to [`Step::Deliver`]: 250 only when the message is stored for every
+    /// recipient (one reply covers them all); a refusal names why.
+    pub fn delivered(&mut self, outcome: &kontor_domain::Result<Vec<Delivered>>) -> Step {
+        let step = match outcome {
+            Ok(all) if all.iter().all(|d| d.outcome.is_ok()) => {
+                Step::Reply(format!("250 2.0.0 Message accepted, id {:x}\r\n", self.serial))
+            }
+            Ok(all) => {
+                let failed = all.iter().find_map(|d| d.outcome.as_ref().err());
+                match failed {
+                    Some(kontor_domain::Error::OverQuota { .. }) if all.iter().all(|d| d.outcome.is_err()) => {
+                        Step::Reply("552 5.2.2 Mailbox full\r\n".into())
+                    }
+                    Some(e) if all.iter().all(|d| d.outcome.is_err()) => {
+                        tracing::warn!(error = %e, "delivery failed");
+                        Step::Reply("451 4.3.0 Delivery failed, try again later\r\n".into())
+                    }
+                    // Stored for some: a retry would deliver twice to those. Accept and log;
+                    // bounces for the rest arrive with the outbound queue.
+                    _ => {
+                        for d in all.iter().filter(|d| d.outcome.is_err()) {
+                            if let Err(e) = &d.outcome {
+                                tracing::warn!(recipient = %d.recipient, error = %e, "delivery to one recipient failed");
+                            }
+                        }
+                        Step::Reply(format!("250 2.0.0 Message accepted, id {:x}\r\n", self.serial))
+                    }
+                }
+            }
+            Err(kontor_domain::Error::TooLarge { max, .. }) => {
+                Step::Reply(format!("552 5.3.4 Message size exceeds the limit of {max} bytes\r\n"))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery failed");
+                Step::Reply("451 4.3.0 Delivery failed, try again later\r\n".into())
+            }
+        };
+        self.serial = self.serial.wrapping_add(1);
+        self.reset();
+        step
+    }
+}

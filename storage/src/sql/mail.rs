@@ -1,0 +1,291 @@
+//! The mail store: mailbox state beside mail-folder collections, messages, and their
+//! membership in mailboxes with per-mailbox UIDs, all written through the account's change log.
+
+use async_trait::async_trait;
+use kontor_domain::changes::ChangeOp;
+use kontor_domain::error::{Error, Result};
+use kontor_domain::ids::{AccountId, BlobId, CollectionId, Modseq, PrincipalId, Timestamp};
+use kontor_domain::mail::{
+    Envelope, Keywords, Mailbox, MailboxRole, Membership, Message, MimePart, NewMessage, Stored,
+};
+use kontor_domain::model::CollectionKind;
+use kontor_domain::ports::{Committed, MailStore};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::collections::{ref_blob, to_collection};
+use super::log::{AccountTx, Logged};
+use super::{SqlStore, db_err, i, u, unique};
+use crate::entities::{collection, mailbox, mailbox_message, message};
+
+/// Gives a new mail-folder collection its mailbox state. UIDVALIDITY is the collection's id:
+/// ids are never reused, so a mailbox made again under an old name never repeats one.
+pub(crate) async fn add_mailbox_state(
+    c: &impl ConnectionTrait,
+    coll: &collection::Model,
+    role: Option<MailboxRole>,
+) -> Result<mailbox::Model> {
+    mailbox::ActiveModel {
+        collection_id: Set(coll.id),
+        account_id: Set(coll.account_id),
+        role: Set(role.map(|r| r.as_str().to_owned())),
+        uidvalidity: Set(coll.id),
+        uidnext: Set(1),
+        subscribed: Set(true),
+    }
+    .insert(c)
+    .await
+    .map_err(unique(format!("a {} mailbox", role.map_or("plain", MailboxRole::as_str))))
+}
+
+fn to_mailbox(b: mailbox::Model, c: collection::Model) -> Result<Mailbox> {
+    Ok(Mailbox {
+        collection: to_collection(c)?,
+        role: b.role.as_deref().and_then(MailboxRole::parse),
+        uidvalidity: u32::try_from(b.uidvalidity).map_err(Error::internal)?,
+        uidnext: u32::try_from(b.uidnext).map_err(Error::internal)?,
+        subscribed: b.subscribed,
+    })
+}
+
+fn list(v: &[String]) -> Option<String> {
+    (!v.is_empty()).then(|| v.join(" "))
+}
+
+fn unlist(v: Option<&str>) -> Vec<String> {
+    v.map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+fn to_message(m: message::Model) -> Result<Message> {
+    let structure: MimePart = serde_json::from_str(&m.structure).map_err(Error::internal)?;
+    Ok(Message {
+        id: m.id,
+        account: PrincipalId(m.account_id),
+        blob: BlobId::parse(&m.blob_id).ok_or_else(|| Error::internal(format!("bad blob id in message {}", m.id)))?,
+        size: u(m.size),
+        received_at: Timestamp(m.received_at),
+        sent_at: m.sent_at.map(Timestamp),
+        envelope: Envelope {
+            message_id: m.message_id,
+            in_reply_to: unlist(m.in_reply_to.as_deref()),
+            references: unlist(m.refs.as_deref()),
+            subject: m.subject,
+            from: m.from_addr,
+            to: m.to_addr,
+            cc: m.cc_addr,
+        },
+        preview: m.preview,
+        structure,
+        has_attachment: m.has_attachment,
+        keywords: Keywords::from_stored(&m.keywords),
+        thread: m.thread_id,
+        modseq: Modseq(m.modseq),
+        created_modseq: Modseq(m.created_modseq),
+    })
+}
+
+fn to_membership(m: &mailbox_message::Model) -> Result<Membership> {
+    Ok(Membership {
+        mailbox: CollectionId(m.mailbox_id),
+        uid: u32::try_from(m.uid).map_err(Error::internal)?,
+        message: m.message_id,
+        modseq: Modseq(m.modseq),
+    })
+}
+
+#[async_trait]
+impl MailStore for SqlStore {
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        parent: Option<CollectionId>,
+        name: &str,
+        role: Option<MailboxRole>,
+    ) -> Result<Committed<Mailbox>> {
+        let mut tx = AccountTx::begin(self, account).await?;
+        if let Some(p) = parent {
+            let parent = collection::Entity::find_by_id(p.0)
+                .one(&tx.txn)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| Error::not_found(format!("mailbox {p}")))?;
+            if parent.account_id != account.0 || parent.kind != CollectionKind::MailFolder.code() {
+                return Err(Error::invalid("the parent is not a mailbox of this account"));
+            }
+        }
+        let c = collection::ActiveModel {
+            account_id: Set(account.0),
+            parent_id: Set(parent.map(|p| p.0)),
+            parent_key: Set(parent.map_or(0, |p| p.0)),
+            kind: Set(CollectionKind::MailFolder.code()),
+            name: Set(name.to_owned()),
+            display_name: Set(None),
+            modseq: Set(tx.modseq),
+            created_modseq: Set(tx.modseq),
+            created_at: Set(Timestamp::now().0),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await
+        .map_err(unique(format!("mailbox {name:?}")))?;
+        let b = add_mailbox_state(&tx.txn, &c, role).await?;
+        tx.log(ChangeOp::Created, &Logged::collection(c.id, CollectionKind::MailFolder, &c.name));
+        let events = tx.commit().await?;
+        Ok(Committed { value: to_mailbox(b, c)?, events })
+    }
+
+    async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        let states = mailbox::Entity::find()
+            .filter(mailbox::Column::AccountId.eq(account.0))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let colls = collection::Entity::find()
+            .filter(collection::Column::AccountId.eq(account.0))
+            .filter(collection::Column::Kind.eq(CollectionKind::MailFolder.code()))
+            .order_by_asc(collection::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(colls.len());
+        for c in colls {
+            if let Some(b) = states.iter().find(|b| b.collection_id == c.id) {
+                out.push(to_mailbox(b.clone(), c)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_thread(&self, account: AccountId, ids: &[String], base_subject: Option<&str>) -> Result<Option<i64>> {
+        if !ids.is_empty() {
+            let hit = message::Entity::find()
+                .select_only()
+                .column(message::Column::ThreadId)
+                .filter(message::Column::AccountId.eq(account.0))
+                .filter(message::Column::MessageId.is_in(ids.iter().map(String::as_str)))
+                .order_by_asc(message::Column::Id)
+                .limit(1)
+                .into_tuple::<i64>()
+                .one(&self.db)
+                .await
+                .map_err(db_err)?;
+            if hit.is_some() {
+                return Ok(hit);
+            }
+        }
+        let Some(subject) = base_subject.filter(|s| !s.is_empty()) else { return Ok(None) };
+        message::Entity::find()
+            .select_only()
+            .column(message::Column::ThreadId)
+            .filter(message::Column::AccountId.eq(account.0))
+            .filter(message::Column::BaseSubject.eq(subject))
+            .order_by_desc(message::Column::Id)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn append_message(&self, new: NewMessage, thread: Option<i64>) -> Result<Committed<Stored>> {
+        if new.mailboxes.is_empty() {
+            return Err(Error::invalid("a message must be in at least one mailbox"));
+        }
+        let mut tx = AccountTx::begin(self, new.account).await?;
+        tx.grow(new.size)?;
+        ref_blob(&tx.txn, &new.blob, new.size).await?;
+        let p = &new.parsed;
+        let structure = serde_json::to_string(&p.structure).map_err(Error::internal)?;
+        let m = message::ActiveModel {
+            account_id: Set(new.account.0),
+            blob_id: Set(new.blob.to_string()),
+            size: Set(i(new.size)),
+            received_at: Set(new.received_at.0),
+            sent_at: Set(p.sent_at.map(|t| t.0)),
+            message_id: Set(p.envelope.message_id.clone()),
+            in_reply_to: Set(list(&p.envelope.in_reply_to)),
+            refs: Set(list(&p.envelope.references)),
+            subject: Set(p.envelope.subject.clone()),
+            base_subject: Set(p.base_subject.clone()),
+            from_addr: Set(p.envelope.from.clone()),
+            to_addr: Set(p.envelope.to.clone()),
+            cc_addr: Set(p.envelope.cc.clone()),
+            preview: Set(p.preview.clone()),
+            structure: Set(structure),
+            has_attachment: Set(p.has_attachment),
+            keywords: Set(new.keywords.to_stored()),
+            thread_id: Set(thread.unwrap_or(0)),
+            modseq: Set(tx.modseq),
+            created_modseq: Set(tx.modseq),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await
+        .map_err(db_err)?;
+        let m = if thread.is_none() {
+            // A new thread is named after its first message.
+            let mut a: message::ActiveModel = m.into();
+            a.thread_id = Set(*a.id.as_ref());
+            a.update(&tx.txn).await.map_err(db_err)?
+        } else {
+            m
+        };
+        let mut memberships = Vec::with_capacity(new.mailboxes.len());
+        for mb in &new.mailboxes {
+            // Take the mailbox's next UID; the row lock (PostgreSQL) or the write lock (SQLite)
+            // keeps two deliveries from taking the same one.
+            let b = mailbox::Entity::update_many()
+                .col_expr(mailbox::Column::Uidnext, Expr::col(mailbox::Column::Uidnext).add(1))
+                .filter(mailbox::Column::CollectionId.eq(mb.0))
+                .filter(mailbox::Column::AccountId.eq(new.account.0))
+                .exec_with_returning(&tx.txn)
+                .await
+                .map_err(db_err)?
+                .pop()
+                .ok_or_else(|| Error::not_found(format!("mailbox {mb}")))?;
+            let uid = b.uidnext - 1;
+            let row = mailbox_message::ActiveModel {
+                mailbox_id: Set(mb.0),
+                uid: Set(uid),
+                message_id: Set(m.id),
+                modseq: Set(tx.modseq),
+            }
+            .insert(&tx.txn)
+            .await
+            .map_err(unique(format!("message {} in mailbox {mb}", m.id)))?;
+            tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string()));
+            memberships.push(to_membership(&row)?);
+        }
+        let events = tx.commit().await?;
+        Ok(Committed { value: Stored { message: to_message(m)?, memberships }, events })
+    }
+
+    async fn mailbox_messages(&self, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
+        let rows = mailbox_message::Entity::find()
+            .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
+            .order_by_asc(mailbox_message::Column::Uid)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.message_id).collect();
+        let mut messages = Vec::with_capacity(ids.len());
+        // Bounded IN lists: SQLite allows 32,766 parameters, PostgreSQL 65,535.
+        for chunk in ids.chunks(10_000) {
+            messages.extend(
+                message::Entity::find()
+                    .filter(message::Column::Id.is_in(chunk.iter().copied()))
+                    .all(&self.db)
+                    .await
+                    .map_err(db_err)?,
+            );
+        }
+        messages.sort_by_key(|m| m.id);
+        rows.iter()
+            .filter_map(|r| {
+                let at = messages.binary_search_by_key(&r.message_id, |m| m.id).ok()?;
+                Some((r, messages[at].clone()))
+            })
+            .map(|(r, m)| Ok((to_membership(r)?, to_message(m)?)))
+            .collect()
+    }
+}
