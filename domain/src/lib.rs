@@ -18,6 +18,7 @@ pub mod quota;
 pub mod recurrence;
 pub mod rights;
 mod services;
+pub mod vtimezone;
 
 pub use error::{Error, Result};
 pub use services::collections::Access;

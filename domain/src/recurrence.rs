@@ -131,7 +131,8 @@ pub struct CalendarObject {
     ///   master only when their SEQUENCEs are equal, which RFC 5545 does not ask of clients
     ///   (python-caldav and others bump the master's alone);
     /// - with its times made floating (see `floated`) when one of them falls twice or never on
-    ///   the wall clock of its zone.
+    ///   the wall clock of its zone;
+    /// - with custom VTIMEZONEs naming the IANA zone they match ([`crate::vtimezone`]).
     adjusted: Option<ICalendar>,
     /// The components whose times `adjusted` holds as floating wall-clock times, each with the
     /// zone they are read in. calcard cannot place a local time that a DST change makes
@@ -168,6 +169,7 @@ pub fn resolve_zone(text: &str) -> Option<Tz> {
     let t = text.trim();
     if t.get(..15).is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCALENDAR")) {
         let cal = ICalendar::parse(t).ok()?;
+        let cal = crate::vtimezone::with_known_zones(&cal).unwrap_or(cal);
         return cal.timezones().find_map(|c| c.timezone()).map(|(_, tz)| tz);
     }
     Tz::from_str(t).ok()
@@ -203,11 +205,13 @@ impl CalendarObject {
 
     fn build(cal: ICalendar, tz: Tz) -> CalendarObject {
         let overrides = cal.components.iter().any(ICalendarComponent::is_recurrence_override);
-        let zones = cal.build_owned_tz_resolver().with_default(tz);
+        // Custom VTIMEZONEs get the IANA zone their rules match (in the copy only).
+        let named = crate::vtimezone::with_known_zones(&cal);
+        let zones = named.as_ref().unwrap_or(&cal).build_owned_tz_resolver().with_default(tz);
         let mut obj = CalendarObject { cal, adjusted: None, floated: Vec::new(), zones };
         let floated = obj.to_float();
-        if overrides || !floated.is_empty() {
-            let mut copy = obj.cal.clone();
+        if overrides || !floated.is_empty() || named.is_some() {
+            let mut copy = named.unwrap_or_else(|| obj.cal.clone());
             if overrides {
                 for comp in &mut copy.components {
                     comp.entries.retain(|e| e.name != ICalendarProperty::Sequence);
@@ -934,6 +938,19 @@ mod tests {
             "BEGIN:VEVENT\r\nUID:m\r\nDTSTAMP:20200101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20261024T023000\r\nDURATION:PT15M\r\nRRULE:FREQ=DAILY;COUNT=3\r\nRDATE;TZID=Europe/Berlin:20270328T023000\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:m\r\nDTSTAMP:20200101T000000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261025T023000\r\nDTSTART:20261025T120000Z\r\nDURATION:PT15M\r\nEND:VEVENT\r\n",
         );
         assert_eq!(starts(&moved), ["20261024T003000Z", "20261025T120000Z", "20261026T013000Z", "20270328T013000Z"]);
+    }
+
+    /// A VTIMEZONE under a name no zone has, with New York's rules: the instances follow its
+    /// DST switches (before, times were read in UTC).
+    #[test]
+    fn a_custom_vtimezone_is_followed() {
+        let c = cal(
+            "BEGIN:VTIMEZONE\r\nTZID:My Office\r\nBEGIN:STANDARD\r\nDTSTART:20071104T020000\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nRRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:20070311T020000\r\nTZOFFSETFROM:-0500\r\nTZOFFSETTO:-0400\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:c\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=My Office:20260302T090000\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\n",
+        );
+        let starts: Vec<String> = c.instances("VEVENT", Window::ALL).iter().map(|i| format_utc(i.start)).collect();
+        // EST until 8 March 2026, EDT after.
+        assert_eq!(starts, ["20260302T140000Z", "20260309T130000Z", "20260316T130000Z"]);
+        assert!(c.overlaps("VEVENT", w("20260309T125900Z", "20260309T130100Z")));
     }
 
     #[test]

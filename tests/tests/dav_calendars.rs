@@ -483,6 +483,12 @@ async fn recurrence_time_ranges_expand_and_free_busy(store: &Store) {
     assert!(events_between(&ann, cal, "20260326T130000Z", "20260326T131000Z", "").await.contains("weekly.ics"));
     assert!(!events_between(&ann, cal, "20260409T000000Z", "20260410T000000Z", "").await.contains("weekly.ics"));
     assert!(events_between(&ann, cal, "20290104T000000Z", "20290111T000000Z", "").await.contains("weekly.ics"));
+    // A VTIMEZONE under a name no zone has (New York's rules): its DST switch is followed.
+    let office = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kontor-test//EN\r\nBEGIN:VTIMEZONE\r\nTZID:My Office\r\nBEGIN:STANDARD\r\nDTSTART:20071104T020000\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nRRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:20070311T020000\r\nTZOFFSETFROM:-0500\r\nTZOFFSETTO:-0400\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:office\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=My Office:20260302T090000\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_eq!(ann.put(&format!("{cal}office.ics"), office.into()).await.status(), StatusCode::CREATED);
+    assert!(events_between(&ann, cal, "20260302T140000Z", "20260302T141000Z", "").await.contains("office.ics"));
+    assert!(events_between(&ann, cal, "20260309T130000Z", "20260309T131000Z", "").await.contains("office.ics"));
+    assert!(!events_between(&ann, cal, "20260309T090000Z", "20260309T100000Z", "").await.contains("office.ics"));
     // All day on 1 May (read in UTC: this calendar has no time zone).
     let may = events_between(&ann, cal, "20260501T120000Z", "20260501T130000Z", "").await;
     assert!(may.contains("holiday.ics") && !may.contains("weekly.ics"), "{may}");
