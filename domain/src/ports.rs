@@ -278,6 +278,10 @@ pub trait MailStore: Send + Sync + 'static {
         new: crate::mail::NewMessage,
         thread: Option<i64>,
     ) -> Result<Committed<crate::mail::Stored>>;
+    /// Takes the messages with these UIDs out of the mailbox (tombstones in the log); a
+    /// message then in no mailbox is deleted, releasing its blob and quota use. Returns the
+    /// UIDs that were there.
+    async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>>;
     /// The messages of a mailbox with their memberships, by UID.
     async fn mailbox_messages(
         &self,

@@ -323,6 +323,10 @@ impl Config {
         if self.blobs.path.is_empty() { self.data_dir().join("blobs") } else { PathBuf::from(&self.blobs.path) }
     }
 
+    pub fn pop3_addr(&self) -> SocketAddr {
+        parse_addr("pop3.listen", &self.pop3.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 1110)))
+    }
+
     pub fn smtp_addr(&self) -> SocketAddr {
         parse_addr("smtp.listen", &self.smtp.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 2525)))
     }

@@ -63,18 +63,23 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let smtp_local = smtp_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
     println!("SMTP listening on {smtp_local}");
     tracing::info!(local = %smtp_local, "smtp listening");
+    let pop3_listener = tokio::net::TcpListener::bind(cfg.pop3_addr())
+        .await
+        .map_err(|e| Fatal(format!("pop3.listen: cannot listen on {}: {e}", cfg.pop3.listen)))?;
+    let pop3_local = pop3_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    println!("POP3 listening on {pop3_local}");
+    tracing::info!(local = %pop3_local, "pop3 listening");
     // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
-    for (proto, addr) in
-        [("imap", &cfg.imap.listen), ("pop3", &cfg.pop3.listen), ("submission", &cfg.submission.listen)]
-    {
+    for (proto, addr) in [("imap", &cfg.imap.listen), ("submission", &cfg.submission.listen)] {
         tracing::debug!(proto, addr, "listener reserved; the protocol is not served yet");
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx.clone()));
     let smtp = tokio::spawn(kontor_smtp::serve(smtp_listener, app.core.clone(), cfg.smtp_limits(), stop_rx.clone()));
+    let pop3 = tokio::spawn(kontor_pop3::serve(pop3_listener, app.core.clone(), stop_rx.clone()));
     let warnings = tokio::spawn(quota_warnings(app.core.clone(), stop_rx));
 
     let router = http::router(
@@ -110,6 +115,7 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let _ = stop_tx.send(true);
     let _ = jobs.await;
     let _ = smtp.await;
+    let _ = pop3.await;
     let _ = warnings.await;
     app.close().await?;
     tracing::info!("stopped");

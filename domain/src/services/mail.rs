@@ -145,6 +145,24 @@ impl crate::Core {
         self.store.find_thread(account, &ids, marked.then_some(p.base_subject.as_str())).await
     }
 
+    /// Deletes messages (by UID) from a mailbox the caller may delete in; returns the UIDs
+    /// that were there.
+    pub async fn remove_messages(&self, who: &Principal, mailbox: CollectionId, uids: &[u32]) -> Result<Vec<u32>> {
+        let access = self.access(who, mailbox).await?;
+        access.require(Rights::DELETE)?;
+        Ok(self.publish(self.store.remove_from_mailbox(mailbox, uids).await?))
+    }
+
+    /// A message's bytes as stored, for a caller who may read the mailbox it is in.
+    pub async fn message_bytes(&self, who: &Principal, mailbox: CollectionId, m: &Message) -> Result<bytes::Bytes> {
+        let access = self.access(who, mailbox).await?;
+        access.require(Rights::READ)?;
+        if m.account != access.collection.account {
+            return Err(Error::not_found("message"));
+        }
+        self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
+    }
+
     /// The messages of a mailbox the caller may read, by UID.
     pub async fn mailbox_messages(&self, who: &Principal, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
         let access = self.access(who, mailbox).await?;

@@ -171,7 +171,7 @@ impl SqlStore {
 }
 
 /// Drops one reference per entry (blob ids may repeat).
-async fn release(txn: &DatabaseTransaction, blob_ids: Vec<String>) -> Result<()> {
+pub(crate) async fn release(txn: &DatabaseTransaction, blob_ids: Vec<String>) -> Result<()> {
     let mut counts = std::collections::BTreeMap::<String, i64>::new();
     for b in blob_ids {
         *counts.entry(b).or_default() += 1;

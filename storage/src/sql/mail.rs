@@ -13,7 +13,7 @@ use kontor_domain::ports::{Committed, MailStore};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::collections::{ref_blob, to_collection};
+use super::collections::{ref_blob, release, to_collection};
 use super::log::{AccountTx, Logged};
 use super::{SqlStore, db_err, i, u, unique};
 use crate::entities::{collection, mailbox, mailbox_message, message};
@@ -258,6 +258,64 @@ impl MailStore for SqlStore {
         }
         let events = tx.commit().await?;
         Ok(Committed { value: Stored { message: to_message(m)?, memberships }, events })
+    }
+
+    async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>> {
+        let b = mailbox::Entity::find_by_id(mailbox.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("mailbox {mailbox}")))?;
+        let mut tx = AccountTx::begin(self, PrincipalId(b.account_id)).await?;
+        let mut removed = Vec::new();
+        for chunk in uids.chunks(10_000) {
+            let rows = mailbox_message::Entity::find()
+                .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
+                .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|u| i64::from(*u))))
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            if rows.is_empty() {
+                continue;
+            }
+            mailbox_message::Entity::delete_many()
+                .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
+                .filter(mailbox_message::Column::Uid.is_in(rows.iter().map(|r| r.uid)))
+                .exec(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.message_id).collect();
+            // Messages still in another mailbox stay.
+            let kept: Vec<i64> = mailbox_message::Entity::find()
+                .select_only()
+                .column(mailbox_message::Column::MessageId)
+                .filter(mailbox_message::Column::MessageId.is_in(ids.iter().copied()))
+                .into_tuple::<i64>()
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            let gone: Vec<message::Model> = message::Entity::find()
+                .filter(message::Column::Id.is_in(ids.iter().copied().filter(|id| !kept.contains(id))))
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            for m in &gone {
+                tx.shrink(u(m.size));
+            }
+            release(&tx.txn, gone.iter().map(|m| m.blob_id.clone()).collect()).await?;
+            message::Entity::delete_many()
+                .filter(message::Column::Id.is_in(gone.iter().map(|m| m.id)))
+                .exec(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            for r in &rows {
+                tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, mailbox.0, &r.uid.to_string()));
+                removed.push(u32::try_from(r.uid).map_err(Error::internal)?);
+            }
+        }
+        let events = tx.commit().await?;
+        removed.sort_unstable();
+        Ok(Committed { value: removed, events })
     }
 
     async fn mailbox_messages(&self, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {

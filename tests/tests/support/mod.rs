@@ -134,6 +134,7 @@ impl Server {
         let mut c = store.command();
         c.args(["serve", "--http", "127.0.0.1:0", "--domain", "example.com"])
             .env("KONTOR_SMTP", "127.0.0.1:0")
+            .env("KONTOR_POP3", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -168,6 +169,15 @@ impl Server {
             .find_map(|l| l.strip_prefix("SMTP listening on "))
             .and_then(|a| a.parse().ok())
             .expect("the server printed its SMTP address")
+    }
+
+    /// Where the server takes POP3 connections.
+    pub fn pop3_addr(&self) -> std::net::SocketAddr {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("POP3 listening on "))
+            .and_then(|a| a.parse().ok())
+            .expect("the server printed its POP3 address")
     }
 
     /// The administrator password printed on the first start, if it was printed.

@@ -1,0 +1,190 @@
+//! The POP3 listener: a [`Session`] per connection over the socket, the maildrop (the INBOX)
+//! read and locked at login, marked messages deleted at QUIT (the UPDATE state) only.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kontor_domain::auth::Credentials;
+use kontor_domain::ids::{AccountId, CollectionId};
+use kontor_domain::mail::{MailboxRole, Message};
+use kontor_domain::model::Principal;
+use kontor_domain::{Core, Error};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::session::{Entry, LoginError, Session, Step};
+
+/// RFC 1939 §3: at least ten minutes of inactivity before an autologout.
+const IDLE: Duration = Duration::from_mins(10);
+const MAX_CONNECTIONS: usize = 512;
+/// Longest command line accepted (RFC 2449: 255 octets; SASL responses are longer).
+const MAX_LINE: u64 = 8192;
+
+/// Accounts with a session in the transaction state (RFC 1939's exclusive maildrop lock).
+/// Held per process: several nodes on one database do not see each other's locks.
+#[derive(Default)]
+struct Locks(Mutex<HashSet<AccountId>>);
+
+struct Held<'a>(&'a Locks, AccountId);
+
+impl Locks {
+    fn take(&self, a: AccountId) -> Option<Held<'_>> {
+        let mut set = self.0.lock().ok()?;
+        // Lazily: a `Held` made and dropped here would unlock the account (and deadlock).
+        set.insert(a).then(|| Held(self, a))
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.0.0.lock() {
+            set.remove(&self.1);
+        }
+    }
+}
+
+/// Serves POP3 on `listener` until `stop` turns true.
+pub async fn serve(listener: TcpListener, core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let locks = Arc::new(Locks::default());
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (socket, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pop3 accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let (core, locks) = (core.clone(), locks.clone());
+        tokio::spawn(async move {
+            if let Err(e) = connection(socket, peer, &core, &locks).await {
+                tracing::debug!(%peer, error = %e, "pop3 connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// The logged-in user's maildrop: the INBOX as it was at login.
+struct Maildrop {
+    who: Principal,
+    inbox: CollectionId,
+    uidvalidity: u32,
+    /// By UID, with their UIDs.
+    messages: Vec<(u32, Message)>,
+}
+
+async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks: &Locks) -> std::io::Result<()> {
+    let _ = socket.set_nodelay(true);
+    let (read, mut write) = socket.into_split();
+    let mut reader = BufReader::new(read);
+    let mut session = Session::new();
+    write.write_all(Session::greeting().as_bytes()).await?;
+    let mut maildrop: Option<(Maildrop, Held<'_>)> = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = match tokio::time::timeout(IDLE, (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                write.write_all(b"-ERR Autologout: idle for too long\r\n").await?;
+                return Ok(());
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') {
+            write.write_all(b"-ERR Line too long\r\n").await?;
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        let step = match session.line(text.trim_end_matches(['\r', '\n'])) {
+            Step::Login { user, password } => match login(core, locks, &user, password, peer).await {
+                Ok((m, held)) => {
+                    let entries = m
+                        .messages
+                        .iter()
+                        .map(|(uid, msg)| Entry { uid: *uid, size: msg.size, deleted: false })
+                        .collect();
+                    let step = session.logged_in(Ok((entries, m.uidvalidity)));
+                    maildrop = Some((m, held));
+                    step
+                }
+                Err(e) => session.logged_in(Err(e)),
+            },
+            Step::Retrieve { index, .. } => {
+                let bytes = match &maildrop {
+                    Some((m, _)) => match m.messages.get(index) {
+                        Some((_, msg)) => core.message_bytes(&m.who, m.inbox, msg).await.ok(),
+                        None => None,
+                    },
+                    None => None,
+                };
+                session.retrieved(bytes.as_deref())
+            }
+            Step::Update(uids) => {
+                let ok = match &maildrop {
+                    Some((m, _)) if !uids.is_empty() => match core.remove_messages(&m.who, m.inbox, &uids).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pop3 update failed");
+                            false
+                        }
+                    },
+                    _ => true,
+                };
+                session.updated(ok)
+            }
+            other => other,
+        };
+        match step {
+            Step::Reply(r) => write.write_all(r.as_bytes()).await?,
+            Step::Data(d) => write.write_all(&d).await?,
+            Step::Close(r) => {
+                write.write_all(r.as_bytes()).await?;
+                return Ok(());
+            }
+            Step::Login { .. } | Step::Retrieve { .. } | Step::Update(_) => {
+                tracing::error!("pop3 session asked the driver twice for one line");
+                write.write_all(b"-ERR Internal error\r\n").await?;
+            }
+        }
+    }
+}
+
+async fn login<'a>(
+    core: &Core,
+    locks: &'a Locks,
+    user: &str,
+    password: String,
+    peer: SocketAddr,
+) -> Result<(Maildrop, Held<'a>), LoginError> {
+    let creds = Credentials::Password { login: user.to_owned(), password };
+    let who = match core.authenticate(creds, peer.ip()).await {
+        Ok(a) => a.principal,
+        Err(Error::RateLimited { .. }) => return Err(LoginError::RateLimited),
+        Err(Error::AuthFailed) => return Err(LoginError::BadCredentials),
+        Err(e) => {
+            tracing::warn!(error = %e, "pop3 login failed");
+            return Err(LoginError::Unavailable);
+        }
+    };
+    let held = locks.take(who.id).ok_or(LoginError::InUse)?;
+    let unavailable = |e: Error| {
+        tracing::warn!(error = %e, "pop3 maildrop unavailable");
+        LoginError::Unavailable
+    };
+    let inbox = core.mailbox_with_role(who.id, MailboxRole::Inbox).await.map_err(unavailable)?;
+    let listed = core.mailbox_messages(&who, inbox.id()).await.map_err(unavailable)?;
+    let messages = listed.into_iter().map(|(m, msg)| (m.uid, msg)).collect();
+    Ok((Maildrop { who, inbox: inbox.id(), uidvalidity: inbox.uidvalidity, messages }, held))
+}

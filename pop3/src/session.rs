@@ -1,0 +1,310 @@
+//! One POP3 session (RFC 1939, CAPA and response codes of RFC 2449, SASL PLAIN of RFC 5034)
+//! as a state machine: lines in, replies out, no I/O. What needs the store (logging in and
+//! reading the maildrop, fetching a message, deleting at QUIT) goes to the driver as a
+//! [`Step`], whose answer comes back through the matching method.
+
+use base64::Engine as _;
+
+/// One message of the maildrop, as listed at login.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub uid: u32,
+    pub size: u64,
+    pub deleted: bool,
+}
+
+/// What the driver does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Reply(String),
+    /// Message bytes (not necessarily UTF-8), already framed.
+    Data(Vec<u8>),
+    /// Check the password, lock and read the maildrop, then call [`Session::logged_in`].
+    Login {
+        user: String,
+        password: String,
+    },
+    /// Fetch message number `index` (0-based), then call [`Session::retrieved`].
+    Retrieve {
+        index: usize,
+        top: Option<usize>,
+    },
+    /// QUIT in the transaction state: delete the messages marked (UIDs), then call
+    /// [`Session::updated`].
+    Update(Vec<u32>),
+    /// Send and close.
+    Close(String),
+}
+
+/// Why a login did not give a maildrop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginError {
+    BadCredentials,
+    RateLimited,
+    InUse,
+    Unavailable,
+}
+
+enum State {
+    Authorization { user: Option<String>, sasl: bool },
+    Transaction,
+}
+
+pub struct Session {
+    state: State,
+    drop: Vec<Entry>,
+    uidvalidity: u32,
+    errors: u32,
+    /// A pending RETR/TOP: how many body lines TOP asked for.
+    top: Option<usize>,
+}
+
+const CAPA: &str = "+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n\
+                    AUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION Kontor\r\n.\r\n";
+const MAX_ERRORS: u32 = 10;
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self {
+            state: State::Authorization { user: None, sasl: false },
+            drop: Vec::new(),
+            uidvalidity: 0,
+            errors: 0,
+            top: None,
+        }
+    }
+
+    pub fn greeting() -> &'static str {
+        "+OK Kontor POP3 ready\r\n"
+    }
+
+    fn err(&mut self, msg: &str) -> Step {
+        self.errors += 1;
+        if self.errors >= MAX_ERRORS {
+            return Step::Close("-ERR Too many errors, closing the connection\r\n".into());
+        }
+        Step::Reply(format!("-ERR {msg}\r\n"))
+    }
+
+    /// One line from the client, without its CRLF.
+    pub fn line(&mut self, line: &str) -> Step {
+        if let State::Authorization { sasl: true, .. } = self.state {
+            self.state = State::Authorization { user: None, sasl: false };
+            return self.sasl_plain(line.trim());
+        }
+        let mut parts = line.trim_end().splitn(2, ' ');
+        let cmd = parts.next().unwrap_or_default().to_ascii_uppercase();
+        let arg = parts.next().unwrap_or_default().trim();
+        match (&mut self.state, cmd.as_str()) {
+            (_, "CAPA") => Step::Reply(CAPA.into()),
+            (State::Authorization { .. }, "QUIT") => Step::Close("+OK Bye\r\n".into()),
+            (State::Authorization { user, .. }, "USER") => {
+                if arg.is_empty() {
+                    return self.err("USER needs a name");
+                }
+                *user = Some(arg.to_owned());
+                Step::Reply("+OK Send the password\r\n".into())
+            }
+            (State::Authorization { user, .. }, "PASS") => match user.take() {
+                Some(user) => Step::Login { user, password: arg.to_owned() },
+                None => self.err("USER first"),
+            },
+            (State::Authorization { .. }, "AUTH") => {
+                let mut a = arg.splitn(2, ' ');
+                let mech = a.next().unwrap_or_default();
+                let initial = a.next().map(str::trim);
+                if mech.is_empty() {
+                    return Step::Reply("+OK\r\nPLAIN\r\n.\r\n".into());
+                }
+                if !mech.eq_ignore_ascii_case("PLAIN") {
+                    return self.err("Unsupported SASL mechanism");
+                }
+                match initial {
+                    Some(resp) => self.sasl_plain(resp),
+                    None => {
+                        self.state = State::Authorization { user: None, sasl: true };
+                        Step::Reply("+ \r\n".into())
+                    }
+                }
+            }
+            (State::Authorization { .. }, "STLS") => self.err("TLS is not available"),
+            (State::Authorization { .. }, "APOP") => self.err("APOP is not supported"),
+            (State::Authorization { .. }, _) => self.err("Log in first"),
+            (State::Transaction, cmd) => self.transaction(cmd, arg),
+        }
+    }
+
+    fn sasl_plain(&mut self, resp: &str) -> Step {
+        if resp == "*" {
+            return self.err("Authentication cancelled");
+        }
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(resp) else {
+            return self.err("Bad base64");
+        };
+        // authzid NUL authcid NUL password; an authzid other than the user is not offered.
+        let mut fields = raw.split(|b| *b == 0);
+        let (Some(authz), Some(user), Some(password), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return self.err("Bad PLAIN response");
+        };
+        let (Ok(authz), Ok(user), Ok(password)) =
+            (std::str::from_utf8(authz), std::str::from_utf8(user), std::str::from_utf8(password))
+        else {
+            return self.err("Bad PLAIN response");
+        };
+        if !authz.is_empty() && authz != user {
+            return Step::Reply("-ERR [AUTH] Logging in as another user is not allowed\r\n".into());
+        }
+        Step::Login { user: user.to_owned(), password: password.to_owned() }
+    }
+
+    /// The answer to [`Step::Login`]: the maildrop (by UID) and its UIDVALIDITY, or why not.
+    pub fn logged_in(&mut self, r: Result<(Vec<Entry>, u32), LoginError>) -> Step {
+        match r {
+            Ok((drop, uidvalidity)) => {
+                self.drop = drop;
+                self.uidvalidity = uidvalidity;
+                self.state = State::Transaction;
+                let (n, size) = self.totals();
+                Step::Reply(format!("+OK Maildrop has {n} messages ({size} octets)\r\n"))
+            }
+            Err(LoginError::BadCredentials) => self.err("[AUTH] Invalid login or password"),
+            Err(LoginError::RateLimited) => {
+                Step::Reply("-ERR [SYS/TEMP] Too many failed logins; try again later\r\n".into())
+            }
+            Err(LoginError::InUse) => Step::Reply("-ERR [IN-USE] The maildrop is open in another session\r\n".into()),
+            Err(LoginError::Unavailable) => {
+                Step::Reply("-ERR [SYS/TEMP] Temporary failure; try again later\r\n".into())
+            }
+        }
+    }
+
+    fn totals(&self) -> (usize, u64) {
+        let live = self.drop.iter().filter(|e| !e.deleted);
+        live.fold((0, 0), |(n, s), e| (n + 1, s + e.size))
+    }
+
+    /// A message number (1-based) of a message not marked deleted.
+    fn number(&self, arg: &str) -> Option<usize> {
+        let n: usize = arg.split(' ').next()?.parse().ok()?;
+        let i = n.checked_sub(1)?;
+        self.drop.get(i).filter(|e| !e.deleted).map(|_| i)
+    }
+
+    fn transaction(&mut self, cmd: &str, arg: &str) -> Step {
+        match cmd {
+            "NOOP" => Step::Reply("+OK\r\n".into()),
+            "STAT" => {
+                let (n, size) = self.totals();
+                Step::Reply(format!("+OK {n} {size}\r\n"))
+            }
+            "LIST" | "UIDL" => {
+                let show = |i: usize, e: &Entry| {
+                    if cmd == "LIST" {
+                        format!("{} {}", i + 1, e.size)
+                    } else {
+                        format!("{} {}.{}", i + 1, self.uidvalidity, e.uid)
+                    }
+                };
+                if arg.is_empty() {
+                    let mut out = String::from("+OK\r\n");
+                    for (i, e) in self.drop.iter().enumerate().filter(|(_, e)| !e.deleted) {
+                        out.push_str(&show(i, e));
+                        out.push_str("\r\n");
+                    }
+                    out.push_str(".\r\n");
+                    Step::Reply(out)
+                } else {
+                    match self.number(arg) {
+                        Some(i) => Step::Reply(format!("+OK {}\r\n", show(i, &self.drop[i]))),
+                        None => self.err("No such message"),
+                    }
+                }
+            }
+            "RETR" => match self.number(arg) {
+                Some(index) => {
+                    self.top = None;
+                    Step::Retrieve { index, top: None }
+                }
+                None => self.err("No such message"),
+            },
+            "TOP" => {
+                let mut a = arg.split(' ');
+                let (n, lines) = (a.next().unwrap_or_default(), a.next().and_then(|l| l.parse::<usize>().ok()));
+                match (self.number(n), lines) {
+                    (Some(index), Some(lines)) => {
+                        self.top = Some(lines);
+                        Step::Retrieve { index, top: Some(lines) }
+                    }
+                    _ => self.err("TOP needs a message number and a line count"),
+                }
+            }
+            "DELE" => match self.number(arg) {
+                Some(i) => {
+                    self.drop[i].deleted = true;
+                    Step::Reply(format!("+OK Message {} deleted\r\n", i + 1))
+                }
+                None => self.err("No such message"),
+            },
+            "RSET" => {
+                for e in &mut self.drop {
+                    e.deleted = false;
+                }
+                let (n, size) = self.totals();
+                Step::Reply(format!("+OK Maildrop has {n} messages ({size} octets)\r\n"))
+            }
+            "QUIT" => Step::Update(self.drop.iter().filter(|e| e.deleted).map(|e| e.uid).collect()),
+            "USER" | "PASS" | "AUTH" => self.err("Already logged in"),
+            _ => self.err("Unknown command"),
+        }
+    }
+
+    /// The answer to [`Step::Retrieve`]: the message's bytes, sent dot-stuffed with CRLF line
+    /// ends (TOP: the header, the blank line and that many body lines).
+    pub fn retrieved(&mut self, r: Option<&[u8]>) -> Step {
+        let Some(bytes) = r else {
+            return Step::Reply("-ERR [SYS/TEMP] The message cannot be read now\r\n".into());
+        };
+        let top = self.top.take();
+        let mut out = Vec::with_capacity(bytes.len() + 64);
+        out.extend_from_slice(format!("+OK {} octets\r\n", bytes.len()).as_bytes());
+        let mut in_body = false;
+        let mut body_lines = 0;
+        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for line in text.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if in_body && let Some(max) = top {
+                if body_lines >= max {
+                    break;
+                }
+                body_lines += 1;
+            }
+            if line.first() == Some(&b'.') {
+                out.push(b'.');
+            }
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+            if line.is_empty() {
+                in_body = true;
+            }
+        }
+        out.extend_from_slice(b".\r\n");
+        Step::Data(out)
+    }
+
+    /// The answer to [`Step::Update`].
+    pub fn updated(&mut self, ok: bool) -> Step {
+        if ok {
+            Step::Close("+OK Bye\r\n".into())
+        } else {
+            Step::Close("-ERR [SYS/TEMP] Some deleted messages could not be removed\r\n".into())
+        }
+    }
+}
