@@ -282,6 +282,14 @@ pub trait MailStore: Send + Sync + 'static {
     /// message then in no mailbox is deleted, releasing its blob and quota use. Returns the
     /// UIDs that were there.
     async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>>;
+    /// Notes that these messages were downloaded over POP3 (the first time counts).
+    async fn mark_pop3_retrieved(&self, messages: &[i64], at: crate::ids::Timestamp) -> Result<()>;
+    /// How many days mail downloaded over POP3 stays (`None`: for good).
+    async fn pop3_keep_days(&self, account: AccountId) -> Result<Option<u32>>;
+    async fn set_pop3_keep_days(&self, account: AccountId, days: Option<u32>) -> Result<()>;
+    /// Up to `limit` messages whose keep time after a POP3 download has passed at `now`, as
+    /// (INBOX, UID); copies in other mailboxes are not named.
+    async fn expired_pop3(&self, now: crate::ids::Timestamp, limit: usize) -> Result<Vec<(CollectionId, u32)>>;
     /// The messages of a mailbox with their memberships, by UID.
     async fn mailbox_messages(
         &self,

@@ -9,6 +9,7 @@ mod m20261123_000002_properties;
 mod m20261123_000003_item_uid;
 mod m20261123_000004_item_time;
 mod m20261123_000005_mail;
+mod m20261123_000006_pop3_retention;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_item_uid::Migration),
             Box::new(m20261123_000004_item_time::Migration),
             Box::new(m20261123_000005_mail::Migration),
+            Box::new(m20261123_000006_pop3_retention::Migration),
         ]
     }
 

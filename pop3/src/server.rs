@@ -121,10 +121,20 @@ async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks: &Lo
                 }
                 Err(e) => session.logged_in(Err(e)),
             },
-            Step::Retrieve { index, .. } => {
+            Step::Retrieve { index, top } => {
                 let bytes = match &maildrop {
                     Some((m, _)) => match m.messages.get(index) {
-                        Some((_, msg)) => core.message_bytes(&m.who, m.inbox, msg).await.ok(),
+                        Some((_, msg)) => {
+                            let bytes = core.message_bytes(&m.who, m.inbox, msg).await.ok();
+                            // RETR is a download (the retention clock starts); TOP is a look.
+                            if bytes.is_some()
+                                && top.is_none()
+                                && let Err(e) = core.pop3_retrieved(&m.who, &[msg]).await
+                            {
+                                tracing::warn!(error = %e, "pop3: download not recorded");
+                            }
+                            bytes
+                        }
                         None => None,
                     },
                     None => None,

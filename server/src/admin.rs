@@ -112,6 +112,21 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
                 );
             }
         }
+        Command::Mailbox(MailboxCmd::Pop3Keep { address, days }) => {
+            let days = match days.as_str() {
+                "forever" | "unlimited" => None,
+                d => Some(d.parse::<u32>().map_err(|_| Fatal(format!("days: a number or \"forever\", not {d:?}")))?),
+            };
+            core.set_pop3_keep_days(SYS, &address, days).await?;
+            match days {
+                Some(d) => println!("{address}: mail downloaded over POP3 is deleted after {d} days"),
+                None => println!("{address}: mail downloaded over POP3 stays"),
+            }
+        }
+        Command::Mailbox(MailboxCmd::ExpirePop3) => {
+            let n = core.expire_pop3_downloads().await?;
+            println!("{n} messages deleted");
+        }
         Command::Mailbox(MailboxCmd::Show { address, mailbox, uid }) => {
             use std::io::Write as _;
             let raw = core.admin_message_bytes(SYS, &address, &mailbox, uid).await?;

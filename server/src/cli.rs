@@ -62,6 +62,12 @@ pub enum MailboxCmd {
     },
     /// Print one message as stored (RFC 5322), by mailbox and UID.
     Show { address: String, mailbox: String, uid: u32 },
+    /// Delete mail the user downloaded over POP3 after this many days ("forever": keep it).
+    #[command(name = "pop3-keep")]
+    Pop3Keep { address: String, days: String },
+    /// Run the POP3 retention job now (the server runs it every minute).
+    #[command(name = "expire-pop3")]
+    ExpirePop3,
 }
 
 #[derive(Debug, Args, Default)]

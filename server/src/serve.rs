@@ -131,7 +131,8 @@ fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {
     }
 }
 
-/// Periodic housekeeping: forget idle rate-limit keys, delete unreferenced blobs.
+/// Periodic housekeeping: forget idle rate-limit keys, expire mail POP3 downloaded (per the
+/// account's choice), delete unreferenced blobs.
 async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_mins(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -139,6 +140,11 @@ async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: wa
         tokio::select! {
             _ = tick.tick() => {
                 core.auth.limiter.housekeeping();
+                match core.expire_pop3_downloads().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(messages = n, "mail downloaded over POP3 expired"),
+                    Err(e) => tracing::warn!(error = %e, "POP3 retention job failed"),
+                }
                 match core.collect_garbage().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(blobs = n, "unreferenced blobs deleted"),

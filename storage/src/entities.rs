@@ -257,6 +257,19 @@ pub mod message {
         pub thread_id: i64,
         pub modseq: i64,
         pub created_modseq: i64,
+        pub pop3_retrieved_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod mail_settings {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mail_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: i64,
+        pub pop3_keep_days: Option<i32>,
     }
     no_relations!();
 }

@@ -12,7 +12,11 @@ use support::{Server, Store};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-both_stores!(download_delete_and_stable_uidls, a_real_client_leaves_mail_on_the_server);
+both_stores!(
+    download_delete_and_stable_uidls,
+    a_real_client_leaves_mail_on_the_server,
+    downloaded_mail_expires_as_the_account_says
+);
 
 fn setup(store: &Store) {
     store.ok(&["domain", "add", "example.com"], None);
@@ -218,4 +222,35 @@ print(json.dumps(new))
     let third = run(&seen);
     assert_eq!(third.len(), 1);
     assert!(third[0].1.ends_with("gamma"));
+}
+
+/// "Delete mail that POP3 downloaded after N days": only what was downloaded (RETR, not TOP),
+/// only once N days have passed, and not at all without the setting.
+async fn downloaded_mail_expires_as_the_account_says(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: read\r\n\r\none", "Subject: peeked\r\n\r\ntwo", "Subject: new\r\n\r\nthree"]).await;
+    let mut c = Conn::open(&server).await;
+    assert!(c.cmd("USER ann@example.com").await.starts_with("+OK"));
+    assert!(c.cmd("PASS anns password").await.starts_with("+OK"));
+    assert!(c.multi("RETR 1").await.0.starts_with("+OK"));
+    assert!(c.multi("TOP 2 0").await.0.starts_with("+OK"));
+    assert!(c.cmd("QUIT").await.starts_with("+OK"));
+    let subjects = || -> Vec<String> {
+        store
+            .ok(&["mailbox", "messages", "ann@example.com"], None)
+            .lines()
+            .map(|l| l.rsplit('\t').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(store.ok(&["mailbox", "expire-pop3"], None).trim(), "0 messages deleted", "no setting: kept");
+    store.ok(&["mailbox", "pop3-keep", "ann@example.com", "1"], None);
+    assert_eq!(store.ok(&["mailbox", "expire-pop3"], None).trim(), "0 messages deleted", "not a day old");
+    store.ok(&["mailbox", "pop3-keep", "ann@example.com", "0"], None);
+    assert_eq!(store.ok(&["mailbox", "expire-pop3"], None).trim(), "1 messages deleted");
+    assert_eq!(subjects(), ["peeked", "new"]);
+    store.ok(&["mailbox", "pop3-keep", "ann@example.com", "forever"], None);
+    let mut c = Conn::open(&server).await;
+    assert!(c.cmd("USER ann@example.com").await.starts_with("+OK"));
+    assert!(c.cmd("PASS anns password").await.starts_with("+OK Maildrop has 2 messages"));
 }

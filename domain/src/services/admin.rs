@@ -27,7 +27,7 @@ impl Actor<'_> {
     }
 
     /// Admins may act on anyone; others only on themselves.
-    fn require_self_or_admin(self, target: PrincipalId) -> Result<()> {
+    pub(crate) fn require_self_or_admin(self, target: PrincipalId) -> Result<()> {
         match self {
             Actor::Principal(p) if p.id == target => Ok(()),
             other => other.require_admin(),

@@ -163,6 +163,49 @@ impl crate::Core {
         self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
     }
 
+    /// Notes that the caller downloaded these messages over POP3 (for the account's "delete
+    /// mail POP3 downloaded after N days").
+    pub async fn pop3_retrieved(&self, who: &Principal, messages: &[&Message]) -> Result<()> {
+        let own: Vec<i64> = messages.iter().filter(|m| m.account == who.id).map(|m| m.id).collect();
+        self.store.mark_pop3_retrieved(&own, Timestamp::now()).await
+    }
+
+    /// Sets how long mail downloaded over POP3 stays (`None`: for good), for the user itself or
+    /// an administrator.
+    pub async fn set_pop3_keep_days(&self, actor: super::Actor<'_>, address: &str, days: Option<u32>) -> Result<()> {
+        let p = self.principal_by_address(address).await?;
+        actor.require_self_or_admin(p.id)?;
+        self.store.set_pop3_keep_days(p.id, days).await
+    }
+
+    pub async fn pop3_keep_days(&self, account: AccountId) -> Result<Option<u32>> {
+        self.store.pop3_keep_days(account).await
+    }
+
+    /// The retention job: deletes mail downloaded over POP3 longer ago than its account keeps
+    /// it. Returns how many messages went.
+    pub async fn expire_pop3_downloads(&self) -> Result<usize> {
+        let mut removed = 0;
+        loop {
+            let due = self.store.expired_pop3(Timestamp::now(), 1000).await?;
+            if due.is_empty() {
+                return Ok(removed);
+            }
+            let mut by_box: std::collections::BTreeMap<CollectionId, Vec<u32>> = std::collections::BTreeMap::new();
+            for (mailbox, uid) in due {
+                by_box.entry(mailbox).or_default().push(uid);
+            }
+            let mut progress = 0;
+            for (mailbox, uids) in by_box {
+                progress += self.publish(self.store.remove_from_mailbox(mailbox, &uids).await?).len();
+            }
+            if progress == 0 {
+                return Ok(removed);
+            }
+            removed += progress;
+        }
+    }
+
     /// The messages of a mailbox the caller may read, by UID.
     pub async fn mailbox_messages(&self, who: &Principal, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
         let access = self.access(who, mailbox).await?;

@@ -11,12 +11,14 @@ use kontor_domain::mail::{
 use kontor_domain::model::CollectionKind;
 use kontor_domain::ports::{Committed, MailStore};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+};
 
 use super::collections::{ref_blob, release, to_collection};
 use super::log::{AccountTx, Logged};
 use super::{SqlStore, db_err, i, u, unique};
-use crate::entities::{collection, mailbox, mailbox_message, message};
+use crate::entities::{collection, mail_settings, mailbox, mailbox_message, message};
 
 /// Gives a new mail-folder collection its mailbox state. UIDVALIDITY is the collection's id:
 /// ids are never reused, so a mailbox made again under an old name never repeats one.
@@ -217,6 +219,7 @@ impl MailStore for SqlStore {
             thread_id: Set(thread.unwrap_or(0)),
             modseq: Set(tx.modseq),
             created_modseq: Set(tx.modseq),
+            pop3_retrieved_at: Set(None),
             ..Default::default()
         }
         .insert(&tx.txn)
@@ -316,6 +319,80 @@ impl MailStore for SqlStore {
         let events = tx.commit().await?;
         removed.sort_unstable();
         Ok(Committed { value: removed, events })
+    }
+
+    async fn mark_pop3_retrieved(&self, messages: &[i64], at: Timestamp) -> Result<()> {
+        for chunk in messages.chunks(10_000) {
+            message::Entity::update_many()
+                .col_expr(message::Column::Pop3RetrievedAt, Expr::value(at.0))
+                .filter(message::Column::Id.is_in(chunk.iter().copied()))
+                .filter(message::Column::Pop3RetrievedAt.is_null())
+                .exec(&self.db)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn pop3_keep_days(&self, account: AccountId) -> Result<Option<u32>> {
+        let row = mail_settings::Entity::find_by_id(account.0).one(&self.db).await.map_err(db_err)?;
+        Ok(row.and_then(|r| r.pop3_keep_days).and_then(|d| u32::try_from(d).ok()))
+    }
+
+    async fn set_pop3_keep_days(&self, account: AccountId, days: Option<u32>) -> Result<()> {
+        let days = days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
+        let row = mail_settings::ActiveModel { account_id: Set(account.0), pop3_keep_days: Set(days) };
+        mail_settings::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(mail_settings::Column::AccountId)
+                    .update_column(mail_settings::Column::Pop3KeepDays)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn expired_pop3(&self, now: Timestamp, limit: usize) -> Result<Vec<(CollectionId, u32)>> {
+        let settings = mail_settings::Entity::find()
+            .filter(mail_settings::Column::Pop3KeepDays.is_not_null())
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for s in settings {
+            let Some(days) = s.pop3_keep_days else { continue };
+            let before = now.0 - i64::from(Ord::max(days, 0)) * 86_400_000;
+            // Only out of the INBOX (what POP3 serves): a message filed elsewhere since stays.
+            let inbox = mailbox::Entity::find()
+                .filter(mailbox::Column::AccountId.eq(s.account_id))
+                .filter(mailbox::Column::Role.eq(MailboxRole::Inbox.as_str()))
+                .one(&self.db)
+                .await
+                .map_err(db_err)?;
+            let Some(inbox) = inbox else { continue };
+            let downloaded = message::Entity::find()
+                .select_only()
+                .column(message::Column::Id)
+                .filter(message::Column::AccountId.eq(s.account_id))
+                .filter(message::Column::Pop3RetrievedAt.lte(before))
+                .into_query();
+            let rows = mailbox_message::Entity::find()
+                .filter(mailbox_message::Column::MailboxId.eq(inbox.collection_id))
+                .filter(mailbox_message::Column::MessageId.in_subquery(downloaded))
+                .limit((limit - out.len()) as u64)
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            for r in rows {
+                out.push((CollectionId(r.mailbox_id), u32::try_from(r.uid).map_err(Error::internal)?));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn mailbox_messages(&self, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
