@@ -323,6 +323,10 @@ impl Config {
         if self.blobs.path.is_empty() { self.data_dir().join("blobs") } else { PathBuf::from(&self.blobs.path) }
     }
 
+    pub fn imap_addr(&self) -> SocketAddr {
+        parse_addr("imap.listen", &self.imap.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 1143)))
+    }
+
     pub fn pop3_addr(&self) -> SocketAddr {
         parse_addr("pop3.listen", &self.pop3.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 1110)))
     }

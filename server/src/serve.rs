@@ -69,17 +69,22 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let pop3_local = pop3_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
     println!("POP3 listening on {pop3_local}");
     tracing::info!(local = %pop3_local, "pop3 listening");
+    let imap_listener = tokio::net::TcpListener::bind(cfg.imap_addr())
+        .await
+        .map_err(|e| Fatal(format!("imap.listen: cannot listen on {}: {e}", cfg.imap.listen)))?;
+    let imap_local = imap_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    println!("IMAP listening on {imap_local}");
+    tracing::info!(local = %imap_local, "imap listening");
     // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
-    for (proto, addr) in [("imap", &cfg.imap.listen), ("submission", &cfg.submission.listen)] {
-        tracing::debug!(proto, addr, "listener reserved; the protocol is not served yet");
-    }
+    tracing::debug!(addr = %cfg.submission.listen, "submission listener reserved; not served yet");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx.clone()));
     let smtp = tokio::spawn(kontor_smtp::serve(smtp_listener, app.core.clone(), cfg.smtp_limits(), stop_rx.clone()));
     let pop3 = tokio::spawn(kontor_pop3::serve(pop3_listener, app.core.clone(), stop_rx.clone()));
+    let imap = tokio::spawn(kontor_imap::serve(imap_listener, app.core.clone(), stop_rx.clone()));
     let warnings = tokio::spawn(quota_warnings(app.core.clone(), stop_rx));
 
     let router = http::router(
@@ -116,6 +121,7 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let _ = jobs.await;
     let _ = smtp.await;
     let _ = pop3.await;
+    let _ = imap.await;
     let _ = warnings.await;
     app.close().await?;
     tracing::info!("stopped");

@@ -135,6 +135,7 @@ impl Server {
         c.args(["serve", "--http", "127.0.0.1:0", "--domain", "example.com"])
             .env("KONTOR_SMTP", "127.0.0.1:0")
             .env("KONTOR_POP3", "127.0.0.1:0")
+            .env("KONTOR_IMAP", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -169,6 +170,15 @@ impl Server {
             .find_map(|l| l.strip_prefix("SMTP listening on "))
             .and_then(|a| a.parse().ok())
             .expect("the server printed its SMTP address")
+    }
+
+    /// Where the server takes IMAP connections.
+    pub fn imap_addr(&self) -> std::net::SocketAddr {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("IMAP listening on "))
+            .and_then(|a| a.parse().ok())
+            .expect("the server printed its IMAP address")
     }
 
     /// Where the server takes POP3 connections.

@@ -1,0 +1,223 @@
+//! FETCH and UID FETCH (RFC 3501 §6.4.5): UID, FLAGS, RFC822.SIZE, INTERNALDATE, body sections
+//! (`BODY[]`, `HEADER`, `TEXT`, `HEADER.FIELDS[.NOT]`, part numbers and their `MIME`, with
+//! `<origin.count>` partials), their `.PEEK` forms, RFC822, RFC822.HEADER, RFC822.TEXT, and
+//! the ALL/FAST macros. Sections are cut from the stored bytes by the offsets the structure
+//! recorded on delivery.
+
+use kontor_domain::Core;
+use kontor_domain::mail::{Keywords, Message, MimePart};
+use kontor_domain::model::Principal;
+
+use crate::parse::{self, Token};
+use crate::session::{Fail, Selected, in_ranges, push};
+
+/// IMAP flags of a message's keywords.
+pub fn flags(k: &Keywords) -> String {
+    let words: Vec<String> = k
+        .iter()
+        .map(|w| match w {
+            "$seen" => "\\Seen".into(),
+            "$answered" => "\\Answered".into(),
+            "$flagged" => "\\Flagged".into(),
+            "$draft" => "\\Draft".into(),
+            "$deleted" => "\\Deleted".into(),
+            other => other.to_owned(),
+        })
+        .collect();
+    format!("({})", words.join(" "))
+}
+
+enum Item {
+    Uid,
+    Flags,
+    Size,
+    InternalDate,
+    /// The name to answer with (e.g. `BODY[HEADER]`, `RFC822`), the section, a partial.
+    Section {
+        name: String,
+        section: String,
+        partial: Option<(usize, usize)>,
+    },
+}
+
+fn items(t: &Token) -> Result<Vec<Item>, Fail> {
+    let words: Vec<String> = match t {
+        Token::Atom(a) => match a.to_ascii_uppercase().as_str() {
+            "ALL" | "FAST" | "FULL" => vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into()],
+            _ => vec![a.clone()],
+        },
+        Token::List(l) => l
+            .iter()
+            .map(|t| t.atom().map(str::to_owned).ok_or(Fail::Bad("Bad fetch item")))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(Fail::Bad("Bad fetch items")),
+    };
+    words.iter().map(|w| item(w)).collect()
+}
+
+fn item(w: &str) -> Result<Item, Fail> {
+    let upper = w.to_ascii_uppercase();
+    Ok(match upper.as_str() {
+        "UID" => Item::Uid,
+        "FLAGS" => Item::Flags,
+        "RFC822.SIZE" => Item::Size,
+        "INTERNALDATE" => Item::InternalDate,
+        "RFC822" => Item::Section { name: "RFC822".into(), section: String::new(), partial: None },
+        "RFC822.HEADER" => Item::Section { name: "RFC822.HEADER".into(), section: "HEADER".into(), partial: None },
+        "RFC822.TEXT" => Item::Section { name: "RFC822.TEXT".into(), section: "TEXT".into(), partial: None },
+        _ => {
+            let rest = upper
+                .strip_prefix("BODY.PEEK[")
+                .or_else(|| upper.strip_prefix("BODY["))
+                .or_else(|| upper.strip_prefix("BINARY.PEEK["))
+                .filter(|_| upper.contains('['))
+                .ok_or(Fail::Bad("Unsupported fetch item"))?;
+            let close = rest.find(']').ok_or(Fail::Bad("Bad section"))?;
+            let section = rest[..close].to_owned();
+            let tail = &rest[close + 1..];
+            let partial = if tail.is_empty() {
+                None
+            } else {
+                let inner = tail.strip_prefix('<').and_then(|t| t.strip_suffix('>')).ok_or(Fail::Bad("Bad partial"))?;
+                let (o, n) = inner.split_once('.').ok_or(Fail::Bad("Bad partial"))?;
+                Some((
+                    o.parse().map_err(|_| Fail::Bad("Bad partial"))?,
+                    n.parse().map_err(|_| Fail::Bad("Bad partial"))?,
+                ))
+            };
+            // The answer names the section without .PEEK, keeping the client's spelling.
+            let start = w.find('[').unwrap_or(0);
+            let end = w.find(']').map_or(w.len(), |e| e + 1);
+            Item::Section { name: format!("BODY{}", &w[start..end]), section, partial }
+        }
+    })
+}
+
+/// The bytes of `section` of a message.
+fn section<'a>(raw: &'a [u8], root: &MimePart, section: &str) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
+    let cut = |a: u32, b: u32| raw.get(a as usize..(b as usize).min(raw.len())).unwrap_or_default();
+    let header_of = |p: &MimePart| cut(p.header_start, p.body_start);
+    let (mut part, mut rest) = (root, section);
+    // Part numbers: 1.2.3 …
+    let mut numbered = false;
+    while let Some(first) = rest.split('.').next().filter(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())) {
+        let n: usize = first.parse().map_err(|_| Fail::Bad("Bad section"))?;
+        part = if part.parts.is_empty() && n == 1 && !numbered {
+            part
+        } else {
+            part.parts.get(n.checked_sub(1).ok_or(Fail::Bad("Bad section"))?).ok_or(Fail::No("No such part"))?
+        };
+        // An attached message's part 1… are its own parts.
+        if part.media_type == "message" && part.parts.len() == 1 && rest.len() > first.len() {
+            part = &part.parts[0];
+        }
+        numbered = true;
+        rest = rest[first.len()..].strip_prefix('.').unwrap_or("");
+    }
+    Ok(match rest {
+        "" if numbered => cut(part.body_start, part.body_end).into(),
+        "" => raw.into(),
+        "HEADER" => header_of(part).into(),
+        "TEXT" => cut(part.body_start, part.body_end).into(),
+        "MIME" if numbered => header_of(part).into(),
+        r if r.starts_with("HEADER.FIELDS") => {
+            let not = r.starts_with("HEADER.FIELDS.NOT");
+            let list =
+                r.find('(').and_then(|a| r.rfind(')').map(|b| &r[a + 1..b])).ok_or(Fail::Bad("Bad header list"))?;
+            let wanted: Vec<String> = list.split_ascii_whitespace().map(str::to_ascii_lowercase).collect();
+            header_fields(header_of(part), &wanted, not).into()
+        }
+        _ => return Err(Fail::Bad("Unsupported section")),
+    })
+}
+
+/// The header fields named (or all but those), unfolded lines kept as they are, then CRLF.
+fn header_fields(header: &[u8], wanted: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            let name = line.split(|b| *b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+            keep = wanted.contains(&name) != not;
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn internal_date(m: &Message) -> String {
+    chrono::DateTime::from_timestamp_millis(m.received_at.0)
+        .map_or_else(String::new, |t| t.format("%d-%b-%Y %H:%M:%S +0000").to_string())
+}
+
+pub(crate) async fn fetch(
+    core: &Core,
+    who: &Principal,
+    sel: &Selected,
+    by_uid: bool,
+    args: &[Token],
+    out: &mut Vec<u8>,
+) -> Result<(), Fail> {
+    let [set, what, ..] = args else { return Err(Fail::Bad("FETCH needs a set and items")) };
+    let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
+    let mut items = items(what)?;
+    if by_uid && !items.iter().any(|i| matches!(i, Item::Uid)) {
+        items.insert(0, Item::Uid);
+    }
+    let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
+    let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
+    let ranges = parse::sequence_set(set, if by_uid { max_uid } else { total }).ok_or(Fail::Bad("Bad sequence set"))?;
+    if !by_uid && ranges.iter().any(|(_, hi)| *hi > total) {
+        return Err(Fail::Bad("No such message"));
+    }
+    let needs_bytes = items.iter().any(|i| matches!(i, Item::Section { .. }));
+    for (i, (m, msg)) in sel.messages.iter().enumerate() {
+        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        if !in_ranges(&ranges, if by_uid { m.uid } else { seq }) {
+            continue;
+        }
+        let raw = if needs_bytes {
+            Some(
+                core.message_bytes(who, sel.mailbox.id(), msg)
+                    .await
+                    .map_err(|_| Fail::No("[UNAVAILABLE] Cannot read the message"))?,
+            )
+        } else {
+            None
+        };
+        push(out, &format!("* {seq} FETCH ("));
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                out.push(b' ');
+            }
+            match item {
+                Item::Uid => push(out, &format!("UID {}", m.uid)),
+                Item::Flags => push(out, &format!("FLAGS {}", flags(&msg.keywords))),
+                Item::Size => push(out, &format!("RFC822.SIZE {}", msg.size)),
+                Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
+                Item::Section { name, section: s, partial } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let bytes = section(raw, &msg.structure, s)?;
+                    let (label, data) = match partial {
+                        Some((o, n)) => {
+                            let from = (*o).min(bytes.len());
+                            (format!("{name}<{o}>"), &bytes[from..from.saturating_add(*n).min(bytes.len())])
+                        }
+                        None => (name.clone(), &bytes[..]),
+                    };
+                    push(out, &format!("{label} {{{}}}\r\n", data.len()));
+                    out.extend_from_slice(data);
+                }
+            }
+        }
+        push(out, ")\r\n");
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The IMAP listener: reads command lines and the literals they announce (sending `+` for
+//! synchronizing ones), hands whole commands to a [`Session`], writes its responses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kontor_domain::Core;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::parse::literal_at_end;
+use crate::session::{Outcome, Session};
+
+/// RFC 9051 §5.4: at least 30 minutes before an autologout.
+const IDLE: Duration = Duration::from_mins(30);
+const MAX_CONNECTIONS: usize = 1024;
+/// Longest line between literals.
+const MAX_LINE: u64 = 64 << 10;
+/// Largest literal (an APPENDed message) and largest whole command.
+const MAX_LITERAL: usize = 64 << 20;
+
+/// Serves IMAP on `listener` until `stop` turns true.
+pub async fn serve(listener: TcpListener, core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (socket, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "imap accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let core = core.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(socket, peer, &core).await {
+                tracing::debug!(%peer, error = %e, "imap connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core) -> std::io::Result<()> {
+    let _ = socket.set_nodelay(true);
+    let (read, mut write) = socket.into_split();
+    let mut reader = BufReader::new(read);
+    let mut session = Session::new(peer.ip());
+    write.write_all(Session::greeting().as_bytes()).await?;
+    let mut command = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        let start = command.len();
+        let n = match tokio::time::timeout(IDLE, (&mut reader).take(MAX_LINE).read_until(b'\n', &mut command)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                write.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
+                return Ok(());
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        if command.last() != Some(&b'\n') {
+            write.write_all(b"* BYE Line too long\r\n").await?;
+            return Ok(());
+        }
+        let line =
+            command[start..].strip_suffix(b"\r\n").or_else(|| command[start..].strip_suffix(b"\n")).unwrap_or_default();
+        if let Some((size, sync)) = literal_at_end(line) {
+            if size > MAX_LITERAL || command.len() + size > MAX_LITERAL {
+                write.write_all(b"* BYE Literal too large\r\n").await?;
+                return Ok(());
+            }
+            if sync {
+                write.write_all(b"+ Ready for literal data\r\n").await?;
+            }
+            let at = command.len();
+            command.resize(at + size, 0);
+            tokio::time::timeout(IDLE, reader.read_exact(&mut command[at..]))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "literal"))??;
+            continue;
+        }
+        let outcome = session.handle(core, &command, &mut out).await;
+        write.write_all(&out).await?;
+        out.clear();
+        command.clear();
+        if outcome == Outcome::Close {
+            return Ok(());
+        }
+    }
+}

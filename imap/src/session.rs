@@ -1,0 +1,382 @@
+//! One IMAP session: the not-authenticated, authenticated and selected states of RFC 3501 §3,
+//! the commands each allows, and the responses. It reads commands that the driver has put
+//! together (literals joined) and writes responses into a buffer; the store is reached only
+//! through the domain's services.
+//!
+//! This first part serves reading: login (LOGIN, AUTHENTICATE PLAIN with SASL-IR), LIST with
+//! special-use attributes, STATUS, SELECT/EXAMINE, FETCH and UID FETCH of flags, sizes, dates,
+//! envelopes and body sections, SEARCH ALL/UID. Changing commands come next.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use kontor_domain::auth::Credentials;
+use kontor_domain::mail::{Mailbox, Membership, Message};
+use kontor_domain::model::Principal;
+use kontor_domain::{Core, Error};
+
+use crate::fetch;
+use crate::parse::{self, Command, Token, quote};
+
+/// What the driver does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    /// Send the output, then close.
+    Close,
+}
+
+pub(crate) struct Selected {
+    pub mailbox: Mailbox,
+    /// By UID; message sequence numbers are positions here (1-based).
+    pub messages: Vec<(Membership, Message)>,
+}
+
+enum State {
+    NotAuthenticated,
+    Authenticated(Principal),
+    Selected(Principal, Selected),
+}
+
+pub struct Session {
+    state: State,
+    peer: IpAddr,
+    /// AUTHENTICATE PLAIN waiting for its response line: the tag.
+    pending_auth: Option<String>,
+    errors: u32,
+}
+
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT SPECIAL-USE";
+const MAX_ERRORS: u32 = 20;
+const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
+
+impl Session {
+    pub fn new(peer: IpAddr) -> Self {
+        Self { state: State::NotAuthenticated, peer, pending_auth: None, errors: 0 }
+    }
+
+    pub fn greeting() -> String {
+        format!("* OK [CAPABILITY {CAPABILITIES}] Kontor IMAP ready\r\n")
+    }
+
+    fn bad(&mut self, out: &mut Vec<u8>, tag: &str, why: &str) -> Outcome {
+        self.errors += 1;
+        push(out, &format!("{tag} BAD {why}\r\n"));
+        if self.errors >= MAX_ERRORS {
+            push(out, "* BYE Too many errors\r\n");
+            return Outcome::Close;
+        }
+        Outcome::Continue
+    }
+
+    /// One complete command (or the response line of a pending AUTHENTICATE).
+    pub async fn handle(&mut self, core: &Core, line: &[u8], out: &mut Vec<u8>) -> Outcome {
+        if let Some(tag) = self.pending_auth.take() {
+            let text = String::from_utf8_lossy(line);
+            return self.sasl_plain(core, &tag, text.trim(), out).await;
+        }
+        let cmd = match parse::command(line) {
+            Ok(c) => c,
+            Err(e) => return self.bad(out, e.tag.as_deref().unwrap_or("*"), e.reason),
+        };
+        let tag = cmd.tag.clone();
+        match self.run(core, &cmd, out).await {
+            Ok(outcome) => outcome,
+            Err(Fail::Bad(why)) => self.bad(out, &tag, why),
+            Err(Fail::No(why)) => {
+                push(out, &format!("{tag} NO {why}\r\n"));
+                Outcome::Continue
+            }
+        }
+    }
+
+    async fn run(&mut self, core: &Core, cmd: &Command, out: &mut Vec<u8>) -> Result<Outcome, Fail> {
+        let tag = cmd.tag.as_str();
+        let ok = |out: &mut Vec<u8>, what: &str| push(out, &format!("{tag} OK {what} completed\r\n"));
+        match cmd.name.as_str() {
+            "CAPABILITY" => {
+                push(out, &format!("* CAPABILITY {CAPABILITIES}\r\n"));
+                ok(out, "CAPABILITY");
+            }
+            "NOOP" | "CHECK" => ok(out, &cmd.name),
+            "LOGOUT" => {
+                push(out, "* BYE Logging out\r\n");
+                ok(out, "LOGOUT");
+                return Ok(Outcome::Close);
+            }
+            "ID" => {
+                push(out, "* ID (\"name\" \"Kontor\")\r\n");
+                ok(out, "ID");
+            }
+            "STARTTLS" => return Err(Fail::No("TLS is not available")),
+            "LOGIN" => {
+                if !matches!(self.state, State::NotAuthenticated) {
+                    return Err(Fail::Bad("Already logged in"));
+                }
+                let [user, password] = &cmd.args[..] else {
+                    return Err(Fail::Bad("LOGIN needs a user and a password"));
+                };
+                let (Some(user), Some(password)) = (user.text(), password.text()) else {
+                    return Err(Fail::Bad("LOGIN needs a user and a password"));
+                };
+                self.login(core, tag, &user, password, out).await;
+            }
+            "AUTHENTICATE" => {
+                if !matches!(self.state, State::NotAuthenticated) {
+                    return Err(Fail::Bad("Already logged in"));
+                }
+                let mech = cmd.args.first().and_then(Token::atom).unwrap_or_default();
+                if !mech.eq_ignore_ascii_case("PLAIN") {
+                    return Err(Fail::No("Unsupported authentication mechanism"));
+                }
+                match cmd.args.get(1).and_then(Token::text) {
+                    Some(initial) => return Ok(self.sasl_plain(core, tag, &initial, out).await),
+                    None => {
+                        self.pending_auth = Some(tag.to_owned());
+                        push(out, "+ \r\n");
+                    }
+                }
+            }
+            _ => return self.authenticated(core, cmd, out).await,
+        }
+        Ok(Outcome::Continue)
+    }
+
+    async fn login(&mut self, core: &Core, tag: &str, user: &str, password: String, out: &mut Vec<u8>) {
+        let creds = Credentials::Password { login: user.to_owned(), password };
+        match core.authenticate(creds, self.peer).await {
+            Ok(a) => {
+                self.state = State::Authenticated(a.principal);
+                push(out, &format!("{tag} OK [CAPABILITY {CAPABILITIES}] Logged in\r\n"));
+            }
+            Err(Error::RateLimited { .. }) => {
+                push(out, &format!("{tag} NO [UNAVAILABLE] Too many failed logins; try again later\r\n"));
+            }
+            Err(Error::AuthFailed) => push(out, &format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")),
+            Err(e) => {
+                tracing::warn!(error = %e, "imap login failed");
+                push(out, &format!("{tag} NO [UNAVAILABLE] Temporary failure\r\n"));
+            }
+        }
+    }
+
+    async fn sasl_plain(&mut self, core: &Core, tag: &str, response: &str, out: &mut Vec<u8>) -> Outcome {
+        if response == "*" {
+            return self.bad(out, tag, "Authentication cancelled");
+        }
+        let decoded = base64::engine::general_purpose::STANDARD.decode(response).ok();
+        let fields: Option<Vec<String>> =
+            decoded.as_deref().map(|d| d.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect());
+        match fields.as_deref() {
+            Some([authz, user, password]) if authz.is_empty() || authz == user => {
+                self.login(core, tag, user, password.clone(), out).await;
+                Outcome::Continue
+            }
+            Some([_, _, _]) => {
+                push(out, &format!("{tag} NO [AUTHORIZATIONFAILED] Logging in as another user is not allowed\r\n"));
+                Outcome::Continue
+            }
+            _ => self.bad(out, tag, "Bad PLAIN response"),
+        }
+    }
+
+    fn principal(&self) -> Result<&Principal, Fail> {
+        match &self.state {
+            State::Authenticated(p) | State::Selected(p, _) => Ok(p),
+            State::NotAuthenticated => Err(Fail::Bad("Log in first")),
+        }
+    }
+
+    async fn authenticated(&mut self, core: &Core, cmd: &Command, out: &mut Vec<u8>) -> Result<Outcome, Fail> {
+        let tag = cmd.tag.as_str();
+        let who = self.principal()?.clone();
+        match cmd.name.as_str() {
+            "ENABLE" => {
+                push(out, "* ENABLED\r\n");
+            }
+            "NAMESPACE" => push(out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"),
+            "LIST" | "LSUB" => {
+                let [reference, pattern] = &cmd.args[..] else {
+                    return Err(Fail::Bad("LIST needs a reference and a pattern"));
+                };
+                let (Some(reference), Some(pattern)) = (reference.text(), pattern.text()) else {
+                    return Err(Fail::Bad("LIST needs a reference and a pattern"));
+                };
+                if pattern.is_empty() {
+                    push(out, &format!("* {} (\\Noselect) \"/\" \"\"\r\n", cmd.name));
+                } else {
+                    let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
+                    let full = format!("{reference}{pattern}");
+                    for b in boxes.iter().filter(|b| matches_pattern(&full, &b.collection.name)) {
+                        let mut attrs = vec!["\\HasNoChildren"];
+                        attrs.extend(b.role.and_then(kontor_domain::mail::MailboxRole::special_use));
+                        push(
+                            out,
+                            &format!("* {} ({}) \"/\" {}\r\n", cmd.name, attrs.join(" "), quote(&b.collection.name)),
+                        );
+                    }
+                }
+            }
+            "STATUS" => {
+                let (Some(name), Some(Token::List(items))) = (cmd.args.first().and_then(Token::text), cmd.args.get(1))
+                else {
+                    return Err(Fail::Bad("STATUS needs a mailbox and a list of items"));
+                };
+                let (b, messages) = self.open(core, &who, &name).await?;
+                let mut parts = Vec::new();
+                for item in items {
+                    let item = item.atom().unwrap_or_default().to_ascii_uppercase();
+                    let value = match item.as_str() {
+                        "MESSAGES" => messages.len() as u64,
+                        "UIDNEXT" => u64::from(b.uidnext),
+                        "UIDVALIDITY" => u64::from(b.uidvalidity),
+                        "UNSEEN" => messages.iter().filter(|(_, m)| !m.keywords.contains("$seen")).count() as u64,
+                        "RECENT" => 0,
+                        "SIZE" => messages.iter().map(|(_, m)| m.size).sum(),
+                        _ => return Err(Fail::Bad("Unknown STATUS item")),
+                    };
+                    parts.push(format!("{item} {value}"));
+                }
+                push(out, &format!("* STATUS {} ({})\r\n", quote(&b.collection.name), parts.join(" ")));
+            }
+            "SELECT" | "EXAMINE" => {
+                let Some(name) = cmd.args.first().and_then(Token::text) else {
+                    return Err(Fail::Bad("SELECT needs a mailbox"));
+                };
+                // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+                self.state = State::Authenticated(who.clone());
+                let (b, messages) = self.open(core, &who, &name).await?;
+                let read_only = cmd.name == "EXAMINE";
+                let unseen = messages.iter().position(|(_, m)| !m.keywords.contains("$seen"));
+                push(out, &format!("* {} EXISTS\r\n* 0 RECENT\r\n* FLAGS {SYSTEM_FLAGS}\r\n", messages.len()));
+                push(out, "* OK [PERMANENTFLAGS ()] No changes yet\r\n");
+                if let Some(u) = unseen {
+                    push(out, &format!("* OK [UNSEEN {}] First unseen\r\n", u + 1));
+                }
+                push(out, &format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", b.uidvalidity));
+                push(out, &format!("* OK [UIDNEXT {}] Predicted next UID\r\n", b.uidnext));
+                let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+                push(out, &format!("{tag} OK [{mode}] {} completed\r\n", cmd.name));
+                self.state = State::Selected(who, Selected { mailbox: b, messages });
+                return Ok(Outcome::Continue);
+            }
+            "CLOSE" | "UNSELECT" => {
+                if !matches!(self.state, State::Selected(..)) {
+                    return Err(Fail::Bad("No mailbox selected"));
+                }
+                self.state = State::Authenticated(who);
+            }
+            "FETCH" | "SEARCH" | "UID" => {
+                let State::Selected(_, sel) = &self.state else { return Err(Fail::Bad("No mailbox selected")) };
+                let (by_uid, name, args) = if cmd.name == "UID" {
+                    let sub = cmd.args.first().and_then(Token::atom).unwrap_or_default().to_ascii_uppercase();
+                    (true, sub, &cmd.args[1.min(cmd.args.len())..])
+                } else {
+                    (false, cmd.name.clone(), &cmd.args[..])
+                };
+                match name.as_str() {
+                    "FETCH" => fetch::fetch(core, &who, sel, by_uid, args, out).await?,
+                    "SEARCH" => search(sel, by_uid, args, out)?,
+                    _ => return Err(Fail::Bad("Unknown UID command")),
+                }
+                let what = if by_uid { format!("UID {name}") } else { name };
+                push(out, &format!("{tag} OK {what} completed\r\n"));
+                return Ok(Outcome::Continue);
+            }
+            _ => return Err(Fail::Bad("Unknown or unsupported command")),
+        }
+        push(out, &format!("{tag} OK {} completed\r\n", cmd.name));
+        Ok(Outcome::Continue)
+    }
+
+    /// A mailbox of the user by name (INBOX in any case) and its messages.
+    async fn open(
+        &self,
+        core: &Core,
+        who: &Principal,
+        name: &str,
+    ) -> Result<(Mailbox, Vec<(Membership, Message)>), Fail> {
+        let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
+        let b = boxes
+            .into_iter()
+            .find(|b| {
+                b.collection.name == name
+                    || (name.eq_ignore_ascii_case("INBOX") && b.collection.name.eq_ignore_ascii_case("INBOX"))
+            })
+            .ok_or(Fail::No("[NONEXISTENT] No such mailbox"))?;
+        let messages = core.mailbox_messages(who, b.id()).await.map_err(no)?;
+        Ok((b, messages))
+    }
+}
+
+/// How a command failed: BAD (the client's syntax or state) or NO (refused).
+pub(crate) enum Fail {
+    Bad(&'static str),
+    No(&'static str),
+}
+
+fn no(e: Error) -> Fail {
+    match e {
+        Error::NotFound(_) | Error::Forbidden { .. } => Fail::No("[NONEXISTENT] No such mailbox"),
+        e => {
+            tracing::warn!(error = %e, "imap command failed");
+            Fail::No("[UNAVAILABLE] Temporary failure")
+        }
+    }
+}
+
+pub(crate) fn push(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// LIST patterns: `*` matches anything, `%` anything but the hierarchy separator.
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some((b'%', rest)) => (0..=n.len()).take_while(|i| *i == 0 || n[i - 1] != b'/').any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first().is_some_and(|d| d == c) && go(rest, &n[1..]),
+        }
+    }
+    if pattern.eq_ignore_ascii_case("INBOX") && name.eq_ignore_ascii_case("INBOX") {
+        return true;
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// SEARCH with ALL, `UID <set>` and sequence sets, ANDed (more criteria come with the
+/// search index).
+fn search(sel: &Selected, by_uid: bool, args: &[Token], out: &mut Vec<u8>) -> Result<(), Fail> {
+    let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
+    let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
+    let mut hits: Vec<usize> = (0..sel.messages.len()).collect();
+    let mut words = args.iter();
+    while let Some(t) = words.next() {
+        let a = t.atom().ok_or(Fail::Bad("Unsupported search criterion"))?;
+        match a.to_ascii_uppercase().as_str() {
+            "ALL" => {}
+            "CHARSET" => {
+                words.next();
+            }
+            "UID" => {
+                let set = words.next().and_then(Token::atom).ok_or(Fail::Bad("UID needs a set"))?;
+                let ranges = parse::sequence_set(set, max_uid).ok_or(Fail::Bad("Bad UID set"))?;
+                hits.retain(|i| in_ranges(&ranges, sel.messages[*i].0.uid));
+            }
+            _ if a.starts_with(|c: char| c.is_ascii_digit() || c == '*') => {
+                let ranges = parse::sequence_set(a, total).ok_or(Fail::Bad("Bad sequence set"))?;
+                hits.retain(|i| in_ranges(&ranges, u32::try_from(*i + 1).unwrap_or(u32::MAX)));
+            }
+            _ => return Err(Fail::Bad("Unsupported search criterion")),
+        }
+    }
+    let list: Vec<String> =
+        hits.iter().map(|i| if by_uid { sel.messages[*i].0.uid.to_string() } else { (i + 1).to_string() }).collect();
+    push(out, &format!("* SEARCH{}{}\r\n", if list.is_empty() { "" } else { " " }, list.join(" ")));
+    Ok(())
+}
+
+pub(crate) fn in_ranges(ranges: &[(u32, u32)], n: u32) -> bool {
+    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n))
+}

@@ -1,0 +1,182 @@
+//! IMAP, first part (reading), on SQLite and PostgreSQL: mail delivered over SMTP is read with
+//! Python's imaplib (a real client: LOGIN and AUTHENTICATE PLAIN, LIST with special use,
+//! STATUS, SELECT, SEARCH, FETCH and UID FETCH of sections and partials) and over a raw socket
+//! for the protocol's edges (literals, garbage, states).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Server, Store};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+both_stores!(a_real_client_reads_the_mailbox, protocol_edges_over_a_raw_socket);
+
+fn setup(store: &Store) {
+    store.ok(&["domain", "add", "example.com"], None);
+    store.ok(&["user", "add", "ann@example.com", "--password-stdin"], Some("anns password\n"));
+}
+
+async fn deliver(server: &Server, messages: &[&str]) {
+    let s = TcpStream::connect(server.smtp_addr()).await.unwrap();
+    let (r, mut w) = s.into_split();
+    let mut r = BufReader::new(r);
+    let mut line = String::new();
+    let mut cmd = async |w: &mut tokio::net::tcp::OwnedWriteHalf, text: &str| {
+        w.write_all(text.as_bytes()).await.unwrap();
+        line.clear();
+        r.read_line(&mut line).await.unwrap();
+        line.clone()
+    };
+    assert!(cmd(&mut w, "").await.starts_with("220"));
+    assert!(cmd(&mut w, "HELO t\r\n").await.starts_with("250"));
+    for m in messages {
+        assert!(cmd(&mut w, "MAIL FROM:<x@elsewhere.org>\r\n").await.starts_with("250"));
+        assert!(cmd(&mut w, "RCPT TO:<ann@example.com>\r\n").await.starts_with("250"));
+        assert!(cmd(&mut w, "DATA\r\n").await.starts_with("354"));
+        assert!(cmd(&mut w, &format!("{m}\r\n.\r\n")).await.starts_with("250"));
+    }
+}
+
+const MULTIPART: &str = "From: Carol <carol@elsewhere.org>\r\nTo: ann@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--";
+
+async fn a_real_client_reads_the_mailbox(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["From: dave@elsewhere.org\r\nSubject: Hello\r\n\r\nfirst body", MULTIPART]).await;
+    let python = std::env::var("KONTOR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import imaplib, sys, json, base64
+host, port = sys.argv[1], int(sys.argv[2])
+out = {}
+m = imaplib.IMAP4(host, port, timeout=30)
+out["caps"] = sorted(m.capabilities)
+try:
+    m.login("ann@example.com", "wrong")
+    out["bad_login"] = "accepted"
+except imaplib.IMAP4.error as e:
+    out["bad_login"] = str(e)
+m.authenticate("PLAIN", lambda _: b"\0ann@example.com\0anns password")
+typ, boxes = m.list()
+out["list"] = [b.decode() for b in boxes]
+typ, st = m.status("INBOX", "(MESSAGES UIDNEXT UNSEEN)")
+out["status"] = st[0].decode()
+typ, data = m.select("INBOX", readonly=True)
+out["exists"] = data[0].decode()
+typ, data = m.search(None, "ALL")
+out["search"] = data[0].decode()
+typ, data = m.uid("SEARCH", None, "UID", "2:*")
+out["uid_search"] = data[0].decode()
+typ, data = m.fetch("1:2", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+out["bodies"] = [base64.b64encode(part[1]).decode() for part in data if isinstance(part, tuple)]
+out["fetch_meta"] = [part[0].decode() for part in data if isinstance(part, tuple)]
+typ, data = m.uid("FETCH", "2", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[]<0.4>)")
+out["sections"] = [[part[0].decode(), part[1].decode()] for part in data if isinstance(part, tuple)]
+m.close()
+m.logout()
+print(json.dumps(out))
+"#;
+    let run = std::process::Command::new(&python)
+        .args(["-c", script, "127.0.0.1", &server.imap_addr().port().to_string()])
+        .output()
+        .expect("python runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(out["caps"].as_array().unwrap().iter().any(|c| c == "IMAP4REV1"), "{out}");
+    assert!(out["bad_login"].as_str().unwrap().contains("AUTHENTICATIONFAILED"), "{out}");
+    let list: Vec<&str> = out["list"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(list.iter().any(|l| l.contains("\"INBOX\"")), "{list:?}");
+    assert!(list.iter().any(|l| l.contains("\\Sent") && l.ends_with("\"Sent\"")), "{list:?}");
+    assert!(list.iter().any(|l| l.contains("\\Trash") && l.ends_with("\"Trash\"")), "{list:?}");
+    assert_eq!(out["status"], "\"INBOX\" (MESSAGES 2 UIDNEXT 3 UNSEEN 2)");
+    assert_eq!(out["exists"], "2");
+    assert_eq!(out["search"], "1 2");
+    assert_eq!(out["uid_search"], "2");
+    let bodies: Vec<Vec<u8>> = out["bodies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b.as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies[0].starts_with(b"Received: ") && bodies[0].ends_with(b"\r\n\r\nfirst body\r\n"));
+    let meta = out["fetch_meta"][0].as_str().unwrap();
+    assert!(meta.contains("UID 1") && meta.contains("FLAGS ()"), "{meta}");
+    let size: usize = meta.split("RFC822.SIZE ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(size, bodies[0].len(), "RFC822.SIZE is the size of BODY[]");
+    let sections = out["sections"].as_array().unwrap();
+    assert_eq!(sections[0][1], "See attached.", "{sections:?}");
+    assert_eq!(sections[1][1], "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    assert_eq!(sections[2][1], "Subject: Report\r\n\r\n");
+    assert!(sections[3][0].as_str().unwrap().contains("BODY[]<0>"), "{sections:?}");
+    assert_eq!(sections[3][1], "Rece");
+}
+
+struct Raw {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    async fn open(server: &Server) -> Self {
+        let (r, w) = TcpStream::connect(server.imap_addr()).await.unwrap().into_split();
+        let mut raw = Self { reader: BufReader::new(r), writer: w };
+        assert!(raw.line().await.starts_with("* OK "));
+        raw
+    }
+
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line)).await.unwrap().unwrap();
+        assert!(n > 0, "closed");
+        line
+    }
+
+    /// Sends a command; returns every line up to and including the tagged one.
+    async fn cmd(&mut self, tag: &str, text: &str) -> Vec<String> {
+        self.writer.write_all(format!("{tag} {text}\r\n").as_bytes()).await.unwrap();
+        let mut lines = Vec::new();
+        loop {
+            let l = self.line().await;
+            let done = l.starts_with(&format!("{tag} "));
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+async fn protocol_edges_over_a_raw_socket(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: one\r\n\r\nbody"]).await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "SELECT INBOX").await.last().unwrap().starts_with("a1 BAD"), "not logged in");
+    assert!(c.cmd("a2", "FROBNICATE").await.last().unwrap().starts_with("a2 BAD"));
+    c.writer.write_all(b"\xff\xfe garbage (((\r\n").await.unwrap();
+    assert!(c.line().await.contains(" BAD "), "garbage gets BAD and the session goes on");
+    // A synchronizing literal gets a continuation; LITERAL+ does not.
+    c.writer.write_all(b"a3 LOGIN {15}\r\n").await.unwrap();
+    assert!(c.line().await.starts_with("+ "));
+    c.writer.write_all(b"ann@example.com {13+}\r\nanns password\r\n").await.unwrap();
+    assert!(c.line().await.starts_with("a3 OK"), "logged in with literals");
+    let sel = c.cmd("a4", "EXAMINE inbox").await;
+    assert!(sel.iter().any(|l| l == "* 1 EXISTS\r\n"), "{sel:?}");
+    assert!(sel.iter().any(|l| l.starts_with("* OK [UIDVALIDITY ")), "{sel:?}");
+    assert!(sel.last().unwrap().starts_with("a4 OK [READ-ONLY]"), "{sel:?}");
+    assert!(c.cmd("a5", "FETCH 5 FLAGS").await.last().unwrap().starts_with("a5 BAD"), "no such message");
+    assert!(c.cmd("a6", "FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)").await.last().unwrap().starts_with("a6 BAD"));
+    let f = c.cmd("a7", "FETCH 1 (INTERNALDATE RFC822.SIZE)").await;
+    assert!(f[0].starts_with("* 1 FETCH (INTERNALDATE \"") && f[0].contains("RFC822.SIZE "), "{f:?}");
+    assert!(c.cmd("a8", "SELECT Nowhere").await.last().unwrap().starts_with("a8 NO [NONEXISTENT]"));
+    assert!(c.cmd("a9", "FETCH 1 FLAGS").await.last().unwrap().starts_with("a9 BAD"), "a failed SELECT unselects");
+    let bye = c.cmd("a10", "LOGOUT").await;
+    assert!(bye[0].starts_with("* BYE") && bye[1].starts_with("a10 OK"), "{bye:?}");
+}
