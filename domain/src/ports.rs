@@ -282,6 +282,16 @@ pub trait MailStore: Send + Sync + 'static {
     /// message then in no mailbox is deleted, releasing its blob and quota use. Returns the
     /// UIDs that were there.
     async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>>;
+    /// Changes the keywords of the messages with these UIDs in the mailbox. A message whose
+    /// keywords change gets a new modseq in every mailbox it is in (log rows for each).
+    /// Returns the memberships and keywords of the messages found, changed or not.
+    async fn change_keywords(
+        &self,
+        mailbox: CollectionId,
+        uids: &[u32],
+        op: crate::mail::KeywordOp,
+        words: &crate::mail::Keywords,
+    ) -> Result<Committed<Vec<(crate::mail::Membership, crate::mail::Keywords)>>>;
     /// Notes that these messages were downloaded over POP3 (the first time counts).
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: crate::ids::Timestamp) -> Result<()>;
     /// How many days mail downloaded over POP3 stays (`None`: for good).

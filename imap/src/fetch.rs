@@ -5,7 +5,7 @@
 //! recorded on delivery.
 
 use kontor_domain::Core;
-use kontor_domain::mail::{Keywords, Message, MimePart};
+use kontor_domain::mail::{KeywordOp, Keywords, Message, MimePart};
 use kontor_domain::model::Principal;
 
 use crate::parse::{self, Token};
@@ -33,10 +33,12 @@ enum Item {
     Size,
     InternalDate,
     /// The name to answer with (e.g. `BODY[HEADER]`, `RFC822`), the section, a partial.
+    /// `peek`: reading it leaves \\Seen alone (BODY.PEEK, RFC822.HEADER).
     Section {
         name: String,
         section: String,
         partial: Option<(usize, usize)>,
+        peek: bool,
     },
 }
 
@@ -62,9 +64,13 @@ fn item(w: &str) -> Result<Item, Fail> {
         "FLAGS" => Item::Flags,
         "RFC822.SIZE" => Item::Size,
         "INTERNALDATE" => Item::InternalDate,
-        "RFC822" => Item::Section { name: "RFC822".into(), section: String::new(), partial: None },
-        "RFC822.HEADER" => Item::Section { name: "RFC822.HEADER".into(), section: "HEADER".into(), partial: None },
-        "RFC822.TEXT" => Item::Section { name: "RFC822.TEXT".into(), section: "TEXT".into(), partial: None },
+        "RFC822" => Item::Section { name: "RFC822".into(), section: String::new(), partial: None, peek: false },
+        "RFC822.HEADER" => {
+            Item::Section { name: "RFC822.HEADER".into(), section: "HEADER".into(), partial: None, peek: true }
+        }
+        "RFC822.TEXT" => {
+            Item::Section { name: "RFC822.TEXT".into(), section: "TEXT".into(), partial: None, peek: false }
+        }
         _ => {
             let rest = upper
                 .strip_prefix("BODY.PEEK[")
@@ -88,7 +94,8 @@ fn item(w: &str) -> Result<Item, Fail> {
             // The answer names the section without .PEEK, keeping the client's spelling.
             let start = w.find('[').unwrap_or(0);
             let end = w.find(']').map_or(w.len(), |e| e + 1);
-            Item::Section { name: format!("BODY{}", &w[start..end]), section, partial }
+            let peek = upper.starts_with("BODY.PEEK[") || upper.starts_with("BINARY.PEEK[");
+            Item::Section { name: format!("BODY{}", &w[start..end]), section, partial, peek }
         }
     })
 }
@@ -160,7 +167,7 @@ fn internal_date(m: &Message) -> String {
 pub(crate) async fn fetch(
     core: &Core,
     who: &Principal,
-    sel: &Selected,
+    sel: &mut Selected,
     by_uid: bool,
     args: &[Token],
     out: &mut Vec<u8>,
@@ -178,6 +185,33 @@ pub(crate) async fn fetch(
         return Err(Fail::Bad("No such message"));
     }
     let needs_bytes = items.iter().any(|i| matches!(i, Item::Section { .. }));
+    // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
+    if !sel.read_only && items.iter().any(|i| matches!(i, Item::Section { peek: false, .. })) {
+        let unseen: Vec<u32> = sel
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(i, (m, msg))| {
+                let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                in_ranges(&ranges, if by_uid { m.uid } else { seq }) && !msg.keywords.contains("$seen")
+            })
+            .map(|(_, (m, _))| m.uid)
+            .collect();
+        if !unseen.is_empty() {
+            let seen = Keywords::new(["$seen"]);
+            if let Ok(changed) = core.change_keywords(who, sel.mailbox.id(), &unseen, KeywordOp::Add, &seen).await {
+                for (membership, keywords) in changed {
+                    if let Some(entry) = sel.messages.iter_mut().find(|(m, _)| m.uid == membership.uid) {
+                        entry.1.keywords = keywords;
+                        entry.0.modseq = membership.modseq;
+                    }
+                }
+                if !items.iter().any(|i| matches!(i, Item::Flags)) {
+                    items.push(Item::Flags);
+                }
+            }
+        }
+    }
     for (i, (m, msg)) in sel.messages.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
         if !in_ranges(&ranges, if by_uid { m.uid } else { seq }) {
@@ -202,7 +236,7 @@ pub(crate) async fn fetch(
                 Item::Flags => push(out, &format!("FLAGS {}", flags(&msg.keywords))),
                 Item::Size => push(out, &format!("RFC822.SIZE {}", msg.size)),
                 Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
-                Item::Section { name, section: s, partial } => {
+                Item::Section { name, section: s, partial, .. } => {
                     let raw = raw.as_deref().unwrap_or_default();
                     let bytes = section(raw, &msg.structure, s)?;
                     let (label, data) = match partial {

@@ -10,5 +10,6 @@ mod fetch;
 pub mod parse;
 pub mod server;
 pub mod session;
+mod store;
 
 pub use server::serve;

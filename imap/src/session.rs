@@ -28,6 +28,7 @@ pub enum Outcome {
 
 pub(crate) struct Selected {
     pub mailbox: Mailbox,
+    pub read_only: bool,
     /// By UID; message sequence numbers are positions here (1-based).
     pub messages: Vec<(Membership, Message)>,
 }
@@ -46,9 +47,10 @@ pub struct Session {
     errors: u32,
 }
 
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT SPECIAL-USE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS SPECIAL-USE";
 const MAX_ERRORS: u32 = 20;
 const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
+const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
 
 impl Session {
     pub fn new(peer: IpAddr) -> Self {
@@ -249,7 +251,11 @@ impl Session {
                 let read_only = cmd.name == "EXAMINE";
                 let unseen = messages.iter().position(|(_, m)| !m.keywords.contains("$seen"));
                 push(out, &format!("* {} EXISTS\r\n* 0 RECENT\r\n* FLAGS {SYSTEM_FLAGS}\r\n", messages.len()));
-                push(out, "* OK [PERMANENTFLAGS ()] No changes yet\r\n");
+                if read_only {
+                    push(out, "* OK [PERMANENTFLAGS ()] Read-only\r\n");
+                } else {
+                    push(out, &format!("* OK [PERMANENTFLAGS {PERMANENT_FLAGS}] Flags and keywords\r\n"));
+                }
                 if let Some(u) = unseen {
                     push(out, &format!("* OK [UNSEEN {}] First unseen\r\n", u + 1));
                 }
@@ -257,17 +263,19 @@ impl Session {
                 push(out, &format!("* OK [UIDNEXT {}] Predicted next UID\r\n", b.uidnext));
                 let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
                 push(out, &format!("{tag} OK [{mode}] {} completed\r\n", cmd.name));
-                self.state = State::Selected(who, Selected { mailbox: b, messages });
+                self.state = State::Selected(who, Selected { mailbox: b, read_only, messages });
                 return Ok(Outcome::Continue);
             }
             "CLOSE" | "UNSELECT" => {
-                if !matches!(self.state, State::Selected(..)) {
-                    return Err(Fail::Bad("No mailbox selected"));
+                let State::Selected(_, sel) = &mut self.state else { return Err(Fail::Bad("No mailbox selected")) };
+                // CLOSE expunges silently (RFC 3501 §6.4.2); UNSELECT does not.
+                if cmd.name == "CLOSE" && !sel.read_only {
+                    crate::store::expunge(core, &who, sel, None, &mut Vec::new()).await?;
                 }
                 self.state = State::Authenticated(who);
             }
-            "FETCH" | "SEARCH" | "UID" => {
-                let State::Selected(_, sel) = &self.state else { return Err(Fail::Bad("No mailbox selected")) };
+            "FETCH" | "SEARCH" | "UID" | "STORE" | "EXPUNGE" => {
+                let State::Selected(_, sel) = &mut self.state else { return Err(Fail::Bad("No mailbox selected")) };
                 let (by_uid, name, args) = if cmd.name == "UID" {
                     let sub = cmd.args.first().and_then(Token::atom).unwrap_or_default().to_ascii_uppercase();
                     (true, sub, &cmd.args[1.min(cmd.args.len())..])
@@ -277,6 +285,17 @@ impl Session {
                 match name.as_str() {
                     "FETCH" => fetch::fetch(core, &who, sel, by_uid, args, out).await?,
                     "SEARCH" => search(sel, by_uid, args, out)?,
+                    "STORE" => crate::store::store(core, &who, sel, by_uid, args, out).await?,
+                    "EXPUNGE" => {
+                        let only = if by_uid {
+                            let set = args.first().and_then(Token::atom).ok_or(Fail::Bad("UID EXPUNGE needs a set"))?;
+                            let max = sel.messages.last().map_or(0, |(m, _)| m.uid);
+                            Some(parse::sequence_set(set, max).ok_or(Fail::Bad("Bad UID set"))?)
+                        } else {
+                            None
+                        };
+                        crate::store::expunge(core, &who, sel, only.as_deref(), out).await?;
+                    }
                     _ => return Err(Fail::Bad("Unknown UID command")),
                 }
                 let what = if by_uid { format!("UID {name}") } else { name };

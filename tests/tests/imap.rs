@@ -13,7 +13,7 @@ use support::{Server, Store};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-both_stores!(a_real_client_reads_the_mailbox, protocol_edges_over_a_raw_socket);
+both_stores!(a_real_client_reads_the_mailbox, protocol_edges_over_a_raw_socket, flags_seen_and_expunge);
 
 fn setup(store: &Store) {
     store.ok(&["domain", "add", "example.com"], None);
@@ -179,4 +179,53 @@ async fn protocol_edges_over_a_raw_socket(store: &Store) {
     assert!(c.cmd("a9", "FETCH 1 FLAGS").await.last().unwrap().starts_with("a9 BAD"), "a failed SELECT unselects");
     let bye = c.cmd("a10", "LOGOUT").await;
     assert!(bye[0].starts_with("* BYE") && bye[1].starts_with("a10 OK"), "{bye:?}");
+}
+
+/// STORE and EXPUNGE: flags persist and show in other sessions, reading a body sets \\Seen,
+/// EXAMINE is read-only, EXPUNGE removes what is marked \\Deleted and numbers stay right.
+async fn flags_seen_and_expunge(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2", "Subject: three\r\n\r\n3"]).await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    let ro = c.cmd("a2", "EXAMINE INBOX").await;
+    assert!(ro.iter().any(|l| l.starts_with("* OK [PERMANENTFLAGS ()]")), "{ro:?}");
+    assert!(c.cmd("a3", "STORE 1 +FLAGS (\\Flagged)").await.last().unwrap().starts_with("a3 NO [READ-ONLY]"));
+    let f = c.cmd("a4", "FETCH 1 (FLAGS BODY[TEXT])").await;
+    assert!(f[0].contains("FLAGS ()"), "EXAMINE does not set \\Seen: {f:?}");
+    let rw = c.cmd("a5", "SELECT INBOX").await;
+    assert!(rw.iter().any(|l| l.starts_with("* OK [PERMANENTFLAGS (\\Answered")), "{rw:?}");
+    assert!(rw.last().unwrap().starts_with("a5 OK [READ-WRITE]"));
+    let st = c.cmd("a6", "STORE 1:2 +FLAGS (\\Flagged $Important)").await;
+    assert_eq!(st[0], "* 1 FETCH (FLAGS (\\Flagged $important))\r\n", "{st:?}");
+    assert_eq!(st.len(), 3, "{st:?}");
+    let st = c.cmd("a7", "UID STORE 2 -FLAGS.SILENT (\\Flagged)").await;
+    assert_eq!(st.len(), 1, "silent: {st:?}");
+    let f = c.cmd("a8", "FETCH 3 BODY[]").await;
+    assert!(f.iter().any(|l| l.contains("FLAGS (\\Seen)")), "reading a body sets \\Seen: {f:?}");
+    // Another session sees the flags (they are stored, not kept in the session).
+    let mut d = Raw::open(&server).await;
+    assert!(d.cmd("b1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("b1 OK"));
+    assert!(d.cmd("b2", "EXAMINE INBOX").await.last().unwrap().starts_with("b2 OK"));
+    let flags = d.cmd("b3", "FETCH 1:3 FLAGS").await;
+    assert_eq!(
+        flags[..3],
+        [
+            "* 1 FETCH (FLAGS (\\Flagged $important))\r\n",
+            "* 2 FETCH (FLAGS ($important))\r\n",
+            "* 3 FETCH (FLAGS (\\Seen))\r\n"
+        ]
+    );
+    // EXPUNGE the first and third: highest number first.
+    assert!(c.cmd("a9", "STORE 1,3 +FLAGS.SILENT (\\Deleted)").await.last().unwrap().starts_with("a9 OK"));
+    let ex = c.cmd("a10", "EXPUNGE").await;
+    assert_eq!(ex[..2], ["* 3 EXPUNGE\r\n", "* 1 EXPUNGE\r\n"], "{ex:?}");
+    let left = c.cmd("a11", "FETCH 1:* (UID FLAGS)").await;
+    assert_eq!(left[0], "* 1 FETCH (UID 2 FLAGS ($important))\r\n", "{left:?}");
+    assert!(c.cmd("a12", "FETCH 2 FLAGS").await.last().unwrap().starts_with("a12 BAD"), "only one is left");
+    assert!(c.cmd("a13", "LOGOUT").await.last().unwrap().starts_with("a13 OK"));
+    let stored = store.ok(&["mailbox", "messages", "ann@example.com"], None);
+    assert_eq!(stored.lines().count(), 1, "{stored}");
+    assert!(stored.ends_with("\ttwo\n"), "{stored}");
 }

@@ -119,6 +119,26 @@ impl Keywords {
     }
 }
 
+/// How STORE (IMAP) or a keywords patch (JMAP) changes a message's keywords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+impl Keywords {
+    /// The keywords after `op` with `words`.
+    #[must_use]
+    pub fn apply(&self, op: KeywordOp, words: &Keywords) -> Keywords {
+        match op {
+            KeywordOp::Replace => words.clone(),
+            KeywordOp::Add => Keywords::new(self.iter().chain(words.iter())),
+            KeywordOp::Remove => Keywords::new(self.iter().filter(|w| !words.contains(w))),
+        }
+    }
+}
+
 /// One MIME part of a message, with byte offsets into the stored message (for IMAP
 /// `BODY[section]`, `BODYSTRUCTURE` and JMAP `bodyStructure`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

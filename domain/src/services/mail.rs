@@ -153,6 +153,30 @@ impl crate::Core {
         Ok(self.publish(self.store.remove_from_mailbox(mailbox, uids).await?))
     }
 
+    /// Changes keywords (IMAP flags) of messages in a mailbox. The rights the change needs:
+    /// `$seen` the seen right, `$deleted` the delete right, any other the flag right.
+    pub async fn change_keywords(
+        &self,
+        who: &Principal,
+        mailbox: CollectionId,
+        uids: &[u32],
+        op: crate::mail::KeywordOp,
+        words: &Keywords,
+    ) -> Result<Vec<(Membership, Keywords)>> {
+        let access = self.access(who, mailbox).await?;
+        for w in words.iter() {
+            access.require(match w {
+                "$seen" => Rights::SEEN,
+                "$deleted" => Rights::DELETE,
+                _ => Rights::FLAG,
+            })?;
+        }
+        if op == crate::mail::KeywordOp::Replace && words.iter().next().is_none() {
+            access.require(Rights::FLAG)?;
+        }
+        Ok(self.publish(self.store.change_keywords(mailbox, uids, op, words).await?))
+    }
+
     /// A message's bytes as stored, for a caller who may read the mailbox it is in.
     pub async fn message_bytes(&self, who: &Principal, mailbox: CollectionId, m: &Message) -> Result<bytes::Bytes> {
         let access = self.access(who, mailbox).await?;

@@ -6,7 +6,7 @@ use kontor_domain::changes::ChangeOp;
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{AccountId, BlobId, CollectionId, Modseq, PrincipalId, Timestamp};
 use kontor_domain::mail::{
-    Envelope, Keywords, Mailbox, MailboxRole, Membership, Message, MimePart, NewMessage, Stored,
+    Envelope, KeywordOp, Keywords, Mailbox, MailboxRole, Membership, Message, MimePart, NewMessage, Stored,
 };
 use kontor_domain::model::CollectionKind;
 use kontor_domain::ports::{Committed, MailStore};
@@ -319,6 +319,75 @@ impl MailStore for SqlStore {
         let events = tx.commit().await?;
         removed.sort_unstable();
         Ok(Committed { value: removed, events })
+    }
+
+    async fn change_keywords(
+        &self,
+        mailbox: CollectionId,
+        uids: &[u32],
+        op: KeywordOp,
+        words: &Keywords,
+    ) -> Result<Committed<Vec<(Membership, Keywords)>>> {
+        let b = mailbox::Entity::find_by_id(mailbox.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("mailbox {mailbox}")))?;
+        let mut tx = AccountTx::begin(self, PrincipalId(b.account_id)).await?;
+        let mut out = Vec::new();
+        for chunk in uids.chunks(10_000) {
+            let rows = mailbox_message::Entity::find()
+                .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
+                .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|u| i64::from(*u))))
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            let messages = message::Entity::find()
+                .filter(message::Column::Id.is_in(rows.iter().map(|r| r.message_id)))
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            let mut changed = Vec::new();
+            for m in &messages {
+                let before = Keywords::from_stored(&m.keywords);
+                let after = before.apply(op, words);
+                if after != before {
+                    message::Entity::update_many()
+                        .col_expr(message::Column::Keywords, Expr::value(after.to_stored()))
+                        .col_expr(message::Column::Modseq, Expr::value(tx.modseq))
+                        .filter(message::Column::Id.eq(m.id))
+                        .exec(&tx.txn)
+                        .await
+                        .map_err(db_err)?;
+                    changed.push(m.id);
+                }
+            }
+            // Every mailbox that holds a changed message shows the change (IMAP MODSEQ).
+            let everywhere = mailbox_message::Entity::find()
+                .filter(mailbox_message::Column::MessageId.is_in(changed.iter().copied()))
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            mailbox_message::Entity::update_many()
+                .col_expr(mailbox_message::Column::Modseq, Expr::value(tx.modseq))
+                .filter(mailbox_message::Column::MessageId.is_in(changed.iter().copied()))
+                .exec(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            for r in &everywhere {
+                tx.log(ChangeOp::Updated, &Logged::message(r.message_id, r.mailbox_id, &r.uid.to_string()));
+            }
+            for r in &rows {
+                let Some(m) = messages.iter().find(|m| m.id == r.message_id) else { continue };
+                let keywords = Keywords::from_stored(&m.keywords).apply(op, words);
+                let modseq = if changed.contains(&m.id) { tx.modseq } else { r.modseq };
+                let membership = Membership { modseq: Modseq(modseq), ..to_membership(r)? };
+                out.push((membership, keywords));
+            }
+        }
+        let events = tx.commit().await?;
+        out.sort_by_key(|(m, _)| m.uid);
+        Ok(Committed { value: out, events })
     }
 
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: Timestamp) -> Result<()> {

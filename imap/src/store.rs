@@ -1,0 +1,122 @@
+//! STORE / UID STORE (flags and keywords, RFC 3501 §6.4.6) and EXPUNGE / UID EXPUNGE
+//! (RFC 3501 §6.4.3, RFC 4315), also the silent expunge of CLOSE.
+
+use kontor_domain::Core;
+use kontor_domain::mail::{KeywordOp, Keywords};
+use kontor_domain::model::Principal;
+
+use crate::fetch::flags;
+use crate::parse::{self, Token};
+use crate::session::{Fail, Selected, in_ranges, push};
+
+/// An IMAP flag or keyword as a stored keyword (`\Seen` is `$seen`).
+pub fn keyword(flag: &str) -> Option<String> {
+    let lower = flag.to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "\\seen" => "$seen".into(),
+        "\\answered" => "$answered".into(),
+        "\\flagged" => "$flagged".into(),
+        "\\draft" => "$draft".into(),
+        "\\deleted" => "$deleted".into(),
+        f if f.starts_with('\\') => return None,
+        f => f.to_owned(),
+    })
+}
+
+/// The UIDs a sequence or UID set names among the selected messages.
+pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, Fail> {
+    let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
+    let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
+    let ranges = parse::sequence_set(set, if by_uid { max_uid } else { total }).ok_or(Fail::Bad("Bad sequence set"))?;
+    if !by_uid && ranges.iter().any(|(_, hi)| *hi > total) {
+        return Err(Fail::Bad("No such message"));
+    }
+    Ok(sel
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(i, (m, _))| in_ranges(&ranges, if by_uid { m.uid } else { u32::try_from(i + 1).unwrap_or(u32::MAX) }))
+        .map(|(_, (m, _))| m.uid)
+        .collect())
+}
+
+pub(crate) async fn store(
+    core: &Core,
+    who: &Principal,
+    sel: &mut Selected,
+    by_uid: bool,
+    args: &[Token],
+    out: &mut Vec<u8>,
+) -> Result<(), Fail> {
+    let [set, what, rest @ ..] = args else { return Err(Fail::Bad("STORE needs a set, an item and flags")) };
+    if sel.read_only {
+        return Err(Fail::No("[READ-ONLY] The mailbox is open read-only"));
+    }
+    let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
+    let what = what.atom().ok_or(Fail::Bad("Bad STORE item"))?.to_ascii_uppercase();
+    let (op, silent) = match what.as_str() {
+        "FLAGS" => (KeywordOp::Replace, false),
+        "FLAGS.SILENT" => (KeywordOp::Replace, true),
+        "+FLAGS" => (KeywordOp::Add, false),
+        "+FLAGS.SILENT" => (KeywordOp::Add, true),
+        "-FLAGS" => (KeywordOp::Remove, false),
+        "-FLAGS.SILENT" => (KeywordOp::Remove, true),
+        _ => return Err(Fail::Bad("Unsupported STORE item")),
+    };
+    let words: Vec<&Token> = match rest {
+        [Token::List(l)] => l.iter().collect(),
+        l => l.iter().collect(),
+    };
+    let words: Vec<String> =
+        words.iter().map(|t| t.atom().and_then(keyword).ok_or(Fail::Bad("Bad flag"))).collect::<Result<_, _>>()?;
+    let uids = uids(sel, by_uid, set)?;
+    let changed =
+        core.change_keywords(who, sel.mailbox.id(), &uids, op, &Keywords::new(words)).await.map_err(|e| match e {
+            kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow this change"),
+            _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+        })?;
+    for (membership, keywords) in changed {
+        let Some(at) = sel.messages.iter().position(|(m, _)| m.uid == membership.uid) else { continue };
+        sel.messages[at].1.keywords = keywords.clone();
+        sel.messages[at].0.modseq = membership.modseq;
+        if !silent {
+            let uid = if by_uid { format!(" UID {}", membership.uid) } else { String::new() };
+            push(out, &format!("* {} FETCH (FLAGS {}{uid})\r\n", at + 1, flags(&keywords)));
+        }
+    }
+    Ok(())
+}
+
+/// Removes the messages marked \\Deleted (only those in `only`, by UID, when given) and
+/// reports each with `* n EXPUNGE`, highest first so no number shifts under the client.
+pub(crate) async fn expunge(
+    core: &Core,
+    who: &Principal,
+    sel: &mut Selected,
+    only: Option<&[(u32, u32)]>,
+    out: &mut Vec<u8>,
+) -> Result<(), Fail> {
+    if sel.read_only {
+        return Err(Fail::No("[READ-ONLY] The mailbox is open read-only"));
+    }
+    let doomed: Vec<u32> = sel
+        .messages
+        .iter()
+        .filter(|(m, msg)| msg.keywords.contains("$deleted") && only.is_none_or(|r| in_ranges(r, m.uid)))
+        .map(|(m, _)| m.uid)
+        .collect();
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let removed = core.remove_messages(who, sel.mailbox.id(), &doomed).await.map_err(|e| match e {
+        kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow deleting"),
+        _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+    })?;
+    for i in (0..sel.messages.len()).rev() {
+        if removed.contains(&sel.messages[i].0.uid) {
+            sel.messages.remove(i);
+            push(out, &format!("* {} EXPUNGE\r\n", i + 1));
+        }
+    }
+    Ok(())
+}
