@@ -292,6 +292,16 @@ pub trait MailStore: Send + Sync + 'static {
         op: crate::mail::KeywordOp,
         words: &crate::mail::Keywords,
     ) -> Result<Committed<Vec<(crate::mail::Membership, crate::mail::Keywords)>>>;
+    /// Puts the messages with these UIDs in `from` into `to` as well (the same message, a
+    /// new UID there); with `remove`, takes them out of `from` (a move). Both mailboxes must
+    /// be the account's. Returns (old UID, new UID) pairs.
+    async fn file_messages(
+        &self,
+        from: CollectionId,
+        uids: &[u32],
+        to: CollectionId,
+        remove: bool,
+    ) -> Result<Committed<Vec<(u32, u32)>>>;
     /// Notes that these messages were downloaded over POP3 (the first time counts).
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: crate::ids::Timestamp) -> Result<()>;
     /// How many days mail downloaded over POP3 stays (`None`: for good).

@@ -3,9 +3,10 @@
 //! [`session`] is the protocol as a state machine; [`server`] drives it over sockets.
 //! Imports only `kontor-domain`.
 //!
-//! This first part serves reading (see [`session`]); changing commands, IDLE, CONDSTORE and
-//! the rest of rev2 come next.
+//! So far: reading, flags, EXPUNGE, COPY/MOVE and APPEND (see [`session`]); mailbox
+//! management, IDLE, ENVELOPE/BODYSTRUCTURE, CONDSTORE and the rest of rev2 come next.
 
+mod append;
 mod fetch;
 pub mod parse;
 pub mod server;

@@ -47,7 +47,8 @@ pub struct Session {
     errors: u32,
 }
 
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS SPECIAL-USE";
+pub const CAPABILITIES: &str =
+    "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE";
 const MAX_ERRORS: u32 = 20;
 const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
 const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
@@ -266,6 +267,18 @@ impl Session {
                 self.state = State::Selected(who, Selected { mailbox: b, read_only, messages });
                 return Ok(Outcome::Continue);
             }
+            "APPEND" => {
+                let (code, mailbox, stored) = crate::append::append(core, &who, &cmd.args).await?;
+                if let State::Selected(_, sel) = &mut self.state
+                    && sel.mailbox.id() == mailbox
+                    && let Some(m) = stored.memberships.first()
+                {
+                    sel.messages.push((*m, stored.message));
+                    push(out, &format!("* {} EXISTS\r\n", sel.messages.len()));
+                }
+                push(out, &format!("{tag} OK {code}APPEND completed\r\n"));
+                return Ok(Outcome::Continue);
+            }
             "CLOSE" | "UNSELECT" => {
                 let State::Selected(_, sel) = &mut self.state else { return Err(Fail::Bad("No mailbox selected")) };
                 // CLOSE expunges silently (RFC 3501 §6.4.2); UNSELECT does not.
@@ -274,7 +287,7 @@ impl Session {
                 }
                 self.state = State::Authenticated(who);
             }
-            "FETCH" | "SEARCH" | "UID" | "STORE" | "EXPUNGE" => {
+            "FETCH" | "SEARCH" | "UID" | "STORE" | "EXPUNGE" | "COPY" | "MOVE" => {
                 let State::Selected(_, sel) = &mut self.state else { return Err(Fail::Bad("No mailbox selected")) };
                 let (by_uid, name, args) = if cmd.name == "UID" {
                     let sub = cmd.args.first().and_then(Token::atom).unwrap_or_default().to_ascii_uppercase();
@@ -282,8 +295,12 @@ impl Session {
                 } else {
                     (false, cmd.name.clone(), &cmd.args[..])
                 };
+                let mut code = String::new();
                 match name.as_str() {
                     "FETCH" => fetch::fetch(core, &who, sel, by_uid, args, out).await?,
+                    "COPY" | "MOVE" => {
+                        code = crate::store::copy(core, &who, sel, by_uid, name == "MOVE", args, out).await?;
+                    }
                     "SEARCH" => search(sel, by_uid, args, out)?,
                     "STORE" => crate::store::store(core, &who, sel, by_uid, args, out).await?,
                     "EXPUNGE" => {
@@ -299,7 +316,7 @@ impl Session {
                     _ => return Err(Fail::Bad("Unknown UID command")),
                 }
                 let what = if by_uid { format!("UID {name}") } else { name };
-                push(out, &format!("{tag} OK {what} completed\r\n"));
+                push(out, &format!("{tag} OK {code}{what} completed\r\n"));
                 return Ok(Outcome::Continue);
             }
             _ => return Err(Fail::Bad("Unknown or unsupported command")),
@@ -316,16 +333,18 @@ impl Session {
         name: &str,
     ) -> Result<(Mailbox, Vec<(Membership, Message)>), Fail> {
         let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
-        let b = boxes
-            .into_iter()
-            .find(|b| {
-                b.collection.name == name
-                    || (name.eq_ignore_ascii_case("INBOX") && b.collection.name.eq_ignore_ascii_case("INBOX"))
-            })
-            .ok_or(Fail::No("[NONEXISTENT] No such mailbox"))?;
+        let b = find_mailbox(&boxes, name).cloned().ok_or(Fail::No("[NONEXISTENT] No such mailbox"))?;
         let messages = core.mailbox_messages(who, b.id()).await.map_err(no)?;
         Ok((b, messages))
     }
+}
+
+/// The mailbox named `name` (INBOX in any case).
+pub(crate) fn find_mailbox<'a>(boxes: &'a [Mailbox], name: &str) -> Option<&'a Mailbox> {
+    boxes.iter().find(|b| {
+        b.collection.name == name
+            || (name.eq_ignore_ascii_case("INBOX") && b.collection.name.eq_ignore_ascii_case("INBOX"))
+    })
 }
 
 /// How a command failed: BAD (the client's syntax or state) or NO (refused).

@@ -120,3 +120,49 @@ pub(crate) async fn expunge(
     }
     Ok(())
 }
+
+/// COPY / UID COPY and MOVE / UID MOVE (RFC 6851): the same message filed in another mailbox
+/// of the account, answered with COPYUID (RFC 4315); a move then expunges here.
+pub(crate) async fn copy(
+    core: &Core,
+    who: &Principal,
+    sel: &mut Selected,
+    by_uid: bool,
+    remove: bool,
+    args: &[Token],
+    out: &mut Vec<u8>,
+) -> Result<String, Fail> {
+    let [set, target] = args else { return Err(Fail::Bad("COPY needs a set and a mailbox")) };
+    if remove && sel.read_only {
+        return Err(Fail::No("[READ-ONLY] The mailbox is open read-only"));
+    }
+    let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
+    let name = target.text().ok_or(Fail::Bad("Bad mailbox name"))?;
+    let boxes = core.mailboxes_of(who.id).await.map_err(|_| Fail::No("[UNAVAILABLE] Temporary failure"))?;
+    let to = crate::session::find_mailbox(&boxes, &name).ok_or(Fail::No("[TRYCREATE] No such mailbox"))?;
+    let uids = uids(sel, by_uid, set)?;
+    let pairs = core.file_messages(who, sel.mailbox.id(), &uids, to.id(), remove).await.map_err(|e| match e {
+        kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow this"),
+        _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+    })?;
+    let join = |v: Vec<u32>| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let code = if pairs.is_empty() {
+        String::new()
+    } else {
+        let (src, dst): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+        format!("[COPYUID {} {} {}] ", to.uidvalidity, join(src), join(dst))
+    };
+    if remove {
+        if !code.is_empty() {
+            push(out, &format!("* OK {code}Moved\r\n"));
+        }
+        for i in (0..sel.messages.len()).rev() {
+            if pairs.iter().any(|(old, _)| *old == sel.messages[i].0.uid) && to.id() != sel.mailbox.id() {
+                sel.messages.remove(i);
+                push(out, &format!("* {} EXPUNGE\r\n", i + 1));
+            }
+        }
+        return Ok(String::new());
+    }
+    Ok(code)
+}

@@ -13,7 +13,12 @@ use support::{Server, Store};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-both_stores!(a_real_client_reads_the_mailbox, protocol_edges_over_a_raw_socket, flags_seen_and_expunge);
+both_stores!(
+    a_real_client_reads_the_mailbox,
+    protocol_edges_over_a_raw_socket,
+    flags_seen_and_expunge,
+    copy_move_and_append
+);
 
 fn setup(store: &Store) {
     store.ok(&["domain", "add", "example.com"], None);
@@ -228,4 +233,51 @@ async fn flags_seen_and_expunge(store: &Store) {
     let stored = store.ok(&["mailbox", "messages", "ann@example.com"], None);
     assert_eq!(stored.lines().count(), 1, "{stored}");
     assert!(stored.ends_with("\ttwo\n"), "{stored}");
+}
+
+/// COPY files the same message in a second mailbox (flags are the message's), MOVE takes it
+/// out of this one, APPEND stores a client's message; UIDPLUS codes tell the new UIDs.
+async fn copy_move_and_append(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: keep\r\n\r\n1", "Subject: bin\r\n\r\n2"]).await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    assert!(c.cmd("a2", "SELECT INBOX").await.last().unwrap().starts_with("a2 OK"));
+    let st = c.cmd("s", "STATUS Archive (UIDVALIDITY)").await;
+    let archive: String = st[0].split("UIDVALIDITY ").nth(1).unwrap().trim_end_matches(")\r\n").to_owned();
+    let copy = c.cmd("a3", "UID COPY 1 Archive").await;
+    assert_eq!(copy.last().unwrap(), &format!("a3 OK [COPYUID {archive} 1 1] UID COPY completed\r\n"));
+    assert!(c.cmd("a4", "COPY 1 Nowhere").await.last().unwrap().starts_with("a4 NO [TRYCREATE]"));
+    let mv = c.cmd("a5", "MOVE 2 Trash").await;
+    assert!(mv[0].starts_with("* OK [COPYUID "), "{mv:?}");
+    assert_eq!(mv[1], "* 2 EXPUNGE\r\n");
+    assert!(mv[2].starts_with("a5 OK"), "{mv:?}");
+    // The copy is the same message: a flag set here shows there.
+    assert!(c.cmd("a6", "STORE 1 +FLAGS.SILENT (\\Flagged)").await.last().unwrap().starts_with("a6 OK"));
+    // APPEND into the selected mailbox announces it; into Drafts with flags and a date.
+    let msg = "Subject: draft\r\n\r\nnot sent yet\r\n";
+    c.writer
+        .write_all(
+            format!("a7 APPEND Drafts (\\Draft) \"23-Nov-2026 10:00:00 +0100\" {{{}}}\r\n", msg.len()).as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert!(c.line().await.starts_with("+ "));
+    c.writer.write_all(format!("{msg}\r\n").as_bytes()).await.unwrap();
+    let r = c.line().await;
+    assert!(r.starts_with("a7 OK [APPENDUID ") && r.contains(" 1] APPEND"), "{r}");
+    c.writer.write_all(format!("a8 APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes()).await.unwrap();
+    assert_eq!(c.line().await, "* 2 EXISTS\r\n");
+    assert!(c.line().await.starts_with("a8 OK [APPENDUID "));
+    assert!(c.cmd("a9", "APPEND Nowhere {1+}\r\nx").await.last().unwrap().starts_with("a9 NO [TRYCREATE]"));
+    let ex = c.cmd("a10", "EXAMINE Archive").await;
+    assert!(ex.iter().any(|l| l == "* 1 EXISTS\r\n"), "{ex:?}");
+    assert_eq!(c.cmd("a11", "FETCH 1 FLAGS").await[0], "* 1 FETCH (FLAGS (\\Flagged))\r\n");
+    let dr = c.cmd("a12", "EXAMINE Drafts").await;
+    assert!(dr.iter().any(|l| l == "* 1 EXISTS\r\n"), "{dr:?}");
+    let f = c.cmd("a13", "FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[TEXT])").await;
+    assert!(f[0].contains("FLAGS (\\Draft)") && f[0].contains("INTERNALDATE \"23-Nov-2026 09:00:00 +0000\""), "{f:?}");
+    let count = |b: &str| store.ok(&["mailbox", "messages", "ann@example.com", b], None).lines().count();
+    assert_eq!((count("INBOX"), count("Archive"), count("Trash"), count("Drafts")), (2, 1, 1, 1));
 }

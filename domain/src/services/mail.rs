@@ -177,6 +177,65 @@ impl crate::Core {
         Ok(self.publish(self.store.change_keywords(mailbox, uids, op, words).await?))
     }
 
+    /// COPY (the message also in `to`) or MOVE (only in `to`) within one account. Needs read
+    /// on `from` (and delete for a move) and create on `to`. Returns (old UID, new UID) pairs.
+    pub async fn file_messages(
+        &self,
+        who: &Principal,
+        from: CollectionId,
+        uids: &[u32],
+        to: CollectionId,
+        remove: bool,
+    ) -> Result<Vec<(u32, u32)>> {
+        let source = self.access(who, from).await?;
+        source.require(Rights::READ)?;
+        if remove {
+            source.require(Rights::DELETE)?;
+        }
+        let target = self.access(who, to).await?;
+        target.require(Rights::CREATE)?;
+        if source.collection.account != target.collection.account {
+            return Err(Error::invalid("messages are copied within one account"));
+        }
+        Ok(self.publish(self.store.file_messages(from, uids, to, remove).await?))
+    }
+
+    /// APPEND: stores a message a client hands over into a mailbox it may add to, with
+    /// keywords and an arrival time of its choice. Returns the message and its UID there.
+    pub async fn append_message(
+        &self,
+        who: &Principal,
+        mailbox: CollectionId,
+        raw: &[u8],
+        keywords: Keywords,
+        received_at: Option<Timestamp>,
+    ) -> Result<Stored> {
+        let access = self.access(who, mailbox).await?;
+        access.require(Rights::CREATE)?;
+        let size = raw.len() as u64;
+        if size > self.settings.max_item_size {
+            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
+        }
+        let parsed = parse::parse(raw);
+        let blob = self.blobs.put(raw).await?;
+        let account = access.collection.account;
+        let thread = self.thread_of(account, &parsed).await?;
+        let new = NewMessage {
+            account,
+            blob: blob.clone(),
+            size,
+            received_at: received_at.unwrap_or_else(Timestamp::now),
+            parsed,
+            keywords,
+            mailboxes: vec![mailbox],
+        };
+        let stored = self.publish(self.store.append_message(new, thread).await?);
+        if !self.blobs.exists(&blob).await? {
+            self.blobs.put(raw).await?;
+        }
+        Ok(stored)
+    }
+
     /// A message's bytes as stored, for a caller who may read the mailbox it is in.
     pub async fn message_bytes(&self, who: &Principal, mailbox: CollectionId, m: &Message) -> Result<bytes::Bytes> {
         let access = self.access(who, mailbox).await?;

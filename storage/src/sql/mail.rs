@@ -390,6 +390,88 @@ impl MailStore for SqlStore {
         Ok(Committed { value: out, events })
     }
 
+    async fn file_messages(
+        &self,
+        from: CollectionId,
+        uids: &[u32],
+        to: CollectionId,
+        remove: bool,
+    ) -> Result<Committed<Vec<(u32, u32)>>> {
+        let source = mailbox::Entity::find_by_id(from.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("mailbox {from}")))?;
+        let mut tx = AccountTx::begin(self, PrincipalId(source.account_id)).await?;
+        let target = mailbox::Entity::find_by_id(to.0)
+            .one(&tx.txn)
+            .await
+            .map_err(db_err)?
+            .filter(|t| t.account_id == source.account_id)
+            .ok_or_else(|| Error::not_found(format!("mailbox {to}")))?;
+        let mut pairs = Vec::new();
+        for chunk in uids.chunks(10_000) {
+            let rows = mailbox_message::Entity::find()
+                .filter(mailbox_message::Column::MailboxId.eq(from.0))
+                .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|u| i64::from(*u))))
+                .order_by_asc(mailbox_message::Column::Uid)
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            for r in rows {
+                let already = mailbox_message::Entity::find()
+                    .filter(mailbox_message::Column::MailboxId.eq(target.collection_id))
+                    .filter(mailbox_message::Column::MessageId.eq(r.message_id))
+                    .one(&tx.txn)
+                    .await
+                    .map_err(db_err)?;
+                let new_uid = match already {
+                    Some(a) => a.uid,
+                    None => {
+                        let b = mailbox::Entity::update_many()
+                            .col_expr(mailbox::Column::Uidnext, Expr::col(mailbox::Column::Uidnext).add(1))
+                            .filter(mailbox::Column::CollectionId.eq(target.collection_id))
+                            .exec_with_returning(&tx.txn)
+                            .await
+                            .map_err(db_err)?
+                            .pop()
+                            .ok_or_else(|| Error::not_found(format!("mailbox {to}")))?;
+                        let uid = b.uidnext - 1;
+                        mailbox_message::ActiveModel {
+                            mailbox_id: Set(target.collection_id),
+                            uid: Set(uid),
+                            message_id: Set(r.message_id),
+                            modseq: Set(tx.modseq),
+                        }
+                        .insert(&tx.txn)
+                        .await
+                        .map_err(db_err)?;
+                        tx.log(
+                            ChangeOp::Created,
+                            &Logged::message(r.message_id, target.collection_id, &uid.to_string()),
+                        );
+                        uid
+                    }
+                };
+                if remove && target.collection_id != from.0 {
+                    mailbox_message::Entity::delete_many()
+                        .filter(mailbox_message::Column::MailboxId.eq(from.0))
+                        .filter(mailbox_message::Column::Uid.eq(r.uid))
+                        .exec(&tx.txn)
+                        .await
+                        .map_err(db_err)?;
+                    tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, from.0, &r.uid.to_string()));
+                }
+                pairs.push((
+                    u32::try_from(r.uid).map_err(Error::internal)?,
+                    u32::try_from(new_uid).map_err(Error::internal)?,
+                ));
+            }
+        }
+        let events = tx.commit().await?;
+        Ok(Committed { value: pairs, events })
+    }
+
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: Timestamp) -> Result<()> {
         for chunk in messages.chunks(10_000) {
             message::Entity::update_many()
