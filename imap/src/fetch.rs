@@ -32,6 +32,9 @@ enum Item {
     Flags,
     Size,
     InternalDate,
+    Envelope,
+    /// BODYSTRUCTURE (`true`) or BODY.
+    Structure(bool),
     /// The name to answer with (e.g. `BODY[HEADER]`, `RFC822`), the section, a partial.
     /// `peek`: reading it leaves \\Seen alone (BODY.PEEK, RFC822.HEADER).
     Section {
@@ -45,7 +48,11 @@ enum Item {
 fn items(t: &Token) -> Result<Vec<Item>, Fail> {
     let words: Vec<String> = match t {
         Token::Atom(a) => match a.to_ascii_uppercase().as_str() {
-            "ALL" | "FAST" | "FULL" => vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into()],
+            "FAST" => vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into()],
+            "ALL" => vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into(), "ENVELOPE".into()],
+            "FULL" => {
+                vec!["FLAGS".into(), "INTERNALDATE".into(), "RFC822.SIZE".into(), "ENVELOPE".into(), "BODY".into()]
+            }
             _ => vec![a.clone()],
         },
         Token::List(l) => l
@@ -64,6 +71,9 @@ fn item(w: &str) -> Result<Item, Fail> {
         "FLAGS" => Item::Flags,
         "RFC822.SIZE" => Item::Size,
         "INTERNALDATE" => Item::InternalDate,
+        "ENVELOPE" => Item::Envelope,
+        "BODYSTRUCTURE" => Item::Structure(true),
+        "BODY" => Item::Structure(false),
         "RFC822" => Item::Section { name: "RFC822".into(), section: String::new(), partial: None, peek: false },
         "RFC822.HEADER" => {
             Item::Section { name: "RFC822.HEADER".into(), section: "HEADER".into(), partial: None, peek: true }
@@ -184,7 +194,7 @@ pub(crate) async fn fetch(
     if !by_uid && ranges.iter().any(|(_, hi)| *hi > total) {
         return Err(Fail::Bad("No such message"));
     }
-    let needs_bytes = items.iter().any(|i| matches!(i, Item::Section { .. }));
+    let needs_bytes = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Envelope | Item::Structure(_)));
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
     if !sel.read_only && items.iter().any(|i| matches!(i, Item::Section { peek: false, .. })) {
         let unseen: Vec<u32> = sel
@@ -236,6 +246,13 @@ pub(crate) async fn fetch(
                 Item::Flags => push(out, &format!("FLAGS {}", flags(&msg.keywords))),
                 Item::Size => push(out, &format!("RFC822.SIZE {}", msg.size)),
                 Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
+                Item::Envelope => {
+                    push(out, &format!("ENVELOPE {}", crate::structure::envelope(raw.as_deref().unwrap_or_default())));
+                }
+                Item::Structure(extended) => {
+                    let b = crate::structure::body(&msg.structure, raw.as_deref().unwrap_or_default(), *extended);
+                    push(out, &format!("{} {b}", if *extended { "BODYSTRUCTURE" } else { "BODY" }));
+                }
                 Item::Section { name, section: s, partial, .. } => {
                     let raw = raw.as_deref().unwrap_or_default();
                     let bytes = section(raw, &msg.structure, s)?;

@@ -3,8 +3,8 @@
 //! [`session`] is the protocol as a state machine; [`server`] drives it over sockets.
 //! Imports only `kontor-domain`.
 //!
-//! So far: reading, flags, EXPUNGE, COPY/MOVE and APPEND (see [`session`]); mailbox
-//! management, IDLE, ENVELOPE/BODYSTRUCTURE, CONDSTORE and the rest of rev2 come next.
+//! So far: reading (with ENVELOPE and BODYSTRUCTURE), flags, EXPUNGE, COPY/MOVE and APPEND
+//! (see [`session`]); mailbox management, IDLE, CONDSTORE and the rest of rev2 come next.
 
 mod append;
 mod fetch;
@@ -12,5 +12,6 @@ pub mod parse;
 pub mod server;
 pub mod session;
 mod store;
+mod structure;
 
 pub use server::serve;

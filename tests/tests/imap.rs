@@ -80,6 +80,8 @@ out["bodies"] = [base64.b64encode(part[1]).decode() for part in data if isinstan
 out["fetch_meta"] = [part[0].decode() for part in data if isinstance(part, tuple)]
 typ, data = m.uid("FETCH", "2", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[]<0.4>)")
 out["sections"] = [[part[0].decode(), part[1].decode()] for part in data if isinstance(part, tuple)]
+typ, data = m.fetch("2", "(ENVELOPE BODYSTRUCTURE)")
+out["structure"] = data[0].decode()
 m.close()
 m.logout()
 print(json.dumps(out))
@@ -121,6 +123,13 @@ print(json.dumps(out))
     assert_eq!(sections[2][1], "Subject: Report\r\n\r\n");
     assert!(sections[3][0].as_str().unwrap().contains("BODY[]<0>"), "{sections:?}");
     assert_eq!(sections[3][1], "Rece");
+    let structure = out["structure"].as_str().unwrap();
+    assert!(
+        structure.contains("ENVELOPE (NIL \"Report\" ((\"Carol\" NIL \"carol\" \"elsewhere.org\"))"),
+        "{structure}"
+    );
+    assert!(structure.contains("((NIL NIL \"ann\" \"example.com\"))"), "{structure}");
+    assert!(structure.contains("BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 13 1 NIL NIL NIL NIL)(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"b\")"), "{structure}");
 }
 
 struct Raw {

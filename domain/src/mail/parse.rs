@@ -57,6 +57,67 @@ pub fn parse(raw: &[u8]) -> Parsed {
     }
 }
 
+/// One address of an envelope: display name, local part, domain (RFC 3501 §7.4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeAddress {
+    pub name: Option<String>,
+    pub mailbox: String,
+    pub host: String,
+}
+
+/// The IMAP ENVELOPE of a message: header values as written (encoded words left for the
+/// client), addresses parsed; sender and reply-to fall back to from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImapEnvelope {
+    pub date: Option<String>,
+    pub subject: Option<String>,
+    pub from: Vec<EnvelopeAddress>,
+    pub sender: Vec<EnvelopeAddress>,
+    pub reply_to: Vec<EnvelopeAddress>,
+    pub to: Vec<EnvelopeAddress>,
+    pub cc: Vec<EnvelopeAddress>,
+    pub bcc: Vec<EnvelopeAddress>,
+    pub in_reply_to: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// The envelope of the message in `raw` (its header is enough).
+pub fn imap_envelope(raw: &[u8]) -> ImapEnvelope {
+    let Some(m) = MessageParser::default().parse_headers(raw) else { return ImapEnvelope::default() };
+    let raw_value = |name: &str| m.header_raw(name).map(|v| v.trim().to_owned());
+    let list = |a: Option<&Address<'_>>| -> Vec<EnvelopeAddress> {
+        let one = |x: &mail_parser::Addr<'_>| {
+            let addr = x.address.as_deref().unwrap_or_default();
+            let (mailbox, host) = addr.rsplit_once('@').unwrap_or((addr, ""));
+            EnvelopeAddress {
+                name: x.name.as_deref().map(str::to_owned),
+                mailbox: mailbox.to_owned(),
+                host: host.to_owned(),
+            }
+        };
+        match a {
+            Some(Address::List(l)) => l.iter().map(one).collect(),
+            Some(Address::Group(g)) => g.iter().flat_map(|g| g.addresses.iter().map(one)).collect(),
+            None => Vec::new(),
+        }
+    };
+    let from = list(m.from());
+    let sender = list(m.sender());
+    let reply_to = list(m.reply_to());
+    ImapEnvelope {
+        date: raw_value("Date"),
+        subject: raw_value("Subject"),
+        sender: if sender.is_empty() { from.clone() } else { sender },
+        reply_to: if reply_to.is_empty() { from.clone() } else { reply_to },
+        from,
+        to: list(m.to()),
+        cc: list(m.cc()),
+        bcc: list(m.bcc()),
+        in_reply_to: raw_value("In-Reply-To"),
+        message_id: raw_value("Message-ID"),
+    }
+}
+
 /// `Name <addr>, …` of an address header (groups flattened).
 fn addresses(a: Option<&Address<'_>>) -> String {
     let Some(a) = a else { return String::new() };
@@ -91,7 +152,10 @@ fn opaque(raw: &[u8]) -> MimePart {
 
 fn lines(raw: &[u8], from: u32, to: u32) -> u32 {
     let slice = raw.get(from as usize..to as usize).unwrap_or_default();
-    u32::try_from(memchr::memchr_iter(b'\n', slice).count()).unwrap_or(u32::MAX)
+    // A last line without its line end (the CRLF before a boundary belongs to the boundary)
+    // is a line too.
+    let partial = usize::from(slice.last().is_some_and(|b| *b != b'\n'));
+    u32::try_from(memchr::memchr_iter(b'\n', slice).count() + partial).unwrap_or(u32::MAX)
 }
 
 fn lower_params(attrs: Option<&[mail_parser::Attribute<'_>]>) -> Vec<(String, String)> {
