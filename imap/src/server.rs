@@ -92,8 +92,69 @@ async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core) -> std::io
         write.write_all(&out).await?;
         out.clear();
         command.clear();
-        if outcome == Outcome::Close {
-            return Ok(());
+        match outcome {
+            Outcome::Continue => {}
+            Outcome::Close => return Ok(()),
+            Outcome::Idle(tag) => {
+                if idle(core, &mut session, &tag, &mut reader, &mut write).await? == Outcome::Close {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// IDLE: reports the selected mailbox's changes as the event bus announces them (writes in
+/// any protocol, on any node), until the client sends DONE.
+async fn idle(
+    core: &Core,
+    session: &mut Session,
+    tag: &str,
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> std::io::Result<Outcome> {
+    let mut events = core.bus.subscribe();
+    let account = session.watched_account();
+    let mut out = Vec::new();
+    // Changes made between the command and the subscription.
+    session.refresh(core, &mut out).await;
+    write.write_all(&out).await?;
+    let mut line = Vec::new();
+    // Partly read bytes stay in `line` when an event interrupts the read (read_until appends).
+    let mut limited = reader.take(MAX_LINE);
+    loop {
+        out.clear();
+        tokio::select! {
+            r = tokio::time::timeout(IDLE, limited.read_until(b'\n', &mut line)) => {
+                let n = match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        write.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
+                        return Ok(Outcome::Close);
+                    }
+                };
+                if n == 0 {
+                    return Ok(Outcome::Close);
+                }
+                let outcome = session.idle_done(core, tag, &line, &mut out).await;
+                write.write_all(&out).await?;
+                return Ok(outcome);
+            }
+            e = events.recv() => {
+                let relevant = match e {
+                    Ok(kontor_domain::events::Event::Changed { account: a, kinds, .. }) => {
+                        Some(a) == account && kinds.contains(&kontor_domain::model::CollectionKind::MailFolder)
+                    }
+                    Ok(_) => false,
+                    // Missed events: look anyway.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(Outcome::Close),
+                };
+                if relevant {
+                    session.refresh(core, &mut out).await;
+                    write.write_all(&out).await?;
+                }
+            }
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum Outcome {
     Continue,
     /// Send the output, then close.
     Close,
+    /// IDLE (RFC 2177) with this tag: send the output, then wait for DONE while reporting
+    /// changes ([`Session::refresh`]) as they happen; [`Session::idle_done`] ends it.
+    Idle(String),
 }
 
 pub(crate) struct Selected {
@@ -48,7 +51,7 @@ pub struct Session {
 }
 
 pub const CAPABILITIES: &str =
-    "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE";
+    "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE SPECIAL-USE";
 const MAX_ERRORS: u32 = 20;
 const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
 const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
@@ -101,7 +104,15 @@ impl Session {
                 push(out, &format!("* CAPABILITY {CAPABILITIES}\r\n"));
                 ok(out, "CAPABILITY");
             }
-            "NOOP" | "CHECK" => ok(out, &cmd.name),
+            "NOOP" | "CHECK" => {
+                self.refresh(core, out).await;
+                ok(out, &cmd.name);
+            }
+            "IDLE" => {
+                self.principal()?;
+                push(out, "+ idling\r\n");
+                return Ok(Outcome::Idle(tag.to_owned()));
+            }
             "LOGOUT" => {
                 push(out, "* BYE Logging out\r\n");
                 ok(out, "LOGOUT");
@@ -180,6 +191,56 @@ impl Session {
                 Outcome::Continue
             }
             _ => self.bad(out, tag, "Bad PLAIN response"),
+        }
+    }
+
+    /// The account whose changes an IDLE waits for (the selected mailbox's).
+    pub fn watched_account(&self) -> Option<kontor_domain::ids::AccountId> {
+        match &self.state {
+            State::Selected(_, sel) => Some(sel.mailbox.collection.account),
+            State::Authenticated(p) => Some(p.id),
+            State::NotAuthenticated => None,
+        }
+    }
+
+    /// The end of an IDLE: `DONE` ends it, anything else is a protocol error.
+    pub async fn idle_done(&mut self, core: &Core, tag: &str, line: &[u8], out: &mut Vec<u8>) -> Outcome {
+        if line.trim_ascii().eq_ignore_ascii_case(b"DONE") {
+            self.refresh(core, out).await;
+            push(out, &format!("{tag} OK IDLE terminated\r\n"));
+            Outcome::Continue
+        } else {
+            self.bad(out, tag, "Expected DONE")
+        }
+    }
+
+    /// Reports what changed in the selected mailbox since this session last looked (other
+    /// sessions, other protocols): expunges (highest first), new messages (EXISTS), changed
+    /// flags (FETCH).
+    pub async fn refresh(&mut self, core: &Core, out: &mut Vec<u8>) {
+        let State::Selected(who, sel) = &mut self.state else { return };
+        let Ok(now) = core.mailbox_messages(who, sel.mailbox.id()).await else { return };
+        for i in (0..sel.messages.len()).rev() {
+            let uid = sel.messages[i].0.uid;
+            if now.binary_search_by_key(&uid, |(m, _)| m.uid).is_err() {
+                sel.messages.remove(i);
+                push(out, &format!("* {} EXPUNGE\r\n", i + 1));
+            }
+        }
+        for (i, (m, msg)) in sel.messages.iter_mut().enumerate() {
+            if let Ok(at) = now.binary_search_by_key(&m.uid, |(n, _)| n.uid)
+                && now[at].1.keywords != msg.keywords
+            {
+                msg.keywords = now[at].1.keywords.clone();
+                *m = now[at].0;
+                push(out, &format!("* {} FETCH (UID {} FLAGS {})\r\n", i + 1, m.uid, fetch::flags(&msg.keywords)));
+            }
+        }
+        let last = sel.messages.last().map_or(0, |(m, _)| m.uid);
+        let before = sel.messages.len();
+        sel.messages.extend(now.into_iter().filter(|(m, _)| m.uid > last));
+        if sel.messages.len() != before {
+            push(out, &format!("* {} EXISTS\r\n", sel.messages.len()));
         }
     }
 

@@ -17,7 +17,8 @@ both_stores!(
     a_real_client_reads_the_mailbox,
     protocol_edges_over_a_raw_socket,
     flags_seen_and_expunge,
-    copy_move_and_append
+    copy_move_and_append,
+    idle_wakes_on_changes_from_any_protocol
 );
 
 fn setup(store: &Store) {
@@ -289,4 +290,39 @@ async fn copy_move_and_append(store: &Store) {
     assert!(f[0].contains("FLAGS (\\Draft)") && f[0].contains("INTERNALDATE \"23-Nov-2026 09:00:00 +0000\""), "{f:?}");
     let count = |b: &str| store.ok(&["mailbox", "messages", "ann@example.com", b], None).lines().count();
     assert_eq!((count("INBOX"), count("Archive"), count("Trash"), count("Drafts")), (2, 1, 1, 1));
+}
+
+/// IDLE reports a delivery over SMTP, a flag set in another IMAP session and an expunge made
+/// over POP3, as they happen; NOOP reports what changed too.
+async fn idle_wakes_on_changes_from_any_protocol(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: first\r\n\r\n1"]).await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    assert!(c.cmd("a2", "SELECT INBOX").await.last().unwrap().starts_with("a2 OK"));
+    c.writer.write_all(b"a3 IDLE\r\n").await.unwrap();
+    assert!(c.line().await.starts_with("+ "));
+    deliver(&server, &["Subject: second\r\n\r\n2"]).await;
+    assert_eq!(c.line().await, "* 2 EXISTS\r\n", "a delivery over SMTP wakes IDLE");
+    let mut other = Raw::open(&server).await;
+    assert!(other.cmd("b1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("b1 OK"));
+    assert!(other.cmd("b2", "SELECT INBOX").await.last().unwrap().starts_with("b2 OK"));
+    assert!(other.cmd("b3", "STORE 1 +FLAGS.SILENT (\\Flagged)").await.last().unwrap().starts_with("b3 OK"));
+    assert_eq!(c.line().await, "* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n", "another session's STORE");
+    assert!(other.cmd("b4", "LOGOUT").await.last().unwrap().starts_with("b4 OK"));
+    c.writer.write_all(b"DONE\r\n").await.unwrap();
+    assert_eq!(c.line().await, "a3 OK IDLE terminated\r\n");
+    // POP3 deletes the first message; NOOP tells.
+    let (r, mut w) = TcpStream::connect(server.pop3_addr()).await.unwrap().into_split();
+    let mut r = BufReader::new(r);
+    for cmd in ["", "USER ann@example.com\r\n", "PASS anns password\r\n", "DELE 1\r\n", "QUIT\r\n"] {
+        w.write_all(cmd.as_bytes()).await.unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("+OK"), "{cmd}: {line}");
+    }
+    let noop = c.cmd("a4", "NOOP").await;
+    assert_eq!(noop[0], "* 1 EXPUNGE\r\n", "{noop:?}");
+    assert_eq!(c.cmd("a5", "FETCH 1 UID").await[0], "* 1 FETCH (UID 2)\r\n");
 }
