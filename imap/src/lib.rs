@@ -3,8 +3,9 @@
 //! [`session`] is the protocol as a state machine; [`server`] drives it over sockets.
 //! Imports only `kontor-domain`.
 //!
-//! So far: reading (with ENVELOPE and BODYSTRUCTURE), flags, EXPUNGE, COPY/MOVE and APPEND
-//! (see [`session`]); mailbox management, IDLE, CONDSTORE and the rest of rev2 come next.
+//! So far: reading (with ENVELOPE and BODYSTRUCTURE), flags, EXPUNGE, COPY/MOVE, APPEND,
+//! IDLE, mailbox management (see [`session`]); CONDSTORE/QRESYNC, ESEARCH, ACL, QUOTA and the
+//! rest of rev2 come next.
 
 mod append;
 mod fetch;

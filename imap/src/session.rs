@@ -3,9 +3,9 @@
 //! together (literals joined) and writes responses into a buffer; the store is reached only
 //! through the domain's services.
 //!
-//! This first part serves reading: login (LOGIN, AUTHENTICATE PLAIN with SASL-IR), LIST with
-//! special-use attributes, STATUS, SELECT/EXAMINE, FETCH and UID FETCH of flags, sizes, dates,
-//! envelopes and body sections, SEARCH ALL/UID. Changing commands come next.
+//! Served so far: login (LOGIN, AUTHENTICATE PLAIN with SASL-IR), LIST with special-use
+//! attributes and hierarchy, STATUS, SELECT/EXAMINE, FETCH/UID FETCH, SEARCH (ALL and sets),
+//! STORE, EXPUNGE, COPY/MOVE, APPEND, IDLE, CREATE/RENAME/DELETE.
 
 use std::net::IpAddr;
 
@@ -271,13 +271,13 @@ impl Session {
                 } else {
                     let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
                     let full = format!("{reference}{pattern}");
-                    for b in boxes.iter().filter(|b| matches_pattern(&full, &b.collection.name)) {
-                        let mut attrs = vec!["\\HasNoChildren"];
+                    for (b, (path, children)) in boxes.iter().zip(Core::mailbox_paths(&boxes)) {
+                        if !matches_pattern(&full, &path) {
+                            continue;
+                        }
+                        let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
                         attrs.extend(b.role.and_then(kontor_domain::mail::MailboxRole::special_use));
-                        push(
-                            out,
-                            &format!("* {} ({}) \"/\" {}\r\n", cmd.name, attrs.join(" "), quote(&b.collection.name)),
-                        );
+                        push(out, &format!("* {} ({}) \"/\" {}\r\n", cmd.name, attrs.join(" "), quote(&path)));
                     }
                 }
             }
@@ -301,7 +301,7 @@ impl Session {
                     };
                     parts.push(format!("{item} {value}"));
                 }
-                push(out, &format!("* STATUS {} ({})\r\n", quote(&b.collection.name), parts.join(" ")));
+                push(out, &format!("* STATUS {} ({})\r\n", quote(&name), parts.join(" ")));
             }
             "SELECT" | "EXAMINE" => {
                 let Some(name) = cmd.args.first().and_then(Token::text) else {
@@ -339,6 +339,41 @@ impl Session {
                 }
                 push(out, &format!("{tag} OK {code}APPEND completed\r\n"));
                 return Ok(Outcome::Continue);
+            }
+            "CREATE" => {
+                let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("CREATE needs a name"))?;
+                core.create_mailbox(&who, &name).await.map_err(|e| match e {
+                    Error::Conflict(_) => Fail::No("[ALREADYEXISTS] The mailbox exists"),
+                    Error::Invalid(_) => Fail::No("[CANNOT] Not a valid mailbox name"),
+                    e => no(e),
+                })?;
+            }
+            "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
+                let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("A mailbox name is needed"))?;
+                let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
+                let b = find_mailbox(&boxes, &name).cloned().ok_or(Fail::No("[NONEXISTENT] No such mailbox"))?;
+                let refused = |e: Error| match e {
+                    Error::Conflict(_) => Fail::No("[HASCHILDREN] Delete the child mailboxes first"),
+                    Error::Invalid(_) => Fail::No("[CANNOT] Not for this mailbox"),
+                    e => no(e),
+                };
+                match cmd.name.as_str() {
+                    "DELETE" => {
+                        if matches!(&self.state, State::Selected(_, sel) if sel.mailbox.id() == b.id()) {
+                            self.state = State::Authenticated(who.clone());
+                        }
+                        core.delete_mailbox(&who, &b).await.map_err(refused)?;
+                    }
+                    "RENAME" => {
+                        let to = cmd.args.get(1).and_then(Token::text).ok_or(Fail::Bad("RENAME needs a new name"))?;
+                        if find_mailbox(&boxes, &to).is_some() {
+                            return Err(Fail::No("[ALREADYEXISTS] The new name is taken"));
+                        }
+                        core.rename_mailbox(&who, &b, &to).await.map_err(refused)?;
+                    }
+                    // Every mailbox is subscribed; the list is not kept per client yet.
+                    _ => {}
+                }
             }
             "CLOSE" | "UNSELECT" => {
                 let State::Selected(_, sel) = &mut self.state else { return Err(Fail::Bad("No mailbox selected")) };
@@ -400,12 +435,17 @@ impl Session {
     }
 }
 
-/// The mailbox named `name` (INBOX in any case).
+/// The mailbox with the full name `name` (`Work/Projects`; INBOX in any case).
 pub(crate) fn find_mailbox<'a>(boxes: &'a [Mailbox], name: &str) -> Option<&'a Mailbox> {
-    boxes.iter().find(|b| {
-        b.collection.name == name
-            || (name.eq_ignore_ascii_case("INBOX") && b.collection.name.eq_ignore_ascii_case("INBOX"))
-    })
+    let name = name.trim_end_matches('/');
+    let paths = Core::mailbox_paths(boxes);
+    boxes
+        .iter()
+        .zip(paths)
+        .find(|(_, (path, _))| {
+            *path == name || (name.eq_ignore_ascii_case("INBOX") && path.eq_ignore_ascii_case("INBOX"))
+        })
+        .map(|(b, _)| b)
 }
 
 /// How a command failed: BAD (the client's syntax or state) or NO (refused).

@@ -18,7 +18,8 @@ both_stores!(
     protocol_edges_over_a_raw_socket,
     flags_seen_and_expunge,
     copy_move_and_append,
-    idle_wakes_on_changes_from_any_protocol
+    idle_wakes_on_changes_from_any_protocol,
+    mailboxes_are_created_renamed_and_deleted
 );
 
 fn setup(store: &Store) {
@@ -325,4 +326,41 @@ async fn idle_wakes_on_changes_from_any_protocol(store: &Store) {
     let noop = c.cmd("a4", "NOOP").await;
     assert_eq!(noop[0], "* 1 EXPUNGE\r\n", "{noop:?}");
     assert_eq!(c.cmd("a5", "FETCH 1 UID").await[0], "* 1 FETCH (UID 2)\r\n");
+}
+
+/// CREATE (with missing parents), RENAME (moving in the hierarchy), DELETE (a message only
+/// there goes, one filed elsewhere stays; special-use and parents are refused).
+async fn mailboxes_are_created_renamed_and_deleted(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: both\r\n\r\n1", "Subject: only there\r\n\r\n2"]).await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    assert!(c.cmd("a2", "CREATE Work/Projects").await.last().unwrap().starts_with("a2 OK"));
+    assert!(c.cmd("a3", "CREATE Work/Projects").await.last().unwrap().starts_with("a3 NO [ALREADYEXISTS]"));
+    let list = c.cmd("a4", "LIST \"\" Work*").await;
+    assert_eq!(
+        list[..2],
+        ["* LIST (\\HasChildren) \"/\" \"Work\"\r\n", "* LIST (\\HasNoChildren) \"/\" \"Work/Projects\"\r\n"],
+        "{list:?}"
+    );
+    assert_eq!(c.cmd("a5", "LIST \"\" %").await.iter().filter(|l| l.contains("Projects")).count(), 0, "% stops at /");
+    assert!(c.cmd("a6", "SELECT INBOX").await.last().unwrap().starts_with("a6 OK"));
+    assert!(c.cmd("a7", "COPY 1 Work/Projects").await.last().unwrap().starts_with("a7 OK"));
+    assert!(c.cmd("a8", "MOVE 2 Work/Projects").await.last().unwrap().starts_with("a8 OK"));
+    assert!(c.cmd("a9", "RENAME Work/Projects Old/Done").await.last().unwrap().starts_with("a9 OK"));
+    let st = c.cmd("a10", "STATUS Old/Done (MESSAGES)").await;
+    assert_eq!(st[0], "* STATUS \"Old/Done\" (MESSAGES 2)\r\n", "{st:?}");
+    assert!(c.cmd("a11", "DELETE Old").await.last().unwrap().starts_with("a11 NO [HASCHILDREN]"));
+    assert!(c.cmd("a12", "DELETE Trash").await.last().unwrap().starts_with("a12 NO [CANNOT]"));
+    assert!(c.cmd("a13", "DELETE INBOX").await.last().unwrap().starts_with("a13 NO [CANNOT]"));
+    let used = |store: &Store| store.ok(&["quota", "show", "ann@example.com"], None);
+    let before = used(store);
+    assert!(c.cmd("a14", "DELETE Old/Done").await.last().unwrap().starts_with("a14 OK"));
+    assert!(c.cmd("a15", "DELETE Work").await.last().unwrap().starts_with("a15 OK"));
+    assert!(c.cmd("a16", "SELECT Old/Done").await.last().unwrap().starts_with("a16 NO [NONEXISTENT]"));
+    assert!(c.cmd("a17", "SELECT INBOX").await.iter().any(|l| l == "* 1 EXISTS\r\n"), "the copy stays in INBOX");
+    assert_ne!(used(store), before, "the message only in the deleted mailbox left the quota");
+    let boxes = store.ok(&["mailbox", "list", "ann@example.com"], None);
+    assert!(boxes.lines().any(|l| l.starts_with("Old\t")) && !boxes.contains("Done"), "{boxes}");
 }

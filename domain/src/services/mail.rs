@@ -81,6 +81,104 @@ impl crate::Core {
         Ok(boxes)
     }
 
+    /// The full name of each mailbox: its ancestors' names and its own, joined by `/` (the
+    /// IMAP hierarchy separator), with whether it has children.
+    pub fn mailbox_paths(boxes: &[Mailbox]) -> Vec<(String, bool)> {
+        boxes
+            .iter()
+            .map(|b| {
+                let mut names = vec![b.collection.name.as_str()];
+                let mut parent = b.collection.parent;
+                let mut guard = 0;
+                while let Some(p) = parent.filter(|_| guard < 64) {
+                    let Some(up) = boxes.iter().find(|x| x.id() == p) else { break };
+                    names.push(&up.collection.name);
+                    parent = up.collection.parent;
+                    guard += 1;
+                }
+                names.reverse();
+                let children = boxes.iter().any(|x| x.collection.parent == Some(b.id()));
+                (names.join("/"), children)
+            })
+            .collect()
+    }
+
+    /// Creates a mailbox by its full name (`Work/Projects`), making missing parents too.
+    pub async fn create_mailbox(&self, who: &Principal, path: &str) -> Result<Mailbox> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        for s in &segments {
+            super::collections::check_name(s)?;
+            if s.contains(['%', '*']) {
+                return Err(Error::invalid("mailbox names cannot contain % or *"));
+            }
+        }
+        if path.eq_ignore_ascii_case("INBOX") {
+            return Err(Error::conflict("INBOX exists"));
+        }
+        let mut boxes = self.mailboxes_of(who.id).await?;
+        let mut parent: Option<CollectionId> = None;
+        for (i, seg) in segments.iter().enumerate() {
+            let existing = boxes.iter().find(|b| b.collection.parent == parent && b.collection.name == *seg).cloned();
+            match existing {
+                Some(_) if i + 1 == segments.len() => return Err(Error::conflict(format!("mailbox {path:?} exists"))),
+                Some(b) => parent = Some(b.id()),
+                None => {
+                    let b = self.publish(self.store.create_mailbox(who.id, parent, seg, None).await?);
+                    parent = Some(b.id());
+                    boxes.push(b);
+                }
+            }
+        }
+        boxes.into_iter().find(|b| Some(b.id()) == parent).ok_or_else(|| Error::internal("mailbox not made"))
+    }
+
+    /// Deletes a mailbox of the caller and the messages only it holds. Refused for the
+    /// special-use mailboxes and for one with children (its children would go too).
+    pub async fn delete_mailbox(&self, who: &Principal, mailbox: &Mailbox) -> Result<()> {
+        if mailbox.collection.account != who.id {
+            return Err(Error::forbidden("owner"));
+        }
+        if mailbox.role.is_some() {
+            return Err(Error::invalid("special-use mailboxes cannot be deleted"));
+        }
+        let boxes = self.store.mailboxes(who.id).await?;
+        if boxes.iter().any(|b| b.collection.parent == Some(mailbox.id())) {
+            return Err(Error::conflict("the mailbox has child mailboxes"));
+        }
+        self.publish(self.store.remove_collection(mailbox.id()).await?);
+        Ok(())
+    }
+
+    /// Renames (and moves) a mailbox of the caller to a full name; missing parents are made.
+    pub async fn rename_mailbox(&self, who: &Principal, mailbox: &Mailbox, to: &str) -> Result<()> {
+        if mailbox.collection.account != who.id {
+            return Err(Error::forbidden("owner"));
+        }
+        if mailbox.role == Some(MailboxRole::Inbox) {
+            return Err(Error::invalid("renaming INBOX is not supported"));
+        }
+        let (parent_path, name) = match to.trim_end_matches('/').rsplit_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, to.trim_end_matches('/')),
+        };
+        super::collections::check_name(name)?;
+        let parent = match parent_path {
+            None => None,
+            Some(p) => {
+                let boxes = self.mailboxes_of(who.id).await?;
+                let paths = Self::mailbox_paths(&boxes);
+                match boxes.iter().zip(&paths).find(|(_, (path, _))| path == p) {
+                    Some((b, _)) => Some(b.id()),
+                    None => Some(self.create_mailbox(who, p).await?.id()),
+                }
+            }
+        };
+        let patch =
+            crate::ports::CollectionPatch { name: Some(name.to_owned()), display_name: None, parent: Some(parent) };
+        self.publish(self.store.update_collection(mailbox.id(), patch).await?);
+        Ok(())
+    }
+
     /// The mailbox with `role` of the account.
     pub async fn mailbox_with_role(&self, account: AccountId, role: MailboxRole) -> Result<Mailbox> {
         self.mailboxes_of(account)

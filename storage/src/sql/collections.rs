@@ -318,6 +318,15 @@ impl CollectionStore for SqlStore {
             }
             tx.log(ChangeOp::Destroyed, &Logged::collection(c.id, kind, &c.name));
         }
+        // Mailboxes: their messages go too unless filed elsewhere (and leave tombstones).
+        for c in tree.iter().filter(|c| c.kind == CollectionKind::MailFolder.code()) {
+            let rows = crate::entities::mailbox_message::Entity::find()
+                .filter(crate::entities::mailbox_message::Column::MailboxId.eq(c.id))
+                .all(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            super::mail::drop_memberships(&mut tx, c.id, &rows).await?;
+        }
         properties::forget(&tx.txn, 2, items.iter().map(|it| it.id).collect()).await?;
         properties::forget(&tx.txn, 1, ids).await?;
         release(&tx.txn, items.into_iter().map(|it| it.blob_id).collect()).await?;

@@ -40,6 +40,50 @@ pub(crate) async fn add_mailbox_state(
     .map_err(unique(format!("a {} mailbox", role.map_or("plain", MailboxRole::as_str))))
 }
 
+/// Takes these memberships out of their mailbox (tombstones in the log); a message then in no
+/// mailbox is deleted, with its blob reference and quota use.
+pub(crate) async fn drop_memberships(tx: &mut AccountTx, mailbox: i64, rows: &[mailbox_message::Model]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    for chunk in rows.chunks(10_000) {
+        mailbox_message::Entity::delete_many()
+            .filter(mailbox_message::Column::MailboxId.eq(mailbox))
+            .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|r| r.uid)))
+            .exec(&tx.txn)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<i64> = chunk.iter().map(|r| r.message_id).collect();
+        // Messages still in another mailbox stay.
+        let kept: Vec<i64> = mailbox_message::Entity::find()
+            .select_only()
+            .column(mailbox_message::Column::MessageId)
+            .filter(mailbox_message::Column::MessageId.is_in(ids.iter().copied()))
+            .into_tuple::<i64>()
+            .all(&tx.txn)
+            .await
+            .map_err(db_err)?;
+        let gone: Vec<message::Model> = message::Entity::find()
+            .filter(message::Column::Id.is_in(ids.iter().copied().filter(|id| !kept.contains(id))))
+            .all(&tx.txn)
+            .await
+            .map_err(db_err)?;
+        for m in &gone {
+            tx.shrink(u(m.size));
+        }
+        release(&tx.txn, gone.iter().map(|m| m.blob_id.clone()).collect()).await?;
+        message::Entity::delete_many()
+            .filter(message::Column::Id.is_in(gone.iter().map(|m| m.id)))
+            .exec(&tx.txn)
+            .await
+            .map_err(db_err)?;
+        for r in chunk {
+            tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, mailbox, &r.uid.to_string()));
+        }
+    }
+    Ok(())
+}
+
 fn to_mailbox(b: mailbox::Model, c: collection::Model) -> Result<Mailbox> {
     Ok(Mailbox {
         collection: to_collection(c)?,
@@ -281,38 +325,8 @@ impl MailStore for SqlStore {
             if rows.is_empty() {
                 continue;
             }
-            mailbox_message::Entity::delete_many()
-                .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
-                .filter(mailbox_message::Column::Uid.is_in(rows.iter().map(|r| r.uid)))
-                .exec(&tx.txn)
-                .await
-                .map_err(db_err)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.message_id).collect();
-            // Messages still in another mailbox stay.
-            let kept: Vec<i64> = mailbox_message::Entity::find()
-                .select_only()
-                .column(mailbox_message::Column::MessageId)
-                .filter(mailbox_message::Column::MessageId.is_in(ids.iter().copied()))
-                .into_tuple::<i64>()
-                .all(&tx.txn)
-                .await
-                .map_err(db_err)?;
-            let gone: Vec<message::Model> = message::Entity::find()
-                .filter(message::Column::Id.is_in(ids.iter().copied().filter(|id| !kept.contains(id))))
-                .all(&tx.txn)
-                .await
-                .map_err(db_err)?;
-            for m in &gone {
-                tx.shrink(u(m.size));
-            }
-            release(&tx.txn, gone.iter().map(|m| m.blob_id.clone()).collect()).await?;
-            message::Entity::delete_many()
-                .filter(message::Column::Id.is_in(gone.iter().map(|m| m.id)))
-                .exec(&tx.txn)
-                .await
-                .map_err(db_err)?;
+            drop_memberships(&mut tx, mailbox.0, &rows).await?;
             for r in &rows {
-                tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, mailbox.0, &r.uid.to_string()));
                 removed.push(u32::try_from(r.uid).map_err(Error::internal)?);
             }
         }
