@@ -10,6 +10,7 @@
 mod append;
 mod fetch;
 pub mod parse;
+mod search;
 pub mod server;
 pub mod session;
 mod store;

@@ -397,7 +397,7 @@ impl Session {
                     "COPY" | "MOVE" => {
                         code = crate::store::copy(core, &who, sel, by_uid, name == "MOVE", args, out).await?;
                     }
-                    "SEARCH" => search(sel, by_uid, args, out)?,
+                    "SEARCH" => crate::search::search(core, &who, sel, by_uid, args, out).await?,
                     "STORE" => crate::store::store(core, &who, sel, by_uid, args, out).await?,
                     "EXPUNGE" => {
                         let only = if by_uid {
@@ -482,38 +482,6 @@ fn matches_pattern(pattern: &str, name: &str) -> bool {
         return true;
     }
     go(pattern.as_bytes(), name.as_bytes())
-}
-
-/// SEARCH with ALL, `UID <set>` and sequence sets, ANDed (more criteria come with the
-/// search index).
-fn search(sel: &Selected, by_uid: bool, args: &[Token], out: &mut Vec<u8>) -> Result<(), Fail> {
-    let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
-    let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
-    let mut hits: Vec<usize> = (0..sel.messages.len()).collect();
-    let mut words = args.iter();
-    while let Some(t) = words.next() {
-        let a = t.atom().ok_or(Fail::Bad("Unsupported search criterion"))?;
-        match a.to_ascii_uppercase().as_str() {
-            "ALL" => {}
-            "CHARSET" => {
-                words.next();
-            }
-            "UID" => {
-                let set = words.next().and_then(Token::atom).ok_or(Fail::Bad("UID needs a set"))?;
-                let ranges = parse::sequence_set(set, max_uid).ok_or(Fail::Bad("Bad UID set"))?;
-                hits.retain(|i| in_ranges(&ranges, sel.messages[*i].0.uid));
-            }
-            _ if a.starts_with(|c: char| c.is_ascii_digit() || c == '*') => {
-                let ranges = parse::sequence_set(a, total).ok_or(Fail::Bad("Bad sequence set"))?;
-                hits.retain(|i| in_ranges(&ranges, u32::try_from(*i + 1).unwrap_or(u32::MAX)));
-            }
-            _ => return Err(Fail::Bad("Unsupported search criterion")),
-        }
-    }
-    let list: Vec<String> =
-        hits.iter().map(|i| if by_uid { sel.messages[*i].0.uid.to_string() } else { (i + 1).to_string() }).collect();
-    push(out, &format!("* SEARCH{}{}\r\n", if list.is_empty() { "" } else { " " }, list.join(" ")));
-    Ok(())
 }
 
 pub(crate) fn in_ranges(ranges: &[(u32, u32)], n: u32) -> bool {

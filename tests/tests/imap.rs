@@ -19,7 +19,8 @@ both_stores!(
     flags_seen_and_expunge,
     copy_move_and_append,
     idle_wakes_on_changes_from_any_protocol,
-    mailboxes_are_created_renamed_and_deleted
+    mailboxes_are_created_renamed_and_deleted,
+    search_criteria
 );
 
 fn setup(store: &Store) {
@@ -363,4 +364,45 @@ async fn mailboxes_are_created_renamed_and_deleted(store: &Store) {
     assert_ne!(used(store), before, "the message only in the deleted mailbox left the quota");
     let boxes = store.ok(&["mailbox", "list", "ann@example.com"], None);
     assert!(boxes.lines().any(|l| l.starts_with("Old\t")) && !boxes.contains("Done"), "{boxes}");
+}
+
+/// SEARCH: flags, envelope fields, header fields, text, sizes, dates, NOT/OR/parentheses.
+async fn search_criteria(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(
+        &server,
+        &[
+            "From: Carol <carol@elsewhere.org>\r\nSubject: Lunch\r\nX-Tag: blue\r\n\r\nthe needle is here",
+            "From: dave@elsewhere.org\r\nSubject: Report\r\n\r\nnothing to see",
+            "From: carol@elsewhere.org\r\nSubject: Re: Lunch\r\n\r\nsounds good",
+        ],
+    )
+    .await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    assert!(c.cmd("a2", "SELECT INBOX").await.last().unwrap().starts_with("a2 OK"));
+    assert!(c.cmd("a3", "STORE 2 +FLAGS (\\Seen \\Flagged)").await.last().unwrap().starts_with("a3 OK"));
+    let mut search = async |q: &str| -> String {
+        let r = c.cmd("s", &format!("SEARCH {q}")).await;
+        assert!(r.last().unwrap().starts_with("s OK"), "{q}: {r:?}");
+        r[0].trim_end().to_owned()
+    };
+    assert_eq!(search("UNSEEN").await, "* SEARCH 1 3");
+    assert_eq!(search("FLAGGED SEEN").await, "* SEARCH 2");
+    assert_eq!(search("FROM carol").await, "* SEARCH 1 3");
+    assert_eq!(search("SUBJECT lunch NOT SUBJECT re:").await, "* SEARCH 1");
+    assert_eq!(search("OR SUBJECT report (FROM carol SUBJECT \"re:\")").await, "* SEARCH 2 3");
+    assert_eq!(search("TEXT NEEDLE").await, "* SEARCH 1");
+    assert_eq!(search("BODY \"sounds good\"").await, "* SEARCH 3");
+    assert_eq!(search("HEADER X-Tag blue").await, "* SEARCH 1");
+    assert_eq!(search("SINCE 1-Jan-2020 2:3").await, "* SEARCH 2 3");
+    assert_eq!(search("BEFORE 1-Jan-2020").await, "* SEARCH");
+    assert_eq!(search("LARGER 1 SMALLER 100000 UNDELETED").await, "* SEARCH 1 2 3");
+    assert_eq!(search("CHARSET UTF-8 SUBJECT lunch").await, "* SEARCH 1 3");
+    let uid = c.cmd("u", "UID SEARCH UNSEEN").await;
+    assert_eq!(uid[0], "* SEARCH 1 3\r\n");
+    assert!(c.cmd("b1", "SEARCH CHARSET KOI8-R SUBJECT x").await.last().unwrap().starts_with("b1 NO [BADCHARSET"));
+    assert!(c.cmd("b2", "SEARCH FROBNICATE").await.last().unwrap().starts_with("b2 BAD"));
+    assert!(c.cmd("b3", "SEARCH SUBJECT").await.last().unwrap().starts_with("b3 BAD"), "missing argument");
 }

@@ -1,0 +1,236 @@
+//! SEARCH and UID SEARCH (RFC 3501 §6.4.4): flags and keywords, dates, sizes, the stored
+//! envelope fields, header fields and text, sequence and UID sets, NOT, OR and parentheses.
+//! Header and body text are searched in the stored bytes (case-insensitive substrings); the
+//! full-text index will answer TEXT and BODY later.
+
+use kontor_domain::Core;
+use kontor_domain::mail::{Membership, Message};
+use kontor_domain::model::Principal;
+
+use crate::parse::{self, Token};
+use crate::session::{Fail, Selected, in_ranges, push};
+use crate::store::keyword;
+
+enum Key {
+    All,
+    Flag(String, bool),
+    Before(i64),
+    On(i64),
+    Since(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Larger(u64),
+    Smaller(u64),
+    /// A header field (lower case) containing the text (lower case).
+    Header(String, String),
+    Body(String),
+    Text(String),
+    Uid(Vec<(u32, u32)>),
+    Seq(Vec<(u32, u32)>),
+    Not(Box<Key>),
+    Or(Box<Key>, Box<Key>),
+    And(Vec<Key>),
+}
+
+impl Key {
+    fn needs_bytes(&self) -> bool {
+        match self {
+            Key::Header(..) | Key::Body(_) | Key::Text(_) => true,
+            Key::Not(k) => k.needs_bytes(),
+            Key::Or(a, b) => a.needs_bytes() || b.needs_bytes(),
+            Key::And(ks) => ks.iter().any(Key::needs_bytes),
+            _ => false,
+        }
+    }
+}
+
+/// A day as `d-Mon-yyyy`, to the start of it (UTC, in milliseconds).
+fn day(t: &Token) -> Result<i64, Fail> {
+    let s = t.text().ok_or(Fail::Bad("Bad date"))?;
+    let d = chrono::NaiveDate::parse_from_str(&s, "%d-%b-%Y").map_err(|_| Fail::Bad("Bad date"))?;
+    Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis())
+}
+
+struct Parser<'a> {
+    tokens: &'a [Token],
+    at: usize,
+    total: u32,
+    max_uid: u32,
+}
+
+impl Parser<'_> {
+    fn next(&mut self) -> Result<&Token, Fail> {
+        let t = self.tokens.get(self.at).ok_or(Fail::Bad("Search criterion missing its argument"))?;
+        self.at += 1;
+        Ok(t)
+    }
+
+    fn text(&mut self) -> Result<String, Fail> {
+        self.next()?.text().map(|t| t.to_lowercase()).ok_or(Fail::Bad("Expected a string"))
+    }
+
+    fn number(&mut self) -> Result<u64, Fail> {
+        self.next()?.atom().and_then(|a| a.parse().ok()).ok_or(Fail::Bad("Expected a number"))
+    }
+
+    fn key(&mut self, depth: usize) -> Result<Key, Fail> {
+        if depth > 32 {
+            return Err(Fail::Bad("Search too deeply nested"));
+        }
+        let t = self.next()?.clone();
+        let a = match &t {
+            Token::List(inner) => {
+                let mut p = Parser { tokens: inner, at: 0, total: self.total, max_uid: self.max_uid };
+                let mut keys = Vec::new();
+                while p.at < inner.len() {
+                    keys.push(p.key(depth + 1)?);
+                }
+                return Ok(Key::And(keys));
+            }
+            Token::Atom(a) => a.to_ascii_uppercase(),
+            _ => return Err(Fail::Bad("Unsupported search criterion")),
+        };
+        let flag = |f: &str, on: bool| Ok(Key::Flag(f.to_owned(), on));
+        match a.as_str() {
+            "ALL" => Ok(Key::All),
+            "ANSWERED" => flag("$answered", true),
+            "UNANSWERED" => flag("$answered", false),
+            "DELETED" => flag("$deleted", true),
+            "UNDELETED" => flag("$deleted", false),
+            "DRAFT" => flag("$draft", true),
+            "UNDRAFT" => flag("$draft", false),
+            "FLAGGED" => flag("$flagged", true),
+            "UNFLAGGED" => flag("$flagged", false),
+            "SEEN" | "OLD" => flag("$seen", true),
+            "UNSEEN" | "NEW" => flag("$seen", false),
+            "RECENT" => Ok(Key::Not(Box::new(Key::All))),
+            "KEYWORD" | "UNKEYWORD" => {
+                let k = self.next()?.atom().and_then(keyword).ok_or(Fail::Bad("Bad keyword"))?;
+                Ok(Key::Flag(k, a == "KEYWORD"))
+            }
+            "BEFORE" => Ok(Key::Before(day(self.next()?)?)),
+            "ON" => Ok(Key::On(day(self.next()?)?)),
+            "SINCE" => Ok(Key::Since(day(self.next()?)?)),
+            "SENTBEFORE" => Ok(Key::SentBefore(day(self.next()?)?)),
+            "SENTON" => Ok(Key::SentOn(day(self.next()?)?)),
+            "SENTSINCE" => Ok(Key::SentSince(day(self.next()?)?)),
+            "LARGER" => Ok(Key::Larger(self.number()?)),
+            "SMALLER" => Ok(Key::Smaller(self.number()?)),
+            "SUBJECT" | "FROM" | "TO" | "CC" | "BCC" => Ok(Key::Header(a.to_ascii_lowercase(), self.text()?)),
+            "HEADER" => {
+                let name = self.text()?;
+                Ok(Key::Header(name, self.text()?))
+            }
+            "BODY" => Ok(Key::Body(self.text()?)),
+            "TEXT" => Ok(Key::Text(self.text()?)),
+            "UID" => {
+                let max = self.max_uid;
+                let set = self.next()?.atom().ok_or(Fail::Bad("UID needs a set"))?;
+                Ok(Key::Uid(parse::sequence_set(set, max).ok_or(Fail::Bad("Bad UID set"))?))
+            }
+            "NOT" => Ok(Key::Not(Box::new(self.key(depth + 1)?))),
+            "OR" => {
+                let x = self.key(depth + 1)?;
+                Ok(Key::Or(Box::new(x), Box::new(self.key(depth + 1)?)))
+            }
+            s if s.starts_with(|c: char| c.is_ascii_digit() || c == '*') => {
+                Ok(Key::Seq(parse::sequence_set(s, self.total).ok_or(Fail::Bad("Bad sequence set"))?))
+            }
+            _ => Err(Fail::Bad("Unsupported search criterion")),
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    String::from_utf8_lossy(hay).to_lowercase().contains(needle)
+}
+
+/// Header field values (unfolded, lower case) of `name` in the header of `raw`.
+fn header_has(raw: &[u8], name: &str, text: &str) -> bool {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 2);
+    let header = String::from_utf8_lossy(&raw[..end]).replace("\r\n ", " ").replace("\r\n\t", " ");
+    header.lines().any(|l| {
+        l.split_once(':').is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case(name) && v.to_lowercase().contains(text))
+    })
+}
+
+fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, raw: Option<&[u8]>) -> bool {
+    const DAY: i64 = 86_400_000;
+    let sent = msg.sent_at.map(|t| t.0);
+    match k {
+        Key::All => true,
+        Key::Flag(f, on) => msg.keywords.contains(f) == *on,
+        Key::Before(d) => msg.received_at.0 < *d,
+        Key::On(d) => (*d..d + DAY).contains(&msg.received_at.0),
+        Key::Since(d) => msg.received_at.0 >= *d,
+        Key::SentBefore(d) => sent.is_some_and(|s| s < *d),
+        Key::SentOn(d) => sent.is_some_and(|s| (*d..d + DAY).contains(&s)),
+        Key::SentSince(d) => sent.is_some_and(|s| s >= *d),
+        Key::Larger(n) => msg.size > *n,
+        Key::Smaller(n) => msg.size < *n,
+        Key::Header(name, text) => match name.as_str() {
+            "subject" => msg.envelope.subject.to_lowercase().contains(text.as_str()),
+            "from" => msg.envelope.from.to_lowercase().contains(text.as_str()),
+            "to" => msg.envelope.to.to_lowercase().contains(text.as_str()),
+            "cc" => msg.envelope.cc.to_lowercase().contains(text.as_str()),
+            _ => raw.is_some_and(|r| header_has(r, name, text)),
+        },
+        Key::Body(t) => {
+            raw.is_some_and(|r| contains(r.get(msg.structure.body_start as usize..).unwrap_or_default(), t))
+        }
+        Key::Text(t) => raw.is_some_and(|r| contains(r, t)),
+        Key::Uid(r) => in_ranges(r, m.uid),
+        Key::Seq(r) => in_ranges(r, seq),
+        Key::Not(k) => !matches(k, seq, m, msg, raw),
+        Key::Or(a, b) => matches(a, seq, m, msg, raw) || matches(b, seq, m, msg, raw),
+        Key::And(ks) => ks.iter().all(|k| matches(k, seq, m, msg, raw)),
+    }
+}
+
+pub(crate) async fn search(
+    core: &Core,
+    who: &Principal,
+    sel: &Selected,
+    by_uid: bool,
+    args: &[Token],
+    out: &mut Vec<u8>,
+) -> Result<(), Fail> {
+    let mut args = args;
+    if args.first().and_then(Token::atom).is_some_and(|a| a.eq_ignore_ascii_case("CHARSET")) {
+        let charset = args.get(1).and_then(Token::text).unwrap_or_default();
+        if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+            return Err(Fail::No("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"));
+        }
+        args = args.get(2..).unwrap_or_default();
+    }
+    let mut p = Parser {
+        tokens: args,
+        at: 0,
+        total: u32::try_from(sel.messages.len()).unwrap_or(u32::MAX),
+        max_uid: sel.messages.last().map_or(0, |(m, _)| m.uid),
+    };
+    let mut keys = Vec::new();
+    while p.at < args.len() {
+        keys.push(p.key(0)?);
+    }
+    if keys.is_empty() {
+        return Err(Fail::Bad("SEARCH needs criteria"));
+    }
+    let all = Key::And(keys);
+    let bytes = all.needs_bytes();
+    let mut hits = Vec::new();
+    for (i, (m, msg)) in sel.messages.iter().enumerate() {
+        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let raw = if bytes { core.message_bytes(who, sel.mailbox.id(), msg).await.ok() } else { None };
+        if matches(&all, seq, m, msg, raw.as_deref()) {
+            hits.push(if by_uid { m.uid } else { seq });
+        }
+    }
+    let list: Vec<String> = hits.iter().map(u32::to_string).collect();
+    push(out, &format!("* SEARCH{}{}\r\n", if list.is_empty() { "" } else { " " }, list.join(" ")));
+    Ok(())
+}
