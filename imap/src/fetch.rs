@@ -32,6 +32,8 @@ enum Item {
     Flags,
     Size,
     InternalDate,
+    /// CONDSTORE (RFC 7162): the message's MODSEQ in this mailbox.
+    Modseq,
     Envelope,
     /// BODYSTRUCTURE (`true`) or BODY.
     Structure(bool),
@@ -72,6 +74,7 @@ fn item(w: &str) -> Result<Item, Fail> {
         "RFC822.SIZE" => Item::Size,
         "INTERNALDATE" => Item::InternalDate,
         "ENVELOPE" => Item::Envelope,
+        "MODSEQ" => Item::Modseq,
         "BODYSTRUCTURE" => Item::Structure(true),
         "BODY" => Item::Structure(false),
         "RFC822" => Item::Section { name: "RFC822".into(), section: String::new(), partial: None, peek: false },
@@ -182,9 +185,23 @@ pub(crate) async fn fetch(
     args: &[Token],
     out: &mut Vec<u8>,
 ) -> Result<(), Fail> {
-    let [set, what, ..] = args else { return Err(Fail::Bad("FETCH needs a set and items")) };
+    let [set, what, modifiers @ ..] = args else { return Err(Fail::Bad("FETCH needs a set and items")) };
     let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
     let mut items = items(what)?;
+    // CHANGEDSINCE (RFC 7162 §3.1.4): only messages changed after that MODSEQ; shows MODSEQ.
+    let changed_since = match modifiers {
+        [] => None,
+        [Token::List(m)] => match &m[..] {
+            [Token::Atom(k), Token::Atom(v)] if k.eq_ignore_ascii_case("CHANGEDSINCE") => {
+                Some(v.parse::<i64>().map_err(|_| Fail::Bad("Bad CHANGEDSINCE"))?)
+            }
+            _ => return Err(Fail::Bad("Unsupported FETCH modifier")),
+        },
+        _ => return Err(Fail::Bad("Bad FETCH modifiers")),
+    };
+    if (changed_since.is_some() || sel.condstore) && !items.iter().any(|i| matches!(i, Item::Modseq)) {
+        items.push(Item::Modseq);
+    }
     if by_uid && !items.iter().any(|i| matches!(i, Item::Uid)) {
         items.insert(0, Item::Uid);
     }
@@ -224,7 +241,7 @@ pub(crate) async fn fetch(
     }
     for (i, (m, msg)) in sel.messages.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if !in_ranges(&ranges, if by_uid { m.uid } else { seq }) {
+        if !in_ranges(&ranges, if by_uid { m.uid } else { seq }) || changed_since.is_some_and(|c| m.modseq.0 <= c) {
             continue;
         }
         let raw = if needs_bytes {
@@ -245,6 +262,7 @@ pub(crate) async fn fetch(
                 Item::Uid => push(out, &format!("UID {}", m.uid)),
                 Item::Flags => push(out, &format!("FLAGS {}", flags(&msg.keywords))),
                 Item::Size => push(out, &format!("RFC822.SIZE {}", msg.size)),
+                Item::Modseq => push(out, &format!("MODSEQ ({})", m.modseq.0)),
                 Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
                 Item::Envelope => {
                     push(out, &format!("ENVELOPE {}", crate::structure::envelope(raw.as_deref().unwrap_or_default())));

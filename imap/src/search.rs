@@ -27,6 +27,8 @@ enum Key {
     Body(String),
     Text(String),
     Uid(Vec<(u32, u32)>),
+    /// CONDSTORE: changed at or after this MODSEQ.
+    Modseq(i64),
     Seq(Vec<(u32, u32)>),
     Not(Box<Key>),
     Or(Box<Key>, Box<Key>),
@@ -129,6 +131,10 @@ impl Parser<'_> {
                 let set = self.next()?.atom().ok_or(Fail::Bad("UID needs a set"))?;
                 Ok(Key::Uid(parse::sequence_set(set, max).ok_or(Fail::Bad("Bad UID set"))?))
             }
+            "MODSEQ" => {
+                let n = self.number()?;
+                Ok(Key::Modseq(i64::try_from(n).map_err(|_| Fail::Bad("Bad MODSEQ"))?))
+            }
             "NOT" => Ok(Key::Not(Box::new(self.key(depth + 1)?))),
             "OR" => {
                 let x = self.key(depth + 1)?;
@@ -184,6 +190,7 @@ fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, raw: Option<&[u8]>)
         }
         Key::Text(t) => raw.is_some_and(|r| contains(r, t)),
         Key::Uid(r) => in_ranges(r, m.uid),
+        Key::Modseq(n) => m.modseq.0 >= *n,
         Key::Seq(r) => in_ranges(r, seq),
         Key::Not(k) => !matches(k, seq, m, msg, raw),
         Key::Or(a, b) => matches(a, seq, m, msg, raw) || matches(b, seq, m, msg, raw),

@@ -32,6 +32,8 @@ pub enum Outcome {
 pub(crate) struct Selected {
     pub mailbox: Mailbox,
     pub read_only: bool,
+    /// CONDSTORE is on (ENABLE CONDSTORE, or SELECT … (CONDSTORE)): FETCH answers show MODSEQ.
+    pub condstore: bool,
     /// By UID; message sequence numbers are positions here (1-based).
     pub messages: Vec<(Membership, Message)>,
 }
@@ -48,17 +50,19 @@ pub struct Session {
     /// AUTHENTICATE PLAIN waiting for its response line: the tag.
     pending_auth: Option<String>,
     errors: u32,
+    /// CONDSTORE was enabled in this session.
+    condstore: bool,
 }
 
 pub const CAPABILITIES: &str =
-    "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE SPECIAL-USE";
+    "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE SPECIAL-USE";
 const MAX_ERRORS: u32 = 20;
 const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
 const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
 
 impl Session {
     pub fn new(peer: IpAddr) -> Self {
-        Self { state: State::NotAuthenticated, peer, pending_auth: None, errors: 0 }
+        Self { state: State::NotAuthenticated, peer, pending_auth: None, errors: 0, condstore: false }
     }
 
     pub fn greeting() -> String {
@@ -233,7 +237,11 @@ impl Session {
             {
                 msg.keywords = now[at].1.keywords.clone();
                 *m = now[at].0;
-                push(out, &format!("* {} FETCH (UID {} FLAGS {})\r\n", i + 1, m.uid, fetch::flags(&msg.keywords)));
+                let modseq = if sel.condstore { format!(" MODSEQ ({})", m.modseq.0) } else { String::new() };
+                push(
+                    out,
+                    &format!("* {} FETCH (UID {} FLAGS {}{modseq})\r\n", i + 1, m.uid, fetch::flags(&msg.keywords)),
+                );
             }
         }
         let last = sel.messages.last().map_or(0, |(m, _)| m.uid);
@@ -256,7 +264,12 @@ impl Session {
         let who = self.principal()?.clone();
         match cmd.name.as_str() {
             "ENABLE" => {
-                push(out, "* ENABLED\r\n");
+                let wants: Vec<String> = cmd.args.iter().filter_map(Token::atom).map(str::to_ascii_uppercase).collect();
+                let on: Vec<&str> = wants.iter().map(String::as_str).filter(|w| *w == "CONDSTORE").collect();
+                if !on.is_empty() {
+                    self.condstore = true;
+                }
+                push(out, &format!("* ENABLED{}{}\r\n", if on.is_empty() { "" } else { " " }, on.join(" ")));
             }
             "NAMESPACE" => push(out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"),
             "LIST" | "LSUB" => {
@@ -311,6 +324,9 @@ impl Session {
                 self.state = State::Authenticated(who.clone());
                 let (b, messages) = self.open(core, &who, &name).await?;
                 let read_only = cmd.name == "EXAMINE";
+                let condstore = self.condstore
+                    || matches!(cmd.args.get(1), Some(Token::List(l)) if l.iter().any(|t| t.atom().is_some_and(|a| a.eq_ignore_ascii_case("CONDSTORE"))));
+                self.condstore |= condstore;
                 let unseen = messages.iter().position(|(_, m)| !m.keywords.contains("$seen"));
                 push(out, &format!("* {} EXISTS\r\n* 0 RECENT\r\n* FLAGS {SYSTEM_FLAGS}\r\n", messages.len()));
                 if read_only {
@@ -323,9 +339,10 @@ impl Session {
                 }
                 push(out, &format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", b.uidvalidity));
                 push(out, &format!("* OK [UIDNEXT {}] Predicted next UID\r\n", b.uidnext));
+                push(out, &format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", b.collection.modseq.0));
                 let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
                 push(out, &format!("{tag} OK [{mode}] {} completed\r\n", cmd.name));
-                self.state = State::Selected(who, Selected { mailbox: b, read_only, messages });
+                self.state = State::Selected(who, Selected { mailbox: b, read_only, condstore, messages });
                 return Ok(Outcome::Continue);
             }
             "APPEND" => {
@@ -398,7 +415,7 @@ impl Session {
                         code = crate::store::copy(core, &who, sel, by_uid, name == "MOVE", args, out).await?;
                     }
                     "SEARCH" => crate::search::search(core, &who, sel, by_uid, args, out).await?,
-                    "STORE" => crate::store::store(core, &who, sel, by_uid, args, out).await?,
+                    "STORE" => code = crate::store::store(core, &who, sel, by_uid, args, out).await?,
                     "EXPUNGE" => {
                         let only = if by_uid {
                             let set = args.first().and_then(Token::atom).ok_or(Fail::Bad("UID EXPUNGE needs a set"))?;

@@ -47,8 +47,21 @@ pub(crate) async fn store(
     by_uid: bool,
     args: &[Token],
     out: &mut Vec<u8>,
-) -> Result<(), Fail> {
-    let [set, what, rest @ ..] = args else { return Err(Fail::Bad("STORE needs a set, an item and flags")) };
+) -> Result<String, Fail> {
+    let (unchanged_since, args) = match args {
+        [set, Token::List(m), rest @ ..]
+            if m.first().and_then(Token::atom).is_some_and(|a| a.eq_ignore_ascii_case("UNCHANGEDSINCE")) =>
+        {
+            let v = m
+                .get(1)
+                .and_then(Token::atom)
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or(Fail::Bad("Bad UNCHANGEDSINCE"))?;
+            (Some(v), [std::slice::from_ref(set), rest].concat())
+        }
+        _ => (None, args.to_vec()),
+    };
+    let [set, what, rest @ ..] = &args[..] else { return Err(Fail::Bad("STORE needs a set, an item and flags")) };
     if sel.read_only {
         return Err(Fail::No("[READ-ONLY] The mailbox is open read-only"));
     }
@@ -69,7 +82,19 @@ pub(crate) async fn store(
     };
     let words: Vec<String> =
         words.iter().map(|t| t.atom().and_then(keyword).ok_or(Fail::Bad("Bad flag"))).collect::<Result<_, _>>()?;
-    let uids = uids(sel, by_uid, set)?;
+    let mut uids = uids(sel, by_uid, set)?;
+    // UNCHANGEDSINCE (RFC 7162 §3.1.3): messages changed after it are left alone and named.
+    let mut modified = Vec::new();
+    if let Some(limit) = unchanged_since {
+        uids.retain(|uid| {
+            let at = sel.messages.iter().position(|(m, _)| m.uid == *uid);
+            let fresh = at.is_none_or(|i| sel.messages[i].0.modseq.0 <= limit);
+            if !fresh {
+                modified.push(if by_uid { *uid } else { at.map_or(0, |i| u32::try_from(i + 1).unwrap_or(u32::MAX)) });
+            }
+            fresh
+        });
+    }
     let changed =
         core.change_keywords(who, sel.mailbox.id(), &uids, op, &Keywords::new(words)).await.map_err(|e| match e {
             kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow this change"),
@@ -79,12 +104,26 @@ pub(crate) async fn store(
         let Some(at) = sel.messages.iter().position(|(m, _)| m.uid == membership.uid) else { continue };
         sel.messages[at].1.keywords = keywords.clone();
         sel.messages[at].0.modseq = membership.modseq;
-        if !silent {
-            let uid = if by_uid { format!(" UID {}", membership.uid) } else { String::new() };
-            push(out, &format!("* {} FETCH (FLAGS {}{uid})\r\n", at + 1, flags(&keywords)));
+        // CONDSTORE reports the new MODSEQ even for .SILENT (RFC 7162 §3.1.3).
+        if !silent || sel.condstore {
+            let mut parts = Vec::new();
+            if !silent {
+                parts.push(format!("FLAGS {}", flags(&keywords)));
+            }
+            if by_uid {
+                parts.push(format!("UID {}", membership.uid));
+            }
+            if sel.condstore {
+                parts.push(format!("MODSEQ ({})", membership.modseq.0));
+            }
+            push(out, &format!("* {} FETCH ({})\r\n", at + 1, parts.join(" ")));
         }
     }
-    Ok(())
+    if modified.is_empty() {
+        return Ok(String::new());
+    }
+    let list: Vec<String> = modified.iter().map(u32::to_string).collect();
+    Ok(format!("[MODIFIED {}] ", list.join(",")))
 }
 
 /// Removes the messages marked \\Deleted (only those in `only`, by UID, when given) and

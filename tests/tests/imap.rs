@@ -20,7 +20,8 @@ both_stores!(
     copy_move_and_append,
     idle_wakes_on_changes_from_any_protocol,
     mailboxes_are_created_renamed_and_deleted,
-    search_criteria
+    search_criteria,
+    condstore_modseqs
 );
 
 fn setup(store: &Store) {
@@ -405,4 +406,39 @@ async fn search_criteria(store: &Store) {
     assert!(c.cmd("b1", "SEARCH CHARSET KOI8-R SUBJECT x").await.last().unwrap().starts_with("b1 NO [BADCHARSET"));
     assert!(c.cmd("b2", "SEARCH FROBNICATE").await.last().unwrap().starts_with("b2 BAD"));
     assert!(c.cmd("b3", "SEARCH SUBJECT").await.last().unwrap().starts_with("b3 BAD"), "missing argument");
+}
+
+/// CONDSTORE (RFC 7162): HIGHESTMODSEQ, MODSEQ per message from the one change log, FETCH
+/// CHANGEDSINCE, STORE UNCHANGEDSINCE with MODIFIED, SEARCH MODSEQ.
+async fn condstore_modseqs(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: a\r\n\r\n1", "Subject: b\r\n\r\n2"]).await;
+    let mut c = Raw::open(&server).await;
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    assert!(c.cmd("a2", "CAPABILITY").await[0].contains(" CONDSTORE"));
+    let sel = c.cmd("a3", "SELECT INBOX (CONDSTORE)").await;
+    let highest: i64 = sel
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ "))
+        .and_then(|l| l.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{sel:?}"));
+    let f = c.cmd("a4", "FETCH 1:* (UID)").await;
+    let modseqs: Vec<i64> = f[..2]
+        .iter()
+        .map(|l| l.split("MODSEQ (").nth(1).unwrap().split(')').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(modseqs[0] < modseqs[1] && modseqs[1] <= highest, "{f:?} {highest}");
+    let st = c.cmd("a5", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    let newer: i64 = st[0].split("MODSEQ (").nth(1).unwrap().split(')').next().unwrap().parse().unwrap();
+    assert!(newer > highest, "{st:?}");
+    let since = c.cmd("a6", &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})")).await;
+    assert_eq!(since.len(), 2, "only the changed one: {since:?}");
+    assert!(since[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("), "{since:?}");
+    let guarded = c.cmd("a7", &format!("STORE 1:2 (UNCHANGEDSINCE {highest}) +FLAGS (\\Flagged)")).await;
+    assert!(guarded.last().unwrap().starts_with("a7 OK [MODIFIED 1]"), "{guarded:?}");
+    assert!(guarded[0].starts_with("* 2 FETCH (FLAGS (\\Flagged) MODSEQ ("), "{guarded:?}");
+    let s = c.cmd("a8", &format!("SEARCH MODSEQ {}", highest + 1)).await;
+    assert_eq!(s[0], "* SEARCH 1 2\r\n");
 }
