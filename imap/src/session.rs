@@ -54,8 +54,7 @@ pub struct Session {
     condstore: bool,
 }
 
-pub const CAPABILITIES: &str =
-    "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE SPECIAL-USE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QUOTA QUOTA=RES-STORAGE SPECIAL-USE";
 const MAX_ERRORS: u32 = 20;
 const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
 const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
@@ -356,6 +355,28 @@ impl Session {
                 }
                 push(out, &format!("{tag} OK {code}APPEND completed\r\n"));
                 return Ok(Outcome::Continue);
+            }
+            "GETQUOTAROOT" | "GETQUOTA" => {
+                // One quota root per account (RFC 9208), named "": storage in units of 1024 octets.
+                let fresh = core.principal_by_address(&who.address.to_string()).await.map_err(no)?;
+                if cmd.name == "GETQUOTAROOT" {
+                    let name =
+                        cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("GETQUOTAROOT needs a mailbox"))?;
+                    push(out, &format!("* QUOTAROOT {} \"\"\r\n", quote(&name)));
+                } else if cmd.args.first().and_then(Token::text).is_some_and(|r| !r.is_empty()) {
+                    return Err(Fail::No("[NONEXISTENT] No such quota root"));
+                }
+                match fresh.quota.limit_bytes {
+                    Some(limit) => push(
+                        out,
+                        &format!(
+                            "* QUOTA \"\" (STORAGE {} {})\r\n",
+                            fresh.quota.used_bytes.div_ceil(1024),
+                            limit / 1024
+                        ),
+                    ),
+                    None => push(out, "* QUOTA \"\" ()\r\n"),
+                }
             }
             "CREATE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("CREATE needs a name"))?;

@@ -441,4 +441,10 @@ async fn condstore_modseqs(store: &Store) {
     assert!(guarded[0].starts_with("* 2 FETCH (FLAGS (\\Flagged) MODSEQ ("), "{guarded:?}");
     let s = c.cmd("a8", &format!("SEARCH MODSEQ {}", highest + 1)).await;
     assert_eq!(s[0], "* SEARCH 1 2\r\n");
+    // QUOTA (RFC 9208): one root per account.
+    let q = c.cmd("a9", "GETQUOTAROOT INBOX").await;
+    assert_eq!(q[..2], ["* QUOTAROOT \"INBOX\" \"\"\r\n", "* QUOTA \"\" ()\r\n"], "unlimited: {q:?}");
+    store.ok(&["quota", "set", "ann@example.com", "1MiB"], None);
+    let q = c.cmd("b1", "GETQUOTA \"\"").await;
+    assert_eq!(q[0], "* QUOTA \"\" (STORAGE 1 1024)\r\n", "{q:?}");
 }
