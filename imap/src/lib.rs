@@ -16,4 +16,4 @@ pub mod session;
 mod store;
 mod structure;
 
-pub use server::serve;
+pub use server::connection;

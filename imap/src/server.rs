@@ -2,52 +2,24 @@
 //! synchronizing ones), hands whole commands to a [`Session`], writes its responses.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kontor_domain::Core;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
 
 use crate::parse::literal_at_end;
 use crate::session::{Outcome, Session};
 
 /// RFC 9051 §5.4: at least 30 minutes before an autologout.
 const IDLE: Duration = Duration::from_mins(30);
-const MAX_CONNECTIONS: usize = 1024;
 /// Longest line between literals.
 const MAX_LINE: u64 = 64 << 10;
 /// Largest literal (an APPENDed message) and largest whole command.
 const MAX_LITERAL: usize = 64 << 20;
 
-/// Serves IMAP on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, core: Arc<Core>, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (socket, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "imap accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let core = core.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection(socket, peer, &core).await {
-                tracing::debug!(%peer, error = %e, "imap connection ended");
-            }
-            drop(permit);
-        });
-    }
-}
-
-async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core) -> std::io::Result<()> {
+/// Serves one connection until LOGOUT, an error or an autologout.
+pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
     let (read, mut write) = socket.into_split();
     let mut reader = BufReader::new(read);

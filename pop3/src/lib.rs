@@ -6,4 +6,4 @@
 pub mod server;
 pub mod session;
 
-pub use server::serve;
+pub use server::connection;

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use kontor_domain::auth::Credentials;
@@ -12,23 +12,21 @@ use kontor_domain::mail::{MailboxRole, Message};
 use kontor_domain::model::Principal;
 use kontor_domain::{Core, Error};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
 
 use crate::session::{Entry, LoginError, Session, Step};
 
 /// RFC 1939 §3: at least ten minutes of inactivity before an autologout.
 const IDLE: Duration = Duration::from_mins(10);
-const MAX_CONNECTIONS: usize = 512;
 /// Longest command line accepted (RFC 2449: 255 octets; SASL responses are longer).
 const MAX_LINE: u64 = 8192;
 
 /// Accounts with a session in the transaction state (RFC 1939's exclusive maildrop lock).
 /// Held per process: several nodes on one database do not see each other's locks.
 #[derive(Default)]
-struct Locks(Mutex<HashSet<AccountId>>);
+pub struct Locks(Mutex<HashSet<AccountId>>);
 
-struct Held<'a>(&'a Locks, AccountId);
+pub struct Held<'a>(&'a Locks, AccountId);
 
 impl Locks {
     fn take(&self, a: AccountId) -> Option<Held<'_>> {
@@ -46,33 +44,6 @@ impl Drop for Held<'_> {
     }
 }
 
-/// Serves POP3 on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, core: Arc<Core>, mut stop: watch::Receiver<bool>) {
-    let locks = Arc::new(Locks::default());
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (socket, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pop3 accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let (core, locks) = (core.clone(), locks.clone());
-        tokio::spawn(async move {
-            if let Err(e) = connection(socket, peer, &core, &locks).await {
-                tracing::debug!(%peer, error = %e, "pop3 connection ended");
-            }
-            drop(permit);
-        });
-    }
-}
-
 /// The logged-in user's maildrop: the INBOX as it was at login.
 struct Maildrop {
     who: Principal,
@@ -82,7 +53,8 @@ struct Maildrop {
     messages: Vec<(u32, Message)>,
 }
 
-async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks: &Locks) -> std::io::Result<()> {
+/// Serves one connection; `locks` is shared by all connections of the process.
+pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks: &Locks) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
     let (read, mut write) = socket.into_split();
     let mut reader = BufReader::new(read);

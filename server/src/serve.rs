@@ -14,6 +14,9 @@ use crate::Fatal;
 use crate::app::{App, BusMode};
 use crate::config::Config;
 use crate::http::{self, AppState, Limits};
+use crate::listen;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long in-flight requests get after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -82,9 +85,29 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx.clone()));
-    let smtp = tokio::spawn(kontor_smtp::serve(smtp_listener, app.core.clone(), cfg.smtp_limits(), stop_rx.clone()));
-    let pop3 = tokio::spawn(kontor_pop3::serve(pop3_listener, app.core.clone(), stop_rx.clone()));
-    let imap = tokio::spawn(kontor_imap::serve(imap_listener, app.core.clone(), stop_rx.clone()));
+    let smtp = {
+        let (core, limits, stop) = (app.core.clone(), cfg.smtp_limits(), stop_rx.clone());
+        let serial = Arc::new(AtomicU64::new(kontor_smtp::server::serial_seed()));
+        tokio::spawn(listen::accept("smtp", smtp_listener, 512, stop_rx.clone(), move |socket, peer| {
+            let (core, limits, stop) = (core.clone(), limits.clone(), stop.clone());
+            let first = serial.fetch_add(1 << 8, Ordering::Relaxed);
+            async move { kontor_smtp::connection(socket, peer, &core, limits, first, stop).await }
+        }))
+    };
+    let pop3 = {
+        let (core, locks) = (app.core.clone(), Arc::new(kontor_pop3::server::Locks::default()));
+        tokio::spawn(listen::accept("pop3", pop3_listener, 512, stop_rx.clone(), move |socket, peer| {
+            let (core, locks) = (core.clone(), locks.clone());
+            async move { kontor_pop3::connection(socket, peer, &core, &locks).await }
+        }))
+    };
+    let imap = {
+        let core = app.core.clone();
+        tokio::spawn(listen::accept("imap", imap_listener, 1024, stop_rx.clone(), move |socket, peer| {
+            let core = core.clone();
+            async move { kontor_imap::connection(socket, peer, &core).await }
+        }))
+    };
     let warnings = tokio::spawn(quota_warnings(app.core.clone(), stop_rx));
 
     let router = http::router(

@@ -8,5 +8,5 @@
 pub mod server;
 pub mod session;
 
-pub use server::serve;
+pub use server::connection;
 pub use session::Limits;

@@ -2,54 +2,27 @@
 //! socket, and asks the domain what the session needs (recipients, delivery).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kontor_domain::Core;
 use smtp_proto::request::receiver::RequestReceiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use crate::session::{Limits, Session, Step};
 
 /// How long a client may stay silent.
 const IDLE: Duration = Duration::from_mins(5);
-/// Connections served at once; more wait for a free slot.
-const MAX_CONNECTIONS: usize = 512;
 
-/// Serves SMTP on `listener` until `stop` turns true; connections in progress finish their
-/// current command.
-pub async fn serve(listener: TcpListener, core: Arc<Core>, limits: Limits, mut stop: watch::Receiver<bool>) {
-    let serial =
-        Arc::new(AtomicU64::new(u64::try_from(kontor_domain::ids::Timestamp::now().0).unwrap_or_default() << 16));
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (socket, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "smtp accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let (core, limits, serial, stop) = (core.clone(), limits.clone(), serial.clone(), stop.clone());
-        tokio::spawn(async move {
-            let first = serial.fetch_add(1 << 8, Ordering::Relaxed);
-            if let Err(e) = connection(socket, peer, &core, limits, first, stop).await {
-                tracing::debug!(%peer, error = %e, "smtp connection ended");
-            }
-            drop(permit);
-        });
-    }
+/// A start for message ids (the Received: header's `id`): the clock, so ids of a restarted
+/// server do not repeat; each connection then takes a block of 256.
+pub fn serial_seed() -> u64 {
+    u64::try_from(kontor_domain::ids::Timestamp::now().0).unwrap_or_default() << 16
 }
 
-async fn connection(
+/// Serves one connection: the greeting, then commands until QUIT, an error or shutdown.
+pub async fn connection(
     mut socket: TcpStream,
     peer: SocketAddr,
     core: &Core,

@@ -139,6 +139,19 @@ fn to_membership(m: &mailbox_message::Model) -> Result<Membership> {
     })
 }
 
+impl SqlStore {
+    /// A mailbox's row and a write transaction on its account.
+    async fn mailbox_tx(&self, id: CollectionId) -> Result<(mailbox::Model, AccountTx)> {
+        let b = mailbox::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found(format!("mailbox {id}")))?;
+        let tx = AccountTx::begin(self, PrincipalId(b.account_id)).await?;
+        Ok((b, tx))
+    }
+}
+
 #[async_trait]
 impl MailStore for SqlStore {
     async fn create_mailbox(
@@ -308,12 +321,7 @@ impl MailStore for SqlStore {
     }
 
     async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>> {
-        let b = mailbox::Entity::find_by_id(mailbox.0)
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found(format!("mailbox {mailbox}")))?;
-        let mut tx = AccountTx::begin(self, PrincipalId(b.account_id)).await?;
+        let (_, mut tx) = self.mailbox_tx(mailbox).await?;
         let mut removed = Vec::new();
         for chunk in uids.chunks(10_000) {
             let rows = mailbox_message::Entity::find()
@@ -342,12 +350,7 @@ impl MailStore for SqlStore {
         op: KeywordOp,
         words: &Keywords,
     ) -> Result<Committed<Vec<(Membership, Keywords)>>> {
-        let b = mailbox::Entity::find_by_id(mailbox.0)
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found(format!("mailbox {mailbox}")))?;
-        let mut tx = AccountTx::begin(self, PrincipalId(b.account_id)).await?;
+        let (_, mut tx) = self.mailbox_tx(mailbox).await?;
         let mut out = Vec::new();
         for chunk in uids.chunks(10_000) {
             let rows = mailbox_message::Entity::find()
@@ -411,12 +414,7 @@ impl MailStore for SqlStore {
         to: CollectionId,
         remove: bool,
     ) -> Result<Committed<Vec<(u32, u32)>>> {
-        let source = mailbox::Entity::find_by_id(from.0)
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| Error::not_found(format!("mailbox {from}")))?;
-        let mut tx = AccountTx::begin(self, PrincipalId(source.account_id)).await?;
+        let (source, mut tx) = self.mailbox_tx(from).await?;
         let target = mailbox::Entity::find_by_id(to.0)
             .one(&tx.txn)
             .await
