@@ -302,6 +302,8 @@ pub trait MailStore: Send + Sync + 'static {
         to: CollectionId,
         remove: bool,
     ) -> Result<Committed<Vec<(u32, u32)>>>;
+    /// Marks a mailbox subscribed or not (IMAP SUBSCRIBE/LSUB).
+    async fn set_subscribed(&self, mailbox: CollectionId, subscribed: bool) -> Result<()>;
     /// Notes that these messages were downloaded over POP3 (the first time counts).
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: crate::ids::Timestamp) -> Result<()>;
     /// How many days mail downloaded over POP3 stays (`None`: for good).

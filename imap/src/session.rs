@@ -284,7 +284,7 @@ impl Session {
                     let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
                     let full = format!("{reference}{pattern}");
                     for (b, (path, children)) in boxes.iter().zip(Core::mailbox_paths(&boxes)) {
-                        if !matches_pattern(&full, &path) {
+                        if !matches_pattern(&full, &path) || (cmd.name == "LSUB" && !b.subscribed) {
                             continue;
                         }
                         let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
@@ -409,8 +409,7 @@ impl Session {
                         }
                         core.rename_mailbox(&who, &b, &to).await.map_err(refused)?;
                     }
-                    // Every mailbox is subscribed; the list is not kept per client yet.
-                    _ => {}
+                    other => core.subscribe(&who, &b, other == "SUBSCRIBE").await.map_err(refused)?,
                 }
             }
             "CLOSE" | "UNSELECT" => {

@@ -365,6 +365,12 @@ async fn mailboxes_are_created_renamed_and_deleted(store: &Store) {
     assert_ne!(used(store), before, "the message only in the deleted mailbox left the quota");
     let boxes = store.ok(&["mailbox", "list", "ann@example.com"], None);
     assert!(boxes.lines().any(|l| l.starts_with("Old\t")) && !boxes.contains("Done"), "{boxes}");
+    // Subscriptions are kept: LSUB lists what is subscribed, LIST everything.
+    assert!(c.cmd("a18", "UNSUBSCRIBE Junk").await.last().unwrap().starts_with("a18 OK"));
+    assert!(!c.cmd("a19", "LSUB \"\" *").await.iter().any(|l| l.contains("\"Junk\"")));
+    assert!(c.cmd("a20", "LIST \"\" *").await.iter().any(|l| l.contains("\"Junk\"")));
+    assert!(c.cmd("a21", "SUBSCRIBE Junk").await.last().unwrap().starts_with("a21 OK"));
+    assert!(c.cmd("a22", "LSUB \"\" *").await.iter().any(|l| l.contains("\"Junk\"")));
 }
 
 /// SEARCH: flags, envelope fields, header fields, text, sizes, dates, NOT/OR/parentheses.

@@ -179,6 +179,14 @@ impl crate::Core {
         Ok(())
     }
 
+    /// Subscribes the caller to one of its mailboxes, or unsubscribes it.
+    pub async fn subscribe(&self, who: &Principal, mailbox: &Mailbox, on: bool) -> Result<()> {
+        if mailbox.collection.account != who.id {
+            return Err(Error::forbidden("owner"));
+        }
+        self.store.set_subscribed(mailbox.id(), on).await
+    }
+
     /// The mailbox with `role` of the account.
     pub async fn mailbox_with_role(&self, account: AccountId, role: MailboxRole) -> Result<Mailbox> {
         self.mailboxes_of(account)

@@ -484,6 +484,16 @@ impl MailStore for SqlStore {
         Ok(Committed { value: pairs, events })
     }
 
+    async fn set_subscribed(&self, mailbox: CollectionId, subscribed: bool) -> Result<()> {
+        mailbox::Entity::update_many()
+            .col_expr(mailbox::Column::Subscribed, Expr::value(subscribed))
+            .filter(mailbox::Column::CollectionId.eq(mailbox.0))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: Timestamp) -> Result<()> {
         for chunk in messages.chunks(10_000) {
             message::Entity::update_many()
