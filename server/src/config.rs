@@ -64,6 +64,8 @@ pub struct Http {
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub listen: String,
+    /// Connections one source address may hold open at once (mail protocols).
+    pub max_per_address: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,7 +99,7 @@ pub struct Log {
 
 impl Default for Config {
     fn default() -> Self {
-        let l = |a: &str| Listener { listen: a.into() };
+        let l = |a: &str| Listener { listen: a.into(), max_per_address: 32 };
         Self {
             data: "./data".into(),
             domain: "localhost".into(),
@@ -268,6 +270,13 @@ impl Config {
             ("submission.listen", &self.submission.listen),
         ] {
             parse_addr(key, addr)?;
+        }
+        for (key, l) in
+            [("imap", &self.imap), ("pop3", &self.pop3), ("smtp", &self.smtp), ("submission", &self.submission)]
+        {
+            if !(1..=100_000).contains(&l.max_per_address) {
+                return Err(err(format!("{key}.max_per_address: must be between 1 and 100000")));
+            }
         }
         size("http.max_body", &self.http.max_body)?;
         size("blobs.cache", &self.blobs.cache)?;

@@ -85,10 +85,20 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx.clone()));
+    let connections = |total: usize, per_address: u32, refusal: &'static [u8]| listen::Limits {
+        total,
+        per_address: per_address as usize,
+        refusal,
+    };
+    let smtp_limits =
+        connections(512, cfg.smtp.max_per_address, b"421 4.7.0 Too many connections from your address\r\n");
+    let pop3_limits =
+        connections(512, cfg.pop3.max_per_address, b"-ERR [SYS/TEMP] Too many connections from your address\r\n");
+    let imap_limits = connections(1024, cfg.imap.max_per_address, b"* BYE Too many connections from your address\r\n");
     let smtp = {
         let (core, limits, stop) = (app.core.clone(), cfg.smtp_limits(), stop_rx.clone());
         let serial = Arc::new(AtomicU64::new(kontor_smtp::server::serial_seed()));
-        tokio::spawn(listen::accept("smtp", smtp_listener, 512, stop_rx.clone(), move |socket, peer| {
+        tokio::spawn(listen::accept("smtp", smtp_listener, smtp_limits, stop_rx.clone(), move |socket, peer| {
             let (core, limits, stop) = (core.clone(), limits.clone(), stop.clone());
             let first = serial.fetch_add(1 << 8, Ordering::Relaxed);
             async move { kontor_smtp::connection(socket, peer, &core, limits, first, stop).await }
@@ -96,14 +106,14 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     };
     let pop3 = {
         let (core, locks) = (app.core.clone(), Arc::new(kontor_pop3::server::Locks::default()));
-        tokio::spawn(listen::accept("pop3", pop3_listener, 512, stop_rx.clone(), move |socket, peer| {
+        tokio::spawn(listen::accept("pop3", pop3_listener, pop3_limits, stop_rx.clone(), move |socket, peer| {
             let (core, locks) = (core.clone(), locks.clone());
             async move { kontor_pop3::connection(socket, peer, &core, &locks).await }
         }))
     };
     let imap = {
         let core = app.core.clone();
-        tokio::spawn(listen::accept("imap", imap_listener, 1024, stop_rx.clone(), move |socket, peer| {
+        tokio::spawn(listen::accept("imap", imap_listener, imap_limits, stop_rx.clone(), move |socket, peer| {
             let core = core.clone();
             async move { kontor_imap::connection(socket, peer, &core).await }
         }))

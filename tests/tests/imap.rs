@@ -21,7 +21,8 @@ both_stores!(
     idle_wakes_on_changes_from_any_protocol,
     mailboxes_are_created_renamed_and_deleted,
     search_criteria,
-    condstore_modseqs
+    condstore_modseqs,
+    connections_per_address_are_limited
 );
 
 fn setup(store: &Store) {
@@ -453,4 +454,32 @@ async fn condstore_modseqs(store: &Store) {
     store.ok(&["quota", "set", "ann@example.com", "1MiB"], None);
     let q = c.cmd("b1", "GETQUOTA \"\"").await;
     assert_eq!(q[0], "* QUOTA \"\" (STORAGE 1 1024)\r\n", "{q:?}");
+}
+
+/// One address may hold `imap.max_per_address` connections; one more is told BYE, and a slot
+/// comes back when a connection ends.
+async fn connections_per_address_are_limited(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[("KONTOR_IMAP_MAX_PER_ADDRESS", "2")]);
+    let first = Raw::open(&server).await;
+    let _second = Raw::open(&server).await;
+    let (r, _w) = TcpStream::connect(server.imap_addr()).await.unwrap().into_split();
+    let mut third = BufReader::new(r);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), third.read_line(&mut line)).await.unwrap().unwrap();
+    assert_eq!(line, "* BYE Too many connections from your address\r\n");
+    drop(first);
+    let mut again = None;
+    for _ in 0..100 {
+        let (r, w) = TcpStream::connect(server.imap_addr()).await.unwrap().into_split();
+        let mut reader = BufReader::new(r);
+        let mut greeting = String::new();
+        tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut greeting)).await.unwrap().unwrap();
+        if greeting.starts_with("* OK ") {
+            again = Some((reader, w));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(again.is_some(), "a slot came back after a connection ended");
 }
