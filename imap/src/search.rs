@@ -198,15 +198,49 @@ fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, raw: Option<&[u8]>)
     }
 }
 
+/// A set as IMAP writes it: runs joined with `:`, commas between (`1:3,5`).
+fn compact(ns: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ns.len() {
+        let mut j = i;
+        while j + 1 < ns.len() && ns[j + 1] == ns[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j { ns[i].to_string() } else { format!("{}:{}", ns[i], ns[j]) });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
 pub(crate) async fn search(
     core: &Core,
     who: &Principal,
     sel: &Selected,
+    tag: &str,
     by_uid: bool,
     args: &[Token],
     out: &mut Vec<u8>,
 ) -> Result<(), Fail> {
     let mut args = args;
+    // ESEARCH (RFC 4731): RETURN (MIN MAX COUNT ALL); an empty list means ALL.
+    let mut returns: Option<Vec<String>> = None;
+    if args.first().and_then(Token::atom).is_some_and(|a| a.eq_ignore_ascii_case("RETURN")) {
+        let Some(Token::List(opts)) = args.get(1) else { return Err(Fail::Bad("RETURN needs a list")) };
+        let mut want: Vec<String> = Vec::new();
+        for o in opts {
+            let o = o.atom().map(str::to_ascii_uppercase).ok_or(Fail::Bad("Bad RETURN option"))?;
+            if !matches!(o.as_str(), "MIN" | "MAX" | "COUNT" | "ALL") {
+                return Err(Fail::Bad("Unsupported RETURN option"));
+            }
+            want.push(o);
+        }
+        if want.is_empty() {
+            want.push("ALL".into());
+        }
+        returns = Some(want);
+        args = args.get(2..).unwrap_or_default();
+    }
     if args.first().and_then(Token::atom).is_some_and(|a| a.eq_ignore_ascii_case("CHARSET")) {
         let charset = args.get(1).and_then(Token::text).unwrap_or_default();
         if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
@@ -236,6 +270,23 @@ pub(crate) async fn search(
         if matches(&all, seq, m, msg, raw.as_deref()) {
             hits.push(if by_uid { m.uid } else { seq });
         }
+    }
+    if let Some(want) = returns {
+        let mut line = format!("* ESEARCH (TAG {})", crate::parse::quote(tag));
+        if by_uid {
+            line.push_str(" UID");
+        }
+        for w in want {
+            match w.as_str() {
+                "MIN" if !hits.is_empty() => line.push_str(&format!(" MIN {}", hits[0])),
+                "MAX" if !hits.is_empty() => line.push_str(&format!(" MAX {}", hits[hits.len() - 1])),
+                "ALL" if !hits.is_empty() => line.push_str(&format!(" ALL {}", compact(&hits))),
+                "COUNT" => line.push_str(&format!(" COUNT {}", hits.len())),
+                _ => {}
+            }
+        }
+        push(out, &format!("{line}\r\n"));
+        return Ok(());
     }
     let list: Vec<String> = hits.iter().map(u32::to_string).collect();
     push(out, &format!("* SEARCH{}{}\r\n", if list.is_empty() { "" } else { " " }, list.join(" ")));

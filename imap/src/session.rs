@@ -54,7 +54,7 @@ pub struct Session {
     condstore: bool,
 }
 
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QUOTA QUOTA=RES-STORAGE SPECIAL-USE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE";
 const MAX_ERRORS: u32 = 20;
 const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
 const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
@@ -434,7 +434,7 @@ impl Session {
                     "COPY" | "MOVE" => {
                         code = crate::store::copy(core, &who, sel, by_uid, name == "MOVE", args, out).await?;
                     }
-                    "SEARCH" => crate::search::search(core, &who, sel, by_uid, args, out).await?,
+                    "SEARCH" => crate::search::search(core, &who, sel, tag, by_uid, args, out).await?,
                     "STORE" => code = crate::store::store(core, &who, sel, by_uid, args, out).await?,
                     "EXPUNGE" => {
                         let only = if by_uid {

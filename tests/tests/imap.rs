@@ -410,6 +410,13 @@ async fn search_criteria(store: &Store) {
     assert_eq!(search("CHARSET UTF-8 SUBJECT lunch").await, "* SEARCH 1 3");
     let uid = c.cmd("u", "UID SEARCH UNSEEN").await;
     assert_eq!(uid[0], "* SEARCH 1 3\r\n");
+    // ESEARCH (RFC 4731).
+    let e = c.cmd("e1", "UID SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN").await;
+    assert_eq!(e[0], "* ESEARCH (TAG \"e1\") UID MIN 1 MAX 3 COUNT 2 ALL 1,3\r\n", "{e:?}");
+    let e = c.cmd("e2", "SEARCH RETURN () ALL").await;
+    assert_eq!(e[0], "* ESEARCH (TAG \"e2\") ALL 1:3\r\n", "{e:?}");
+    let e = c.cmd("e3", "SEARCH RETURN (COUNT) SUBJECT nothing-like-this").await;
+    assert_eq!(e[0], "* ESEARCH (TAG \"e3\") COUNT 0\r\n", "{e:?}");
     assert!(c.cmd("b1", "SEARCH CHARSET KOI8-R SUBJECT x").await.last().unwrap().starts_with("b1 NO [BADCHARSET"));
     assert!(c.cmd("b2", "SEARCH FROBNICATE").await.last().unwrap().starts_with("b2 BAD"));
     assert!(c.cmd("b3", "SEARCH SUBJECT").await.last().unwrap().starts_with("b3 BAD"), "missing argument");
