@@ -307,7 +307,6 @@ pub trait MailStore: Send + Sync + 'static {
     /// Notes that these messages were downloaded over POP3 (the first time counts).
     async fn mark_pop3_retrieved(&self, messages: &[i64], at: crate::ids::Timestamp) -> Result<()>;
     /// How many days mail downloaded over POP3 stays (`None`: for good).
-    async fn pop3_keep_days(&self, account: AccountId) -> Result<Option<u32>>;
     async fn set_pop3_keep_days(&self, account: AccountId, days: Option<u32>) -> Result<()>;
     /// Up to `limit` messages whose keep time after a POP3 download has passed at `now`, as
     /// (INBOX, UID); copies in other mailboxes are not named.

@@ -8,8 +8,8 @@ use kontor_domain::Core;
 use kontor_domain::mail::{KeywordOp, Keywords, Message, MimePart};
 use kontor_domain::model::Principal;
 
-use crate::parse::{self, Token};
-use crate::session::{Fail, Selected, in_ranges, push};
+use crate::parse::Token;
+use crate::session::{Fail, Selected, push};
 
 /// IMAP flags of a message's keywords.
 pub fn flags(k: &Keywords) -> String {
@@ -205,12 +205,9 @@ pub(crate) async fn fetch(
     if by_uid && !items.iter().any(|i| matches!(i, Item::Uid)) {
         items.insert(0, Item::Uid);
     }
-    let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
-    let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
-    let ranges = parse::sequence_set(set, if by_uid { max_uid } else { total }).ok_or(Fail::Bad("Bad sequence set"))?;
-    if !by_uid && ranges.iter().any(|(_, hi)| *hi > total) {
-        return Err(Fail::Bad("No such message"));
-    }
+    // The UIDs asked for (sorted, as the selected messages are).
+    let wanted = crate::store::uids(sel, by_uid, set)?;
+    let asked = |uid: u32| wanted.binary_search(&uid).is_ok();
     let needs_bytes = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Envelope | Item::Structure(_)));
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
     if !sel.read_only && items.iter().any(|i| matches!(i, Item::Section { peek: false, .. })) {
@@ -218,10 +215,7 @@ pub(crate) async fn fetch(
             .messages
             .iter()
             .enumerate()
-            .filter(|(i, (m, msg))| {
-                let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                in_ranges(&ranges, if by_uid { m.uid } else { seq }) && !msg.keywords.contains("$seen")
-            })
+            .filter(|(_, (m, msg))| asked(m.uid) && !msg.keywords.contains("$seen"))
             .map(|(_, (m, _))| m.uid)
             .collect();
         if !unseen.is_empty() {
@@ -241,7 +235,7 @@ pub(crate) async fn fetch(
     }
     for (i, (m, msg)) in sel.messages.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if !in_ranges(&ranges, if by_uid { m.uid } else { seq }) || changed_since.is_some_and(|c| m.modseq.0 <= c) {
+        if !asked(m.uid) || changed_since.is_some_and(|c| m.modseq.0 <= c) {
             continue;
         }
         let raw = if needs_bytes {

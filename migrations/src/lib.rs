@@ -4,6 +4,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
 mod m20261123_000001_initial;
 mod m20261123_000002_properties;
 mod m20261123_000003_item_uid;

@@ -7,21 +7,7 @@ use sea_orm_migration::schema::{big_integer, big_integer_null, big_pk_auto, bool
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn fk(from: &'static str, col: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create().from(from, col).to(to, "id").on_delete(ForeignKeyAction::Cascade).take()
-}
-
-fn index(table: &'static str, name: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table);
-    for c in cols {
-        i.col(*c);
-    }
-    if unique {
-        i.unique();
-    }
-    i.take()
-}
+use crate::helpers::{fk, index};
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -36,14 +22,8 @@ impl MigrationTrait for Migration {
                 .col(big_integer("uidvalidity"))
                 .col(big_integer("uidnext"))
                 .col(boolean("subscribed"))
-                .foreign_key(
-                    &mut ForeignKey::create()
-                        .from("mailboxes", "collection_id")
-                        .to("collections", "id")
-                        .on_delete(ForeignKeyAction::Cascade)
-                        .take(),
-                )
-                .foreign_key(&mut fk("mailboxes", "account_id", "principals"))
+                .foreign_key(&mut fk("mailboxes", "collection_id", "collections", ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk("mailboxes", "account_id", "principals", ForeignKeyAction::Cascade))
                 .take(),
         )
         .await?;
@@ -74,7 +54,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer("thread_id"))
                 .col(big_integer("modseq"))
                 .col(big_integer("created_modseq"))
-                .foreign_key(&mut fk("messages", "account_id", "principals"))
+                .foreign_key(&mut fk("messages", "account_id", "principals", ForeignKeyAction::Cascade))
                 .take(),
         )
         .await?;
@@ -90,14 +70,8 @@ impl MigrationTrait for Migration {
                 .col(big_integer("message_id"))
                 .col(big_integer("modseq"))
                 .primary_key(Index::create().col("mailbox_id").col("uid"))
-                .foreign_key(
-                    &mut ForeignKey::create()
-                        .from("mailbox_messages", "mailbox_id")
-                        .to("collections", "id")
-                        .on_delete(ForeignKeyAction::Cascade)
-                        .take(),
-                )
-                .foreign_key(&mut fk("mailbox_messages", "message_id", "messages"))
+                .foreign_key(&mut fk("mailbox_messages", "mailbox_id", "collections", ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk("mailbox_messages", "message_id", "messages", ForeignKeyAction::Cascade))
                 .take(),
         )
         .await?;

@@ -4,6 +4,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, big_integer_null, integer_null};
 
+use crate::helpers::fk;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -17,13 +19,7 @@ impl MigrationTrait for Migration {
                 .table("mail_settings")
                 .col(big_integer("account_id").primary_key())
                 .col(integer_null("pop3_keep_days"))
-                .foreign_key(
-                    &mut ForeignKey::create()
-                        .from("mail_settings", "account_id")
-                        .to("principals", "id")
-                        .on_delete(ForeignKeyAction::Cascade)
-                        .take(),
-                )
+                .foreign_key(&mut fk("mail_settings", "account_id", "principals", ForeignKeyAction::Cascade))
                 .take(),
         )
         .await

@@ -60,24 +60,9 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
         .await
         .map_err(|e| Fatal(format!("http.listen: cannot listen on {}: {e}", cfg.http.listen)))?;
     let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
-    let smtp_listener = tokio::net::TcpListener::bind(cfg.smtp_addr())
-        .await
-        .map_err(|e| Fatal(format!("smtp.listen: cannot listen on {}: {e}", cfg.smtp.listen)))?;
-    let smtp_local = smtp_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
-    println!("SMTP listening on {smtp_local}");
-    tracing::info!(local = %smtp_local, "smtp listening");
-    let pop3_listener = tokio::net::TcpListener::bind(cfg.pop3_addr())
-        .await
-        .map_err(|e| Fatal(format!("pop3.listen: cannot listen on {}: {e}", cfg.pop3.listen)))?;
-    let pop3_local = pop3_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
-    println!("POP3 listening on {pop3_local}");
-    tracing::info!(local = %pop3_local, "pop3 listening");
-    let imap_listener = tokio::net::TcpListener::bind(cfg.imap_addr())
-        .await
-        .map_err(|e| Fatal(format!("imap.listen: cannot listen on {}: {e}", cfg.imap.listen)))?;
-    let imap_local = imap_listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
-    println!("IMAP listening on {imap_local}");
-    tracing::info!(local = %imap_local, "imap listening");
+    let smtp_listener = bind_mail("smtp", "SMTP", cfg.smtp_addr(), &cfg.smtp.listen).await?;
+    let pop3_listener = bind_mail("pop3", "POP3", cfg.pop3_addr(), &cfg.pop3.listen).await?;
+    let imap_listener = bind_mail("imap", "IMAP", cfg.imap_addr(), &cfg.imap.listen).await?;
     // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
@@ -160,6 +145,22 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     tracing::info!("stopped");
     println!("Kontor stopped");
     Ok(())
+}
+
+/// Binds a mail protocol's listener and says where it listens (`<LABEL> listening on …`).
+async fn bind_mail(
+    key: &str,
+    label: &str,
+    addr: SocketAddr,
+    configured: &str,
+) -> Result<tokio::net::TcpListener, Fatal> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Fatal(format!("{key}.listen: cannot listen on {configured}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Fatal(e.to_string()))?;
+    println!("{label} listening on {local}");
+    tracing::info!(%local, "{key} listening");
+    Ok(listener)
 }
 
 fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {

@@ -40,7 +40,12 @@ impl Core {
     /// no references then); put it back. Garbage collection deletes files before its
     /// transaction commits, and our commit waits for it, so this check sees the deletion.
     async fn ensure_blob(&self, content: &ItemContent, data: &[u8]) -> Result<()> {
-        if !self.blobs.exists(&content.blob).await? {
+        self.restore_blob(&content.blob, data).await
+    }
+
+    /// [`Self::ensure_blob`] for any committed blob reference.
+    pub(super) async fn restore_blob(&self, blob: &crate::ids::BlobId, data: &[u8]) -> Result<()> {
+        if !self.blobs.exists(blob).await? {
             self.blobs.put(data).await?;
         }
         Ok(())

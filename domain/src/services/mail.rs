@@ -6,6 +6,13 @@ use crate::mail::{Keywords, Mailbox, MailboxRole, Membership, Message, NewMessag
 use crate::model::Principal;
 use crate::rights::Rights;
 
+/// A message taken in (size checked, parsed, bytes stored), before it is filed.
+struct Incoming {
+    parsed: parse::Parsed,
+    blob: crate::ids::BlobId,
+    size: u64,
+}
+
 /// What delivery did for one recipient.
 #[derive(Debug)]
 pub struct Delivered {
@@ -201,12 +208,7 @@ impl crate::Core {
     /// in their own transaction. Each recipient gets its own outcome (over quota, say); the
     /// message is only acknowledged for those whose outcome is `Ok`.
     pub async fn deliver(&self, recipients: &[PrincipalId], raw: &[u8]) -> Result<Vec<Delivered>> {
-        let size = raw.len() as u64;
-        if size > self.settings.max_item_size {
-            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
-        }
-        let parsed = parse::parse(raw);
-        let blob = self.blobs.put(raw).await?;
+        let incoming = self.take_in(raw).await?;
         let received_at = Timestamp::now();
         let mut out = Vec::with_capacity(recipients.len());
         let mut seen = Vec::with_capacity(recipients.len());
@@ -217,27 +219,48 @@ impl crate::Core {
             seen.push(recipient);
             let outcome = async {
                 let inbox = self.mailbox_with_role(recipient, MailboxRole::Inbox).await?;
-                let thread = self.thread_of(recipient, &parsed).await?;
-                let new = NewMessage {
-                    account: recipient,
-                    blob: blob.clone(),
-                    size,
-                    received_at,
-                    parsed: parsed.clone(),
-                    keywords: Keywords::default(),
-                    mailboxes: vec![inbox.id()],
-                };
-                let stored = self.publish(self.store.append_message(new, thread).await?);
-                Ok(stored)
+                self.file(&incoming, recipient, inbox.id(), Keywords::default(), received_at).await
             }
             .await;
             out.push(Delivered { recipient, outcome });
         }
-        if out.iter().any(|d| d.outcome.is_ok()) && !self.blobs.exists(&blob).await? {
-            // Collected between put and commit (it had no reference then): put it back.
-            self.blobs.put(raw).await?;
+        if out.iter().any(|d| d.outcome.is_ok()) {
+            self.restore_blob(&incoming.blob, raw).await?;
         }
         Ok(out)
+    }
+
+    /// A message coming in: checked for size, parsed, its bytes stored durably.
+    async fn take_in(&self, raw: &[u8]) -> Result<Incoming> {
+        let size = raw.len() as u64;
+        if size > self.settings.max_item_size {
+            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
+        }
+        let parsed = parse::parse(raw);
+        let blob = self.blobs.put(raw).await?;
+        Ok(Incoming { parsed, blob, size })
+    }
+
+    /// Stores an incoming message in one mailbox of `account`, in its thread.
+    async fn file(
+        &self,
+        m: &Incoming,
+        account: AccountId,
+        mailbox: CollectionId,
+        keywords: Keywords,
+        received_at: Timestamp,
+    ) -> Result<Stored> {
+        let thread = self.thread_of(account, &m.parsed).await?;
+        let new = NewMessage {
+            account,
+            blob: m.blob.clone(),
+            size: m.size,
+            received_at,
+            parsed: m.parsed.clone(),
+            keywords,
+            mailboxes: vec![mailbox],
+        };
+        Ok(self.publish(self.store.append_message(new, thread).await?))
     }
 
     /// The thread a message joins: by its references, else (for a reply or forward, whose
@@ -318,27 +341,10 @@ impl crate::Core {
     ) -> Result<Stored> {
         let access = self.access(who, mailbox).await?;
         access.require(Rights::CREATE)?;
-        let size = raw.len() as u64;
-        if size > self.settings.max_item_size {
-            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
-        }
-        let parsed = parse::parse(raw);
-        let blob = self.blobs.put(raw).await?;
-        let account = access.collection.account;
-        let thread = self.thread_of(account, &parsed).await?;
-        let new = NewMessage {
-            account,
-            blob: blob.clone(),
-            size,
-            received_at: received_at.unwrap_or_else(Timestamp::now),
-            parsed,
-            keywords,
-            mailboxes: vec![mailbox],
-        };
-        let stored = self.publish(self.store.append_message(new, thread).await?);
-        if !self.blobs.exists(&blob).await? {
-            self.blobs.put(raw).await?;
-        }
+        let incoming = self.take_in(raw).await?;
+        let at = received_at.unwrap_or_else(Timestamp::now);
+        let stored = self.file(&incoming, access.collection.account, mailbox, keywords, at).await?;
+        self.restore_blob(&incoming.blob, raw).await?;
         Ok(stored)
     }
 
@@ -365,10 +371,6 @@ impl crate::Core {
         let p = self.principal_by_address(address).await?;
         actor.require_self_or_admin(p.id)?;
         self.store.set_pop3_keep_days(p.id, days).await
-    }
-
-    pub async fn pop3_keep_days(&self, account: AccountId) -> Result<Option<u32>> {
-        self.store.pop3_keep_days(account).await
     }
 
     /// The retention job: deletes mail downloaded over POP3 longer ago than its account keeps

@@ -26,6 +26,26 @@ fn kind_of(code: i16) -> Result<CollectionKind> {
     CollectionKind::from_code(code).ok_or_else(|| Error::internal(format!("bad collection kind {code}")))
 }
 
+/// Inserts a collection row in the transaction's account, stamped with its modseq; a name
+/// taken among its siblings is a conflict naming `what`.
+pub(crate) async fn insert_collection(tx: &AccountTx, new: &NewCollection, what: &str) -> Result<collection::Model> {
+    collection::ActiveModel {
+        account_id: Set(new.account.0),
+        parent_id: Set(new.parent.map(|p| p.0)),
+        parent_key: Set(new.parent.map_or(0, |p| p.0)),
+        kind: Set(new.kind.code()),
+        name: Set(new.name.clone()),
+        display_name: Set(new.display_name.clone()),
+        modseq: Set(tx.modseq),
+        created_modseq: Set(tx.modseq),
+        created_at: Set(Timestamp::now().0),
+        ..Default::default()
+    }
+    .insert(&tx.txn)
+    .await
+    .map_err(unique(what))
+}
+
 pub(crate) fn to_collection(m: collection::Model) -> Result<Collection> {
     Ok(Collection {
         id: CollectionId(m.id),
@@ -192,21 +212,8 @@ impl CollectionStore for SqlStore {
                 return Err(Error::invalid("parent collection is in another account"));
             }
         }
-        let m = collection::ActiveModel {
-            account_id: Set(new.account.0),
-            parent_id: Set(new.parent.map(|p| p.0)),
-            parent_key: Set(new.parent.map_or(0, |p| p.0)),
-            kind: Set(new.kind.code()),
-            name: Set(new.name.clone()),
-            display_name: Set(new.display_name),
-            modseq: Set(tx.modseq),
-            created_modseq: Set(tx.modseq),
-            created_at: Set(Timestamp::now().0),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
-        .await
-        .map_err(unique(format!("collection {:?}", new.name)))?;
+        let what = format!("collection {:?}", new.name);
+        let m = insert_collection(&tx, &new, &what).await?;
         if new.kind == CollectionKind::MailFolder {
             super::mail::add_mailbox_state(&tx.txn, &m, None).await?;
         }

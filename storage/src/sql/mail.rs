@@ -9,13 +9,13 @@ use kontor_domain::mail::{
     Envelope, KeywordOp, Keywords, Mailbox, MailboxRole, Membership, Message, MimePart, NewMessage, Stored,
 };
 use kontor_domain::model::CollectionKind;
-use kontor_domain::ports::{Committed, MailStore};
+use kontor_domain::ports::{Committed, MailStore, NewCollection};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
-use super::collections::{ref_blob, release, to_collection};
+use super::collections::{insert_collection, ref_blob, release, to_collection};
 use super::log::{AccountTx, Logged};
 use super::{SqlStore, db_err, i, u, unique};
 use crate::entities::{collection, mail_settings, mailbox, mailbox_message, message};
@@ -82,6 +82,21 @@ pub(crate) async fn drop_memberships(tx: &mut AccountTx, mailbox: i64, rows: &[m
         }
     }
     Ok(())
+}
+
+/// The memberships of a mailbox with these UIDs, by UID.
+async fn memberships(
+    c: &impl ConnectionTrait,
+    mailbox: CollectionId,
+    uids: &[u32],
+) -> Result<Vec<mailbox_message::Model>> {
+    mailbox_message::Entity::find()
+        .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
+        .filter(mailbox_message::Column::Uid.is_in(uids.iter().map(|u| i64::from(*u))))
+        .order_by_asc(mailbox_message::Column::Uid)
+        .all(c)
+        .await
+        .map_err(db_err)
 }
 
 fn to_mailbox(b: mailbox::Model, c: collection::Model) -> Result<Mailbox> {
@@ -172,21 +187,14 @@ impl MailStore for SqlStore {
                 return Err(Error::invalid("the parent is not a mailbox of this account"));
             }
         }
-        let c = collection::ActiveModel {
-            account_id: Set(account.0),
-            parent_id: Set(parent.map(|p| p.0)),
-            parent_key: Set(parent.map_or(0, |p| p.0)),
-            kind: Set(CollectionKind::MailFolder.code()),
-            name: Set(name.to_owned()),
-            display_name: Set(None),
-            modseq: Set(tx.modseq),
-            created_modseq: Set(tx.modseq),
-            created_at: Set(Timestamp::now().0),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
-        .await
-        .map_err(unique(format!("mailbox {name:?}")))?;
+        let new = NewCollection {
+            account,
+            parent,
+            kind: CollectionKind::MailFolder,
+            name: name.to_owned(),
+            display_name: None,
+        };
+        let c = insert_collection(&tx, &new, &format!("mailbox {name:?}")).await?;
         let b = add_mailbox_state(&tx.txn, &c, role).await?;
         tx.log(ChangeOp::Created, &Logged::collection(c.id, CollectionKind::MailFolder, &c.name));
         let events = tx.commit().await?;
@@ -324,12 +332,7 @@ impl MailStore for SqlStore {
         let (_, mut tx) = self.mailbox_tx(mailbox).await?;
         let mut removed = Vec::new();
         for chunk in uids.chunks(10_000) {
-            let rows = mailbox_message::Entity::find()
-                .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
-                .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|u| i64::from(*u))))
-                .all(&tx.txn)
-                .await
-                .map_err(db_err)?;
+            let rows = memberships(&tx.txn, mailbox, chunk).await?;
             if rows.is_empty() {
                 continue;
             }
@@ -353,12 +356,7 @@ impl MailStore for SqlStore {
         let (_, mut tx) = self.mailbox_tx(mailbox).await?;
         let mut out = Vec::new();
         for chunk in uids.chunks(10_000) {
-            let rows = mailbox_message::Entity::find()
-                .filter(mailbox_message::Column::MailboxId.eq(mailbox.0))
-                .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|u| i64::from(*u))))
-                .all(&tx.txn)
-                .await
-                .map_err(db_err)?;
+            let rows = memberships(&tx.txn, mailbox, chunk).await?;
             let messages = message::Entity::find()
                 .filter(message::Column::Id.is_in(rows.iter().map(|r| r.message_id)))
                 .all(&tx.txn)
@@ -423,13 +421,7 @@ impl MailStore for SqlStore {
             .ok_or_else(|| Error::not_found(format!("mailbox {to}")))?;
         let mut pairs = Vec::new();
         for chunk in uids.chunks(10_000) {
-            let rows = mailbox_message::Entity::find()
-                .filter(mailbox_message::Column::MailboxId.eq(from.0))
-                .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|u| i64::from(*u))))
-                .order_by_asc(mailbox_message::Column::Uid)
-                .all(&tx.txn)
-                .await
-                .map_err(db_err)?;
+            let rows = memberships(&tx.txn, from, chunk).await?;
             for r in rows {
                 let already = mailbox_message::Entity::find()
                     .filter(mailbox_message::Column::MailboxId.eq(target.collection_id))
@@ -505,11 +497,6 @@ impl MailStore for SqlStore {
                 .map_err(db_err)?;
         }
         Ok(())
-    }
-
-    async fn pop3_keep_days(&self, account: AccountId) -> Result<Option<u32>> {
-        let row = mail_settings::Entity::find_by_id(account.0).one(&self.db).await.map_err(db_err)?;
-        Ok(row.and_then(|r| r.pop3_keep_days).and_then(|d| u32::try_from(d).ok()))
     }
 
     async fn set_pop3_keep_days(&self, account: AccountId, days: Option<u32>) -> Result<()> {

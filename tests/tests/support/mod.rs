@@ -163,31 +163,26 @@ impl Server {
         }
     }
 
-    /// Where the server takes SMTP (MX) connections.
-    pub fn smtp_addr(&self) -> std::net::SocketAddr {
+    /// Where the server listens for a mail protocol, from its `<LABEL> listening on …` line.
+    fn listening(&self, label: &str) -> std::net::SocketAddr {
+        let prefix = format!("{label} listening on ");
         self.banner
             .iter()
-            .find_map(|l| l.strip_prefix("SMTP listening on "))
+            .find_map(|l| l.strip_prefix(&prefix))
             .and_then(|a| a.parse().ok())
-            .expect("the server printed its SMTP address")
+            .unwrap_or_else(|| panic!("the server printed its {label} address"))
     }
 
-    /// Where the server takes IMAP connections.
     pub fn imap_addr(&self) -> std::net::SocketAddr {
-        self.banner
-            .iter()
-            .find_map(|l| l.strip_prefix("IMAP listening on "))
-            .and_then(|a| a.parse().ok())
-            .expect("the server printed its IMAP address")
+        self.listening("IMAP")
     }
 
-    /// Where the server takes POP3 connections.
     pub fn pop3_addr(&self) -> std::net::SocketAddr {
-        self.banner
-            .iter()
-            .find_map(|l| l.strip_prefix("POP3 listening on "))
-            .and_then(|a| a.parse().ok())
-            .expect("the server printed its POP3 address")
+        self.listening("POP3")
+    }
+
+    pub fn smtp_addr(&self) -> std::net::SocketAddr {
+        self.listening("SMTP")
     }
 
     /// The administrator password printed on the first start, if it was printed.
