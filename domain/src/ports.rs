@@ -278,6 +278,22 @@ pub trait MailStore: Send + Sync + 'static {
         new: crate::mail::NewMessage,
         thread: Option<i64>,
     ) -> Result<Committed<crate::mail::Stored>>;
+    // --- full-text index (its rows are written with the message and go with it)
+    /// The messages of the account (only those in `mailbox`, if given) whose indexed text
+    /// meets every condition of `query` (case-insensitive substrings of the normalized text,
+    /// see [`crate::mail::search`]); message ids, ascending.
+    async fn search_text(
+        &self,
+        account: AccountId,
+        mailbox: Option<CollectionId>,
+        query: &crate::mail::search::TextQuery,
+    ) -> Result<Vec<i64>>;
+    /// Up to `limit` messages waiting to be (re)indexed (those stored before the index
+    /// existed), as (message, blob), by id.
+    async fn text_backlog(&self, limit: usize) -> Result<Vec<(i64, BlobId)>>;
+    /// Puts a waiting message's text in the index (replacing what it had) and takes it off
+    /// the backlog, in one transaction; a message deleted meanwhile is skipped.
+    async fn index_text(&self, message: i64, text: &crate::mail::search::SearchText) -> Result<()>;
     /// Takes the messages with these UIDs out of the mailbox (tombstones in the log); a
     /// message then in no mailbox is deleted, releasing its blob and quota use. Returns the
     /// UIDs that were there.

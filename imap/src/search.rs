@@ -1,9 +1,12 @@
 //! SEARCH and UID SEARCH (RFC 3501 §6.4.4): flags and keywords, dates, sizes, the stored
 //! envelope fields, header fields and text, sequence and UID sets, NOT, OR and parentheses.
-//! Header and body text are searched in the stored bytes (case-insensitive substrings); the
-//! full-text index will answer TEXT and BODY later.
+//! SUBJECT, FROM, TO and CC look in the stored envelope; TEXT, BODY, BCC and other header
+//! fields ask the domain's full-text index (case-insensitive substrings of the decoded text),
+//! one query per key, whose answer the key then stands for.
 
 use kontor_domain::Core;
+use kontor_domain::error::Error;
+use kontor_domain::mail::search::{TextField, TextQuery};
 use kontor_domain::mail::{Membership, Message};
 use kontor_domain::model::Principal;
 
@@ -22,10 +25,10 @@ enum Key {
     SentSince(i64),
     Larger(u64),
     Smaller(u64),
-    /// A header field (lower case) containing the text (lower case).
+    /// An envelope field (`subject`, `from`, `to`, `cc`) containing the text (lower case).
     Header(String, String),
-    Body(String),
-    Text(String),
+    /// The messages the full-text query with this index in [`Parser::text`] found.
+    Indexed(usize),
     Uid(Vec<(u32, u32)>),
     /// CONDSTORE: changed at or after this MODSEQ.
     Modseq(i64),
@@ -33,18 +36,6 @@ enum Key {
     Not(Box<Key>),
     Or(Box<Key>, Box<Key>),
     And(Vec<Key>),
-}
-
-impl Key {
-    fn needs_bytes(&self) -> bool {
-        match self {
-            Key::Header(..) | Key::Body(_) | Key::Text(_) => true,
-            Key::Not(k) => k.needs_bytes(),
-            Key::Or(a, b) => a.needs_bytes() || b.needs_bytes(),
-            Key::And(ks) => ks.iter().any(Key::needs_bytes),
-            _ => false,
-        }
-    }
 }
 
 /// A day as `d-Mon-yyyy`, to the start of it (UTC, in milliseconds).
@@ -59,6 +50,8 @@ struct Parser<'a> {
     at: usize,
     total: u32,
     max_uid: u32,
+    /// The full-text queries of the keys, in order.
+    text: Vec<TextQuery>,
 }
 
 impl Parser<'_> {
@@ -76,6 +69,13 @@ impl Parser<'_> {
         self.next()?.atom().and_then(|a| a.parse().ok()).ok_or(Fail::Bad("Expected a number"))
     }
 
+    /// A full-text key on `field` with the next argument as its text.
+    fn indexed(&mut self, field: TextField) -> Result<Key, Fail> {
+        let needle = self.text()?;
+        self.text.push(TextQuery::one(field, &needle));
+        Ok(Key::Indexed(self.text.len() - 1))
+    }
+
     fn key(&mut self, depth: usize) -> Result<Key, Fail> {
         if depth > 32 {
             return Err(Fail::Bad("Search too deeply nested"));
@@ -83,11 +83,18 @@ impl Parser<'_> {
         let t = self.next()?.clone();
         let a = match &t {
             Token::List(inner) => {
-                let mut p = Parser { tokens: inner, at: 0, total: self.total, max_uid: self.max_uid };
+                let mut p = Parser {
+                    tokens: inner,
+                    at: 0,
+                    total: self.total,
+                    max_uid: self.max_uid,
+                    text: std::mem::take(&mut self.text),
+                };
                 let mut keys = Vec::new();
                 while p.at < inner.len() {
                     keys.push(p.key(depth + 1)?);
                 }
+                self.text = p.text;
                 return Ok(Key::And(keys));
             }
             Token::Atom(a) => a.to_ascii_uppercase(),
@@ -119,13 +126,18 @@ impl Parser<'_> {
             "SENTSINCE" => Ok(Key::SentSince(day(self.next()?)?)),
             "LARGER" => Ok(Key::Larger(self.number()?)),
             "SMALLER" => Ok(Key::Smaller(self.number()?)),
-            "SUBJECT" | "FROM" | "TO" | "CC" | "BCC" => Ok(Key::Header(a.to_ascii_lowercase(), self.text()?)),
+            "SUBJECT" | "FROM" | "TO" | "CC" => Ok(Key::Header(a.to_ascii_lowercase(), self.text()?)),
+            "BCC" => Ok(self.indexed(TextField::Bcc)?),
             "HEADER" => {
                 let name = self.text()?;
-                Ok(Key::Header(name, self.text()?))
+                match TextField::header(&name) {
+                    TextField::Bcc => self.indexed(TextField::Bcc),
+                    TextField::Header(name) => self.indexed(TextField::Header(name)),
+                    _ => Ok(Key::Header(name, self.text()?)),
+                }
             }
-            "BODY" => Ok(Key::Body(self.text()?)),
-            "TEXT" => Ok(Key::Text(self.text()?)),
+            "BODY" => self.indexed(TextField::Body),
+            "TEXT" => self.indexed(TextField::Text),
             "UID" => {
                 let max = self.max_uid;
                 let set = self.next()?.atom().ok_or(Fail::Bad("UID needs a set"))?;
@@ -148,23 +160,9 @@ impl Parser<'_> {
     }
 }
 
-fn contains(hay: &[u8], needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    String::from_utf8_lossy(hay).to_lowercase().contains(needle)
-}
-
-/// Header field values (unfolded, lower case) of `name` in the header of `raw`.
-fn header_has(raw: &[u8], name: &str, text: &str) -> bool {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 2);
-    let header = String::from_utf8_lossy(&raw[..end]).replace("\r\n ", " ").replace("\r\n\t", " ");
-    header.lines().any(|l| {
-        l.split_once(':').is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case(name) && v.to_lowercase().contains(text))
-    })
-}
-
-fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, raw: Option<&[u8]>) -> bool {
+/// Whether the message matches; `found` holds what each full-text query found (message ids,
+/// ascending).
+fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, found: &[Vec<i64>]) -> bool {
     const DAY: i64 = 86_400_000;
     let sent = msg.sent_at.map(|t| t.0);
     match k {
@@ -183,18 +181,26 @@ fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, raw: Option<&[u8]>)
             "from" => msg.envelope.from.to_lowercase().contains(text.as_str()),
             "to" => msg.envelope.to.to_lowercase().contains(text.as_str()),
             "cc" => msg.envelope.cc.to_lowercase().contains(text.as_str()),
-            _ => raw.is_some_and(|r| header_has(r, name, text)),
+            _ => false,
         },
-        Key::Body(t) => {
-            raw.is_some_and(|r| contains(r.get(msg.structure.body_start as usize..).unwrap_or_default(), t))
-        }
-        Key::Text(t) => raw.is_some_and(|r| contains(r, t)),
+        Key::Indexed(i) => found.get(*i).is_some_and(|ids| ids.binary_search(&msg.id).is_ok()),
         Key::Uid(r) => in_ranges(r, m.uid),
         Key::Modseq(n) => m.modseq.0 >= *n,
         Key::Seq(r) => in_ranges(r, seq),
-        Key::Not(k) => !matches(k, seq, m, msg, raw),
-        Key::Or(a, b) => matches(a, seq, m, msg, raw) || matches(b, seq, m, msg, raw),
-        Key::And(ks) => ks.iter().all(|k| matches(k, seq, m, msg, raw)),
+        Key::Not(k) => !matches(k, seq, m, msg, found),
+        Key::Or(a, b) => matches(a, seq, m, msg, found) || matches(b, seq, m, msg, found),
+        Key::And(ks) => ks.iter().all(|k| matches(k, seq, m, msg, found)),
+    }
+}
+
+/// A failed full-text query as the client sees it (the cause is logged, not sent).
+fn failed(e: Error) -> Fail {
+    match e {
+        Error::NotFound(_) | Error::Forbidden { .. } => Fail::No("[NONEXISTENT] No such mailbox"),
+        e => {
+            tracing::warn!(error = %e, "imap search failed");
+            Fail::No("[UNAVAILABLE] Temporary failure")
+        }
     }
 }
 
@@ -253,6 +259,7 @@ pub(crate) async fn search(
         at: 0,
         total: u32::try_from(sel.messages.len()).unwrap_or(u32::MAX),
         max_uid: sel.messages.last().map_or(0, |(m, _)| m.uid),
+        text: Vec::new(),
     };
     let mut keys = Vec::new();
     while p.at < args.len() {
@@ -262,12 +269,14 @@ pub(crate) async fn search(
         return Err(Fail::Bad("SEARCH needs criteria"));
     }
     let all = Key::And(keys);
-    let bytes = all.needs_bytes();
+    let mut found = Vec::with_capacity(p.text.len());
+    for q in &p.text {
+        found.push(core.search_mailbox_text(who, sel.mailbox.id(), q).await.map_err(failed)?);
+    }
     let mut hits = Vec::new();
     for (i, (m, msg)) in sel.messages.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let raw = if bytes { core.message_bytes(who, sel.mailbox.id(), msg).await.ok() } else { None };
-        if matches(&all, seq, m, msg, raw.as_deref()) {
+        if matches(&all, seq, m, msg, &found) {
             hits.push(if by_uid { m.uid } else { seq });
         }
     }

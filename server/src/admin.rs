@@ -123,6 +123,10 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
                 None => println!("{address}: mail downloaded over POP3 stays"),
             }
         }
+        Command::Mailbox(MailboxCmd::Reindex) => {
+            let n = core.index_text_backlog().await?;
+            println!("{n} messages indexed");
+        }
         Command::Mailbox(MailboxCmd::ExpirePop3) => {
             let n = core.expire_pop3_downloads().await?;
             println!("{n} messages deleted");

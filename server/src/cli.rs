@@ -68,6 +68,9 @@ pub enum MailboxCmd {
     /// Run the POP3 retention job now (the server runs it every minute).
     #[command(name = "expire-pop3")]
     ExpirePop3,
+    /// Index the messages stored before the full-text index existed (the server does it in
+    /// the background when it starts).
+    Reindex,
 }
 
 #[derive(Debug, Args, Default)]

@@ -174,6 +174,15 @@ fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {
 /// Periodic housekeeping: forget idle rate-limit keys, expire mail POP3 downloaded (per the
 /// account's choice), delete unreferenced blobs.
 async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: watch::Receiver<bool>) {
+    // Messages stored before the full-text index existed get indexed once, meanwhile.
+    let backlog = core.clone();
+    tokio::spawn(async move {
+        match backlog.index_text_backlog().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "messages added to the full-text index"),
+            Err(e) => tracing::warn!(error = %e, "full-text backfill stopped; it goes on at the next start"),
+        }
+    });
     let mut tick = tokio::time::interval(Duration::from_mins(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

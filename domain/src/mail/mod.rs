@@ -6,6 +6,7 @@
 //! change. Keywords (IMAP flags) are the message's, so every mailbox shows the same flags.
 
 pub mod parse;
+pub mod search;
 
 use serde::{Deserialize, Serialize};
 

@@ -22,12 +22,14 @@ pub struct Parsed {
     pub preview: String,
     pub structure: MimePart,
     pub has_attachment: bool,
+    /// What the full-text index keeps.
+    pub text: super::search::SearchText,
 }
 
 /// Parses `raw`; never fails.
 pub fn parse(raw: &[u8]) -> Parsed {
     let Some(m) = MessageParser::default().parse(raw) else {
-        return Parsed { structure: opaque(raw), ..Parsed::default() };
+        return Parsed { structure: opaque(raw), text: super::search::search_text(raw), ..Parsed::default() };
     };
     let ids = |v: &HeaderValue<'_>| -> Vec<String> {
         match v {
@@ -54,6 +56,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
         preview: m.body_preview(PREVIEW_CHARS).map(|p| p.trim().to_owned()).unwrap_or_default(),
         has_attachment: m.attachment_count() > 0,
         structure,
+        text: super::search::extract(&m),
     }
 }
 
@@ -119,7 +122,7 @@ pub fn imap_envelope(raw: &[u8]) -> ImapEnvelope {
 }
 
 /// `Name <addr>, …` of an address header (groups flattened).
-fn addresses(a: Option<&Address<'_>>) -> String {
+pub(super) fn addresses(a: Option<&Address<'_>>) -> String {
     let Some(a) = a else { return String::new() };
     let one = |x: &mail_parser::Addr<'_>| match (x.name.as_deref(), x.address.as_deref()) {
         (Some(n), Some(addr)) => format!("{n} <{addr}>"),

@@ -5,6 +5,7 @@ pub mod collections;
 pub mod files;
 mod items;
 pub mod mail;
+mod mail_search;
 mod sharing;
 mod sync;
 

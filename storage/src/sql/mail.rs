@@ -290,6 +290,7 @@ impl MailStore for SqlStore {
         .insert(&tx.txn)
         .await
         .map_err(db_err)?;
+        super::fulltext::put(&tx.txn, m.id, &p.text, false).await?;
         let m = if thread.is_none() {
             // A new thread is named after its first message.
             let mut a: message::ActiveModel = m.into();
@@ -326,6 +327,23 @@ impl MailStore for SqlStore {
         }
         let events = tx.commit().await?;
         Ok(Committed { value: Stored { message: to_message(m)?, memberships }, events })
+    }
+
+    async fn search_text(
+        &self,
+        account: AccountId,
+        mailbox: Option<CollectionId>,
+        query: &kontor_domain::mail::search::TextQuery,
+    ) -> Result<Vec<i64>> {
+        self.search_text_of(account, mailbox, query).await
+    }
+
+    async fn text_backlog(&self, limit: usize) -> Result<Vec<(i64, BlobId)>> {
+        self.text_backlog_of(limit).await
+    }
+
+    async fn index_text(&self, message: i64, text: &kontor_domain::mail::search::SearchText) -> Result<()> {
+        self.index_text_of(message, text).await
     }
 
     async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>> {

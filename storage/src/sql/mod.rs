@@ -2,6 +2,7 @@
 
 mod collections;
 mod directory;
+mod fulltext;
 mod grants;
 mod log;
 mod mail;

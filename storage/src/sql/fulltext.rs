@@ -1,0 +1,312 @@
+//! The full-text index of mail (migration 9): one row of normalized text per message, written
+//! in the message's transaction (SQLite: removed by a trigger with the message; PostgreSQL: by
+//! the foreign key's cascade).
+//!
+//! Conditions are substrings of the normalized text ([`kontor_domain::mail::search`]), and
+//! both stores answer them exactly, using the index where it can narrow the rows:
+//! - SQLite: FTS5 with the trigram tokenizer. A needle of three or more characters is an FTS5
+//!   phrase (its trigrams in a row: exactly the substring); a shorter one is checked with
+//!   `instr` on the account's rows.
+//! - PostgreSQL: `LIKE '%needle%'` on the column, which a pg_trgm GIN index answers where the
+//!   extension is installed; the word vector narrows the rows by the needle's whole words (all
+//!   but a first word that may start inside a word of the text), so even without pg_trgm a
+//!   needle with a space or punctuation in it is an index lookup.
+
+use kontor_domain::error::{Error, Result};
+use kontor_domain::ids::{AccountId, BlobId, CollectionId};
+use kontor_domain::mail::search::{SearchText, TextCondition, TextField, TextQuery, header_matches, words};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
+
+use super::{SqlStore, db_err};
+
+/// Words longer than this are kept in the word vector by their first this many characters.
+const MAX_WORD_CHARS: usize = 64;
+/// The shortest needle the trigram index can look up (in characters).
+const TRIGRAM: usize = 3;
+
+/// A statement being built: SQL text and its values, with the backend's placeholders.
+struct Sql {
+    backend: DatabaseBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(backend: DatabaseBackend) -> Self {
+        Self { backend, text: String::new(), values: Vec::new() }
+    }
+
+    /// A placeholder for `v`.
+    fn bind(&mut self, v: impl Into<Value>) -> String {
+        self.values.push(v.into());
+        if self.backend == DatabaseBackend::Sqlite { "?".to_owned() } else { format!("${}", self.values.len()) }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    fn statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
+/// The columns a field looks in.
+fn columns(f: &TextField) -> &'static [&'static str] {
+    match f {
+        TextField::Text => &["subject", "from_addr", "to_addr", "cc_addr", "bcc_addr", "headers", "body"],
+        TextField::Body => &["body"],
+        TextField::Subject => &["subject"],
+        TextField::From => &["from_addr"],
+        TextField::To => &["to_addr"],
+        TextField::Cc => &["cc_addr"],
+        TextField::Bcc => &["bcc_addr"],
+        TextField::Header(_) => &["headers"],
+    }
+}
+
+/// The word vector's words of a message: every word once, long ones cut.
+fn word_list(t: &SearchText) -> String {
+    let mut all: Vec<&str> = [&t.subject, &t.from, &t.to, &t.cc, &t.bcc, &t.headers, &t.body]
+        .into_iter()
+        .flat_map(|s| words(s))
+        .map(cut_word)
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all.join(" ")
+}
+
+fn cut_word(w: &str) -> &str {
+    w.char_indices().nth(MAX_WORD_CHARS).map_or(w, |(at, _)| &w[..at])
+}
+
+/// The word-vector query a needle implies, if any: each of its words that must begin a word
+/// of the text (all but the first, unless the needle begins with a non-word character) as a
+/// prefix, or as a whole word where the needle goes on after it.
+fn word_query(needle: &str) -> Option<String> {
+    let ws: Vec<&str> = words(needle).collect();
+    let starts_inside = needle.starts_with(char::is_alphanumeric);
+    let ends_inside = needle.ends_with(char::is_alphanumeric);
+    let mut terms = Vec::new();
+    for (i, w) in ws.iter().enumerate() {
+        if i == 0 && starts_inside {
+            continue;
+        }
+        let cut = cut_word(w);
+        let whole = (i + 1 < ws.len() || !ends_inside) && cut.len() == w.len();
+        terms.push(if whole { format!("'{w}'") } else { format!("'{cut}':*") });
+    }
+    (!terms.is_empty()).then(|| terms.join(" & "))
+}
+
+/// `LIKE` pattern for a substring (backslash is PostgreSQL's default escape).
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// An FTS5 phrase for a needle in the field's columns.
+fn fts_phrase(c: &TextCondition) -> String {
+    let phrase = format!("\"{}\"", c.needle.replace('"', "\"\""));
+    match c.field {
+        TextField::Text => phrase,
+        ref f => format!("{{{}}} : {phrase}", columns(f).join(" ")),
+    }
+}
+
+/// Writes a message's text into the index (in the caller's transaction); `replace` first
+/// removes what it had.
+pub(crate) async fn put(c: &impl ConnectionTrait, message: i64, t: &SearchText, replace: bool) -> Result<()> {
+    let backend = c.get_database_backend();
+    let fields = [&t.subject, &t.from, &t.to, &t.cc, &t.bcc, &t.headers, &t.body];
+    let mut sql = Sql::new(backend);
+    if backend == DatabaseBackend::Sqlite {
+        if replace {
+            let del = Statement::from_sql_and_values(
+                backend,
+                "DELETE FROM message_text WHERE rowid = ?",
+                [Value::from(message)],
+            );
+            c.execute_raw(del).await.map_err(db_err)?;
+        }
+        sql.push(
+            "INSERT INTO message_text (rowid, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body) VALUES (",
+        );
+        let mut ps = vec![sql.bind(message)];
+        ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
+        sql.push(&ps.join(", "));
+        sql.push(")");
+    } else {
+        sql.push("INSERT INTO message_text (message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body, words) VALUES (");
+        let mut ps = vec![sql.bind(message)];
+        ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
+        let w = sql.bind(word_list(t));
+        sql.push(&ps.join(", "));
+        sql.push(&format!(", array_to_tsvector(string_to_array({w}, ' ')))"));
+        if replace {
+            sql.push(
+                " ON CONFLICT (message_id) DO UPDATE SET subject = excluded.subject, from_addr = excluded.from_addr, \
+                 to_addr = excluded.to_addr, cc_addr = excluded.cc_addr, bcc_addr = excluded.bcc_addr, \
+                 headers = excluded.headers, body = excluded.body, words = excluded.words",
+            );
+        }
+    }
+    c.execute_raw(sql.statement()).await.map_err(db_err)?;
+    Ok(())
+}
+
+impl SqlStore {
+    pub(super) async fn search_text_of(
+        &self,
+        account: AccountId,
+        mailbox: Option<CollectionId>,
+        query: &TextQuery,
+    ) -> Result<Vec<i64>> {
+        let backend = self.db.get_database_backend();
+        let sqlite = backend == DatabaseBackend::Sqlite;
+        let headers: Vec<(&str, &str)> = query
+            .all
+            .iter()
+            .filter_map(|c| match &c.field {
+                TextField::Header(name) => Some((name.as_str(), c.needle.as_str())),
+                _ => None,
+            })
+            .collect();
+        let conds: Vec<&TextCondition> = query.all.iter().filter(|c| !c.needle.is_empty()).collect();
+        let long: Vec<&TextCondition> = if sqlite {
+            conds.iter().copied().filter(|c| c.needle.chars().count() >= TRIGRAM).collect()
+        } else {
+            vec![]
+        };
+        let scanned: Vec<&TextCondition> = conds.iter().copied().filter(|c| !long.contains(c)).collect();
+
+        let mut sql = Sql::new(backend);
+        sql.push(if headers.is_empty() { "SELECT m.id" } else { "SELECT m.id, t.headers" });
+        sql.push(" FROM messages m");
+        if let Some(b) = mailbox {
+            let p = sql.bind(b.0);
+            sql.push(&format!(" JOIN mailbox_messages mm ON mm.message_id = m.id AND mm.mailbox_id = {p}"));
+        }
+        let joined = !headers.is_empty() || !scanned.is_empty();
+        if joined {
+            sql.push(if sqlite {
+                " JOIN message_text t ON t.rowid = m.id"
+            } else {
+                " JOIN message_text t ON t.message_id = m.id"
+            });
+        }
+        let p = sql.bind(account.0);
+        sql.push(&format!(" WHERE m.account_id = {p}"));
+        if !long.is_empty() {
+            let expr: Vec<String> = long.iter().map(|c| fts_phrase(c)).collect();
+            let p = sql.bind(expr.join(" AND "));
+            sql.push(&format!(" AND m.id IN (SELECT rowid FROM message_text WHERE message_text MATCH {p})"));
+        }
+        for c in &scanned {
+            let alts: Vec<String> = if sqlite {
+                columns(&c.field)
+                    .iter()
+                    .map(|col| format!("instr(t.{col}, {}) > 0", sql.bind(c.needle.as_str())))
+                    .collect()
+            } else {
+                let pattern = like_pattern(&c.needle);
+                columns(&c.field).iter().map(|col| format!("t.{col} LIKE {}", sql.bind(pattern.as_str()))).collect()
+            };
+            sql.push(&format!(" AND ({})", alts.join(" OR ")));
+        }
+        if !sqlite {
+            let terms: Vec<String> = scanned.iter().filter_map(|c| word_query(&c.needle)).collect();
+            if !terms.is_empty() {
+                let p = sql.bind(terms.join(" & "));
+                sql.push(&format!(" AND t.words @@ {p}::tsquery"));
+            }
+        }
+        sql.push(" ORDER BY m.id");
+        let rows = self.db.query_all_raw(sql.statement()).await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get_by_index(0).map_err(db_err)?;
+            if !headers.is_empty() {
+                let text: String = r.try_get_by_index(1).map_err(db_err)?;
+                if !headers.iter().all(|(name, needle)| header_matches(&text, name, needle)) {
+                    continue;
+                }
+            }
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn text_backlog_of(&self, limit: usize) -> Result<Vec<(i64, BlobId)>> {
+        let backend = self.db.get_database_backend();
+        let mut sql = Sql::new(backend);
+        let p = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.push(&format!(
+            "SELECT b.message_id, m.blob_id FROM message_text_backlog b JOIN messages m ON m.id = b.message_id \
+             ORDER BY b.message_id LIMIT {p}"
+        ));
+        let rows = self.db.query_all_raw(sql.statement()).await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get_by_index(0).map_err(db_err)?;
+            let blob: String = r.try_get_by_index(1).map_err(db_err)?;
+            out.push((
+                id,
+                BlobId::parse(&blob).ok_or_else(|| Error::internal(format!("bad blob id in message {id}")))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn index_text_of(&self, message: i64, text: &SearchText) -> Result<()> {
+        let txn = self.write().await?;
+        let backend = txn.get_database_backend();
+        let mut sql = Sql::new(backend);
+        let p = sql.bind(message);
+        // Locks the message against a concurrent deletion until the row is in.
+        let lock = if backend == DatabaseBackend::Sqlite { "" } else { " FOR SHARE" };
+        sql.push(&format!("SELECT id FROM messages WHERE id = {p}{lock}"));
+        if txn.query_one_raw(sql.statement()).await.map_err(db_err)?.is_some() {
+            put(&txn, message, text, true).await?;
+        }
+        let mut sql = Sql::new(backend);
+        let p = sql.bind(message);
+        sql.push(&format!("DELETE FROM message_text_backlog WHERE message_id = {p}"));
+        txn.execute_raw(sql.statement()).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_queries() {
+        // A needle's first word may start inside a word of the text: no condition on it.
+        assert_eq!(word_query("ello"), None);
+        assert_eq!(word_query("ello wor"), Some("'wor':*".into()));
+        assert_eq!(word_query("sounds good"), Some("'good':*".into()));
+        assert_eq!(word_query("a good day"), Some("'good' & 'day':*".into()));
+        assert_eq!(word_query("@elsewhere.org"), Some("'elsewhere' & 'org':*".into()));
+        assert_eq!(word_query("re: "), None);
+        assert_eq!(word_query(" re:"), Some("'re'".into()));
+    }
+
+    #[test]
+    fn patterns_and_phrases() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        let c = TextCondition::new(TextField::Body, "say \"hi\"");
+        assert_eq!(fts_phrase(&c), "{body} : \"say \"\"hi\"\"\"");
+        assert_eq!(fts_phrase(&TextCondition::new(TextField::Text, "x")), "\"x\"");
+    }
+}
