@@ -2,9 +2,13 @@
 //! header fields, decoded body text; see `kontor_domain::mail::search`), written in the
 //! message's transaction and gone with it.
 //!
-//! - SQLite: an FTS5 table with the trigram tokenizer (rowid = message id), so any substring
-//!   of three or more characters is an index lookup; a trigger removes the row with its
-//!   message (also when an account's messages go by cascade).
+//! - SQLite: an FTS5 table with the trigram tokenizer (rowid = message id): the rows holding
+//!   the trigrams of a needle of three or more characters are an index lookup, the text check
+//!   of those rows is exact. `detail = none` keeps no positions: on 5,000 messages (44 MB of
+//!   text) its index took 6 MB where positions took 107 MB, and a rare word is found as fast;
+//!   only very common words get slower (about 40 ms instead of 5 ms, the text check of most
+//!   rows). A trigger removes the row with its message (also when an account's messages go by
+//!   cascade).
 //! - PostgreSQL: a table with the text and a word vector (`tsvector`, the index's own words),
 //!   GIN-indexed; with the pg_trgm extension (trusted since PostgreSQL 13, so a database owner
 //!   may create it), a trigram GIN index makes `LIKE '%…%'` an index lookup too. Without it,
@@ -25,7 +29,7 @@ pub struct Migration;
 
 const SQLITE_UP: &[&str] = &[
     "CREATE VIRTUAL TABLE message_text USING fts5(subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body, \
-     tokenize = 'trigram case_sensitive 1')",
+     tokenize = 'trigram case_sensitive 1', detail = none)",
     "CREATE TRIGGER message_text_gone AFTER DELETE ON messages BEGIN \
      DELETE FROM message_text WHERE rowid = old.id; END",
 ];

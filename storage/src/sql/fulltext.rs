@@ -4,9 +4,10 @@
 //!
 //! Conditions are substrings of the normalized text ([`kontor_domain::mail::search`]), and
 //! both stores answer them exactly, using the index where it can narrow the rows:
-//! - SQLite: FTS5 with the trigram tokenizer. A needle of three or more characters is an FTS5
-//!   phrase (its trigrams in a row: exactly the substring); a shorter one is checked with
-//!   `instr` on the account's rows.
+//! - SQLite: FTS5 with the trigram tokenizer, keeping only which rows hold a trigram (`detail =
+//!   none`: the index is a twentieth of one with positions, see the migration). The rows holding
+//!   all trigrams of the needles (those of three characters or more) are the candidates, which
+//!   `instr` on the text then confirms; without such a needle, `instr` reads the account's rows.
 //! - PostgreSQL: `LIKE '%needle%'` on the column, which a pg_trgm GIN index answers where the
 //!   extension is installed; the word vector narrows the rows by the needle's whole words (all
 //!   but a first word that may start inside a word of the text), so even without pg_trgm a
@@ -21,8 +22,9 @@ use super::{SqlStore, db_err};
 
 /// Words longer than this are kept in the word vector by their first this many characters.
 const MAX_WORD_CHARS: usize = 64;
-/// The shortest needle the trigram index can look up (in characters).
-const TRIGRAM: usize = 3;
+/// At most this many trigrams of one needle are looked up (spread over it); the text check
+/// of the candidates does the rest.
+const MAX_TRIGRAMS: usize = 16;
 
 /// A statement being built: SQL text and its values, with the backend's placeholders.
 struct Sql {
@@ -114,13 +116,21 @@ fn like_pattern(needle: &str) -> String {
     p
 }
 
-/// An FTS5 phrase for a needle in the field's columns.
-fn fts_phrase(c: &TextCondition) -> String {
-    let phrase = format!("\"{}\"", c.needle.replace('"', "\"\""));
-    match c.field {
-        TextField::Text => phrase,
-        ref f => format!("{{{}}} : {phrase}", columns(f).join(" ")),
+/// The FTS5 query for rows that hold the trigrams of the needles (each a string of one
+/// trigram); none when no needle has three characters.
+fn trigram_query(needles: &[&str]) -> Option<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for needle in needles {
+        let chars: Vec<char> = needle.chars().collect();
+        let mut all: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+        all.sort_unstable();
+        all.dedup();
+        let step = all.len().div_ceil(MAX_TRIGRAMS).max(1);
+        terms.extend(all.iter().step_by(step).map(|t| format!("\"{}\"", t.replace('"', "\"\""))));
     }
+    terms.sort_unstable();
+    terms.dedup();
+    (!terms.is_empty()).then(|| terms.join(" AND "))
 }
 
 /// Writes a message's text into the index (in the caller's transaction); `replace` first
@@ -182,12 +192,6 @@ impl SqlStore {
             })
             .collect();
         let conds: Vec<&TextCondition> = query.all.iter().filter(|c| !c.needle.is_empty()).collect();
-        let long: Vec<&TextCondition> = if sqlite {
-            conds.iter().copied().filter(|c| c.needle.chars().count() >= TRIGRAM).collect()
-        } else {
-            vec![]
-        };
-        let scanned: Vec<&TextCondition> = conds.iter().copied().filter(|c| !long.contains(c)).collect();
 
         let mut sql = Sql::new(backend);
         sql.push(if headers.is_empty() { "SELECT m.id" } else { "SELECT m.id, t.headers" });
@@ -196,8 +200,7 @@ impl SqlStore {
             let p = sql.bind(b.0);
             sql.push(&format!(" JOIN mailbox_messages mm ON mm.message_id = m.id AND mm.mailbox_id = {p}"));
         }
-        let joined = !headers.is_empty() || !scanned.is_empty();
-        if joined {
+        if !headers.is_empty() || !conds.is_empty() {
             sql.push(if sqlite {
                 " JOIN message_text t ON t.rowid = m.id"
             } else {
@@ -206,12 +209,11 @@ impl SqlStore {
         }
         let p = sql.bind(account.0);
         sql.push(&format!(" WHERE m.account_id = {p}"));
-        if !long.is_empty() {
-            let expr: Vec<String> = long.iter().map(|c| fts_phrase(c)).collect();
-            let p = sql.bind(expr.join(" AND "));
+        if sqlite && let Some(q) = trigram_query(&conds.iter().map(|c| c.needle.as_str()).collect::<Vec<_>>()) {
+            let p = sql.bind(q);
             sql.push(&format!(" AND m.id IN (SELECT rowid FROM message_text WHERE message_text MATCH {p})"));
         }
-        for c in &scanned {
+        for c in &conds {
             let alts: Vec<String> = if sqlite {
                 columns(&c.field)
                     .iter()
@@ -224,7 +226,7 @@ impl SqlStore {
             sql.push(&format!(" AND ({})", alts.join(" OR ")));
         }
         if !sqlite {
-            let terms: Vec<String> = scanned.iter().filter_map(|c| word_query(&c.needle)).collect();
+            let terms: Vec<String> = conds.iter().filter_map(|c| word_query(&c.needle)).collect();
             if !terms.is_empty() {
                 let p = sql.bind(terms.join(" & "));
                 sql.push(&format!(" AND t.words @@ {p}::tsquery"));
@@ -305,8 +307,10 @@ mod tests {
     #[test]
     fn patterns_and_phrases() {
         assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
-        let c = TextCondition::new(TextField::Body, "say \"hi\"");
-        assert_eq!(fts_phrase(&c), "{body} : \"say \"\"hi\"\"\"");
-        assert_eq!(fts_phrase(&TextCondition::new(TextField::Text, "x")), "\"x\"");
+        assert_eq!(trigram_query(&["ab"]), None);
+        assert_eq!(trigram_query(&["a\"bcb", "bcb"]).unwrap(), "\"\"\"bc\" AND \"a\"\"b\" AND \"bcb\"");
+        let long = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let terms = trigram_query(&[long]).unwrap().matches(" AND ").count() + 1;
+        assert!((8..=MAX_TRIGRAMS).contains(&terms), "{terms}");
     }
 }
