@@ -25,6 +25,7 @@ pub use services::collections::Access;
 pub use services::files::{DRIVE_ROOT, Node};
 pub use services::mail::{Delivered, Recipient};
 pub use services::{Actor, NewUser};
+pub use services::{AclEntry, SharedMailbox};
 
 use std::sync::Arc;
 

@@ -332,6 +332,22 @@ pub trait MailStore: Send + Sync + 'static {
         &self,
         mailbox: CollectionId,
     ) -> Result<Vec<(crate::mail::Membership, crate::mail::Message)>>;
+    /// The own seen state a colleague keeps on messages of someone else's account (shared
+    /// folders): (message, seen, modseq of its last change) for those of `messages` it ever
+    /// changed; the others are unseen for it.
+    async fn seen_states(&self, principal: PrincipalId, messages: &[i64]) -> Result<Vec<(i64, bool, Modseq)>>;
+    /// Sets or clears a colleague's own seen state on messages of a mailbox (by UID), leaving
+    /// the owner's keywords alone. The change takes the owning account's next modseq (no log
+    /// row: nobody else sees it) and announces a mail change for that account. Returns the
+    /// memberships found (modseq: the newer of the membership's and the colleague's change)
+    /// with the keywords as the colleague sees them.
+    async fn set_seen(
+        &self,
+        mailbox: CollectionId,
+        principal: PrincipalId,
+        uids: &[u32],
+        seen: bool,
+    ) -> Result<Committed<Vec<(crate::mail::Membership, crate::mail::Keywords)>>>;
 }
 
 /// Content-addressed bytes.

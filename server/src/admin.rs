@@ -136,6 +136,24 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
             let raw = core.admin_message_bytes(SYS, &address, &mailbox, uid).await?;
             std::io::stdout().write_all(&raw).map_err(|e| Fatal(format!("cannot write: {e}")))?;
         }
+        Command::Share { owner, target, grantee, role } => {
+            use kontor_domain::rights::{Rights, Role};
+            let rights = if role.trim() == "none" {
+                Rights::NONE
+            } else {
+                Role::parse(&role).map(Role::rights).ok_or_else(|| {
+                    Fatal(format!("role {role:?}: use reviewer, author, editor, owner, or none to revoke"))
+                })?
+            };
+            let mailbox = (target != "*").then_some(target.as_str());
+            core.admin_share(SYS, &owner, mailbox, &grantee, rights).await?;
+            let what = mailbox.map_or_else(|| "the whole mailbox".to_owned(), |m| format!("mailbox {m:?}"));
+            if rights.is_empty() {
+                println!("{grantee} no longer has rights on {what} of {owner}");
+            } else {
+                println!("{grantee} is {} of {what} of {owner} ({rights})", role.trim().to_ascii_lowercase());
+            }
+        }
         Command::AppPassword(AppPasswordCmd::Add { address, label }) => {
             let (rec, secret) = core.add_app_password(SYS, &address, &label).await?;
             println!("app password {:?} for {address} (shown once): {secret}", rec.label);

@@ -48,6 +48,10 @@ pub enum Command {
     /// A user's mailboxes and the messages in them.
     #[command(subcommand)]
     Mailbox(MailboxCmd),
+    /// Share a mailbox of OWNER (TARGET: a mailbox name like INBOX or Projects/X, or * for the
+    /// whole mailbox) with a colleague of the same domain as a role: reviewer, author, editor,
+    /// owner (delegate), or none to revoke.
+    Share { owner: String, target: String, grantee: String, role: String },
 }
 
 #[derive(Debug, Subcommand)]

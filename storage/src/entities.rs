@@ -288,3 +288,18 @@ pub mod mailbox_message {
     }
     no_relations!();
 }
+
+pub mod message_seen {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "message_seen")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub principal_id: i64,
+        pub seen: bool,
+        pub modseq: i64,
+    }
+    no_relations!();
+}

@@ -138,6 +138,14 @@ impl Keywords {
             KeywordOp::Remove => Keywords::new(self.iter().filter(|w| !words.contains(w))),
         }
     }
+
+    /// These keywords with `$seen` set or cleared: how a colleague sees a message of a shared
+    /// folder (its own seen state over the owner's other keywords).
+    #[must_use]
+    pub fn with_seen(&self, seen: bool) -> Keywords {
+        let others = self.iter().filter(|w| *w != "$seen");
+        if seen { Keywords::new(others.chain(["$seen"])) } else { Keywords::new(others) }
+    }
 }
 
 /// One MIME part of a message, with byte offsets into the stored message (for IMAP

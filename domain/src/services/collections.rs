@@ -40,7 +40,7 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
 
 /// The union of the grants (to a principal and its groups) that reach `collection` of
 /// `account`: those on the collection and those on the whole account.
-fn rights_from(grants: &[Grant], account: AccountId, collection: Option<CollectionId>) -> Rights {
+pub(crate) fn rights_from(grants: &[Grant], account: AccountId, collection: Option<CollectionId>) -> Rights {
     grants
         .iter()
         .filter(|g| g.account == account && (g.collection.is_none() || g.collection == collection))

@@ -303,6 +303,10 @@ impl crate::Core {
         if op == crate::mail::KeywordOp::Replace && words.iter().next().is_none() {
             access.require(Rights::FLAG)?;
         }
+        // A colleague keeps its own \Seen on someone else's mailbox.
+        if access.collection.account != who.id {
+            return self.change_keywords_shared(who, mailbox, uids, op, words).await;
+        }
         Ok(self.publish(self.store.change_keywords(mailbox, uids, op, words).await?))
     }
 
@@ -324,9 +328,43 @@ impl crate::Core {
         let target = self.access(who, to).await?;
         target.require(Rights::CREATE)?;
         if source.collection.account != target.collection.account {
-            return Err(Error::invalid("messages are copied within one account"));
+            return self.copy_across(who, from, uids, &target.collection, remove).await;
         }
         Ok(self.publish(self.store.file_messages(from, uids, to, remove).await?))
+    }
+
+    /// COPY/MOVE between accounts (out of or into a shared mailbox): a new message in the
+    /// target account with the same bytes (one blob, one more reference) and the keywords the
+    /// caller sees; a move then removes the originals. Rights are checked by the caller.
+    async fn copy_across(
+        &self,
+        who: &Principal,
+        from: CollectionId,
+        uids: &[u32],
+        to: &crate::model::Collection,
+        remove: bool,
+    ) -> Result<Vec<(u32, u32)>> {
+        let mut messages = self.mailbox_messages(who, from).await?;
+        messages.retain(|(m, _)| uids.contains(&m.uid));
+        let mut pairs = Vec::with_capacity(messages.len());
+        for (m, msg) in &messages {
+            let raw = self
+                .blobs
+                .get(&msg.blob)
+                .await?
+                .ok_or_else(|| Error::internal(format!("blob {} is missing", msg.blob)))?;
+            let incoming = Incoming { parsed: parse::parse(&raw), blob: msg.blob.clone(), size: msg.size };
+            let stored = self.file(&incoming, to.account, to.id, msg.keywords.clone(), msg.received_at).await?;
+            self.restore_blob(&msg.blob, &raw).await?;
+            if let Some(new) = stored.memberships.first() {
+                pairs.push((m.uid, new.uid));
+            }
+        }
+        if remove && !pairs.is_empty() {
+            let done: Vec<u32> = pairs.iter().map(|(old, _)| *old).collect();
+            self.publish(self.store.remove_from_mailbox(from, &done).await?);
+        }
+        Ok(pairs)
     }
 
     /// APPEND: stores a message a client hands over into a mailbox it may add to, with
@@ -401,7 +439,11 @@ impl crate::Core {
     pub async fn mailbox_messages(&self, who: &Principal, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
         let access = self.access(who, mailbox).await?;
         access.require(Rights::READ)?;
-        self.store.mailbox_messages(mailbox).await
+        let mut messages = self.store.mailbox_messages(mailbox).await?;
+        if access.collection.account != who.id {
+            self.overlay_seen(who, &mut messages).await?;
+        }
+        Ok(messages)
     }
 
     /// For the admin command line: a user's mailboxes with how many messages each holds.

@@ -6,7 +6,9 @@ pub mod files;
 mod items;
 pub mod mail;
 mod mail_search;
+mod shared_mail;
 mod sharing;
 mod sync;
 
 pub use admin::{Actor, NewUser};
+pub use shared_mail::{AclEntry, SharedMailbox};

@@ -53,15 +53,43 @@ pub async fn list(State(s): State<AppState>, Auth(who): Auth) -> Result<Json<Val
     Ok(Json(json!({ "given": given, "received": received })))
 }
 
-/// What `POST /api/shares` takes: the collection (id or DAV URL), the colleague, and a role
-/// (or a comma-separated list of rights; `none` revokes).
+/// What `POST /api/shares` takes: the collection (id, DAV URL, or the full name of one of the
+/// caller's mailboxes, `*` for the whole mailbox), the colleague, and a role (or a
+/// comma-separated list of rights; `none` revokes).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
     pub collection: Option<i64>,
     pub url: Option<String>,
+    pub mailbox: Option<String>,
     pub grantee: String,
     pub role: String,
+}
+
+/// The collection a request names; `None`: the caller's whole account (mailbox `*`).
+async fn target(
+    s: &AppState,
+    p: &kontor_domain::model::Principal,
+    collection: Option<i64>,
+    url: Option<&str>,
+    mailbox: Option<&str>,
+) -> Result<Option<Collection>, ApiError> {
+    Ok(match (collection, url, mailbox) {
+        (Some(id), None, None) => Some(s.core.access(p, CollectionId(id)).await?.collection),
+        (None, Some(url), None) => Some(
+            kontor_dav::tree::collection_at(s.core.clone(), p.clone(), url)
+                .await
+                .map_err(|e| ApiError::new(e.status, e.message))?,
+        ),
+        (None, None, Some("*")) => None,
+        (None, None, Some(name)) => Some(s.core.own_mailbox(p, name).await?.collection),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give one of collection (an id), url, or mailbox (a mailbox name, * for the whole mailbox)",
+            ));
+        }
+    })
 }
 
 /// `POST /api/shares`: sets the colleague's role on the collection.
@@ -71,13 +99,7 @@ pub async fn set(
     Json(req): Json<ShareRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let p = &who.principal;
-    let collection = match (req.collection, &req.url) {
-        (Some(id), None) => s.core.access(p, CollectionId(id)).await?.collection,
-        (None, Some(url)) => kontor_dav::tree::collection_at(s.core.clone(), p.clone(), url)
-            .await
-            .map_err(|e| ApiError::new(e.status, e.message))?,
-        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "give either collection (an id) or url")),
-    };
+    let collection = target(&s, p, req.collection, req.url.as_deref(), req.mailbox.as_deref()).await?;
     let rights = if req.role.trim() == "none" {
         Rights::NONE
     } else {
@@ -86,7 +108,8 @@ pub async fn set(
         })?
     };
     let grantee = Address::parse(&req.grantee)?;
-    let g = s.core.share(p, collection.account, Some(collection.id), &grantee, rights).await?;
+    let (account, id) = collection.map_or((p.id, None), |c| (c.account, Some(c.id)));
+    let g = s.core.share(p, account, id, &grantee, rights).await?;
     Ok(Json(match g {
         Some(g) => grant_json(&s, &g).await,
         None => json!({ "revoked": true }),
@@ -95,18 +118,21 @@ pub async fn set(
 
 #[derive(Debug, Deserialize)]
 pub struct RevokeQuery {
-    pub collection: i64,
+    pub collection: Option<i64>,
+    pub mailbox: Option<String>,
     pub grantee: String,
 }
 
-/// `DELETE /api/shares?collection=ID&grantee=ADDRESS`.
+/// `DELETE /api/shares?collection=ID&grantee=ADDRESS` (or `mailbox=NAME`, `*` for the whole
+/// mailbox, instead of the id).
 pub async fn revoke(
     State(s): State<AppState>,
     Auth(who): Auth,
     Query(q): Query<RevokeQuery>,
 ) -> Result<StatusCode, ApiError> {
     let p = &who.principal;
-    let c = s.core.access(p, CollectionId(q.collection)).await?.collection;
-    s.core.share(p, c.account, Some(c.id), &Address::parse(&q.grantee)?, Rights::NONE).await?;
+    let c = target(&s, p, q.collection, None, q.mailbox.as_deref()).await?;
+    let (account, id) = c.map_or((p.id, None), |c| (c.account, Some(c.id)));
+    s.core.share(p, account, id, &Address::parse(&q.grantee)?, Rights::NONE).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -156,7 +156,7 @@ fn to_membership(m: &mailbox_message::Model) -> Result<Membership> {
 
 impl SqlStore {
     /// A mailbox's row and a write transaction on its account.
-    async fn mailbox_tx(&self, id: CollectionId) -> Result<(mailbox::Model, AccountTx)> {
+    pub(super) async fn mailbox_tx(&self, id: CollectionId) -> Result<(mailbox::Model, AccountTx)> {
         let b = mailbox::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
@@ -600,5 +600,19 @@ impl MailStore for SqlStore {
             })
             .map(|(r, m)| Ok((to_membership(r)?, to_message(m)?)))
             .collect()
+    }
+
+    async fn seen_states(&self, principal: PrincipalId, messages: &[i64]) -> Result<Vec<(i64, bool, Modseq)>> {
+        self.seen_states_of(principal, messages).await
+    }
+
+    async fn set_seen(
+        &self,
+        mailbox: CollectionId,
+        principal: PrincipalId,
+        uids: &[u32],
+        seen: bool,
+    ) -> Result<Committed<Vec<(Membership, Keywords)>>> {
+        self.set_seen_of(mailbox, principal, uids, seen).await
     }
 }
