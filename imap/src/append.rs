@@ -7,7 +7,7 @@ use kontor_domain::mail::Keywords;
 use kontor_domain::model::Principal;
 
 use crate::parse::Token;
-use crate::session::{Fail, find_mailbox};
+use crate::session::Fail;
 use crate::store::keyword;
 
 /// Stores the message; returns the response code (`[APPENDUID v uid]`), the mailbox and the
@@ -39,14 +39,17 @@ pub(crate) async fn append(
             _ => return Err(Fail::Bad("Bad APPEND arguments")),
         }
     }
-    let boxes = core.mailboxes_of(who.id).await.map_err(|_| Fail::No("[UNAVAILABLE] Temporary failure"))?;
-    let target = find_mailbox(&boxes, &name).ok_or(Fail::No("[TRYCREATE] No such mailbox"))?;
+    let target = match crate::names::find(core, who, &name).await {
+        Ok(named) => named.mailbox,
+        Err(Fail::No(_)) => return Err(Fail::No("[TRYCREATE] No such mailbox")),
+        Err(e) => return Err(e),
+    };
     let stored =
         core.append_message(who, target.id(), raw, Keywords::new(keywords), date).await.map_err(|e| match e {
             kontor_domain::Error::OverQuota { .. } => Fail::No("[OVERQUOTA] The mailbox is full"),
             kontor_domain::Error::TooLarge { .. } => Fail::No("[TOOBIG] The message is too large"),
             kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow adding"),
-            _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+            e => crate::session::no(e),
         })?;
     let uid = stored.memberships.first().map_or(0, |m| m.uid);
     Ok((format!("[APPENDUID {} {uid}] ", target.uidvalidity), target.id(), stored))

@@ -2,7 +2,9 @@
 //! (`BODY[]`, `HEADER`, `TEXT`, `HEADER.FIELDS[.NOT]`, part numbers and their `MIME`, with
 //! `<origin.count>` partials), their `.PEEK` forms, RFC822, RFC822.HEADER, RFC822.TEXT, and
 //! the ALL/FAST macros. Sections are cut from the stored bytes by the offsets the structure
-//! recorded on delivery.
+//! recorded on delivery. BINARY (RFC 3516): `BINARY[part]`, `BINARY.PEEK[part]` and
+//! `BINARY.SIZE[part]`, the part's content with its transfer encoding (base64,
+//! quoted-printable) undone.
 
 use kontor_domain::Core;
 use kontor_domain::mail::{KeywordOp, Keywords, Message, MimePart};
@@ -45,6 +47,13 @@ enum Item {
         partial: Option<(usize, usize)>,
         peek: bool,
     },
+    /// BINARY (`size`: BINARY.SIZE) of a part (`""`: the whole message).
+    Binary {
+        section: String,
+        partial: Option<(usize, usize)>,
+        peek: bool,
+        size: bool,
+    },
 }
 
 fn items(t: &Token) -> Result<Vec<Item>, Fail> {
@@ -85,11 +94,11 @@ fn item(w: &str) -> Result<Item, Fail> {
             Item::Section { name: "RFC822.TEXT".into(), section: "TEXT".into(), partial: None, peek: false }
         }
         _ => {
+            let binary = ["BINARY[", "BINARY.PEEK[", "BINARY.SIZE["].into_iter().find(|p| upper.starts_with(p));
             let rest = upper
                 .strip_prefix("BODY.PEEK[")
                 .or_else(|| upper.strip_prefix("BODY["))
-                .or_else(|| upper.strip_prefix("BINARY.PEEK["))
-                .filter(|_| upper.contains('['))
+                .or_else(|| binary.and_then(|p| upper.strip_prefix(p)))
                 .ok_or(Fail::Bad("Unsupported fetch item"))?;
             let close = rest.find(']').ok_or(Fail::Bad("Bad section"))?;
             let section = rest[..close].to_owned();
@@ -104,19 +113,31 @@ fn item(w: &str) -> Result<Item, Fail> {
                     n.parse().map_err(|_| Fail::Bad("Bad partial"))?,
                 ))
             };
+            if let Some(prefix) = binary {
+                // RFC 3516 §4: only part numbers, and no partial for the size.
+                if !section.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    && !section.is_empty()
+                {
+                    return Err(Fail::Bad("BINARY takes part numbers only"));
+                }
+                let size = prefix == "BINARY.SIZE[";
+                if size && partial.is_some() {
+                    return Err(Fail::Bad("BINARY.SIZE takes no partial"));
+                }
+                return Ok(Item::Binary { section, partial, peek: prefix == "BINARY.PEEK[", size });
+            }
             // The answer names the section without .PEEK, keeping the client's spelling.
             let start = w.find('[').unwrap_or(0);
             let end = w.find(']').map_or(w.len(), |e| e + 1);
-            let peek = upper.starts_with("BODY.PEEK[") || upper.starts_with("BINARY.PEEK[");
+            let peek = upper.starts_with("BODY.PEEK[");
             Item::Section { name: format!("BODY{}", &w[start..end]), section, partial, peek }
         }
     })
 }
 
-/// The bytes of `section` of a message.
-fn section<'a>(raw: &'a [u8], root: &MimePart, section: &str) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
-    let cut = |a: u32, b: u32| raw.get(a as usize..(b as usize).min(raw.len())).unwrap_or_default();
-    let header_of = |p: &MimePart| cut(p.header_start, p.body_start);
+/// The part a section's numbers name (`1.2`), the rest of the section (`HEADER`…), and
+/// whether there were numbers.
+fn walk<'p, 's>(root: &'p MimePart, section: &'s str) -> Result<(&'p MimePart, &'s str, bool), Fail> {
     let (mut part, mut rest) = (root, section);
     // Part numbers: 1.2.3 …
     let mut numbered = false;
@@ -134,6 +155,14 @@ fn section<'a>(raw: &'a [u8], root: &MimePart, section: &str) -> Result<std::bor
         numbered = true;
         rest = rest[first.len()..].strip_prefix('.').unwrap_or("");
     }
+    Ok((part, rest, numbered))
+}
+
+/// The bytes of `section` of a message.
+fn section<'a>(raw: &'a [u8], root: &MimePart, section: &str) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
+    let cut = |a: u32, b: u32| raw.get(a as usize..(b as usize).min(raw.len())).unwrap_or_default();
+    let header_of = |p: &MimePart| cut(p.header_start, p.body_start);
+    let (part, rest, numbered) = walk(root, section)?;
     Ok(match rest {
         "" if numbered => cut(part.body_start, part.body_end).into(),
         "" => raw.into(),
@@ -148,6 +177,37 @@ fn section<'a>(raw: &'a [u8], root: &MimePart, section: &str) -> Result<std::bor
             header_fields(header_of(part), &wanted, not).into()
         }
         _ => return Err(Fail::Bad("Unsupported section")),
+    })
+}
+
+/// BINARY of a part: its content with the transfer encoding undone (RFC 3516 §4.2); the
+/// whole message (`""`) as stored.
+fn binary<'a>(raw: &'a [u8], root: &MimePart, section: &str) -> Result<std::borrow::Cow<'a, [u8]>, Fail> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    if section.is_empty() {
+        return Ok(raw.into());
+    }
+    let (part, _, _) = walk(root, section)?;
+    let body = raw.get(part.body_start as usize..(part.body_end as usize).min(raw.len())).unwrap_or_default();
+    let encoding = part.encoding.as_deref().unwrap_or("7bit").to_ascii_lowercase();
+    let undecodable = || Fail::No("[PARSE] The part's content does not decode");
+    Ok(match encoding.as_str() {
+        "7bit" | "8bit" | "binary" => body.into(),
+        "base64" => {
+            let lenient = GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+                    .with_decode_allow_trailing_bits(true),
+            );
+            let clean: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            lenient.decode(clean).map_err(|_| undecodable())?.into()
+        }
+        "quoted-printable" => {
+            quoted_printable::decode(body, quoted_printable::ParseMode::Robust).map_err(|_| undecodable())?.into()
+        }
+        _ => return Err(Fail::No("[UNKNOWN-CTE] Unknown content transfer encoding")),
     })
 }
 
@@ -189,16 +249,36 @@ pub(crate) async fn fetch(
     let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
     let mut items = items(what)?;
     // CHANGEDSINCE (RFC 7162 §3.1.4): only messages changed after that MODSEQ; shows MODSEQ.
-    let changed_since = match modifiers {
-        [] => None,
+    // With VANISHED (§3.2.6, UID FETCH under QRESYNC): first the UIDs of the set removed since.
+    let (changed_since, vanished) = match modifiers {
+        [] => (None, false),
         [Token::List(m)] => match &m[..] {
-            [Token::Atom(k), Token::Atom(v)] if k.eq_ignore_ascii_case("CHANGEDSINCE") => {
-                Some(v.parse::<i64>().map_err(|_| Fail::Bad("Bad CHANGEDSINCE"))?)
+            [Token::Atom(k), Token::Atom(v), rest @ ..] if k.eq_ignore_ascii_case("CHANGEDSINCE") => {
+                let since = v.parse::<i64>().map_err(|_| Fail::Bad("Bad CHANGEDSINCE"))?;
+                let vanished = match rest {
+                    [] => false,
+                    [Token::Atom(v)] if v.eq_ignore_ascii_case("VANISHED") => {
+                        if !by_uid || !sel.qresync {
+                            return Err(Fail::Bad("VANISHED needs UID FETCH and ENABLE QRESYNC"));
+                        }
+                        true
+                    }
+                    _ => return Err(Fail::Bad("Unsupported FETCH modifier")),
+                };
+                (Some(since), vanished)
             }
             _ => return Err(Fail::Bad("Unsupported FETCH modifier")),
         },
         _ => return Err(Fail::Bad("Bad FETCH modifiers")),
     };
+    if let (Some(since), true) = (changed_since, vanished) {
+        let top = sel.mailbox.uidnext.saturating_sub(1).max(sel.messages.last().map_or(0, |(m, _)| m.uid));
+        let ranges = crate::parse::sequence_set(set, top).ok_or(Fail::Bad("Bad sequence set"))?;
+        let gone = crate::qresync::vanished(core, who, sel, since, Some(&ranges)).await?;
+        if !gone.is_empty() {
+            push(out, &format!("* VANISHED (EARLIER) {}\r\n", crate::qresync::uid_set(&gone)));
+        }
+    }
     if (changed_since.is_some() || sel.condstore) && !items.iter().any(|i| matches!(i, Item::Modseq)) {
         items.push(Item::Modseq);
     }
@@ -208,9 +288,13 @@ pub(crate) async fn fetch(
     // The UIDs asked for (sorted, as the selected messages are).
     let wanted = crate::store::uids(sel, by_uid, set)?;
     let asked = |uid: u32| wanted.binary_search(&uid).is_ok();
-    let needs_bytes = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Envelope | Item::Structure(_)));
+    let needs_bytes = items
+        .iter()
+        .any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. } | Item::Envelope | Item::Structure(_)));
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
-    if !sel.read_only && items.iter().any(|i| matches!(i, Item::Section { peek: false, .. })) {
+    let reads =
+        |i: &Item| matches!(i, Item::Section { peek: false, .. } | Item::Binary { peek: false, size: false, .. });
+    if !sel.read_only && items.iter().any(reads) {
         let unseen: Vec<u32> = sel
             .messages
             .iter()
@@ -247,23 +331,28 @@ pub(crate) async fn fetch(
         } else {
             None
         };
-        push(out, &format!("* {seq} FETCH ("));
+        // Built apart, so a part that cannot be answered leaves no half line behind.
+        let mut answer = Vec::new();
+        push(&mut answer, &format!("* {seq} FETCH ("));
         for (n, item) in items.iter().enumerate() {
             if n > 0 {
-                out.push(b' ');
+                answer.push(b' ');
             }
             match item {
-                Item::Uid => push(out, &format!("UID {}", m.uid)),
-                Item::Flags => push(out, &format!("FLAGS {}", flags(&msg.keywords))),
-                Item::Size => push(out, &format!("RFC822.SIZE {}", msg.size)),
-                Item::Modseq => push(out, &format!("MODSEQ ({})", m.modseq.0)),
-                Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
+                Item::Uid => push(&mut answer, &format!("UID {}", m.uid)),
+                Item::Flags => push(&mut answer, &format!("FLAGS {}", flags(&msg.keywords))),
+                Item::Size => push(&mut answer, &format!("RFC822.SIZE {}", msg.size)),
+                Item::Modseq => push(&mut answer, &format!("MODSEQ ({})", m.modseq.0)),
+                Item::InternalDate => push(&mut answer, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
                 Item::Envelope => {
-                    push(out, &format!("ENVELOPE {}", crate::structure::envelope(raw.as_deref().unwrap_or_default())));
+                    push(
+                        &mut answer,
+                        &format!("ENVELOPE {}", crate::structure::envelope(raw.as_deref().unwrap_or_default())),
+                    );
                 }
                 Item::Structure(extended) => {
                     let b = crate::structure::body(&msg.structure, raw.as_deref().unwrap_or_default(), *extended);
-                    push(out, &format!("{} {b}", if *extended { "BODYSTRUCTURE" } else { "BODY" }));
+                    push(&mut answer, &format!("{} {b}", if *extended { "BODYSTRUCTURE" } else { "BODY" }));
                 }
                 Item::Section { name, section: s, partial, .. } => {
                     let raw = raw.as_deref().unwrap_or_default();
@@ -275,12 +364,32 @@ pub(crate) async fn fetch(
                         }
                         None => (name.clone(), &bytes[..]),
                     };
-                    push(out, &format!("{label} {{{}}}\r\n", data.len()));
-                    out.extend_from_slice(data);
+                    push(&mut answer, &format!("{label} {{{}}}\r\n", data.len()));
+                    answer.extend_from_slice(data);
+                }
+                Item::Binary { section: s, partial, size, .. } => {
+                    let raw = raw.as_deref().unwrap_or_default();
+                    let bytes = binary(raw, &msg.structure, s)?;
+                    if *size {
+                        push(&mut answer, &format!("BINARY.SIZE[{s}] {}", bytes.len()));
+                        continue;
+                    }
+                    let (label, data) = match partial {
+                        Some((o, n)) => {
+                            let from = (*o).min(bytes.len());
+                            (format!("BINARY[{s}]<{o}>"), &bytes[from..from.saturating_add(*n).min(bytes.len())])
+                        }
+                        None => (format!("BINARY[{s}]"), &bytes[..]),
+                    };
+                    // literal8 only where it is needed (NUL bytes), so rev1 clients still read it.
+                    let tilde = if data.contains(&0) { "~" } else { "" };
+                    push(&mut answer, &format!("{label} {tilde}{{{}}}\r\n", data.len()));
+                    answer.extend_from_slice(data);
                 }
             }
         }
-        push(out, ")\r\n");
+        push(&mut answer, ")\r\n");
+        out.extend_from_slice(&answer);
     }
     Ok(())
 }

@@ -3,16 +3,23 @@
 //! [`session`] is the protocol as a state machine; [`server`] drives it over sockets.
 //! Imports only `kontor-domain`.
 //!
-//! So far: reading (with ENVELOPE and BODYSTRUCTURE), flags, EXPUNGE, COPY/MOVE, APPEND,
-//! IDLE, mailbox management (see [`session`]); CONDSTORE/QRESYNC, ESEARCH, ACL, QUOTA and the
-//! rest of rev2 come next.
+//! Served: reading (ENVELOPE, BODYSTRUCTURE, BINARY), flags, EXPUNGE, COPY/MOVE, APPEND,
+//! IDLE, mailbox management, LIST-EXTENDED/LIST-STATUS, CONDSTORE/QRESYNC, ESEARCH, QUOTA, and
+//! shared mailboxes with ACL (see [`session`]).
 
+mod acl;
 mod append;
 mod fetch;
+mod list;
+mod names;
 pub mod parse;
+mod qresync;
+mod rev2;
 mod search;
+mod select;
 pub mod server;
 pub mod session;
+mod status;
 mod store;
 mod structure;
 

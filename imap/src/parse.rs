@@ -168,6 +168,11 @@ impl Reader<'_> {
         match self.peek()? {
             b'"' => self.quoted().map(Token::String),
             b'{' => self.literal().map(Token::String),
+            // literal8 (RFC 3516 §4.4: APPEND of binary content).
+            b'~' if self.s.get(self.at + 1) == Some(&b'{') => {
+                self.at += 1;
+                self.literal().map(Token::String)
+            }
             b'(' if depth < MAX_DEPTH => {
                 self.at += 1;
                 let mut items = Vec::new();
@@ -275,6 +280,8 @@ mod tests {
         assert_eq!(s.args[2], Token::List(vec![Token::Atom("\\Seen".into()), Token::Atom("\\Flagged".into())]));
         assert_eq!(literal_at_end(b"a APPEND INBOX {310}"), Some((310, true)));
         assert_eq!(literal_at_end(b"a APPEND INBOX {310+}"), Some((310, false)));
+        let binary = command(b"a APPEND INBOX ~{3}\r\na\0b").unwrap();
+        assert_eq!(binary.args[1], Token::String(b"a\0b".to_vec()));
         assert_eq!(literal_at_end(b"a LOGIN x {}"), None);
         assert_eq!(sequence_set("1:3,5,7:*", 9), Some(vec![(1, 3), (5, 5), (7, 9)]));
         assert_eq!(sequence_set("0", 9), None);

@@ -3,9 +3,11 @@
 //! together (literals joined) and writes responses into a buffer; the store is reached only
 //! through the domain's services.
 //!
-//! Served so far: login (LOGIN, AUTHENTICATE PLAIN with SASL-IR), LIST with special-use
-//! attributes and hierarchy, STATUS, SELECT/EXAMINE, FETCH/UID FETCH, SEARCH (ALL and sets),
-//! STORE, EXPUNGE, COPY/MOVE, APPEND, IDLE, CREATE/RENAME/DELETE.
+//! Served: login (LOGIN, AUTHENTICATE PLAIN with SASL-IR), ENABLE (CONDSTORE, QRESYNC,
+//! IMAP4rev2), NAMESPACE with the shared namespace, LIST/LSUB ([`crate::list`]), STATUS
+//! ([`crate::status`]), SELECT/EXAMINE ([`crate::select`], [`crate::qresync`]), FETCH, SEARCH,
+//! STORE, EXPUNGE, COPY/MOVE, APPEND, IDLE, CREATE/RENAME/DELETE, QUOTA, ACL ([`crate::acl`]).
+//! Mailboxes are named through [`crate::names`]: the user's own, and colleagues' shared ones.
 
 use std::net::IpAddr;
 
@@ -34,6 +36,8 @@ pub(crate) struct Selected {
     pub read_only: bool,
     /// CONDSTORE is on (ENABLE CONDSTORE, or SELECT … (CONDSTORE)): FETCH answers show MODSEQ.
     pub condstore: bool,
+    /// QRESYNC is on: removals are reported as VANISHED.
+    pub qresync: bool,
     /// By UID; message sequence numbers are positions here (1-based).
     pub messages: Vec<(Membership, Message)>,
 }
@@ -52,16 +56,26 @@ pub struct Session {
     errors: u32,
     /// CONDSTORE was enabled in this session.
     condstore: bool,
+    /// QRESYNC was enabled (RFC 7162 §3.2.3; it implies CONDSTORE).
+    qresync: bool,
+    /// IMAP4rev2 was enabled (RFC 9051): ESEARCH answers SEARCH, SELECT differs.
+    rev2: bool,
 }
 
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE";
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE CHILDREN ACL RIGHTS=texk BINARY";
 const MAX_ERRORS: u32 = 20;
-const SYSTEM_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft)";
-const PERMANENT_FLAGS: &str = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)";
 
 impl Session {
     pub fn new(peer: IpAddr) -> Self {
-        Self { state: State::NotAuthenticated, peer, pending_auth: None, errors: 0, condstore: false }
+        Self {
+            state: State::NotAuthenticated,
+            peer,
+            pending_auth: None,
+            errors: 0,
+            condstore: false,
+            qresync: false,
+            rev2: false,
+        }
     }
 
     pub fn greeting() -> String {
@@ -223,13 +237,8 @@ impl Session {
     pub async fn refresh(&mut self, core: &Core, out: &mut Vec<u8>) {
         let State::Selected(who, sel) = &mut self.state else { return };
         let Ok(now) = core.mailbox_messages(who, sel.mailbox.id()).await else { return };
-        for i in (0..sel.messages.len()).rev() {
-            let uid = sel.messages[i].0.uid;
-            if now.binary_search_by_key(&uid, |(m, _)| m.uid).is_err() {
-                sel.messages.remove(i);
-                push(out, &format!("* {} EXPUNGE\r\n", i + 1));
-            }
-        }
+        let gone = |uid: u32| now.binary_search_by_key(&uid, |(m, _)| m.uid).is_err();
+        crate::qresync::report_removed(sel, gone, out);
         for (i, (m, msg)) in sel.messages.iter_mut().enumerate() {
             if let Ok(at) = now.binary_search_by_key(&m.uid, |(n, _)| n.uid)
                 && now[at].1.keywords != msg.keywords
@@ -263,85 +272,47 @@ impl Session {
         let who = self.principal()?.clone();
         match cmd.name.as_str() {
             "ENABLE" => {
-                let wants: Vec<String> = cmd.args.iter().filter_map(Token::atom).map(str::to_ascii_uppercase).collect();
-                let on: Vec<&str> = wants.iter().map(String::as_str).filter(|w| *w == "CONDSTORE").collect();
-                if !on.is_empty() {
-                    self.condstore = true;
-                }
-                push(out, &format!("* ENABLED{}{}\r\n", if on.is_empty() { "" } else { " " }, on.join(" ")));
-            }
-            "NAMESPACE" => push(out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n"),
-            "LIST" | "LSUB" => {
-                let [reference, pattern] = &cmd.args[..] else {
-                    return Err(Fail::Bad("LIST needs a reference and a pattern"));
-                };
-                let (Some(reference), Some(pattern)) = (reference.text(), pattern.text()) else {
-                    return Err(Fail::Bad("LIST needs a reference and a pattern"));
-                };
-                if pattern.is_empty() {
-                    push(out, &format!("* {} (\\Noselect) \"/\" \"\"\r\n", cmd.name));
-                } else {
-                    let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
-                    let full = format!("{reference}{pattern}");
-                    for (b, (path, children)) in boxes.iter().zip(Core::mailbox_paths(&boxes)) {
-                        if !matches_pattern(&full, &path) || (cmd.name == "LSUB" && !b.subscribed) {
-                            continue;
-                        }
-                        let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
-                        attrs.extend(b.role.and_then(kontor_domain::mail::MailboxRole::special_use));
-                        push(out, &format!("* {} ({}) \"/\" {}\r\n", cmd.name, attrs.join(" "), quote(&path)));
+                let mut on = Vec::new();
+                for want in cmd.args.iter().filter_map(Token::atom).map(str::to_ascii_uppercase) {
+                    match want.as_str() {
+                        "CONDSTORE" => self.condstore = true,
+                        // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                        "QRESYNC" => (self.condstore, self.qresync) = (true, true),
+                        "IMAP4REV2" => self.rev2 = true,
+                        _ => continue,
+                    }
+                    if !on.contains(&want) {
+                        on.push(want);
                     }
                 }
-            }
-            "STATUS" => {
-                let (Some(name), Some(Token::List(items))) = (cmd.args.first().and_then(Token::text), cmd.args.get(1))
-                else {
-                    return Err(Fail::Bad("STATUS needs a mailbox and a list of items"));
-                };
-                let (b, messages) = self.open(core, &who, &name).await?;
-                let mut parts = Vec::new();
-                for item in items {
-                    let item = item.atom().unwrap_or_default().to_ascii_uppercase();
-                    let value = match item.as_str() {
-                        "MESSAGES" => messages.len() as u64,
-                        "UIDNEXT" => u64::from(b.uidnext),
-                        "UIDVALIDITY" => u64::from(b.uidvalidity),
-                        "UNSEEN" => messages.iter().filter(|(_, m)| !m.keywords.contains("$seen")).count() as u64,
-                        "RECENT" => 0,
-                        "SIZE" => messages.iter().map(|(_, m)| m.size).sum(),
-                        _ => return Err(Fail::Bad("Unknown STATUS item")),
-                    };
-                    parts.push(format!("{item} {value}"));
+                if let State::Selected(_, sel) = &mut self.state {
+                    sel.condstore |= self.condstore;
+                    sel.qresync |= self.qresync;
                 }
-                push(out, &format!("* STATUS {} ({})\r\n", quote(&name), parts.join(" ")));
+                let on: Vec<&str> =
+                    on.iter().map(|w| if w == "IMAP4REV2" { "IMAP4rev2" } else { w.as_str() }).collect();
+                push(out, &format!("* ENABLED{}{}\r\n", if on.is_empty() { "" } else { " " }, on.join(" ")));
+            }
+            // RFC 2342: the user's own mailboxes, and others' under "Shared/<owner>/".
+            "NAMESPACE" => push(out, "* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL\r\n"),
+            "LIST" | "LSUB" => crate::list::list(core, &who, &cmd.name, &cmd.args, out).await?,
+            "STATUS" => crate::status::status(core, &who, &cmd.args, out).await?,
+            "MYRIGHTS" | "GETACL" | "LISTRIGHTS" | "SETACL" | "DELETEACL" => {
+                crate::acl::command(core, &who, &cmd.name, &cmd.args, out).await?;
             }
             "SELECT" | "EXAMINE" => {
-                let Some(name) = cmd.args.first().and_then(Token::text) else {
-                    return Err(Fail::Bad("SELECT needs a mailbox"));
-                };
-                // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+                // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1); a SELECT while one
+                // is selected closes it first (RFC 7162 §3.2.11, RFC 9051 §6.3.2).
+                if matches!(self.state, State::Selected(..)) {
+                    push(out, "* OK [CLOSED] Previous mailbox closed\r\n");
+                }
                 self.state = State::Authenticated(who.clone());
-                let (b, messages) = self.open(core, &who, &name).await?;
-                let read_only = cmd.name == "EXAMINE";
-                let condstore = self.condstore
-                    || matches!(cmd.args.get(1), Some(Token::List(l)) if l.iter().any(|t| t.atom().is_some_and(|a| a.eq_ignore_ascii_case("CONDSTORE"))));
-                self.condstore |= condstore;
-                let unseen = messages.iter().position(|(_, m)| !m.keywords.contains("$seen"));
-                push(out, &format!("* {} EXISTS\r\n* 0 RECENT\r\n* FLAGS {SYSTEM_FLAGS}\r\n", messages.len()));
-                if read_only {
-                    push(out, "* OK [PERMANENTFLAGS ()] Read-only\r\n");
-                } else {
-                    push(out, &format!("* OK [PERMANENTFLAGS {PERMANENT_FLAGS}] Flags and keywords\r\n"));
-                }
-                if let Some(u) = unseen {
-                    push(out, &format!("* OK [UNSEEN {}] First unseen\r\n", u + 1));
-                }
-                push(out, &format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", b.uidvalidity));
-                push(out, &format!("* OK [UIDNEXT {}] Predicted next UID\r\n", b.uidnext));
-                push(out, &format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", b.collection.modseq.0));
-                let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+                let modes = crate::select::Modes { condstore: self.condstore, qresync: self.qresync, rev2: self.rev2 };
+                let sel = crate::select::select(core, &who, cmd.name == "EXAMINE", &cmd.args, &modes, out).await?;
+                self.condstore |= sel.condstore;
+                let mode = if sel.read_only { "READ-ONLY" } else { "READ-WRITE" };
                 push(out, &format!("{tag} OK [{mode}] {} completed\r\n", cmd.name));
-                self.state = State::Selected(who, Selected { mailbox: b, read_only, condstore, messages });
+                self.state = State::Selected(who, sel);
                 return Ok(Outcome::Continue);
             }
             "APPEND" => {
@@ -380,6 +351,26 @@ impl Session {
             }
             "CREATE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("CREATE needs a name"))?;
+                if crate::names::is_shared(&name) || name.trim_end_matches('/') == "Shared" {
+                    return Err(Fail::No("[NOPERM] Mailboxes of others are made by their owners"));
+                }
+                // CREATE-SPECIAL-USE (RFC 6154 §3): every account has one mailbox of each use.
+                if let Some(Token::List(params)) = cmd.args.get(1) {
+                    return Err(match (params.first().and_then(Token::atom), params.get(1)) {
+                        (Some(u), Some(Token::List(uses))) if u.eq_ignore_ascii_case("USE") => {
+                            let known = ["\\Drafts", "\\Sent", "\\Junk", "\\Trash", "\\Archive", "\\All", "\\Flagged"];
+                            if uses
+                                .iter()
+                                .all(|t| t.atom().is_some_and(|a| known.iter().any(|k| k.eq_ignore_ascii_case(a))))
+                            {
+                                Fail::No("[USEATTR] The account has its mailbox of that use already")
+                            } else {
+                                Fail::No("[USEATTR] Unsupported special use")
+                            }
+                        }
+                        _ => Fail::Bad("Unknown CREATE parameter"),
+                    });
+                }
                 core.create_mailbox(&who, &name).await.map_err(|e| match e {
                     Error::Conflict(_) => Fail::No("[ALREADYEXISTS] The mailbox exists"),
                     Error::Invalid(_) => Fail::No("[CANNOT] Not a valid mailbox name"),
@@ -388,8 +379,16 @@ impl Session {
             }
             "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("A mailbox name is needed"))?;
-                let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
-                let b = find_mailbox(&boxes, &name).cloned().ok_or(Fail::No("[NONEXISTENT] No such mailbox"))?;
+                let named = crate::names::find(core, &who, &name).await?;
+                if !named.own {
+                    // Shared mailboxes are always listed as subscribed; their owners delete them.
+                    if cmd.name.ends_with("SUBSCRIBE") {
+                        push(out, &format!("{tag} OK {} completed\r\n", cmd.name));
+                        return Ok(Outcome::Continue);
+                    }
+                    return Err(Fail::No("[NOPERM] Only the owner deletes or renames a shared mailbox"));
+                }
+                let b = named.mailbox;
                 let refused = |e: Error| match e {
                     Error::Conflict(_) => Fail::No("[HASCHILDREN] Delete the child mailboxes first"),
                     Error::Invalid(_) => Fail::No("[CANNOT] Not for this mailbox"),
@@ -404,7 +403,10 @@ impl Session {
                     }
                     "RENAME" => {
                         let to = cmd.args.get(1).and_then(Token::text).ok_or(Fail::Bad("RENAME needs a new name"))?;
-                        if find_mailbox(&boxes, &to).is_some() {
+                        if crate::names::is_shared(&to) {
+                            return Err(Fail::No("[NOPERM] Mailboxes of others are made by their owners"));
+                        }
+                        if crate::names::find(core, &who, &to).await.is_ok() {
                             return Err(Fail::No("[ALREADYEXISTS] The new name is taken"));
                         }
                         core.rename_mailbox(&who, &b, &to).await.map_err(refused)?;
@@ -434,6 +436,11 @@ impl Session {
                     "COPY" | "MOVE" => {
                         code = crate::store::copy(core, &who, sel, by_uid, name == "MOVE", args, out).await?;
                     }
+                    "SEARCH" if self.rev2 => {
+                        let mut answer = Vec::new();
+                        crate::search::search(core, &who, sel, tag, by_uid, args, &mut answer).await?;
+                        out.extend(crate::rev2::esearch(tag, by_uid, &answer));
+                    }
                     "SEARCH" => crate::search::search(core, &who, sel, tag, by_uid, args, out).await?,
                     "STORE" => code = crate::store::store(core, &who, sel, by_uid, args, out).await?,
                     "EXPUNGE" => {
@@ -457,32 +464,6 @@ impl Session {
         push(out, &format!("{tag} OK {} completed\r\n", cmd.name));
         Ok(Outcome::Continue)
     }
-
-    /// A mailbox of the user by name (INBOX in any case) and its messages.
-    async fn open(
-        &self,
-        core: &Core,
-        who: &Principal,
-        name: &str,
-    ) -> Result<(Mailbox, Vec<(Membership, Message)>), Fail> {
-        let boxes = core.mailboxes_of(who.id).await.map_err(no)?;
-        let b = find_mailbox(&boxes, name).cloned().ok_or(Fail::No("[NONEXISTENT] No such mailbox"))?;
-        let messages = core.mailbox_messages(who, b.id()).await.map_err(no)?;
-        Ok((b, messages))
-    }
-}
-
-/// The mailbox with the full name `name` (`Work/Projects`; INBOX in any case).
-pub(crate) fn find_mailbox<'a>(boxes: &'a [Mailbox], name: &str) -> Option<&'a Mailbox> {
-    let name = name.trim_end_matches('/');
-    let paths = Core::mailbox_paths(boxes);
-    boxes
-        .iter()
-        .zip(paths)
-        .find(|(_, (path, _))| {
-            *path == name || (name.eq_ignore_ascii_case("INBOX") && path.eq_ignore_ascii_case("INBOX"))
-        })
-        .map(|(b, _)| b)
 }
 
 /// How a command failed: BAD (the client's syntax or state) or NO (refused).
@@ -491,7 +472,7 @@ pub(crate) enum Fail {
     No(&'static str),
 }
 
-fn no(e: Error) -> Fail {
+pub(crate) fn no(e: Error) -> Fail {
     match e {
         Error::NotFound(_) | Error::Forbidden { .. } => Fail::No("[NONEXISTENT] No such mailbox"),
         e => {
@@ -503,22 +484,6 @@ fn no(e: Error) -> Fail {
 
 pub(crate) fn push(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
-}
-
-/// LIST patterns: `*` matches anything, `%` anything but the hierarchy separator.
-fn matches_pattern(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((b'%', rest)) => (0..=n.len()).take_while(|i| *i == 0 || n[i - 1] != b'/').any(|i| go(rest, &n[i..])),
-            Some((c, rest)) => n.first().is_some_and(|d| d == c) && go(rest, &n[1..]),
-        }
-    }
-    if pattern.eq_ignore_ascii_case("INBOX") && name.eq_ignore_ascii_case("INBOX") {
-        return true;
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 pub(crate) fn in_ranges(ranges: &[(u32, u32)], n: u32) -> bool {

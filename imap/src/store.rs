@@ -98,7 +98,7 @@ pub(crate) async fn store(
     let changed =
         core.change_keywords(who, sel.mailbox.id(), &uids, op, &Keywords::new(words)).await.map_err(|e| match e {
             kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow this change"),
-            _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+            e => crate::session::no(e),
         })?;
     for (membership, keywords) in changed {
         let Some(at) = sel.messages.iter().position(|(m, _)| m.uid == membership.uid) else { continue };
@@ -149,14 +149,9 @@ pub(crate) async fn expunge(
     }
     let removed = core.remove_messages(who, sel.mailbox.id(), &doomed).await.map_err(|e| match e {
         kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow deleting"),
-        _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+        e => crate::session::no(e),
     })?;
-    for i in (0..sel.messages.len()).rev() {
-        if removed.contains(&sel.messages[i].0.uid) {
-            sel.messages.remove(i);
-            push(out, &format!("* {} EXPUNGE\r\n", i + 1));
-        }
-    }
+    crate::qresync::report_removed(sel, |uid| removed.binary_search(&uid).is_ok(), out);
     Ok(())
 }
 
@@ -177,12 +172,16 @@ pub(crate) async fn copy(
     }
     let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
     let name = target.text().ok_or(Fail::Bad("Bad mailbox name"))?;
-    let boxes = core.mailboxes_of(who.id).await.map_err(|_| Fail::No("[UNAVAILABLE] Temporary failure"))?;
-    let to = crate::session::find_mailbox(&boxes, &name).ok_or(Fail::No("[TRYCREATE] No such mailbox"))?;
+    let to = match crate::names::find(core, who, &name).await {
+        Ok(named) => named.mailbox,
+        Err(Fail::No(_)) => return Err(Fail::No("[TRYCREATE] No such mailbox")),
+        Err(e) => return Err(e),
+    };
     let uids = uids(sel, by_uid, set)?;
     let pairs = core.file_messages(who, sel.mailbox.id(), &uids, to.id(), remove).await.map_err(|e| match e {
         kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow this"),
-        _ => Fail::No("[UNAVAILABLE] Temporary failure"),
+        kontor_domain::Error::OverQuota { .. } => Fail::No("[OVERQUOTA] The target mailbox is full"),
+        e => crate::session::no(e),
     })?;
     let join = |v: Vec<u32>| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     let code = if pairs.is_empty() {
@@ -195,11 +194,8 @@ pub(crate) async fn copy(
         if !code.is_empty() {
             push(out, &format!("* OK {code}Moved\r\n"));
         }
-        for i in (0..sel.messages.len()).rev() {
-            if pairs.iter().any(|(old, _)| *old == sel.messages[i].0.uid) && to.id() != sel.mailbox.id() {
-                sel.messages.remove(i);
-                push(out, &format!("* {} EXPUNGE\r\n", i + 1));
-            }
+        if to.id() != sel.mailbox.id() {
+            crate::qresync::report_removed(sel, |uid| pairs.iter().any(|(old, _)| *old == uid), out);
         }
         return Ok(String::new());
     }
