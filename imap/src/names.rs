@@ -70,6 +70,13 @@ pub(crate) fn is_shared(name: &str) -> bool {
     name.strip_prefix(SHARED).is_some_and(|rest| rest.split('/').next().is_some_and(|owner| owner.contains('@')))
 }
 
+/// Whether a name is the shared namespace's (`Shared`, `Shared/…`): not for the user's own
+/// mailboxes, which would otherwise hide under or beside colleagues' ones.
+pub(crate) fn reserved(name: &str) -> bool {
+    let name = name.trim_end_matches('/');
+    name == SHARED.trim_end_matches('/') || name.starts_with(SHARED)
+}
+
 /// The mailbox a name denotes. A shared mailbox the user holds no right on answers as one that
 /// does not exist.
 pub(crate) async fn find(core: &Core, who: &Principal, name: &str) -> Result<Named, Fail> {

@@ -351,7 +351,7 @@ impl Session {
             }
             "CREATE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("CREATE needs a name"))?;
-                if crate::names::is_shared(&name) || name.trim_end_matches('/') == "Shared" {
+                if crate::names::reserved(&name) {
                     return Err(Fail::No("[NOPERM] Mailboxes of others are made by their owners"));
                 }
                 // CREATE-SPECIAL-USE (RFC 6154 §3): every account has one mailbox of each use.
@@ -403,7 +403,7 @@ impl Session {
                     }
                     "RENAME" => {
                         let to = cmd.args.get(1).and_then(Token::text).ok_or(Fail::Bad("RENAME needs a new name"))?;
-                        if crate::names::is_shared(&to) {
+                        if crate::names::reserved(&to) {
                             return Err(Fail::No("[NOPERM] Mailboxes of others are made by their owners"));
                         }
                         if crate::names::find(core, &who, &to).await.is_ok() {

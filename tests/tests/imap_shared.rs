@@ -431,6 +431,8 @@ async fn list_extended_status_and_binary(store: &Store) {
         .sum();
     assert_eq!(size, sum, "STATUS SIZE is the sum of RFC822.SIZE");
     assert!(c.last("a11", "CREATE Old (USE (\\Archive))").await.starts_with("a11 NO [USEATTR]"));
+    assert!(c.last("a12", "CREATE Shared/Mine").await.starts_with("a12 NO [NOPERM]"), "the shared namespace");
+    assert!(c.last("a13", "RENAME Work Shared").await.starts_with("a13 NO [NOPERM]"));
     // BINARY: quoted-printable and base64 undone; unknown encodings refused.
     let b = c.cmd("b1", "FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])").await;
     assert_eq!(b[0], "* 2 FETCH (BINARY[1] {13}\r\nGrüße, Welt BINARY.SIZE[1] 13)\r\n", "{b:?}");
