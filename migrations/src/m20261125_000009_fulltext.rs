@@ -44,10 +44,13 @@ const POSTGRES_UP: &[&str] = &[
     // is rolled back to the block and the migration goes on.
     "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_trgm; \
      EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'pg_trgm not available: %', SQLERRM; END $$",
-    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN \
-     CREATE INDEX message_text_trgm ON message_text USING gin (subject gin_trgm_ops, from_addr gin_trgm_ops, \
-     to_addr gin_trgm_ops, cc_addr gin_trgm_ops, bcc_addr gin_trgm_ops, headers gin_trgm_ops, body gin_trgm_ops); \
-     END IF; EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'no trigram index: %', SQLERRM; END $$",
+    // One index per column: the planner prices a scan of one seven-column GIN index above
+    // reading the table (whose TOASTed text it does not count) and then reads 44 MB for a
+    // word in 37 of 5,000 messages (240 ms); with one per column it takes the index (8 ms).
+    "DO $$ DECLARE c TEXT; BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN \
+     FOREACH c IN ARRAY ARRAY['subject', 'from_addr', 'to_addr', 'cc_addr', 'bcc_addr', 'headers', 'body'] LOOP \
+     EXECUTE format('CREATE INDEX message_text_trgm_%s ON message_text USING gin (%I gin_trgm_ops)', c, c); \
+     END LOOP; END IF; EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'no trigram index: %', SQLERRM; END $$",
 ];
 
 #[async_trait::async_trait]
