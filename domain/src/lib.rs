@@ -24,8 +24,9 @@ pub use error::{Error, Result};
 pub use services::collections::Access;
 pub use services::files::{DRIVE_ROOT, Node};
 pub use services::mail::{Delivered, Recipient};
-pub use services::{Actor, NewUser};
+pub use services::submission::{Route, SendAs, Submitted};
 pub use services::{AclEntry, SharedMailbox};
+pub use services::{Actor, NewUser};
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub struct Core {
     /// Quota warnings committed on this node, waiting to be mailed (see
     /// [`Core::send_quota_warnings`]).
     pub quota_warnings: services::mail::QuotaWarnings,
+    /// Woken when mail was queued for other servers (the server's outbound worker waits here).
+    pub outbound: tokio::sync::Notify,
 }
 
 /// Tunables of the domain, set from the server's configuration.
@@ -52,6 +55,13 @@ pub struct Settings {
     /// Lifetime of access tokens.
     pub token_ttl_secs: u64,
     pub login_limits: auth::limiter::LimitSettings,
+    /// This server's host name (in DSNs and headers it writes).
+    pub hostname: String,
+    /// The first retry of a queued message comes this long after a failed attempt; each
+    /// further one twice as long after the one before (at most four hours).
+    pub outbound_retry_ms: i64,
+    /// A message not delivered this long after it was queued is bounced to its sender.
+    pub outbound_give_up_ms: i64,
 }
 
 impl Default for Settings {
@@ -61,6 +71,9 @@ impl Default for Settings {
             default_quota: None,
             token_ttl_secs: 3600,
             login_limits: auth::limiter::LimitSettings::default(),
+            hostname: "localhost".into(),
+            outbound_retry_ms: 60_000,
+            outbound_give_up_ms: 5 * 24 * 3600 * 1000,
         }
     }
 }
@@ -80,7 +93,15 @@ impl Core {
             tokens: auth::token::TokenIssuer::new(&secret, settings.token_ttl_secs),
             verified: auth::cache::VerifiedCache::default(),
         };
-        Ok(Self { store, blobs, bus, auth, settings, quota_warnings: services::mail::QuotaWarnings::default() })
+        Ok(Self {
+            store,
+            blobs,
+            bus,
+            auth,
+            settings,
+            quota_warnings: services::mail::QuotaWarnings::default(),
+            outbound: tokio::sync::Notify::new(),
+        })
     }
 
     /// Publishes the events of a committed write and hands back its value.

@@ -93,9 +93,9 @@ pub struct NewItem {
 pub use crate::model::LogPosition;
 
 /// The relational store: the parts below, implemented by one type.
-pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore {}
+pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore {}
 
-impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore> Store for T {}
+impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore> Store for T {}
 
 /// Domains, principals and accounts, groups, aliases, app passwords, server secrets.
 #[async_trait]
@@ -348,6 +348,40 @@ pub trait MailStore: Send + Sync + 'static {
         uids: &[u32],
         seen: bool,
     ) -> Result<Committed<Vec<(crate::mail::Membership, crate::mail::Keywords)>>>;
+}
+
+/// The outbound queue (mail for other servers) and the domains' DKIM keys.
+#[async_trait]
+pub trait OutboundStore: Send + Sync + 'static {
+    /// Queues the message for each recipient (one entry each, due now), taking a blob reference
+    /// for each, in one transaction. Returns the entries' ids.
+    async fn enqueue(&self, new: crate::mail::outbound::NewQueued) -> Result<Vec<i64>>;
+    /// Claims up to `limit` entries due at `now` that no node holds, until `until`: a node that
+    /// dies while sending leaves them to be claimed again then. On PostgreSQL, nodes claiming at
+    /// once skip each other's rows (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_due(
+        &self,
+        now: crate::ids::Timestamp,
+        until: crate::ids::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<crate::mail::outbound::Queued>>;
+    /// Removes entries (delivered, or bounced), releasing their blob references.
+    async fn dequeue(&self, ids: &[i64]) -> Result<()>;
+    /// Records a failed attempt: one more attempt, the error, due again at `next`.
+    async fn defer(&self, id: i64, next: crate::ids::Timestamp, error: &str) -> Result<()>;
+    /// Every queued entry, oldest first (for the admin).
+    async fn queued(&self) -> Result<Vec<crate::mail::outbound::Queued>>;
+    /// Makes every entry due now (the admin's "retry now").
+    async fn flush_queue(&self, now: crate::ids::Timestamp) -> Result<u64>;
+
+    /// The domain's DKIM key, if it has one.
+    async fn dkim_key(&self, domain: DomainId) -> Result<Option<crate::mail::outbound::DkimKey>>;
+    /// Stores the domain's DKIM key unless it has one already; returns the key it has now.
+    async fn put_dkim_key(
+        &self,
+        domain: DomainId,
+        key: crate::mail::outbound::DkimKey,
+    ) -> Result<crate::mail::outbound::DkimKey>;
 }
 
 /// Content-addressed bytes.

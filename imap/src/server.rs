@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use kontor_domain::Core;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
 use crate::parse::literal_at_end;
@@ -18,13 +18,44 @@ const MAX_LINE: u64 = 64 << 10;
 /// Largest literal (an APPENDed message) and largest whole command.
 const MAX_LITERAL: usize = 64 << 20;
 
+/// A connection, plain or encrypted.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Reader = BufReader<ReadHalf<Box<dyn Io>>>;
+type Writer = WriteHalf<Box<dyn Io>>;
+
+/// TLS for a listener: offered with STARTTLS, or spoken from the start (`implicit`, port 993).
+#[derive(Clone)]
+pub struct Tls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub implicit: bool,
+}
+
+async fn handshake(tls: &Tls, io: Box<dyn Io>) -> std::io::Result<(Reader, Writer)> {
+    let s = tokio::time::timeout(Duration::from_mins(1), tls.acceptor.accept(io))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
+    let (r, w) = tokio::io::split(Box::new(s) as Box<dyn Io>);
+    Ok((BufReader::new(r), w))
+}
+
 /// Serves one connection until LOGOUT, an error or an autologout.
-pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core) -> std::io::Result<()> {
+pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: Option<&Tls>) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
-    let (read, mut write) = socket.into_split();
-    let mut reader = BufReader::new(read);
     let mut session = Session::new(peer.ip());
-    write.write_all(Session::greeting().as_bytes()).await?;
+    let (mut reader, mut write) = match tls {
+        Some(t) if t.implicit => {
+            session.tls_started();
+            handshake(t, Box::new(socket)).await?
+        }
+        _ => {
+            let (r, w) = tokio::io::split(Box::new(socket) as Box<dyn Io>);
+            (BufReader::new(r), w)
+        }
+    };
+    session.offer_tls(tls.is_some());
+    write.write_all(session.hello().as_bytes()).await?;
     let mut command = Vec::new();
     let mut out = Vec::new();
     loop {
@@ -67,6 +98,13 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core) -> std
         match outcome {
             Outcome::Continue => {}
             Outcome::Close => return Ok(()),
+            Outcome::StartTls => {
+                let Some(t) = tls else { return Ok(()) };
+                // Whatever the client sent after STARTTLS in the clear is dropped with the buffer.
+                let io = reader.into_inner().unsplit(write);
+                (reader, write) = handshake(t, io).await?;
+                session.tls_started();
+            }
             Outcome::Idle(tag) => {
                 if idle(core, &mut session, &tag, &mut reader, &mut write).await? == Outcome::Close {
                     return Ok(());
@@ -82,8 +120,8 @@ async fn idle(
     core: &Core,
     session: &mut Session,
     tag: &str,
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    reader: &mut Reader,
+    write: &mut Writer,
 ) -> std::io::Result<Outcome> {
     let mut events = core.bus.subscribe();
     let account = session.watched_account();

@@ -29,6 +29,16 @@ pub enum Outcome {
     /// IDLE (RFC 2177) with this tag: send the output, then wait for DONE while reporting
     /// changes ([`Session::refresh`]) as they happen; [`Session::idle_done`] ends it.
     Idle(String),
+    /// STARTTLS: send the output, start TLS, then call [`Session::tls_started`].
+    StartTls,
+}
+
+/// Whether the connection is encrypted, or could be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsState {
+    Unavailable,
+    Offered,
+    Active,
 }
 
 pub(crate) struct Selected {
@@ -60,6 +70,7 @@ pub struct Session {
     qresync: bool,
     /// IMAP4rev2 was enabled (RFC 9051): ESEARCH answers SEARCH, SELECT differs.
     rev2: bool,
+    tls: TlsState,
 }
 
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE CHILDREN ACL RIGHTS=texk BINARY";
@@ -75,7 +86,34 @@ impl Session {
             condstore: false,
             qresync: false,
             rev2: false,
+            tls: TlsState::Unavailable,
         }
+    }
+
+    /// Offers STARTTLS when `on` (and the connection is not encrypted yet).
+    pub fn offer_tls(&mut self, on: bool) {
+        if self.tls != TlsState::Active {
+            self.tls = if on { TlsState::Offered } else { TlsState::Unavailable };
+        }
+    }
+
+    /// TLS is up (STARTTLS done, or implicit TLS): capabilities are asked again (RFC 9051 §6.2.1).
+    pub fn tls_started(&mut self) {
+        self.tls = TlsState::Active;
+    }
+
+    /// The capabilities as they stand (STARTTLS while it can be used).
+    fn capabilities(&self) -> String {
+        if self.tls == TlsState::Offered && matches!(self.state, State::NotAuthenticated) {
+            format!("{CAPABILITIES} STARTTLS")
+        } else {
+            CAPABILITIES.to_owned()
+        }
+    }
+
+    /// The greeting of this connection.
+    pub fn hello(&self) -> String {
+        format!("* OK [CAPABILITY {}] Kontor IMAP ready\r\n", self.capabilities())
     }
 
     pub fn greeting() -> String {
@@ -118,9 +156,18 @@ impl Session {
         let ok = |out: &mut Vec<u8>, what: &str| push(out, &format!("{tag} OK {what} completed\r\n"));
         match cmd.name.as_str() {
             "CAPABILITY" => {
-                push(out, &format!("* CAPABILITY {CAPABILITIES}\r\n"));
+                push(out, &format!("* CAPABILITY {}\r\n", self.capabilities()));
                 ok(out, "CAPABILITY");
             }
+            "STARTTLS" => match (&self.state, self.tls) {
+                (State::NotAuthenticated, TlsState::Offered) => {
+                    push(out, &format!("{tag} OK Begin TLS negotiation now\r\n"));
+                    return Ok(Outcome::StartTls);
+                }
+                (_, TlsState::Active) => return Err(Fail::Bad("TLS is already active")),
+                (State::NotAuthenticated, _) => return Err(Fail::No("TLS is not available")),
+                _ => return Err(Fail::Bad("STARTTLS is only allowed before login")),
+            },
             "NOOP" | "CHECK" => {
                 self.refresh(core, out).await;
                 ok(out, &cmd.name);
@@ -139,7 +186,6 @@ impl Session {
                 push(out, "* ID (\"name\" \"Kontor\")\r\n");
                 ok(out, "ID");
             }
-            "STARTTLS" => return Err(Fail::No("TLS is not available")),
             "LOGIN" => {
                 if !matches!(self.state, State::NotAuthenticated) {
                     return Err(Fail::Bad("Already logged in"));

@@ -11,6 +11,7 @@ mod m20261123_000003_item_uid;
 mod m20261123_000004_item_time;
 mod m20261123_000005_mail;
 mod m20261123_000006_pop3_retention;
+mod m20261125_000007_outbound;
 mod m20261125_000008_shared_seen;
 mod m20261125_000009_fulltext;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_item_time::Migration),
             Box::new(m20261123_000005_mail::Migration),
             Box::new(m20261123_000006_pop3_retention::Migration),
+            Box::new(m20261125_000007_outbound::Migration),
             Box::new(m20261125_000008_shared_seen::Migration),
             Box::new(m20261125_000009_fulltext::Migration),
         ]

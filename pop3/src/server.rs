@@ -53,13 +53,46 @@ struct Maildrop {
     messages: Vec<(u32, Message)>,
 }
 
+/// A connection, plain or encrypted.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// TLS for a listener: offered with STLS, or spoken from the start (`implicit`, port 995).
+#[derive(Clone)]
+pub struct Tls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub implicit: bool,
+}
+
+async fn handshake(tls: &Tls, io: Box<dyn Io>) -> std::io::Result<Box<dyn Io>> {
+    let s = tokio::time::timeout(IDLE, tls.acceptor.accept(io))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
+    Ok(Box::new(s))
+}
+
 /// Serves one connection; `locks` is shared by all connections of the process.
-pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks: &Locks) -> std::io::Result<()> {
+pub async fn connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    core: &Core,
+    locks: &Locks,
+    tls: Option<&Tls>,
+) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
-    let (read, mut write) = socket.into_split();
-    let mut reader = BufReader::new(read);
     let mut session = Session::new();
-    write.write_all(Session::greeting().as_bytes()).await?;
+    let socket: Box<dyn Io> = match tls {
+        Some(t) if t.implicit => {
+            session.tls_started();
+            handshake(t, Box::new(socket)).await?
+        }
+        _ => Box::new(socket),
+    };
+    session.offer_tls(tls.is_some());
+    // One buffered stream for both directions (BufReader passes writes through), so STLS can
+    // take the socket back, dropping what the client sent in the clear after the command.
+    let mut reader = BufReader::new(socket);
+    reader.write_all(Session::greeting().as_bytes()).await?;
     let mut maildrop: Option<(Maildrop, Held<'_>)> = None;
     let mut line = Vec::new();
     loop {
@@ -67,7 +100,7 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks:
         let n = match tokio::time::timeout(IDLE, (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)).await {
             Ok(r) => r?,
             Err(_) => {
-                write.write_all(b"-ERR Autologout: idle for too long\r\n").await?;
+                reader.write_all(b"-ERR Autologout: idle for too long\r\n").await?;
                 return Ok(());
             }
         };
@@ -75,7 +108,7 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks:
             return Ok(());
         }
         if line.last() != Some(&b'\n') {
-            write.write_all(b"-ERR Line too long\r\n").await?;
+            reader.write_all(b"-ERR Line too long\r\n").await?;
             return Ok(());
         }
         let text = String::from_utf8_lossy(&line);
@@ -129,15 +162,21 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, locks:
             other => other,
         };
         match step {
-            Step::Reply(r) => write.write_all(r.as_bytes()).await?,
-            Step::Data(d) => write.write_all(&d).await?,
+            Step::Reply(r) => reader.write_all(r.as_bytes()).await?,
+            Step::Data(d) => reader.write_all(&d).await?,
             Step::Close(r) => {
-                write.write_all(r.as_bytes()).await?;
+                reader.write_all(r.as_bytes()).await?;
                 return Ok(());
+            }
+            Step::StartTls(r) => {
+                reader.write_all(r.as_bytes()).await?;
+                let Some(t) = tls else { return Ok(()) };
+                reader = BufReader::new(handshake(t, reader.into_inner()).await?);
+                session.tls_started();
             }
             Step::Login { .. } | Step::Retrieve { .. } | Step::Update(_) => {
                 tracing::error!("pop3 session asked the driver twice for one line");
-                write.write_all(b"-ERR Internal error\r\n").await?;
+                reader.write_all(b"-ERR Internal error\r\n").await?;
             }
         }
     }

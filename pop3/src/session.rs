@@ -34,6 +34,8 @@ pub enum Step {
     Update(Vec<u32>),
     /// Send and close.
     Close(String),
+    /// Send this, start TLS, then call [`Session::tls_started`] (RFC 2595 STLS).
+    StartTls(String),
 }
 
 /// Why a login did not give a maildrop.
@@ -57,6 +59,10 @@ pub struct Session {
     errors: u32,
     /// A pending RETR/TOP: how many body lines TOP asked for.
     top: Option<usize>,
+    /// STLS can be offered (a certificate is configured).
+    tls: bool,
+    /// The connection is encrypted.
+    secure: bool,
 }
 
 const CAPA: &str = "+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n\
@@ -77,7 +83,20 @@ impl Session {
             uidvalidity: 0,
             errors: 0,
             top: None,
+            tls: false,
+            secure: false,
         }
+    }
+
+    /// Offers STLS when `on` (and the connection is not encrypted yet).
+    pub fn offer_tls(&mut self, on: bool) {
+        self.tls = on;
+    }
+
+    /// TLS is up: the client logs in from the start (RFC 2595 §4).
+    pub fn tls_started(&mut self) {
+        self.secure = true;
+        self.state = State::Authorization { user: None, sasl: false };
     }
 
     pub fn greeting() -> &'static str {
@@ -102,6 +121,7 @@ impl Session {
         let cmd = parts.next().unwrap_or_default().to_ascii_uppercase();
         let arg = parts.next().unwrap_or_default().trim();
         match (&mut self.state, cmd.as_str()) {
+            (_, "CAPA") if self.tls && !self.secure => Step::Reply(CAPA.replace("\r\n.\r\n", "\r\nSTLS\r\n.\r\n")),
             (_, "CAPA") => Step::Reply(CAPA.into()),
             (State::Authorization { .. }, "QUIT") => Step::Close("+OK Bye\r\n".into()),
             (State::Authorization { user, .. }, "USER") => {
@@ -132,6 +152,10 @@ impl Session {
                         Step::Reply("+ \r\n".into())
                     }
                 }
+            }
+            (State::Authorization { .. }, "STLS") if self.secure => self.err("TLS is already active"),
+            (State::Authorization { user: None, .. }, "STLS") if self.tls => {
+                Step::StartTls("+OK Begin TLS negotiation\r\n".into())
             }
             (State::Authorization { .. }, "STLS") => self.err("TLS is not available"),
             (State::Authorization { .. }, "APOP") => self.err("APOP is not supported"),

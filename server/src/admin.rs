@@ -9,7 +9,7 @@ use kontor_domain::{Actor, NewUser};
 
 use crate::Fatal;
 use crate::app::{App, BusMode};
-use crate::cli::{AliasCmd, AppPasswordCmd, Command, DomainCmd, MailboxCmd, QuotaCmd, UserCmd};
+use crate::cli::{AliasCmd, AppPasswordCmd, Command, DomainCmd, MailboxCmd, QueueCmd, QuotaCmd, UserCmd};
 use crate::config::Config;
 
 const SYS: Actor<'static> = Actor::System;
@@ -38,6 +38,18 @@ fn show_quota(limit: Option<u64>) -> String {
     limit.map_or_else(|| "unlimited".into(), format_size)
 }
 
+/// The domain's DKIM key, made (RSA-2048) when it has none.
+async fn dkim_key(
+    core: &kontor_domain::Core,
+    domain: &kontor_domain::address::DomainName,
+) -> Result<kontor_domain::mail::outbound::DkimKey, Fatal> {
+    if let Some(k) = core.dkim_key(domain).await? {
+        return Ok(k);
+    }
+    let key = kontor_smtp::dkim::generate(domain).map_err(Fatal)?;
+    Ok(core.set_dkim_key(key).await?)
+}
+
 /// Runs one admin command.
 pub async fn run(cfg: &Config, cmd: Command) -> Result<(), Fatal> {
     let app = App::open(cfg, BusMode::Local).await?;
@@ -53,7 +65,47 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
         Command::Migrate => println!("database is up to date"),
         Command::Domain(DomainCmd::Add { name }) => {
             let d = core.add_domain(SYS, &name).await?;
+            let key = dkim_key(core, &d.name).await?;
             println!("added domain {}", d.name);
+            let (host, value) = key.dns_record();
+            println!("publish its DKIM key in DNS: {host} TXT \"{value}\"");
+        }
+        Command::Domain(DomainCmd::Dkim { name }) => {
+            let d = kontor_domain::address::DomainName::parse(&name)?;
+            if !core.list_domains(SYS).await?.iter().any(|x| x.name == d) {
+                return Err(Fatal(format!("domain {d} not found")));
+            }
+            let (host, value) = dkim_key(core, &d).await?.dns_record();
+            println!("{host} TXT \"{value}\"");
+        }
+        Command::Queue(QueueCmd::List) => {
+            for q in core.admin_queue(SYS).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    q.id,
+                    q.attempts,
+                    q.next_attempt_at.rfc3339(),
+                    if q.mail_from.is_empty() { "<>" } else { &q.mail_from },
+                    q.rcpt,
+                    q.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Command::Delegate { owner, grantee, right } => {
+            use kontor_domain::rights::Rights;
+            let owner = core.principal_by_address(&owner).await?;
+            let grantee = kontor_domain::address::Address::parse(&grantee)?;
+            let send = match right.as_str() {
+                "send-as" => Rights::SEND_AS,
+                "send-on-behalf" => Rights::SEND_ON_BEHALF,
+                _ => Rights::NONE,
+            };
+            core.set_sending_rights(&owner, &grantee, send).await?;
+            println!("{grantee} may now send for {}: {right}", owner.address);
+        }
+        Command::Queue(QueueCmd::Flush) => {
+            let n = core.admin_flush_queue(SYS).await?;
+            println!("{n} queued messages due now");
         }
         Command::Domain(DomainCmd::List) => {
             for d in core.list_domains(SYS).await? {

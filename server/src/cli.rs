@@ -52,6 +52,17 @@ pub enum Command {
     /// whole mailbox) with a colleague of the same domain as a role: reviewer, author, editor,
     /// owner (delegate), or none to revoke.
     Share { owner: String, target: String, grantee: String, role: String },
+    /// The outbound queue (mail for other servers).
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Let a colleague send mail as OWNER (send-as), on OWNER's behalf (send-on-behalf: a
+    /// Sender: header names the colleague), or not (none).
+    Delegate {
+        owner: String,
+        grantee: String,
+        #[arg(value_parser = ["send-as", "send-on-behalf", "none"])]
+        right: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +118,16 @@ pub enum DomainCmd {
     List,
     /// Remove a domain (it must have no users or aliases left).
     Remove { name: String },
+    /// Print the DNS TXT record that publishes the domain's DKIM key (made now if missing).
+    Dkim { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// List mail waiting for other servers: id, attempts, next attempt, sender, recipient, last error.
+    List,
+    /// Try every queued message now.
+    Flush,
 }
 
 #[derive(Debug, Subcommand)]

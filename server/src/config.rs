@@ -28,6 +28,14 @@ pub struct Config {
     pub pop3: Listener,
     pub smtp: Listener,
     pub submission: Listener,
+    /// Implicit TLS (RFC 8314): submission on 465, IMAP on 993, POP3 on 995; empty: off.
+    pub submissions: Listener,
+    pub imaps: Listener,
+    pub pop3s: Listener,
+    pub tls: Tls,
+    pub mail: Mail,
+    pub outbound: Outbound,
+    pub dns: Dns,
     pub auth: Auth,
     pub quota: QuotaCfg,
     pub log: Log,
@@ -66,6 +74,52 @@ pub struct Listener {
     pub listen: String,
     /// Connections one source address may hold open at once (mail protocols).
     pub max_per_address: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain (PEM). With `key`, SMTP, submission, IMAP and POP3 offer STARTTLS and
+    /// the implicit-TLS listeners can be used.
+    pub cert: String,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    /// This server's name in greetings, Received: and Authentication-Results: headers and
+    /// DSNs; empty: the domain.
+    pub hostname: String,
+    /// Check SPF, DKIM and DMARC of mail from other servers (results in Authentication-Results:).
+    pub verify_inbound: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outbound {
+    /// Send all outgoing mail through this server (`host:port`, a smarthost); empty: to each
+    /// recipient domain's MX hosts.
+    pub relay: String,
+    /// The port of MX hosts.
+    pub port: i64,
+    /// First retry after a failed attempt; each later one waits twice as long (at most 4 h).
+    pub retry: String,
+    /// Bounce mail not delivered after this long.
+    pub give_up: String,
+    /// How often the queue is looked at without being woken (mail queued on other nodes).
+    pub poll: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    /// Name servers (`ip:port`, comma-separated) for MX lookups and SPF/DKIM/DMARC; empty: the
+    /// system's (/etc/resolv.conf).
+    pub servers: String,
+    /// Longest wait for one answer.
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +164,19 @@ impl Default for Config {
             pop3: l("127.0.0.1:1110"),
             smtp: l("127.0.0.1:2525"),
             submission: l("127.0.0.1:1587"),
+            submissions: l(""),
+            imaps: l(""),
+            pop3s: l(""),
+            tls: Tls { cert: String::new(), key: String::new() },
+            mail: Mail { hostname: String::new(), verify_inbound: true },
+            outbound: Outbound {
+                relay: String::new(),
+                port: 25,
+                retry: "1m".into(),
+                give_up: "5d".into(),
+                poll: "30s".into(),
+            },
+            dns: Dns { servers: String::new(), timeout: "5s".into() },
             auth: Auth {
                 token_ttl: "1h".into(),
                 failures_per_account_per_minute: 6,
@@ -140,6 +207,9 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("KONTOR_POP3", "pop3.listen"),
     ("KONTOR_SMTP", "smtp.listen"),
     ("KONTOR_SUBMISSION", "submission.listen"),
+    ("KONTOR_SUBMISSIONS", "submissions.listen"),
+    ("KONTOR_IMAPS", "imaps.listen"),
+    ("KONTOR_POP3S", "pop3s.listen"),
 ];
 
 /// Every leaf key of the defaults, with its default value.
@@ -272,8 +342,24 @@ impl Config {
             parse_addr(key, addr)?;
         }
         for (key, l) in
-            [("imap", &self.imap), ("pop3", &self.pop3), ("smtp", &self.smtp), ("submission", &self.submission)]
+            [("submissions.listen", &self.submissions), ("imaps.listen", &self.imaps), ("pop3s.listen", &self.pop3s)]
         {
+            if !l.listen.is_empty() {
+                parse_addr(key, &l.listen)?;
+                if self.tls.cert.is_empty() {
+                    return Err(err(format!("{key}: implicit TLS needs tls.cert and tls.key")));
+                }
+            }
+        }
+        for (key, l) in [
+            ("imap", &self.imap),
+            ("pop3", &self.pop3),
+            ("smtp", &self.smtp),
+            ("submission", &self.submission),
+            ("submissions", &self.submissions),
+            ("imaps", &self.imaps),
+            ("pop3s", &self.pop3s),
+        ] {
             if !(1..=100_000).contains(&l.max_per_address) {
                 return Err(err(format!("{key}.max_per_address: must be between 1 and 100000")));
             }
@@ -285,6 +371,19 @@ impl Config {
             size("quota.default", &self.quota.default)?;
         }
         duration("http.request_timeout", &self.http.request_timeout)?;
+        duration("outbound.retry", &self.outbound.retry)?;
+        duration("outbound.give_up", &self.outbound.give_up)?;
+        duration("outbound.poll", &self.outbound.poll)?;
+        duration("dns.timeout", &self.dns.timeout)?;
+        if !(1..=65535).contains(&self.outbound.port) {
+            return Err(err("outbound.port: must be between 1 and 65535"));
+        }
+        self.relay()?;
+        self.dns_servers()?;
+        if !self.mail.hostname.is_empty() {
+            kontor_domain::address::DomainName::parse(&self.mail.hostname)
+                .map_err(|e| err(format!("mail.hostname: {e}")))?;
+        }
         duration("auth.token_ttl", &self.auth.token_ttl)?;
         if !self.database.url.is_empty() && kontor_storage::Backend::of_url(&self.database.url).is_none() {
             return Err(err(format!(
@@ -344,10 +443,70 @@ impl Config {
         parse_addr("smtp.listen", &self.smtp.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 2525)))
     }
 
+    pub fn submission_addr(&self) -> SocketAddr {
+        parse_addr("submission.listen", &self.submission.listen)
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 1587)))
+    }
+
+    /// An implicit-TLS listener's address, if it is on.
+    pub fn tls_addr(l: &Listener) -> Option<SocketAddr> {
+        if l.listen.is_empty() { None } else { l.listen.parse().ok() }
+    }
+
+    /// This server's host name (`mail.hostname`, else the domain).
+    pub fn hostname(&self) -> String {
+        if self.mail.hostname.is_empty() { self.domain.clone() } else { self.mail.hostname.clone() }
+    }
+
+    /// The smarthost, if one is set: (host, port).
+    pub fn relay(&self) -> Result<Option<(String, u16)>, ConfigError> {
+        if self.outbound.relay.trim().is_empty() {
+            return Ok(None);
+        }
+        let bad = || err(format!("outbound.relay: expected host:port, got {:?}", self.outbound.relay));
+        let (host, port) = self.outbound.relay.trim().rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Some((host.trim_matches(['[', ']']).to_owned(), port)))
+    }
+
+    /// The configured name servers (none: the system's).
+    pub fn dns_servers(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.dns
+            .servers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<SocketAddr>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| err(format!("dns.servers: expected ip:port, got {s:?}")))
+            })
+            .collect()
+    }
+
+    pub fn dns_timeout(&self) -> Duration {
+        duration("dns.timeout", &self.dns.timeout).unwrap_or(Duration::from_secs(5))
+    }
+
+    /// How the outbound worker reaches other servers.
+    pub fn outbound_settings(&self) -> kontor_smtp::outbound::Settings {
+        kontor_smtp::outbound::Settings {
+            hostname: self.hostname(),
+            relay: self.relay().ok().flatten(),
+            port: u16::try_from(self.outbound.port).unwrap_or(25),
+            batch: 64,
+            poll: duration("outbound.poll", &self.outbound.poll).unwrap_or(Duration::from_secs(30)),
+            timeout: Duration::from_mins(1),
+        }
+    }
+
     /// What the SMTP sessions allow: messages up to `quota.max_item_size`.
     pub fn smtp_limits(&self) -> kontor_smtp::Limits {
         kontor_smtp::Limits {
-            hostname: self.domain.clone(),
+            hostname: self.hostname(),
             max_message_size: usize::try_from(self.settings().max_item_size).unwrap_or(usize::MAX),
             max_recipients: 100,
             max_errors: 10,
@@ -388,6 +547,11 @@ impl Config {
                 per_address_per_minute: n(self.auth.failures_per_address_per_minute),
                 per_address_burst: n(self.auth.failures_per_address_burst),
             },
+            hostname: self.hostname(),
+            outbound_retry_ms: duration("outbound.retry", &self.outbound.retry)
+                .map_or(60_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            outbound_give_up_ms: duration("outbound.give_up", &self.outbound.give_up)
+                .map_or(5 * 86_400_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         }
     }
 }

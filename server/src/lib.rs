@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod listen;
 pub mod serve;
+pub mod tls;
 
 use clap::Parser;
 

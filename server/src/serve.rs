@@ -63,10 +63,33 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let smtp_listener = bind_mail("smtp", "SMTP", cfg.smtp_addr(), &cfg.smtp.listen).await?;
     let pop3_listener = bind_mail("pop3", "POP3", cfg.pop3_addr(), &cfg.pop3.listen).await?;
     let imap_listener = bind_mail("imap", "IMAP", cfg.imap_addr(), &cfg.imap.listen).await?;
+    let submission_listener =
+        bind_mail("submission", "SUBMISSION", cfg.submission_addr(), &cfg.submission.listen).await?;
+    let tls = crate::tls::acceptor(&cfg)?;
+    let imaps_listener = match Config::tls_addr(&cfg.imaps) {
+        Some(addr) => Some(bind_mail("imaps", "IMAPS", addr, &cfg.imaps.listen).await?),
+        None => None,
+    };
+    let pop3s_listener = match Config::tls_addr(&cfg.pop3s) {
+        Some(addr) => Some(bind_mail("pop3s", "POP3S", addr, &cfg.pop3s.listen).await?),
+        None => None,
+    };
+    let submissions_listener = match Config::tls_addr(&cfg.submissions) {
+        Some(addr) => Some(bind_mail("submissions", "SUBMISSIONS", addr, &cfg.submissions.listen).await?),
+        None => None,
+    };
     // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
-    tracing::debug!(addr = %cfg.submission.listen, "submission listener reserved; not served yet");
+    // One resolver for MX lookups and SPF/DKIM/DMARC. Without one, inbound mail is not checked
+    // and outbound mail waits in the queue until it is there.
+    let dns = match kontor_smtp::dns::resolver(&cfg.dns_servers()?, cfg.dns_timeout()) {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) => {
+            tracing::error!(error = %e, "no DNS: inbound mail is not checked, outbound mail waits");
+            None
+        }
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(app.core.clone(), stop_rx.clone()));
@@ -80,29 +103,73 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let pop3_limits =
         connections(512, cfg.pop3.max_per_address, b"-ERR [SYS/TEMP] Too many connections from your address\r\n");
     let imap_limits = connections(1024, cfg.imap.max_per_address, b"* BYE Too many connections from your address\r\n");
-    let smtp = {
-        let (core, limits, stop) = (app.core.clone(), cfg.smtp_limits(), stop_rx.clone());
-        let serial = Arc::new(AtomicU64::new(kontor_smtp::server::serial_seed()));
-        tokio::spawn(listen::accept("smtp", smtp_listener, smtp_limits, stop_rx.clone(), move |socket, peer| {
-            let (core, limits, stop) = (core.clone(), limits.clone(), stop.clone());
+    let submission_limits =
+        connections(512, cfg.submission.max_per_address, b"421 4.7.0 Too many connections from your address\r\n");
+    let serial = Arc::new(AtomicU64::new(kontor_smtp::server::serial_seed()));
+    let smtp_on = |name: &'static str, listener, limits, smtp: kontor_smtp::server::Listener| {
+        let (core, stop, serial) = (app.core.clone(), stop_rx.clone(), serial.clone());
+        tokio::spawn(listen::accept(name, listener, limits, stop_rx.clone(), move |socket, peer| {
+            let (core, smtp, stop) = (core.clone(), smtp.clone(), stop.clone());
             let first = serial.fetch_add(1 << 8, Ordering::Relaxed);
-            async move { kontor_smtp::connection(socket, peer, &core, limits, first, stop).await }
+            async move { kontor_smtp::connection(socket, peer, &core, &smtp, first, stop).await }
         }))
     };
-    let pop3 = {
-        let (core, locks) = (app.core.clone(), Arc::new(kontor_pop3::server::Locks::default()));
-        tokio::spawn(listen::accept("pop3", pop3_listener, pop3_limits, stop_rx.clone(), move |socket, peer| {
-            let (core, locks) = (core.clone(), locks.clone());
-            async move { kontor_pop3::connection(socket, peer, &core, &locks).await }
+    let smtp = smtp_on(
+        "smtp",
+        smtp_listener,
+        smtp_limits,
+        kontor_smtp::server::Listener {
+            mode: kontor_smtp::Mode::Mx,
+            limits: cfg.smtp_limits(),
+            dns: dns.clone().filter(|_| cfg.mail.verify_inbound),
+            tls: tls.clone(),
+            implicit_tls: false,
+        },
+    );
+    let submission_on = |implicit_tls| kontor_smtp::server::Listener {
+        mode: kontor_smtp::Mode::Submission,
+        limits: cfg.smtp_limits(),
+        dns: None,
+        tls: tls.clone(),
+        implicit_tls,
+    };
+    let submission = smtp_on("submission", submission_listener, submission_limits, submission_on(false));
+    let submissions = submissions_listener.map(|l| {
+        let limits =
+            connections(512, cfg.submissions.max_per_address, b"421 4.7.0 Too many connections from your address\r\n");
+        smtp_on("submissions", l, limits, submission_on(true))
+    });
+    let outbound = dns.map(|dns| {
+        tokio::spawn(kontor_smtp::outbound::run(app.core.clone(), dns, cfg.outbound_settings(), stop_rx.clone()))
+    });
+    let pop3_locks = Arc::new(kontor_pop3::server::Locks::default());
+    let pop3_on = |name: &'static str, listener, limits, implicit: bool| {
+        let (core, locks) = (app.core.clone(), pop3_locks.clone());
+        let tls = tls.clone().map(|acceptor| Arc::new(kontor_pop3::server::Tls { acceptor, implicit }));
+        tokio::spawn(listen::accept(name, listener, limits, stop_rx.clone(), move |socket, peer| {
+            let (core, locks, tls) = (core.clone(), locks.clone(), tls.clone());
+            async move { kontor_pop3::connection(socket, peer, &core, &locks, tls.as_deref()).await }
         }))
     };
-    let imap = {
+    let pop3 = pop3_on("pop3", pop3_listener, pop3_limits, false);
+    let pop3s = pop3s_listener.map(|l| {
+        let limits =
+            connections(512, cfg.pop3s.max_per_address, b"-ERR [SYS/TEMP] Too many connections from your address\r\n");
+        pop3_on("pop3s", l, limits, true)
+    });
+    let imap_on = |name: &'static str, listener, limits, implicit: bool| {
         let core = app.core.clone();
-        tokio::spawn(listen::accept("imap", imap_listener, imap_limits, stop_rx.clone(), move |socket, peer| {
-            let core = core.clone();
-            async move { kontor_imap::connection(socket, peer, &core).await }
+        let tls = tls.clone().map(|acceptor| Arc::new(kontor_imap::server::Tls { acceptor, implicit }));
+        tokio::spawn(listen::accept(name, listener, limits, stop_rx.clone(), move |socket, peer| {
+            let (core, tls) = (core.clone(), tls.clone());
+            async move { kontor_imap::connection(socket, peer, &core, tls.as_deref()).await }
         }))
     };
+    let imap = imap_on("imap", imap_listener, imap_limits, false);
+    let imaps = imaps_listener.map(|l| {
+        let limits = connections(1024, cfg.imaps.max_per_address, b"* BYE Too many connections from your address\r\n");
+        imap_on("imaps", l, limits, true)
+    });
     let warnings = tokio::spawn(quota_warnings(app.core.clone(), stop_rx));
 
     let router = http::router(
@@ -138,8 +205,21 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let _ = stop_tx.send(true);
     let _ = jobs.await;
     let _ = smtp.await;
+    let _ = submission.await;
+    if let Some(s) = submissions {
+        let _ = s.await;
+    }
+    if let Some(o) = outbound {
+        let _ = o.await;
+    }
     let _ = pop3.await;
+    if let Some(p) = pop3s {
+        let _ = p.await;
+    }
     let _ = imap.await;
+    if let Some(i) = imaps {
+        let _ = i.await;
+    }
     let _ = warnings.await;
     app.close().await?;
     tracing::info!("stopped");

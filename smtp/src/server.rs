@@ -10,7 +10,23 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::session::{Limits, Session, Step};
+use crate::session::{Limits, Mode, Session, Step};
+
+/// What a listener's sessions share.
+#[derive(Clone)]
+pub struct Listener {
+    pub mode: Mode,
+    pub limits: Limits,
+    /// For SPF/DKIM/DMARC checks of inbound mail; none: not checked.
+    pub dns: Option<std::sync::Arc<mail_auth::MessageAuthenticator>>,
+    /// TLS: offered with STARTTLS, or spoken from the start (`implicit`, port 465).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub implicit_tls: bool,
+}
+
+/// A connection, plain or encrypted.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// How long a client may stay silent.
 const IDLE: Duration = Duration::from_mins(5);
@@ -23,15 +39,26 @@ pub fn serial_seed() -> u64 {
 
 /// Serves one connection: the greeting, then commands until QUIT, an error or shutdown.
 pub async fn connection(
-    mut socket: TcpStream,
+    socket: TcpStream,
     peer: SocketAddr,
     core: &Core,
-    limits: Limits,
+    listener: &Listener,
     serial: u64,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
-    let mut session = Session::new(limits, peer.ip(), serial);
+    let mut session = Session::with_mode(listener.limits.clone(), listener.mode, peer.ip(), serial);
+    let mut socket: Box<dyn Io> = match (&listener.tls, listener.implicit_tls) {
+        (Some(tls), true) => {
+            let s = tokio::time::timeout(IDLE, tls.accept(socket))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
+            session.tls_started();
+            Box::new(s)
+        }
+        _ => Box::new(socket),
+    };
+    session.offer_tls(listener.tls.is_some());
     socket.write_all(session.greeting().as_bytes()).await?;
     let mut requests = RequestReceiver::default();
     let mut buf = vec![0u8; 64 << 10];
@@ -50,7 +77,14 @@ pub async fn connection(
         let input = &buf[..n];
         let mut at = 0;
         while at < input.len() {
-            let step = if session.in_data() {
+            let step = if session.awaits_auth_line() {
+                let (taken, step) = session.auth_line(&input[at..]);
+                at += taken;
+                match step {
+                    Some(s) => s,
+                    None => continue,
+                }
+            } else if session.in_data() {
                 let (taken, step) = session.data(&input[at..]);
                 at += taken;
                 match step {
@@ -69,15 +103,32 @@ pub async fn connection(
                 }
             };
             let step = match step {
+                Step::CheckRecipient(address) if listener.mode == Mode::Submission => {
+                    let r = core.submission_route(&address).await;
+                    session.route_checked(address, r)
+                }
                 Step::CheckRecipient(address) => {
                     let r = core.recipient(&address).await;
                     session.recipient_checked(address, &r)
                 }
-                Step::Deliver => {
-                    let now = chrono::Utc::now().to_rfc2822();
-                    let (recipients, message) = session.message(&now);
-                    let outcome = core.deliver(&recipients, &message).await;
-                    session.delivered(&outcome)
+                Step::Authenticate { login, password } => {
+                    let creds = kontor_domain::auth::Credentials::Password { login, password };
+                    let r = core.authenticate(creds, peer.ip()).await.map(|a| a.principal);
+                    session.authenticated(r)
+                }
+                Step::Deliver => deliver(core, listener, &mut session, peer).await,
+                Step::StartTls(reply) => {
+                    out.push_str(&reply);
+                    socket.write_all(out.as_bytes()).await?;
+                    out.clear();
+                    let Some(tls) = &listener.tls else { return Ok(()) };
+                    // What the client sent after STARTTLS in the clear is dropped (RFC 3207 §6).
+                    let s = tokio::time::timeout(IDLE, tls.accept(socket))
+                        .await
+                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??;
+                    socket = Box::new(s);
+                    session.tls_started();
+                    break;
                 }
                 other => other,
             };
@@ -88,7 +139,9 @@ pub async fn connection(
                     socket.write_all(out.as_bytes()).await?;
                     return Ok(());
                 }
-                Step::CheckRecipient(_) | Step::Deliver => unreachable_step(&mut out),
+                Step::CheckRecipient(_) | Step::Deliver | Step::Authenticate { .. } | Step::StartTls(_) => {
+                    unreachable_step(&mut out);
+                }
             }
         }
         // PIPELINING: replies go out together once the input at hand is used up.
@@ -100,6 +153,38 @@ pub async fn connection(
         if stopping && !session.in_data() {
             socket.write_all(b"421 4.3.2 Server shutting down\r\n").await?;
             return Ok(());
+        }
+    }
+}
+
+/// Stores a complete message: for the MX, with its authentication results on top, into the
+/// recipients' inboxes; for submission, through the domain's submission (Sent copy, local
+/// delivery, outbound queue).
+async fn deliver(core: &Core, listener: &Listener, session: &mut Session, peer: SocketAddr) -> Step {
+    let now = chrono::Utc::now().to_rfc2822();
+    let (recipients, mut message) = session.message(&now);
+    match (listener.mode, session.user().cloned()) {
+        (Mode::Submission, Some(user)) => {
+            let (_, from) = session.envelope();
+            let from = from.to_owned();
+            let outcome = core.submit(&user, &from, &session.recipient_addresses(), &message).await;
+            session.submitted(&outcome)
+        }
+        (Mode::Submission, None) => Step::Reply("530 5.7.0 Authentication required\r\n".into()),
+        (Mode::Mx, _) => {
+            if let Some(clean) = crate::verify::strip_forged_results(&message, &listener.limits.hostname) {
+                message = clean;
+            }
+            if let Some(dns) = &listener.dns {
+                let (helo, mail_from) = session.envelope();
+                let t = crate::verify::Transaction { peer: peer.ip(), helo, mail_from };
+                let header = crate::verify::authentication_results(dns, &listener.limits.hostname, &t, &message).await;
+                let mut stamped = header.into_bytes();
+                stamped.extend_from_slice(&message);
+                message = stamped;
+            }
+            let outcome = core.deliver(&recipients, &message).await;
+            session.delivered(&outcome)
         }
     }
 }

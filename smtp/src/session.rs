@@ -6,8 +6,10 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use base64::Engine as _;
 use kontor_domain::ids::PrincipalId;
-use kontor_domain::{Delivered, Recipient};
+use kontor_domain::model::Principal;
+use kontor_domain::{Delivered, Recipient, Route, Submitted};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
 use smtp_proto::{Error as ParseError, MailFrom, Request};
 
@@ -23,6 +25,34 @@ pub struct Limits {
     pub max_errors: u32,
 }
 
+/// Which listener a session serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Mail from other servers for local recipients (port 25); no AUTH.
+    Mx,
+    /// Mail from signed-in users to anyone (RFC 6409, port 587): AUTH first.
+    Submission,
+}
+
+/// Whether the connection is encrypted, or could be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsState {
+    /// No certificate is configured.
+    Unavailable,
+    /// STARTTLS is offered.
+    Offered,
+    /// The connection is encrypted, so passwords may cross it.
+    Active,
+}
+
+/// An AUTH exchange waiting for the client's next line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuthWait {
+    Plain,
+    LoginUser,
+    LoginPassword(String),
+}
+
 /// What the driver does next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
@@ -30,8 +60,13 @@ pub enum Step {
     Reply(String),
     /// Look the address up, then call [`Session::recipient_checked`].
     CheckRecipient(String),
-    /// The message is complete: deliver [`Session::message`], then call [`Session::delivered`].
+    /// The message is complete: deliver [`Session::message`], then call [`Session::delivered`]
+    /// (submission: [`Session::submitted`]).
     Deliver,
+    /// Check these credentials, then call [`Session::authenticated`].
+    Authenticate { login: String, password: String },
+    /// Send this reply, start TLS, then call [`Session::tls_started`].
+    StartTls(String),
     /// Send this reply and close the connection.
     Close(String),
 }
@@ -55,7 +90,14 @@ enum Refusal {
 
 pub struct Session {
     limits: Limits,
+    mode: Mode,
     peer: IpAddr,
+    tls: TlsState,
+    /// Submission: who signed in.
+    user: Option<Principal>,
+    auth: Option<AuthWait>,
+    /// An AUTH response line being read.
+    line: Vec<u8>,
     helo: Option<String>,
     from: Option<String>,
     recipients: Vec<(String, PrincipalId)>,
@@ -71,9 +113,18 @@ pub struct Session {
 
 impl Session {
     pub fn new(limits: Limits, peer: IpAddr, serial: u64) -> Self {
+        Self::with_mode(limits, Mode::Mx, peer, serial)
+    }
+
+    pub fn with_mode(limits: Limits, mode: Mode, peer: IpAddr, serial: u64) -> Self {
         Self {
             limits,
+            mode,
             peer,
+            tls: TlsState::Unavailable,
+            user: None,
+            auth: None,
+            line: Vec::new(),
             helo: None,
             from: None,
             recipients: Vec::new(),
@@ -93,6 +144,47 @@ impl Session {
     /// Whether the next bytes are message data rather than commands.
     pub fn in_data(&self) -> bool {
         !matches!(self.body, Body::Commands)
+    }
+
+    /// Offers STARTTLS (RFC 3207) when `on` and the connection is not encrypted yet.
+    pub fn offer_tls(&mut self, on: bool) {
+        if self.tls != TlsState::Active {
+            self.tls = if on { TlsState::Offered } else { TlsState::Unavailable };
+        }
+    }
+
+    /// TLS is up: the session starts again (RFC 3207 §4.2: the client must say EHLO again).
+    pub fn tls_started(&mut self) {
+        self.tls = TlsState::Active;
+        self.helo = None;
+        self.auth = None;
+        self.line.clear();
+        self.reset();
+    }
+
+    /// Whether the next line answers an AUTH challenge (it is not a command).
+    pub fn awaits_auth_line(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// The signed-in user (submission).
+    pub fn user(&self) -> Option<&Principal> {
+        self.user.as_ref()
+    }
+
+    /// The HELO/EHLO name and MAIL FROM of the transaction.
+    pub fn envelope(&self) -> (&str, &str) {
+        (self.helo.as_deref().unwrap_or_default(), self.from.as_deref().unwrap_or_default())
+    }
+
+    /// The recipients' addresses as given.
+    pub fn recipient_addresses(&self) -> Vec<String> {
+        self.recipients.iter().map(|(a, _)| a.clone()).collect()
+    }
+
+    /// Whether AUTH may be offered: over TLS, or to a client on this machine.
+    fn auth_allowed(&self) -> bool {
+        self.mode == Mode::Submission && (self.tls == TlsState::Active || self.peer.is_loopback())
     }
 
     fn reset(&mut self) {
@@ -135,9 +227,11 @@ impl Session {
             Request::Ehlo { host } => {
                 self.reset();
                 self.helo = Some(host.into_owned());
+                let auth = if self.auth_allowed() && self.user.is_none() { "250-AUTH PLAIN LOGIN\r\n" } else { "" };
+                let starttls = if self.tls == TlsState::Offered { "250-STARTTLS\r\n" } else { "" };
                 Step::Reply(format!(
                     "250-{} greets {}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE {}\r\n\
-                     250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n",
+                     {starttls}{auth}250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n",
                     self.limits.hostname, self.peer, self.limits.max_message_size
                 ))
             }
@@ -187,8 +281,15 @@ impl Session {
             Request::Noop { .. } => Step::Reply("250 2.0.0 OK\r\n".into()),
             Request::Vrfy { .. } => Step::Reply("252 2.5.0 Cannot verify, but will try delivery\r\n".into()),
             Request::Quit => Step::Close(format!("221 2.0.0 {} closing connection\r\n", self.limits.hostname)),
-            Request::StartTls => Step::Reply("454 4.7.0 TLS is not available\r\n".into()),
-            Request::Auth { .. } => self.refused("503 5.5.1 AUTH is offered on the submission port\r\n"),
+            Request::StartTls if self.tls == TlsState::Active => self.refused("503 5.5.1 TLS is already active\r\n"),
+            Request::StartTls if self.tls == TlsState::Unavailable => {
+                Step::Reply("454 4.7.0 TLS is not available\r\n".into())
+            }
+            Request::StartTls if self.from.is_some() => {
+                self.refused("503 5.5.1 STARTTLS during a mail transaction\r\n")
+            }
+            Request::StartTls => Step::StartTls("220 2.0.0 Ready to start TLS\r\n".into()),
+            Request::Auth { mechanism, initial_response } => self.auth(mechanism, &initial_response),
             Request::Help { .. } => Step::Reply("214 2.0.0 See RFC 5321\r\n".into()),
             Request::Expn { .. } | Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
                 self.refused("502 5.5.1 Command not implemented\r\n")
@@ -196,9 +297,119 @@ impl Session {
         }
     }
 
+    fn auth(&mut self, mechanism: u64, initial: &str) -> Step {
+        if self.mode == Mode::Mx {
+            return self.refused("503 5.5.1 AUTH is offered on the submission port\r\n");
+        }
+        if self.helo.is_none() {
+            return self.refused("503 5.5.1 EHLO first\r\n");
+        }
+        if self.user.is_some() {
+            return self.refused("503 5.5.1 Already authenticated\r\n");
+        }
+        if !self.auth_allowed() {
+            return self.refused("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+        }
+        if self.from.is_some() {
+            return self.refused("503 5.5.1 AUTH not allowed during a mail transaction\r\n");
+        }
+        match (mechanism, initial) {
+            (smtp_proto::AUTH_PLAIN, "") => {
+                self.auth = Some(AuthWait::Plain);
+                Step::Reply("334 \r\n".into())
+            }
+            (smtp_proto::AUTH_PLAIN, response) => self.plain(response),
+            (smtp_proto::AUTH_LOGIN, "") => {
+                self.auth = Some(AuthWait::LoginUser);
+                Step::Reply("334 VXNlcm5hbWU6\r\n".into())
+            }
+            (smtp_proto::AUTH_LOGIN, user) => match decode(user) {
+                Some(user) => {
+                    self.auth = Some(AuthWait::LoginPassword(user));
+                    Step::Reply("334 UGFzc3dvcmQ6\r\n".into())
+                }
+                None => self.refused("501 5.5.2 Cannot decode the response\r\n"),
+            },
+            _ => self.refused("504 5.5.4 Unrecognized authentication type\r\n"),
+        }
+    }
+
+    /// SASL PLAIN (RFC 4616): `[authzid] NUL authcid NUL password`, base64.
+    fn plain(&mut self, response: &str) -> Step {
+        let Some(text) = decode(response) else { return self.refused("501 5.5.2 Cannot decode the response\r\n") };
+        let mut parts = text.split('\0');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(authz), Some(login), Some(password), None) if authz.is_empty() || authz == login => {
+                Step::Authenticate { login: login.to_owned(), password: password.to_owned() }
+            }
+            (Some(_), Some(_), Some(_), None) => self.refused("535 5.7.8 Acting for another user is not supported\r\n"),
+            _ => self.refused("501 5.5.2 Malformed PLAIN response\r\n"),
+        }
+    }
+
+    /// Bytes of an AUTH response line. Returns how many were taken and, once the line is
+    /// complete, what to do.
+    pub fn auth_line(&mut self, bytes: &[u8]) -> (usize, Option<Step>) {
+        let (taken, done) = match memchr_lf(bytes) {
+            Some(i) => (i + 1, true),
+            None => (bytes.len(), false),
+        };
+        self.line.extend_from_slice(&bytes[..taken]);
+        if self.line.len() > 12 << 10 {
+            self.line.clear();
+            self.auth = None;
+            return (taken, Some(self.refused("500 5.5.6 Authentication line too long\r\n")));
+        }
+        if !done {
+            return (taken, None);
+        }
+        let line = String::from_utf8_lossy(&self.line).trim_end_matches(['\r', '\n']).to_owned();
+        self.line.clear();
+        let Some(wait) = self.auth.take() else { return (taken, None) };
+        if line == "*" {
+            return (taken, Some(self.refused("501 5.7.0 Authentication cancelled\r\n")));
+        }
+        let step = match wait {
+            AuthWait::Plain => self.plain(&line),
+            AuthWait::LoginUser => match decode(&line) {
+                Some(user) => {
+                    self.auth = Some(AuthWait::LoginPassword(user));
+                    Step::Reply("334 UGFzc3dvcmQ6\r\n".into())
+                }
+                None => self.refused("501 5.5.2 Cannot decode the response\r\n"),
+            },
+            AuthWait::LoginPassword(login) => match decode(&line) {
+                Some(password) => Step::Authenticate { login, password },
+                None => self.refused("501 5.5.2 Cannot decode the response\r\n"),
+            },
+        };
+        (taken, Some(step))
+    }
+
+    /// The answer to [`Step::Authenticate`].
+    pub fn authenticated(&mut self, r: kontor_domain::Result<Principal>) -> Step {
+        match r {
+            Ok(p) => {
+                self.user = Some(p);
+                Step::Reply("235 2.7.0 Authentication successful\r\n".into())
+            }
+            Err(kontor_domain::Error::RateLimited { .. }) => {
+                self.refused("454 4.7.0 Too many failed logins, try again later\r\n")
+            }
+            Err(kontor_domain::Error::AuthFailed) => self.refused("535 5.7.8 Authentication credentials invalid\r\n"),
+            Err(e) => {
+                tracing::warn!(error = %e, "authentication failed");
+                Step::Reply("454 4.7.0 Temporary authentication failure\r\n".into())
+            }
+        }
+    }
+
     fn mail(&mut self, from: &MailFrom<Cow<'_, str>>) -> Step {
         if self.helo.is_none() {
             return self.refused("503 5.5.1 EHLO or HELO first\r\n");
+        }
+        if self.mode == Mode::Submission && self.user.is_none() {
+            return self.refused("530 5.7.0 Authentication required\r\n");
         }
         if self.from.is_some() {
             return self.refused("503 5.5.1 Nested MAIL command\r\n");
@@ -212,6 +423,22 @@ impl Session {
         self.reset();
         self.from = Some(from.address.to_string());
         Step::Reply("250 2.1.0 Sender OK\r\n".into())
+    }
+
+    /// The answer to [`Step::CheckRecipient`] on the submission port.
+    pub fn route_checked(&mut self, address: String, r: kontor_domain::Result<Result<Route, Recipient>>) -> Step {
+        match r {
+            Ok(Ok(Route::Local(id))) => {
+                self.recipients.push((address, id));
+                Step::Reply("250 2.1.5 Recipient OK\r\n".into())
+            }
+            Ok(Ok(Route::Remote)) => {
+                self.recipients.push((address, PrincipalId(0)));
+                Step::Reply("250 2.1.5 Recipient OK\r\n".into())
+            }
+            Ok(Err(other)) => self.recipient_checked(address, &Ok(other)),
+            Err(e) => self.recipient_checked(address, &Err(e)),
+        }
     }
 
     /// The answer to [`Step::CheckRecipient`].
@@ -293,8 +520,14 @@ impl Session {
             [(one, _)] => format!("\r\n\tfor <{one}>"),
             _ => String::new(),
         };
+        let with = match (self.mode, self.tls == TlsState::Active) {
+            (Mode::Mx, false) => "ESMTP",
+            (Mode::Mx, true) => "ESMTPS",
+            (Mode::Submission, false) => "ESMTPA",
+            (Mode::Submission, true) => "ESMTPSA",
+        };
         let mut out = format!(
-            "Received: from {} ({})\r\n\tby {} (Kontor) with ESMTP id {:x}{for_clause};\r\n\t{now}\r\n",
+            "Received: from {} ({})\r\n\tby {} (Kontor) with {with} id {:x}{for_clause};\r\n\t{now}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
             self.peer,
             self.limits.hostname,
@@ -305,6 +538,37 @@ impl Session {
         let mut ids: Vec<PrincipalId> = self.recipients.iter().map(|r| r.1).collect();
         ids.dedup();
         (ids, out)
+    }
+
+    /// The answer to [`Step::Deliver`] on the submission port: 250 once the message is in the
+    /// Sent mailbox, the local inboxes and the outbound queue.
+    pub fn submitted(&mut self, outcome: &kontor_domain::Result<Submitted>) -> Step {
+        use kontor_domain::Error;
+        let step = match outcome {
+            Ok(s) => {
+                for d in &s.local {
+                    if let Err(e) = &d.outcome {
+                        tracing::warn!(recipient = %d.recipient, error = %e, "local delivery of a submission failed");
+                    }
+                }
+                Step::Reply(format!("250 2.0.0 Message accepted, id {:x}\r\n", self.serial))
+            }
+            Err(Error::Forbidden { needed }) => {
+                Step::Reply(format!("550 5.7.1 Not allowed: {}\r\n", needed.replace(['\r', '\n'], " ")))
+            }
+            Err(Error::Invalid(why)) => Step::Reply(format!("550 5.6.0 {}\r\n", why.replace(['\r', '\n'], " "))),
+            Err(Error::OverQuota { .. }) => Step::Reply("552 5.2.2 Your mailbox is full\r\n".into()),
+            Err(Error::TooLarge { max, .. }) => {
+                Step::Reply(format!("552 5.3.4 Message size exceeds the limit of {max} bytes\r\n"))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "submission failed");
+                Step::Reply("451 4.3.0 Submission failed, try again later\r\n".into())
+            }
+        };
+        self.serial = self.serial.wrapping_add(1);
+        self.reset();
+        step
     }
 
     /// The answer to [`Step::Deliver`]: 250 only when the message is stored for every
@@ -348,4 +612,16 @@ impl Session {
         self.reset();
         step
     }
+}
+
+fn decode(b64: &str) -> Option<String> {
+    if b64 == "=" {
+        return Some(String::new());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+fn memchr_lf(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }

@@ -289,6 +289,44 @@ pub mod mailbox_message {
     no_relations!();
 }
 
+pub mod outbound_queue {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbound_queue")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: Option<i64>,
+        pub blob_id: String,
+        pub size: i64,
+        pub mail_from: String,
+        pub rcpt: String,
+        pub rcpt_domain: String,
+        pub created_at: i64,
+        pub next_attempt_at: i64,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+        pub claimed_until: i64,
+    }
+    no_relations!();
+}
+
+pub mod dkim_key {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dkim_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub domain_id: i64,
+        pub selector: String,
+        pub algorithm: String,
+        pub private_key: Vec<u8>,
+        pub public_key: Vec<u8>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
 pub mod message_seen {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

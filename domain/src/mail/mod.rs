@@ -5,6 +5,7 @@
 //! `mailboxIds`); each membership has the mailbox's UID for it and the modseq of its last
 //! change. Keywords (IMAP flags) are the message's, so every mailbox shows the same flags.
 
+pub mod outbound;
 pub mod parse;
 pub mod search;
 
@@ -138,7 +139,6 @@ impl Keywords {
             KeywordOp::Remove => Keywords::new(self.iter().filter(|w| !words.contains(w))),
         }
     }
-
     /// These keywords with `$seen` set or cleared: how a colleague sees a message of a shared
     /// folder (its own seen state over the owner's other keywords).
     #[must_use]

@@ -121,6 +121,36 @@ pub fn imap_envelope(raw: &[u8]) -> ImapEnvelope {
     }
 }
 
+/// What submission checks in a message's header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubmissionHeaders {
+    /// The From addresses, lower case.
+    pub from: Vec<String>,
+    /// The Sender addresses, lower case.
+    pub sender: Vec<String>,
+    pub has_date: bool,
+    pub has_message_id: bool,
+}
+
+/// Reads the From/Sender addresses and whether Date and Message-ID are there.
+pub fn submission_headers(raw: &[u8]) -> SubmissionHeaders {
+    let Some(m) = MessageParser::default().parse_headers(raw) else { return SubmissionHeaders::default() };
+    let list = |a: Option<&Address<'_>>| -> Vec<String> {
+        let one = |x: &mail_parser::Addr<'_>| x.address.as_deref().map(str::to_ascii_lowercase);
+        match a {
+            Some(Address::List(l)) => l.iter().filter_map(one).collect(),
+            Some(Address::Group(g)) => g.iter().flat_map(|g| g.addresses.iter().filter_map(one)).collect(),
+            None => Vec::new(),
+        }
+    };
+    SubmissionHeaders {
+        from: list(m.from()),
+        sender: list(m.sender()),
+        has_date: m.header_raw("Date").is_some(),
+        has_message_id: m.header_raw("Message-ID").is_some(),
+    }
+}
+
 /// `Name <addr>, …` of an address header (groups flattened).
 pub(super) fn addresses(a: Option<&Address<'_>>) -> String {
     let Some(a) = a else { return String::new() };

@@ -7,10 +7,10 @@ use crate::model::Principal;
 use crate::rights::Rights;
 
 /// A message taken in (size checked, parsed, bytes stored), before it is filed.
-struct Incoming {
-    parsed: parse::Parsed,
-    blob: crate::ids::BlobId,
-    size: u64,
+pub(super) struct Incoming {
+    pub(super) parsed: parse::Parsed,
+    pub(super) blob: crate::ids::BlobId,
+    pub(super) size: u64,
 }
 
 /// What delivery did for one recipient.
@@ -209,6 +209,15 @@ impl crate::Core {
     /// message is only acknowledged for those whose outcome is `Ok`.
     pub async fn deliver(&self, recipients: &[PrincipalId], raw: &[u8]) -> Result<Vec<Delivered>> {
         let incoming = self.take_in(raw).await?;
+        let out = self.deliver_incoming(&incoming, recipients).await;
+        if out.iter().any(|d| d.outcome.is_ok()) {
+            self.restore_blob(&incoming.blob, raw).await?;
+        }
+        Ok(out)
+    }
+
+    /// Files a message taken in into the inboxes of `recipients` (each in its own transaction).
+    pub(super) async fn deliver_incoming(&self, incoming: &Incoming, recipients: &[PrincipalId]) -> Vec<Delivered> {
         let received_at = Timestamp::now();
         let mut out = Vec::with_capacity(recipients.len());
         let mut seen = Vec::with_capacity(recipients.len());
@@ -219,19 +228,16 @@ impl crate::Core {
             seen.push(recipient);
             let outcome = async {
                 let inbox = self.mailbox_with_role(recipient, MailboxRole::Inbox).await?;
-                self.file(&incoming, recipient, inbox.id(), Keywords::default(), received_at).await
+                self.file(incoming, recipient, inbox.id(), Keywords::default(), received_at).await
             }
             .await;
             out.push(Delivered { recipient, outcome });
         }
-        if out.iter().any(|d| d.outcome.is_ok()) {
-            self.restore_blob(&incoming.blob, raw).await?;
-        }
-        Ok(out)
+        out
     }
 
     /// A message coming in: checked for size, parsed, its bytes stored durably.
-    async fn take_in(&self, raw: &[u8]) -> Result<Incoming> {
+    pub(super) async fn take_in(&self, raw: &[u8]) -> Result<Incoming> {
         let size = raw.len() as u64;
         if size > self.settings.max_item_size {
             return Err(Error::TooLarge { size, max: self.settings.max_item_size });
@@ -242,7 +248,7 @@ impl crate::Core {
     }
 
     /// Stores an incoming message in one mailbox of `account`, in its thread.
-    async fn file(
+    pub(super) async fn file(
         &self,
         m: &Incoming,
         account: AccountId,

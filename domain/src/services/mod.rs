@@ -8,6 +8,7 @@ pub mod mail;
 mod mail_search;
 mod shared_mail;
 mod sharing;
+pub mod submission;
 mod sync;
 
 pub use admin::{Actor, NewUser};

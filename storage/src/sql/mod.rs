@@ -7,6 +7,7 @@ mod grants;
 mod log;
 mod mail;
 mod properties;
+mod queue;
 mod seen;
 
 use std::sync::Arc;

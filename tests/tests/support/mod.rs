@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
+pub mod dns;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -136,6 +138,9 @@ impl Server {
             .env("KONTOR_SMTP", "127.0.0.1:0")
             .env("KONTOR_POP3", "127.0.0.1:0")
             .env("KONTOR_IMAP", "127.0.0.1:0")
+            .env("KONTOR_SUBMISSION", "127.0.0.1:0")
+            // No DNS checks of inbound mail unless a test points the server at its own DNS.
+            .env("KONTOR_MAIL_VERIFY_INBOUND", "false")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -183,6 +188,10 @@ impl Server {
 
     pub fn smtp_addr(&self) -> std::net::SocketAddr {
         self.listening("SMTP")
+    }
+
+    pub fn submission_addr(&self) -> std::net::SocketAddr {
+        self.listening("SUBMISSION")
     }
 
     /// The administrator password printed on the first start, if it was printed.

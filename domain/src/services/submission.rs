@@ -1,0 +1,300 @@
+//! Submission: mail a signed-in user sends. The From address must be the user's own (or an
+//! alias of it), or an account that granted the user send-as or send-on-behalf (then a Sender:
+//! header names the user). A copy goes to the user's Sent mailbox; local recipients get the
+//! message at once, remote ones through the durable outbound queue, which retries with
+//! backoff and mails a delivery status notification (RFC 3464) to the sender when it gives up.
+
+use crate::address::Address;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, PrincipalId, Timestamp};
+use crate::mail::outbound::{Attempt, DkimKey, NewQueued, Queued, backoff};
+use crate::mail::{Keywords, MailboxRole};
+use crate::model::Principal;
+use crate::rights::Rights;
+use crate::services::mail::{Delivered, Recipient};
+
+/// How a user may use a sender address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAs {
+    /// The user's own address or one of its aliases.
+    Own,
+    /// Another account's address, with its send-as grant.
+    As(AccountId),
+    /// Another account's address, with its send-on-behalf grant (a Sender: header is added).
+    OnBehalf(AccountId),
+}
+
+/// Where a submitted recipient goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Local(PrincipalId),
+    Remote,
+}
+
+/// What a submission did.
+#[derive(Debug)]
+pub struct Submitted {
+    /// Local recipients, each with its own outcome.
+    pub local: Vec<Delivered>,
+    /// Remote recipients queued.
+    pub queued: usize,
+}
+
+/// Lease on claimed queue entries: a node that dies while sending leaves them for this long.
+const CLAIM_LEASE_MS: i64 = 30 * 60 * 1000;
+
+impl crate::Core {
+    /// Whether (and how) `who` may send as `address`; `None`: not at all.
+    pub async fn sender_right(&self, who: &Principal, address: &str) -> Result<Option<SendAs>> {
+        let Ok(address) = Address::parse(address) else { return Ok(None) };
+        if address == who.address {
+            return Ok(Some(SendAs::Own));
+        }
+        if self.store.find_domain(&address.domain).await?.is_none() {
+            return Ok(None);
+        }
+        let Some(owner) = self.store.resolve_address(&address).await? else { return Ok(None) };
+        if owner == who.id {
+            return Ok(Some(SendAs::Own));
+        }
+        let mut rights = Rights::NONE;
+        for g in self.store.grants_to(who.id).await? {
+            if g.account == owner && g.collection.is_none() {
+                rights = rights.union(g.rights);
+            }
+        }
+        Ok(if rights.contains(Rights::SEND_AS) {
+            Some(SendAs::As(owner))
+        } else if rights.contains(Rights::SEND_ON_BEHALF) {
+            Some(SendAs::OnBehalf(owner))
+        } else {
+            None
+        })
+    }
+
+    /// Lets `grantee` send as `who` (send-as), on behalf of `who` (send-on-behalf), or neither
+    /// (`Rights::NONE`), keeping any other account-wide rights the grantee holds.
+    pub async fn set_sending_rights(&self, who: &Principal, grantee: &Address, send: Rights) -> Result<()> {
+        let sending = Rights::SEND_AS | Rights::SEND_ON_BEHALF;
+        if !sending.contains(send) {
+            return Err(Error::invalid("only send-as and send-on-behalf are given this way"));
+        }
+        let mut rights = send;
+        for g in self.grants_on(who, who.id).await? {
+            if g.collection.is_none()
+                && let Some(p) = self.store.principal(g.grantee).await?
+                && p.address == *grantee
+            {
+                rights = rights.union(Rights::from_bits(g.rights.bits() & !sending.bits()));
+            }
+        }
+        self.share(who, who.id, None, grantee, rights).await?;
+        Ok(())
+    }
+
+    /// Where mail a signed-in user sends to `address` goes. Unknown addresses of local domains
+    /// and full local mailboxes are refused as for mail from outside.
+    pub async fn submission_route(&self, address: &str) -> Result<std::result::Result<Route, Recipient>> {
+        Ok(match self.recipient(address).await? {
+            Recipient::Local(id) => Ok(Route::Local(id)),
+            Recipient::NotLocal if Address::parse(address).is_ok() => Ok(Route::Remote),
+            Recipient::NotLocal => Err(Recipient::Unknown),
+            other => Err(other),
+        })
+    }
+
+    /// Sends a message for `who`: checks the From header against the user's rights, adds
+    /// Sender: (on behalf), Date: and Message-ID: where missing, files a copy in the user's
+    /// Sent mailbox, delivers to local recipients and queues the rest.
+    pub async fn submit(&self, who: &Principal, mail_from: &str, rcpts: &[String], raw: &[u8]) -> Result<Submitted> {
+        if !mail_from.is_empty() && self.sender_right(who, mail_from).await?.is_none() {
+            return Err(Error::forbidden(format!("send as {mail_from}")));
+        }
+        let head = crate::mail::parse::submission_headers(raw);
+        let from = match head.from.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(Error::invalid("the message has no From address")),
+            _ => return Err(Error::invalid("the message has more than one From address")),
+        };
+        let right = self.sender_right(who, &from).await?.ok_or_else(|| Error::forbidden(format!("send as {from}")))?;
+        let now = chrono::Utc::now();
+        let mut prefix = String::new();
+        if matches!(right, SendAs::OnBehalf(_))
+            && !head.sender.iter().any(|s| s.eq_ignore_ascii_case(&who.address.to_string()))
+        {
+            prefix.push_str(&format!("Sender: <{}>\r\n", who.address));
+        }
+        if !head.has_date {
+            prefix.push_str(&format!("Date: {}\r\n", now.to_rfc2822()));
+        }
+        if !head.has_message_id {
+            let id: u64 = rand::random();
+            prefix.push_str(&format!(
+                "Message-ID: <{:x}.{id:016x}@{}>\r\n",
+                now.timestamp_millis(),
+                who.address.domain
+            ));
+        }
+        let mut message = prefix.into_bytes();
+        message.extend_from_slice(raw);
+
+        let incoming = self.take_in(&message).await?;
+        let sent = self.mailbox_with_role(who.id, MailboxRole::Sent).await?;
+        self.file(&incoming, who.id, sent.id(), Keywords::new(["$seen"]), Timestamp::now()).await?;
+
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for rcpt in rcpts {
+            match self.submission_route(rcpt).await? {
+                Ok(Route::Local(id)) => local.push(id),
+                Ok(Route::Remote) => remote.push(rcpt.to_ascii_lowercase()),
+                // Checked at RCPT; gone since. The sender learns it from the refusal there.
+                Err(_) => tracing::warn!(recipient = %rcpt, "recipient no longer accepted; not sent"),
+            }
+        }
+        let local = self.deliver_incoming(&incoming, &local).await;
+        let queued = remote.len();
+        if !remote.is_empty() {
+            let envelope_from = if mail_from.is_empty() { from } else { mail_from.to_ascii_lowercase() };
+            self.store
+                .enqueue(NewQueued {
+                    account: Some(who.id),
+                    blob: incoming.blob.clone(),
+                    size: incoming.size,
+                    mail_from: envelope_from,
+                    rcpts: remote,
+                    now: Timestamp::now(),
+                })
+                .await?;
+            self.outbound.notify_one();
+        }
+        self.restore_blob(&incoming.blob, &message).await?;
+        tracing::info!(sender = %who.address, local = local.len(), queued, "message submitted");
+        Ok(Submitted { local, queued })
+    }
+
+    /// Queue entries due now, held by this node for a while (see [`crate::ports::OutboundStore::claim_due`]).
+    pub async fn claim_outbound(&self, limit: usize) -> Result<Vec<Queued>> {
+        let now = Timestamp::now();
+        self.store.claim_due(now, Timestamp(now.0 + CLAIM_LEASE_MS), limit).await
+    }
+
+    /// A queued message's bytes.
+    pub async fn queued_bytes(&self, q: &Queued) -> Result<bytes::Bytes> {
+        self.blobs.get(&q.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", q.blob)))
+    }
+
+    /// Records what an attempt to deliver a queue entry gave: delivered entries leave the queue;
+    /// deferred ones are tried again after a backoff, or bounced once the retry window is over;
+    /// failed ones are bounced at once.
+    pub async fn outbound_attempted(&self, q: &Queued, attempt: Attempt) -> Result<()> {
+        let now = Timestamp::now();
+        match attempt {
+            Attempt::Delivered => {
+                tracing::info!(id = q.id, rcpt = %q.rcpt, attempts = q.attempts + 1, "delivered to remote server");
+                self.store.dequeue(&[q.id]).await
+            }
+            Attempt::Deferred(why) if now.0 - q.created_at.0 < self.settings.outbound_give_up_ms => {
+                let next = Timestamp(now.0 + backoff(self.settings.outbound_retry_ms, q.attempts));
+                tracing::info!(id = q.id, rcpt = %q.rcpt, error = %why, "delivery deferred");
+                self.store.defer(q.id, next, &why).await
+            }
+            Attempt::Deferred(why) => {
+                let why = format!("gave up after {} attempts; last error: {why}", q.attempts + 1);
+                self.bounce(q, &why, "4.4.7").await
+            }
+            Attempt::Failed(why) => {
+                // The enhanced status code the server gave (RFC 3463), if it gave one.
+                let status = why
+                    .split_whitespace()
+                    .find(|w| {
+                        let p: Vec<&str> = w.split('.').collect();
+                        p.len() == 3
+                            && p[0] == "5"
+                            && p.iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                    .unwrap_or("5.0.0")
+                    .to_owned();
+                self.bounce(q, &why, &status).await
+            }
+        }
+    }
+
+    /// Mails the sender a delivery status notification for an entry, then drops the entry.
+    /// Bounces are never bounced (null sender), and only local senders are told.
+    async fn bounce(&self, q: &Queued, why: &str, status: &str) -> Result<()> {
+        tracing::warn!(id = q.id, rcpt = %q.rcpt, error = %why, "delivery failed; bouncing");
+        if let (false, Some(account)) = (q.mail_from.is_empty(), q.account)
+            && let Some(p) = self.store.principal(account).await?
+        {
+            let original = self.queued_bytes(q).await.unwrap_or_default();
+            let dsn = dsn(&self.settings.hostname, &p, q, why, status, &original);
+            for d in self.deliver(&[account], dsn.as_bytes()).await? {
+                if let Err(e) = d.outcome {
+                    tracing::warn!(id = q.id, error = %e, "bounce not delivered");
+                }
+            }
+        }
+        self.store.dequeue(&[q.id]).await
+    }
+
+    /// The queue, for the admin.
+    pub async fn admin_queue(&self, actor: super::Actor<'_>) -> Result<Vec<Queued>> {
+        actor.require_admin()?;
+        self.store.queued().await
+    }
+
+    /// Makes every queued entry due now, for the admin.
+    pub async fn admin_flush_queue(&self, actor: super::Actor<'_>) -> Result<u64> {
+        actor.require_admin()?;
+        let n = self.store.flush_queue(Timestamp::now()).await?;
+        self.outbound.notify_one();
+        Ok(n)
+    }
+
+    /// The domain's DKIM key, if it has one.
+    pub async fn dkim_key(&self, domain: &crate::address::DomainName) -> Result<Option<DkimKey>> {
+        let Some(d) = self.store.find_domain(domain).await? else { return Ok(None) };
+        self.store.dkim_key(d.id).await
+    }
+
+    /// Gives a domain its DKIM key unless it has one; returns the key it has.
+    pub async fn set_dkim_key(&self, key: DkimKey) -> Result<DkimKey> {
+        let d = self
+            .store
+            .find_domain(&key.domain)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("domain {}", key.domain)))?;
+        self.store.put_dkim_key(d.id, key).await
+    }
+}
+
+/// The delivery status notification (RFC 3464): a text part for people, the machine-readable
+/// status, and the original's header.
+fn dsn(hostname: &str, to: &Principal, q: &Queued, why: &str, status: &str, original: &[u8]) -> String {
+    let now = chrono::Utc::now();
+    let boundary = format!("dsn-{:016x}", rand::random::<u64>());
+    let header_end = memchr::memmem::find(original, b"\r\n\r\n").map_or(original.len(), |i| i + 2);
+    let headers = String::from_utf8_lossy(&original[..header_end.min(64 << 10)]);
+    let arrival = chrono::DateTime::from_timestamp_millis(q.created_at.0).unwrap_or(now).to_rfc2822();
+    let why_line: String = why.chars().filter(|c| !c.is_control()).collect();
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{domain}>\r\nTo: <{to}>\r\n\
+         Subject: Undelivered mail returned to sender\r\nDate: {date}\r\n\
+         Message-ID: <dsn-{id}-{stamp}@{domain}>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Your message could not be delivered to <{rcpt}>.\r\n\r\n{why_line}\r\n\r\n\
+         --{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; {hostname}\r\nArrival-Date: {arrival}\r\n\r\n\
+         Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\n\
+         Diagnostic-Code: smtp; {why_line}\r\nLast-Attempt-Date: {date}\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--{boundary}--\r\n",
+        domain = to.address.domain.as_str(),
+        to = q.mail_from,
+        date = now.to_rfc2822(),
+        id = q.id,
+        stamp = now.timestamp_millis(),
+        rcpt = q.rcpt,
+    )
+}

@@ -1,0 +1,191 @@
+//! The outbound queue's worker: claims due entries, signs each message with its domain's DKIM
+//! key, and hands it to the recipient domain's mail servers (MX lookup, or a configured relay),
+//! with STARTTLS where they offer it. What happened goes back to the domain, which retries
+//! with backoff or bounces.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kontor_domain::Core;
+use kontor_domain::address::DomainName;
+use kontor_domain::mail::outbound::{Attempt, Queued};
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use mail_auth::MessageAuthenticator;
+use tokio::sync::watch;
+
+use crate::{dkim, dns};
+
+/// How the worker reaches other servers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The name given in EHLO.
+    pub hostname: String,
+    /// Send everything through this server (`host`, port) instead of looking up MX records.
+    pub relay: Option<(String, u16)>,
+    /// The port of MX hosts (25; tests point it at a loopback server).
+    pub port: u16,
+    /// Entries claimed at once.
+    pub batch: usize,
+    /// How often the queue is looked at when nothing wakes the worker (entries queued by other
+    /// nodes, retries that came due).
+    pub poll: Duration,
+    /// Longest wait for a server's answer.
+    pub timeout: Duration,
+}
+
+/// Runs until `stop`: delivers due entries, then waits for new mail, the next poll or stop.
+pub async fn run(core: Arc<Core>, dns: Arc<MessageAuthenticator>, settings: Settings, mut stop: watch::Receiver<bool>) {
+    loop {
+        loop {
+            let batch = match core.claim_outbound(settings.batch).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the outbound queue");
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let mut by_domain: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
+            for q in batch {
+                by_domain.entry(q.rcpt_domain.clone()).or_default().push(q);
+            }
+            let mut domains = tokio::task::JoinSet::new();
+            for (domain, entries) in by_domain {
+                let (core, dns, settings) = (core.clone(), dns.clone(), settings.clone());
+                domains.spawn(async move { deliver_domain(&core, &dns, &settings, &domain, entries).await });
+            }
+            while domains.join_next().await.is_some() {}
+            if *stop.borrow() {
+                return;
+            }
+        }
+        tokio::select! {
+            () = core.outbound.notified() => {}
+            () = tokio::time::sleep(settings.poll) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Delivers the entries for one recipient domain, one after another, and records each outcome.
+async fn deliver_domain(core: &Core, dns: &MessageAuthenticator, s: &Settings, domain: &str, entries: Vec<Queued>) {
+    let hosts: Result<Vec<(String, u16)>, (bool, String)> = match &s.relay {
+        Some((host, port)) => Ok(vec![(host.clone(), *port)]),
+        None => dns::mail_hosts(dns, domain).await.map(|h| h.into_iter().map(|h| (h, s.port)).collect()),
+    };
+    // Once no host of the domain answers, the rest of its entries wait too (not one timeout each).
+    let mut unreachable: Option<String> = None;
+    for q in entries {
+        let attempt = match (&hosts, &unreachable) {
+            (Err((true, why)), _) => Attempt::Failed(why.clone()),
+            (Err((false, why)), _) | (Ok(_), Some(why)) => Attempt::Deferred(why.clone()),
+            (Ok(hosts), None) => match signed(core, &q).await {
+                Ok(message) => {
+                    let (attempt, down) = send(dns, s, hosts, &q, &message).await;
+                    if down && let Attempt::Deferred(why) = &attempt {
+                        unreachable = Some(why.clone());
+                    }
+                    attempt
+                }
+                Err(why) => Attempt::Deferred(why),
+            },
+        };
+        if let Err(e) = core.outbound_attempted(&q, attempt).await {
+            tracing::warn!(id = q.id, error = %e, "cannot record a delivery attempt");
+        }
+    }
+}
+
+/// The queued message with a DKIM signature of the sender's domain on top (when the domain is
+/// ours; its key is made on first use if `kontor domain add` did not make one).
+async fn signed(core: &Core, q: &Queued) -> Result<Vec<u8>, String> {
+    let raw = core.queued_bytes(q).await.map_err(|e| e.to_string())?;
+    let from_domain = mail_auth::AuthenticatedMessage::parse(&raw)
+        .and_then(|m| m.from.first().and_then(|f| f.rsplit_once('@').map(|(_, d)| d.to_owned())))
+        .or_else(|| q.mail_from.rsplit_once('@').map(|(_, d)| d.to_owned()));
+    let key = match from_domain.as_deref().map(DomainName::parse) {
+        Some(Ok(d)) => match core.dkim_key(&d).await {
+            Ok(Some(k)) => Some(k),
+            Ok(None) => match tokio::task::spawn_blocking(move || dkim::generate(&d)).await {
+                Ok(Ok(k)) => core.set_dkim_key(k).await.ok(),
+                _ => None,
+            },
+            Err(e) => return Err(e.to_string()),
+        },
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(raw.len() + 1024);
+    if let Some(key) = key {
+        match dkim::sign(&key, &raw) {
+            Ok(header) => out.extend_from_slice(header.as_bytes()),
+            Err(e) => tracing::warn!(id = q.id, error = %e, "sending unsigned"),
+        }
+    }
+    out.extend_from_slice(&raw);
+    Ok(out)
+}
+
+/// Tries the hosts in order until one takes the message or refuses it for good; also says
+/// whether no host could be talked to at all.
+async fn send(
+    dns: &MessageAuthenticator,
+    s: &Settings,
+    hosts: &[(String, u16)],
+    q: &Queued,
+    message: &[u8],
+) -> (Attempt, bool) {
+    let from = if q.mail_from.is_empty() { None } else { q.mail_from.parse::<lettre::Address>().ok() };
+    let Ok(Ok(envelope)) = q.rcpt.parse::<lettre::Address>().map(|to| Envelope::new(from, vec![to])) else {
+        return (Attempt::Failed(format!("bad address: {}", q.rcpt)), false);
+    };
+    let mut last = String::from("no mail host");
+    let mut answered = false;
+    for (host, port) in hosts {
+        let addresses = match dns::addresses(dns, host).await {
+            Ok(a) => a,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        for ip in addresses {
+            let tls = TlsParameters::builder(host.clone())
+                .dangerous_accept_invalid_certs(true)
+                .dangerous_accept_invalid_hostnames(true)
+                .build_rustls();
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
+                .port(*port)
+                .hello_name(ClientId::Domain(s.hostname.clone()))
+                .timeout(Some(s.timeout));
+            if let Ok(tls) = tls {
+                builder = builder.tls(Tls::Opportunistic(tls));
+            }
+            match builder.build().send_raw(&envelope, message).await {
+                Ok(_) => return (Attempt::Delivered, false),
+                Err(e) if e.is_permanent() => {
+                    return (Attempt::Failed(format!("{host} ({ip}) said: {}", reply(&e))), false);
+                }
+                Err(e) => {
+                    answered |= e.is_transient();
+                    last = format!("{host} ({ip}): {}", reply(&e));
+                }
+            }
+        }
+    }
+    (Attempt::Deferred(last), !answered)
+}
+
+/// A server's refusal as it was sent (`550 5.1.1 …`), else the client's error.
+fn reply(e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    match (e.status(), text.split_once("): ")) {
+        (Some(code), Some((_, said))) => format!("{code} {said}"),
+        _ => text,
+    }
+}

@@ -1,0 +1,378 @@
+//! Submission and the outbound queue on SQLite and PostgreSQL: a real client (lettre) signs in
+//! on the submission port and sends as itself, as a colleague who granted send-as or
+//! send-on-behalf (Sender: added), and is refused otherwise; copies land in Sent and local
+//! inboxes; remote mail goes through the durable queue to a loopback SMTP sink found by MX
+//! lookup in a loopback DNS server, DKIM-signed, retried after a temporary failure, bounced
+//! (DSN) after a permanent one or when the retry window is over. A second server checks
+//! SPF, DKIM and DMARC of what the first one sent and records them in Authentication-Results.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use support::dns::Dns;
+use support::{Server, Store};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+both_stores!(submission_and_the_outbound_queue, authentication_results_of_signed_mail);
+
+/// Adds the domain (printing its DKIM record, returned) and ann, bob, carol, dave.
+fn setup(store: &Store) -> (String, String) {
+    let out = store.ok(&["domain", "add", "example.com"], None);
+    let line = out.lines().find(|l| l.contains("._domainkey.")).expect("the DKIM record is printed");
+    let record = dkim_record(line);
+    for u in ["ann", "bob", "carol", "dave"] {
+        store.ok(&["user", "add", &format!("{u}@example.com"), "--password-stdin"], Some(&format!("{u}s password\n")));
+    }
+    store.ok(&["alias", "add", "info@example.com", "ann@example.com"], None);
+    // `domain dkim` prints the same record again.
+    let again = dkim_record(&store.ok(&["domain", "dkim", "example.com"], None));
+    assert_eq!(again, record);
+    record
+}
+
+/// (name, value) of a `NAME TXT "VALUE"` line.
+fn dkim_record(line: &str) -> (String, String) {
+    let at = line.find("._domainkey.").unwrap();
+    let start = line[..at].rfind(' ').map_or(0, |i| i + 1);
+    let rest = &line[start..];
+    let (name, value) = rest.split_once(" TXT ").unwrap();
+    (name.to_owned(), value.trim().trim_matches('"').to_owned())
+}
+
+fn client(server: &Server, user: &str) -> AsyncSmtpTransport<Tokio1Executor> {
+    let addr = server.submission_addr();
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .credentials(Credentials::new(format!("{user}@example.com"), format!("{user}s password")))
+        .timeout(Some(Duration::from_secs(30)))
+        .build()
+}
+
+fn message(from: &str, to: &[&str], subject: &str) -> lettre::Message {
+    let mut b = lettre::Message::builder().from(from.parse().unwrap()).subject(subject);
+    for t in to {
+        b = b.to(t.parse().unwrap());
+    }
+    b.body(format!("This is {subject}.\n")).unwrap()
+}
+
+/// (uid, from, subject) of a mailbox, as the admin command lists them.
+fn messages(store: &Store, address: &str, mailbox: &str) -> Vec<(u32, String, String)> {
+    store
+        .ok(&["mailbox", "messages", address, mailbox], None)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].parse().unwrap(), f[3].to_owned(), f[4].to_owned())
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 30 s");
+}
+
+/// What the sink received: (MAIL FROM, RCPT TO, data).
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A scripted SMTP server on loopback: takes every message, except that the first `fail_once`
+/// RCPTs get 451, addresses in `always_451` always get 451 and those in `reject` get 550.
+struct Sink {
+    addr: std::net::SocketAddr,
+    received: Received,
+    rcpt_attempts: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    async fn start(fail_once: usize, always_451: &'static [&'static str], reject: &'static [&'static str]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received: Received = Arc::default();
+        let rcpt_attempts: Arc<Mutex<Vec<String>>> = Arc::default();
+        let fails = Arc::new(Mutex::new(fail_once));
+        let (r, a) = (received.clone(), rcpt_attempts.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { return };
+                let (r, a, fails) = (r.clone(), a.clone(), fails.clone());
+                tokio::spawn(async move {
+                    let _ = Self::session(socket, r, a, fails, always_451, reject).await;
+                });
+            }
+        });
+        Self { addr, received, rcpt_attempts, task }
+    }
+
+    async fn session(
+        socket: TcpStream,
+        received: Received,
+        attempts: Arc<Mutex<Vec<String>>>,
+        fails: Arc<Mutex<usize>>,
+        always_451: &[&str],
+        reject: &[&str],
+    ) -> std::io::Result<()> {
+        let (read, mut write) = socket.into_split();
+        let mut reader = BufReader::new(read);
+        write.write_all(b"220 sink.test ESMTP\r\n").await?;
+        let (mut from, mut rcpts) = (String::new(), Vec::<String>::new());
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let upper = line.to_ascii_uppercase();
+            let addr = || line.split_once('<').and_then(|(_, r)| r.split_once('>')).map(|(a, _)| a.to_owned());
+            let reply: &[u8] = if upper.starts_with("EHLO") {
+                b"250-sink.test\r\n250 8BITMIME\r\n"
+            } else if upper.starts_with("MAIL") {
+                from = addr().unwrap_or_default();
+                rcpts.clear();
+                b"250 ok\r\n"
+            } else if upper.starts_with("RCPT") {
+                let to = addr().unwrap_or_default();
+                attempts.lock().unwrap().push(to.clone());
+                let mut f = fails.lock().unwrap();
+                if *f > 0 {
+                    *f -= 1;
+                    b"451 4.3.0 try again later\r\n"
+                } else if always_451.contains(&to.as_str()) {
+                    b"451 4.2.1 mailbox busy\r\n"
+                } else if reject.contains(&to.as_str()) {
+                    b"550 5.1.1 no such user\r\n"
+                } else {
+                    rcpts.push(to);
+                    b"250 ok\r\n"
+                }
+            } else if upper.starts_with("DATA") {
+                write.write_all(b"354 go on\r\n").await?;
+                let mut data = String::new();
+                loop {
+                    let mut l = String::new();
+                    if reader.read_line(&mut l).await? == 0 {
+                        return Ok(());
+                    }
+                    if l == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                }
+                for to in rcpts.drain(..) {
+                    received.lock().unwrap().push((from.clone(), to, data.clone()));
+                }
+                b"250 queued\r\n"
+            } else if upper.starts_with("QUIT") {
+                write.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            } else {
+                b"250 ok\r\n"
+            };
+            write.write_all(reply).await?;
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A raw connection to the submission port.
+async fn raw(server: &Server) -> (BufReader<tokio::net::tcp::OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
+    let s = TcpStream::connect(server.submission_addr()).await.unwrap();
+    let (r, w) = s.into_split();
+    let mut r = BufReader::new(r);
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).await.unwrap();
+    assert!(greeting.starts_with("220 "));
+    (r, w)
+}
+
+async fn cmd(
+    c: &mut (BufReader<tokio::net::tcp::OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf),
+    line: &str,
+) -> String {
+    c.1.write_all(format!("{line}\r\n").as_bytes()).await.unwrap();
+    let mut all = String::new();
+    loop {
+        let mut l = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), c.0.read_line(&mut l)).await.unwrap().unwrap();
+        assert!(n > 0, "closed after {all:?}");
+        all.push_str(&l);
+        if l.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+async fn submission_and_the_outbound_queue(store: &Store) {
+    setup(store);
+    store.ok(&["delegate", "bob@example.com", "ann@example.com", "send-on-behalf"], None);
+    store.ok(&["delegate", "carol@example.com", "ann@example.com", "send-as"], None);
+    let dns = Dns::start().await;
+    dns.mx("remote.test", 10, "mx.remote.test");
+    dns.a("mx.remote.test", Ipv4Addr::LOCALHOST);
+    let sink = Sink::start(1, &["slow@remote.test"], &["nobody@remote.test"]).await;
+    let server = Server::start(
+        store,
+        &[
+            ("KONTOR_DNS_SERVERS", &dns.addr.to_string()),
+            ("KONTOR_OUTBOUND_PORT", &sink.addr.port().to_string()),
+            ("KONTOR_OUTBOUND_RETRY", "300ms"),
+            ("KONTOR_OUTBOUND_POLL", "200ms"),
+            ("KONTOR_OUTBOUND_GIVE_UP", "3s"),
+        ],
+    );
+
+    // Ann sends to a colleague (local), through an alias, and to a remote address.
+    let ann = client(&server, "ann");
+    ann.send(message("Ann <ann@example.com>", &["bob@example.com", "far@remote.test"], "hello both")).await.unwrap();
+    assert_eq!(messages(store, "bob@example.com", "INBOX"), [(1, "Ann <ann@example.com>".into(), "hello both".into())]);
+    assert_eq!(messages(store, "ann@example.com", "Sent").len(), 1, "a copy in Sent");
+    let sent = store.ok(&["mailbox", "show", "ann@example.com", "Sent", "1"], None);
+    assert!(sent.contains("Message-ID: <") && sent.contains("Date: "), "Message-ID and Date added: {sent}");
+    // The sink refused the first RCPT (451); the queue tried again and it went through, signed.
+    eventually("the remote copy arrives", || !sink.received.lock().unwrap().is_empty()).await;
+    let (from, to, data) = sink.received.lock().unwrap()[0].clone();
+    assert_eq!((from.as_str(), to.as_str()), ("ann@example.com", "far@remote.test"));
+    assert!(data.starts_with("DKIM-Signature: v=1; a=rsa-sha256;"), "signed: {data}");
+    assert!(data.contains("d=example.com") && data.contains("Subject: hello both"));
+    assert!(sink.rcpt_attempts.lock().unwrap().iter().filter(|a| *a == "far@remote.test").count() >= 2);
+    eventually("the queue is empty", || store.ok(&["queue", "list"], None).trim().is_empty()).await;
+
+    // Send-as: From carol, no Sender. Send-on-behalf: From bob, Sender ann.
+    ann.send(message("carol@example.com", &["dave@example.com"], "as carol")).await.unwrap();
+    ann.send(message("bob@example.com", &["dave@example.com"], "for bob")).await.unwrap();
+    let inbox = messages(store, "dave@example.com", "INBOX");
+    assert_eq!(inbox.iter().map(|m| m.2.as_str()).collect::<Vec<_>>(), ["as carol", "for bob"]);
+    let as_carol = store.ok(&["mailbox", "show", "dave@example.com", "INBOX", "1"], None);
+    assert!(!as_carol.contains("Sender:"), "{as_carol}");
+    let for_bob = store.ok(&["mailbox", "show", "dave@example.com", "INBOX", "2"], None);
+    assert!(for_bob.contains("Sender: <ann@example.com>"), "{for_bob}");
+    // The alias is Ann's own address.
+    ann.send(message("info@example.com", &["dave@example.com"], "from info")).await.unwrap();
+    // Nobody gave Ann dave's address, nor an outside one.
+    for forged in ["dave@example.com", "someone@elsewhere.org"] {
+        let e = ann.send(message(forged, &["bob@example.com"], "forged")).await.unwrap_err();
+        assert!(e.to_string().contains("5.7.1") || e.to_string().contains("550"), "{forged}: {e}");
+    }
+    assert_eq!(messages(store, "bob@example.com", "INBOX").len(), 1, "nothing forged delivered");
+    // Bob's grant taken back: refused again.
+    store.ok(&["delegate", "bob@example.com", "ann@example.com", "none"], None);
+    assert!(ann.send(message("bob@example.com", &["dave@example.com"], "again")).await.is_err());
+
+    // A permanent failure (550) bounces at once; a recipient that never takes it bounces once
+    // the retry window (3 s here) is over. Both DSNs go to Ann's INBOX.
+    ann.send(message("ann@example.com", &["nobody@remote.test", "slow@remote.test"], "bounce me")).await.unwrap();
+    eventually("two bounces", || messages(store, "ann@example.com", "INBOX").len() == 2).await;
+    let inbox = messages(store, "ann@example.com", "INBOX");
+    assert!(inbox.iter().all(|m| m.2 == "Undelivered mail returned to sender"), "{inbox:?}");
+    let dsns: String =
+        (1..=2).map(|uid| store.ok(&["mailbox", "show", "ann@example.com", "INBOX", &uid.to_string()], None)).collect();
+    for want in [
+        "Content-Type: multipart/report; report-type=delivery-status",
+        "Final-Recipient: rfc822; nobody@remote.test",
+        "Final-Recipient: rfc822; slow@remote.test",
+        "Status: 5.1.1",
+        "Status: 4.4.7",
+        "550 5.1.1 no such user",
+        "gave up after",
+        "Subject: bounce me",
+    ] {
+        assert!(dsns.contains(want), "the DSNs say {want:?}: {dsns}");
+    }
+    assert!(store.ok(&["queue", "list"], None).trim().is_empty());
+
+    // The protocol's edges: no MAIL before AUTH, wrong passwords refused, unknown local
+    // recipients refused at RCPT.
+    let mut c = raw(&server).await;
+    let ehlo = cmd(&mut c, "EHLO client.test").await;
+    assert!(ehlo.contains("AUTH PLAIN LOGIN"), "{ehlo}");
+    assert!(cmd(&mut c, "MAIL FROM:<ann@example.com>").await.starts_with("530 "));
+    assert!(cmd(&mut c, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQB3cm9uZw==").await.starts_with("535 "), "wrong password");
+    assert!(cmd(&mut c, "AUTH LOGIN").await.starts_with("334 "));
+    assert!(cmd(&mut c, "YW5uQGV4YW1wbGUuY29t").await.starts_with("334 "));
+    assert!(cmd(&mut c, "YW5ucyBwYXNzd29yZA==").await.starts_with("235 "), "AUTH LOGIN");
+    assert!(cmd(&mut c, "MAIL FROM:<ann@example.com>").await.starts_with("250 "));
+    assert!(cmd(&mut c, "RCPT TO:<ghost@example.com>").await.starts_with("550 5.1.1"));
+    assert!(cmd(&mut c, "RCPT TO:<far@remote.test>").await.starts_with("250 "));
+    assert!(cmd(&mut c, "QUIT").await.starts_with("221 "));
+}
+
+/// Server A signs what it sends; server B, for remote.test, checks SPF, DKIM and DMARC against
+/// the loopback DNS and records the results. Mail whose sender's SPF record does not list
+/// the client's address fails SPF and DMARC there.
+async fn authentication_results_of_signed_mail(store: &Store) {
+    let (name, value) = setup(store);
+    let receiver = Store::new(store.db).await;
+    receiver.ok(&["domain", "add", "remote.test"], None);
+    receiver.ok(&["user", "add", "far@remote.test", "--password-stdin"], Some("fars password\n"));
+    let dns = Dns::start().await;
+    dns.txt(&name, &value);
+    dns.txt("example.com", "v=spf1 ip4:127.0.0.1 -all");
+    dns.txt("_dmarc.example.com", "v=DMARC1; p=reject");
+    dns.txt("forged.test", "v=spf1 ip4:192.0.2.1 -all");
+    dns.txt("_dmarc.forged.test", "v=DMARC1; p=reject");
+    dns.mx("remote.test", 10, "mx.remote.test");
+    dns.a("mx.remote.test", Ipv4Addr::LOCALHOST);
+    let b = Server::start(
+        &receiver,
+        &[("KONTOR_DNS_SERVERS", &dns.addr.to_string()), ("KONTOR_MAIL_VERIFY_INBOUND", "true")],
+    );
+    let a = Server::start(
+        store,
+        &[
+            ("KONTOR_DNS_SERVERS", &dns.addr.to_string()),
+            ("KONTOR_OUTBOUND_PORT", &b.smtp_addr().port().to_string()),
+            ("KONTOR_OUTBOUND_POLL", "200ms"),
+        ],
+    );
+    client(&a, "ann").send(message("ann@example.com", &["far@remote.test"], "signed")).await.unwrap();
+    eventually("the mail reaches the other server", || !messages(&receiver, "far@remote.test", "INBOX").is_empty())
+        .await;
+    let got = receiver.ok(&["mailbox", "show", "far@remote.test", "INBOX", "1"], None);
+    let results = got.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n\t", " ");
+    for want in ["Authentication-Results: ", "spf=pass", "dkim=pass", "header.d=example.com", "dmarc=pass"] {
+        assert!(results.contains(want), "{want:?} in {results}");
+    }
+
+    // Straight to B's MX, From an address whose SPF does not allow 127.0.0.1.
+    let mx = b.smtp_addr();
+    let forged = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(mx.ip().to_string()).port(mx.port()).build();
+    // It also claims a pass in a results header of B's name, which B drops (RFC 8601 §5).
+    let raw = "From: liar@forged.test\r\nTo: far@remote.test\r\nSubject: forged\r\n\
+               Authentication-Results: example.com; dkim=pass header.d=forged.test\r\n\r\nhi\r\n";
+    let envelope = lettre::address::Envelope::new(
+        Some("liar@forged.test".parse().unwrap()),
+        vec!["far@remote.test".parse().unwrap()],
+    )
+    .unwrap();
+    forged.send_raw(&envelope, raw.as_bytes()).await.unwrap();
+    eventually("the forged mail is stored", || messages(&receiver, "far@remote.test", "INBOX").len() == 2).await;
+    let got = receiver.ok(&["mailbox", "show", "far@remote.test", "INBOX", "2"], None);
+    let results = got.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n\t", " ");
+    for want in ["spf=fail", "dkim=none", "dmarc=fail", "header.from=forged.test"] {
+        assert!(results.contains(want), "{want:?} in {results}");
+    }
+    assert_eq!(results.matches("Authentication-Results:").count(), 1, "the forged one is gone: {results}");
+    assert!(!results.contains("dkim=pass"), "{results}");
+    drop(a);
+    drop(b);
+    receiver.drop_database().await;
+}
