@@ -30,6 +30,8 @@ enum Key {
     /// The messages the full-text query with this index in [`Parser::text`] found.
     Indexed(usize),
     Uid(Vec<(u32, u32)>),
+    /// SEARCHRES (RFC 5182): the UIDs the last `RETURN (SAVE)` kept (`$`), sorted.
+    Saved(Vec<u32>),
     /// CONDSTORE: changed at or after this MODSEQ.
     Modseq(i64),
     Seq(Vec<(u32, u32)>),
@@ -52,6 +54,8 @@ struct Parser<'a> {
     max_uid: u32,
     /// The full-text queries of the keys, in order.
     text: Vec<TextQuery>,
+    /// What `$` stands for.
+    saved: &'a [u32],
 }
 
 impl Parser<'_> {
@@ -89,6 +93,7 @@ impl Parser<'_> {
                     total: self.total,
                     max_uid: self.max_uid,
                     text: std::mem::take(&mut self.text),
+                    saved: self.saved,
                 };
                 let mut keys = Vec::new();
                 while p.at < inner.len() {
@@ -140,9 +145,14 @@ impl Parser<'_> {
             "TEXT" => self.indexed(TextField::Text),
             "UID" => {
                 let max = self.max_uid;
+                let saved = self.saved;
                 let set = self.next()?.atom().ok_or(Fail::Bad("UID needs a set"))?;
+                if set == "$" {
+                    return Ok(Key::Saved(saved.to_vec()));
+                }
                 Ok(Key::Uid(parse::sequence_set(set, max).ok_or(Fail::Bad("Bad UID set"))?))
             }
+            "$" => Ok(Key::Saved(self.saved.to_vec())),
             "MODSEQ" => {
                 let n = self.number()?;
                 Ok(Key::Modseq(i64::try_from(n).map_err(|_| Fail::Bad("Bad MODSEQ"))?))
@@ -185,6 +195,7 @@ fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, found: &[Vec<i64>])
         },
         Key::Indexed(i) => found.get(*i).is_some_and(|ids| ids.binary_search(&msg.id).is_ok()),
         Key::Uid(r) => in_ranges(r, m.uid),
+        Key::Saved(uids) => uids.binary_search(&m.uid).is_ok(),
         Key::Modseq(n) => m.modseq.0 >= *n,
         Key::Seq(r) => in_ranges(r, seq),
         Key::Not(k) => !matches(k, seq, m, msg, found),
@@ -222,7 +233,7 @@ fn compact(ns: &[u32]) -> String {
 pub(crate) async fn search(
     core: &Core,
     who: &Principal,
-    sel: &Selected,
+    sel: &mut Selected,
     tag: &str,
     by_uid: bool,
     args: &[Token],
@@ -236,7 +247,7 @@ pub(crate) async fn search(
         let mut want: Vec<String> = Vec::new();
         for o in opts {
             let o = o.atom().map(str::to_ascii_uppercase).ok_or(Fail::Bad("Bad RETURN option"))?;
-            if !matches!(o.as_str(), "MIN" | "MAX" | "COUNT" | "ALL") {
+            if !matches!(o.as_str(), "MIN" | "MAX" | "COUNT" | "ALL" | "SAVE") {
                 return Err(Fail::Bad("Unsupported RETURN option"));
             }
             want.push(o);
@@ -244,6 +255,7 @@ pub(crate) async fn search(
         if want.is_empty() {
             want.push("ALL".into());
         }
+        want.dedup();
         returns = Some(want);
         args = args.get(2..).unwrap_or_default();
     }
@@ -254,33 +266,39 @@ pub(crate) async fn search(
         }
         args = args.get(2..).unwrap_or_default();
     }
-    let mut p = Parser {
-        tokens: args,
-        at: 0,
-        total: u32::try_from(sel.messages.len()).unwrap_or(u32::MAX),
-        max_uid: sel.messages.last().map_or(0, |(m, _)| m.uid),
-        text: Vec::new(),
-    };
-    let mut keys = Vec::new();
-    while p.at < args.len() {
-        keys.push(p.key(0)?);
-    }
-    if keys.is_empty() {
-        return Err(Fail::Bad("SEARCH needs criteria"));
-    }
-    let all = Key::And(keys);
-    let mut found = Vec::with_capacity(p.text.len());
-    for q in &p.text {
-        found.push(core.search_mailbox_text(who, sel.mailbox.id(), q).await.map_err(failed)?);
-    }
-    let mut hits = Vec::new();
-    for (i, (m, msg)) in sel.messages.iter().enumerate() {
-        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if matches(&all, seq, m, msg, &found) {
-            hits.push(if by_uid { m.uid } else { seq });
+    let save = returns.as_ref().is_some_and(|w| w.iter().any(|o| o == "SAVE"));
+    let result = matching(core, who, sel, by_uid, args).await;
+    let (hits, uids) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // A failed SEARCH … RETURN (SAVE) leaves `$` empty (RFC 5182 §2.1).
+            if save {
+                sel.saved.clear();
+            }
+            return Err(e);
         }
+    };
+    if save {
+        // With MIN or MAX, only those are kept (RFC 5182 §2.4).
+        let want = returns.as_deref().unwrap_or_default();
+        let (min, max) = (want.iter().any(|o| o == "MIN"), want.iter().any(|o| o == "MAX"));
+        sel.saved = if min || max {
+            let mut kept: Vec<u32> = Vec::new();
+            kept.extend(uids.first().filter(|_| min));
+            kept.extend(uids.last().filter(|_| max));
+            kept.sort_unstable();
+            kept.dedup();
+            kept
+        } else {
+            uids
+        };
     }
-    if let Some(want) = returns {
+    if let Some(mut want) = returns {
+        want.retain(|o| o != "SAVE");
+        if want.is_empty() {
+            // SAVE alone: no ESEARCH answer (RFC 5182 §2.1).
+            return Ok(());
+        }
         let mut line = format!("* ESEARCH (TAG {})", crate::parse::quote(tag));
         if by_uid {
             line.push_str(" UID");
@@ -300,4 +318,44 @@ pub(crate) async fn search(
     let list: Vec<String> = hits.iter().map(u32::to_string).collect();
     push(out, &format!("* SEARCH{}{}\r\n", if list.is_empty() { "" } else { " " }, list.join(" ")));
     Ok(())
+}
+
+/// The messages the criteria select: (sequence numbers or UIDs as asked, their UIDs).
+async fn matching(
+    core: &Core,
+    who: &Principal,
+    sel: &Selected,
+    by_uid: bool,
+    args: &[Token],
+) -> Result<(Vec<u32>, Vec<u32>), Fail> {
+    let mut p = Parser {
+        tokens: args,
+        at: 0,
+        total: u32::try_from(sel.messages.len()).unwrap_or(u32::MAX),
+        max_uid: sel.messages.last().map_or(0, |(m, _)| m.uid),
+        text: Vec::new(),
+        saved: &sel.saved,
+    };
+    let mut keys = Vec::new();
+    while p.at < args.len() {
+        keys.push(p.key(0)?);
+    }
+    if keys.is_empty() {
+        return Err(Fail::Bad("SEARCH needs criteria"));
+    }
+    let all = Key::And(keys);
+    let mut found = Vec::with_capacity(p.text.len());
+    for q in &p.text {
+        found.push(core.search_mailbox_text(who, sel.mailbox.id(), q).await.map_err(failed)?);
+    }
+    let mut hits = Vec::new();
+    let mut uids = Vec::new();
+    for (i, (m, msg)) in sel.messages.iter().enumerate() {
+        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        if matches(&all, seq, m, msg, &found) {
+            hits.push(if by_uid { m.uid } else { seq });
+            uids.push(m.uid);
+        }
+    }
+    Ok((hits, uids))
 }

@@ -50,6 +50,8 @@ pub(crate) struct Selected {
     pub qresync: bool,
     /// By UID; message sequence numbers are positions here (1-based).
     pub messages: Vec<(Membership, Message)>,
+    /// SEARCHRES (RFC 5182): the UIDs `$` stands for, sorted.
+    pub saved: Vec<u32>,
 }
 
 enum State {
@@ -73,7 +75,7 @@ pub struct Session {
     tls: TlsState,
 }
 
-pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE CHILDREN ACL RIGHTS=texk BINARY";
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE CHILDREN ACL RIGHTS=texk BINARY SEARCHRES";
 const MAX_ERRORS: u32 = 20;
 
 impl Session {
@@ -493,7 +495,11 @@ impl Session {
                         let only = if by_uid {
                             let set = args.first().and_then(Token::atom).ok_or(Fail::Bad("UID EXPUNGE needs a set"))?;
                             let max = sel.messages.last().map_or(0, |(m, _)| m.uid);
-                            Some(parse::sequence_set(set, max).ok_or(Fail::Bad("Bad UID set"))?)
+                            if set == "$" {
+                                Some(sel.saved.iter().map(|u| (*u, *u)).collect())
+                            } else {
+                                Some(parse::sequence_set(set, max).ok_or(Fail::Bad("Bad UID set"))?)
+                            }
                         } else {
                             None
                         };

@@ -25,6 +25,10 @@ pub fn keyword(flag: &str) -> Option<String> {
 
 /// The UIDs a sequence or UID set names among the selected messages.
 pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, Fail> {
+    // SEARCHRES (RFC 5182): `$` is what the last SEARCH … RETURN (SAVE) kept, still here.
+    if set == "$" {
+        return Ok(sel.messages.iter().map(|(m, _)| m.uid).filter(|u| sel.saved.binary_search(u).is_ok()).collect());
+    }
     let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
     let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
     let ranges = parse::sequence_set(set, if by_uid { max_uid } else { total }).ok_or(Fail::Bad("Bad sequence set"))?;

@@ -22,7 +22,8 @@ both_stores!(
     mailboxes_are_created_renamed_and_deleted,
     search_criteria,
     condstore_modseqs,
-    connections_per_address_are_limited
+    connections_per_address_are_limited,
+    searchres_saves_a_result_for_later_commands
 );
 
 fn setup(store: &Store) {
@@ -489,4 +490,42 @@ async fn connections_per_address_are_limited(store: &Store) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(again.is_some(), "a slot came back after a connection ended");
+}
+
+/// SEARCHRES (RFC 5182): SEARCH RETURN (SAVE) keeps the result as `$` for FETCH, STORE,
+/// COPY, UID EXPUNGE and later SEARCHes; SAVE alone sends no ESEARCH; with MIN/MAX only those
+/// are kept; a failed saving search empties `$`; expunged messages leave it.
+async fn searchres_saves_a_result_for_later_commands(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: keep a\r\n\r\n1", "Subject: other\r\n\r\n2", "Subject: keep b\r\n\r\n3"]).await;
+    let mut c = Raw::open(&server).await;
+    let caps = c.cmd("a0", "CAPABILITY").await;
+    assert!(caps[0].contains(" SEARCHRES"), "{caps:?}");
+    assert!(c.cmd("a1", "LOGIN ann@example.com \"anns password\"").await.last().unwrap().starts_with("a1 OK"));
+    assert!(c.cmd("a2", "SELECT INBOX").await.last().unwrap().starts_with("a2 OK"));
+    let saved = c.cmd("a3", "SEARCH RETURN (SAVE) SUBJECT keep").await;
+    assert_eq!(saved.len(), 1, "SAVE alone answers with no ESEARCH: {saved:?}");
+    let f = c.cmd("a4", "FETCH $ (UID)").await;
+    assert_eq!(f[..2], ["* 1 FETCH (UID 1)\r\n", "* 3 FETCH (UID 3)\r\n"], "{f:?}");
+    let s = c.cmd("a5", "UID SEARCH UID $ NOT SUBJECT b").await;
+    assert_eq!(s[0], "* SEARCH 1\r\n");
+    let st = c.cmd("a6", "STORE $ +FLAGS.SILENT (\\Flagged)").await;
+    assert!(st.last().unwrap().starts_with("a6 OK"), "{st:?}");
+    let flagged = c.cmd("a7", "SEARCH FLAGGED").await;
+    assert_eq!(flagged[0], "* SEARCH 1 3\r\n");
+    // With MAX, only the largest is kept; ESEARCH answers the rest.
+    let e = c.cmd("a8", "UID SEARCH RETURN (SAVE MAX COUNT) SUBJECT keep").await;
+    assert!(e[0].starts_with("* ESEARCH (TAG \"a8\") UID MAX 3 COUNT 2"), "{e:?}");
+    assert_eq!(c.cmd("a9", "UID FETCH $ (UID)").await[0], "* 3 FETCH (UID 3)\r\n");
+    // UID EXPUNGE $ removes exactly those; then $ names nothing.
+    c.cmd("a10", "STORE 1:3 +FLAGS.SILENT (\\Deleted)").await;
+    let x = c.cmd("a11", "UID EXPUNGE $").await;
+    assert_eq!(x[0], "* 3 EXPUNGE\r\n", "{x:?}");
+    assert_eq!(c.cmd("a12", "FETCH $ (UID)").await.len(), 1, "nothing left in $");
+    // A failing saving search empties $.
+    c.cmd("a13", "SEARCH RETURN (SAVE) ALL").await;
+    assert_eq!(c.cmd("a14", "FETCH $ (UID)").await.len(), 3);
+    assert!(c.cmd("a15", "SEARCH RETURN (SAVE) BEFORE notadate").await.last().unwrap().starts_with("a15 BAD"));
+    assert_eq!(c.cmd("a16", "FETCH $ (UID)").await.len(), 1);
 }
