@@ -40,6 +40,61 @@ async fn handshake(tls: &Tls, io: Box<dyn Io>) -> std::io::Result<(Reader, Write
     Ok((BufReader::new(r), w))
 }
 
+/// Writes a response and pushes it out (a compressed stream is flushed: RFC 4978 §4).
+async fn send(write: &mut Writer, bytes: &[u8]) -> std::io::Result<()> {
+    write.write_all(bytes).await?;
+    write.flush().await
+}
+
+/// COMPRESS=DEFLATE (RFC 4978): the connection's bytes through raw deflate, both ways.
+struct Deflated {
+    read: async_compression::tokio::bufread::DeflateDecoder<BufReader<ReadHalf<Box<dyn Io>>>>,
+    write: async_compression::tokio::write::DeflateEncoder<WriteHalf<Box<dyn Io>>>,
+}
+
+impl Deflated {
+    fn new(io: Box<dyn Io>) -> Self {
+        let (r, w) = tokio::io::split(io);
+        let mut read = async_compression::tokio::bufread::DeflateDecoder::new(BufReader::new(r));
+        read.multiple_members(true);
+        Self { read, write: async_compression::tokio::write::DeflateEncoder::new(w) }
+    }
+}
+
+impl tokio::io::AsyncRead for Deflated {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Deflated {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.write).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.write).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.write).poll_shutdown(cx)
+    }
+}
+
 /// Serves one connection until LOGOUT, an error or an autologout.
 pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: Option<&Tls>) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
@@ -55,7 +110,7 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
         }
     };
     session.offer_tls(tls.is_some());
-    write.write_all(session.hello().as_bytes()).await?;
+    send(&mut write, session.hello().as_bytes()).await?;
     let mut command = Vec::new();
     let mut out = Vec::new();
     loop {
@@ -63,7 +118,7 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
         let n = match tokio::time::timeout(IDLE, (&mut reader).take(MAX_LINE).read_until(b'\n', &mut command)).await {
             Ok(r) => r?,
             Err(_) => {
-                write.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
+                send(&mut write, b"* BYE Autologout; idle for too long\r\n").await?;
                 return Ok(());
             }
         };
@@ -71,18 +126,18 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
             return Ok(());
         }
         if command.last() != Some(&b'\n') {
-            write.write_all(b"* BYE Line too long\r\n").await?;
+            send(&mut write, b"* BYE Line too long\r\n").await?;
             return Ok(());
         }
         let line =
             command[start..].strip_suffix(b"\r\n").or_else(|| command[start..].strip_suffix(b"\n")).unwrap_or_default();
         if let Some((size, sync)) = literal_at_end(line) {
             if size > MAX_LITERAL || command.len() + size > MAX_LITERAL {
-                write.write_all(b"* BYE Literal too large\r\n").await?;
+                send(&mut write, b"* BYE Literal too large\r\n").await?;
                 return Ok(());
             }
             if sync {
-                write.write_all(b"+ Ready for literal data\r\n").await?;
+                send(&mut write, b"+ Ready for literal data\r\n").await?;
             }
             let at = command.len();
             command.resize(at + size, 0);
@@ -92,12 +147,19 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
             continue;
         }
         let outcome = session.handle(core, &command, &mut out).await;
-        write.write_all(&out).await?;
+        send(&mut write, &out).await?;
         out.clear();
         command.clear();
         match outcome {
             Outcome::Continue => {}
             Outcome::Close => return Ok(()),
+            Outcome::Compress => {
+                // The client sends nothing more until it has the OK (RFC 4978 §3), so the read
+                // buffer is empty here.
+                let io = reader.into_inner().unsplit(write);
+                let (r, w) = tokio::io::split(Box::new(Deflated::new(io)) as Box<dyn Io>);
+                (reader, write) = (BufReader::new(r), w);
+            }
             Outcome::StartTls => {
                 let Some(t) = tls else { return Ok(()) };
                 // Whatever the client sent after STARTTLS in the clear is dropped with the buffer.
@@ -128,7 +190,7 @@ async fn idle(
     let mut out = Vec::new();
     // Changes made between the command and the subscription.
     session.refresh(core, &mut out).await;
-    write.write_all(&out).await?;
+    send(write, &out).await?;
     let mut line = Vec::new();
     // Partly read bytes stay in `line` when an event interrupts the read (read_until appends).
     let mut limited = reader.take(MAX_LINE);
@@ -139,7 +201,7 @@ async fn idle(
                 let n = match r {
                     Ok(r) => r?,
                     Err(_) => {
-                        write.write_all(b"* BYE Autologout; idle for too long\r\n").await?;
+                        send(write, b"* BYE Autologout; idle for too long\r\n").await?;
                         return Ok(Outcome::Close);
                     }
                 };
@@ -147,7 +209,7 @@ async fn idle(
                     return Ok(Outcome::Close);
                 }
                 let outcome = session.idle_done(core, tag, &line, &mut out).await;
-                write.write_all(&out).await?;
+                send(write, &out).await?;
                 return Ok(outcome);
             }
             e = events.recv() => {
@@ -162,7 +224,7 @@ async fn idle(
                 };
                 if relevant {
                     session.refresh(core, &mut out).await;
-                    write.write_all(&out).await?;
+                    send(write, &out).await?;
                 }
             }
         }

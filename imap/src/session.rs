@@ -31,6 +31,8 @@ pub enum Outcome {
     Idle(String),
     /// STARTTLS: send the output, start TLS, then call [`Session::tls_started`].
     StartTls,
+    /// COMPRESS DEFLATE: send the output, then compress the connection both ways.
+    Compress,
 }
 
 /// Whether the connection is encrypted, or could be.
@@ -72,10 +74,17 @@ pub struct Session {
     qresync: bool,
     /// IMAP4rev2 was enabled (RFC 9051): ESEARCH answers SEARCH, SELECT differs.
     rev2: bool,
-    tls: TlsState,
+    transport: Transport,
 }
 
-pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE CHILDREN ACL RIGHTS=texk BINARY SEARCHRES";
+/// The connection's layers: TLS, and COMPRESS=DEFLATE once on.
+#[derive(Debug, Clone, Copy)]
+struct Transport {
+    tls: TlsState,
+    compressed: bool,
+}
+
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR AUTH=PLAIN ID ENABLE NAMESPACE UNSELECT UIDPLUS MOVE IDLE CONDSTORE QRESYNC ESEARCH QUOTA QUOTA=RES-STORAGE SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE CHILDREN ACL RIGHTS=texk BINARY SEARCHRES COMPRESS=DEFLATE";
 const MAX_ERRORS: u32 = 20;
 
 impl Session {
@@ -88,25 +97,25 @@ impl Session {
             condstore: false,
             qresync: false,
             rev2: false,
-            tls: TlsState::Unavailable,
+            transport: Transport { tls: TlsState::Unavailable, compressed: false },
         }
     }
 
     /// Offers STARTTLS when `on` (and the connection is not encrypted yet).
     pub fn offer_tls(&mut self, on: bool) {
-        if self.tls != TlsState::Active {
-            self.tls = if on { TlsState::Offered } else { TlsState::Unavailable };
+        if self.transport.tls != TlsState::Active {
+            self.transport.tls = if on { TlsState::Offered } else { TlsState::Unavailable };
         }
     }
 
     /// TLS is up (STARTTLS done, or implicit TLS): capabilities are asked again (RFC 9051 §6.2.1).
     pub fn tls_started(&mut self) {
-        self.tls = TlsState::Active;
+        self.transport.tls = TlsState::Active;
     }
 
     /// The capabilities as they stand (STARTTLS while it can be used).
     fn capabilities(&self) -> String {
-        if self.tls == TlsState::Offered && matches!(self.state, State::NotAuthenticated) {
+        if self.transport.tls == TlsState::Offered && matches!(self.state, State::NotAuthenticated) {
             format!("{CAPABILITIES} STARTTLS")
         } else {
             CAPABILITIES.to_owned()
@@ -161,7 +170,20 @@ impl Session {
                 push(out, &format!("* CAPABILITY {}\r\n", self.capabilities()));
                 ok(out, "CAPABILITY");
             }
-            "STARTTLS" => match (&self.state, self.tls) {
+            "COMPRESS" => {
+                self.principal()?;
+                let mechanism = cmd.args.first().and_then(Token::atom).unwrap_or_default();
+                if !mechanism.eq_ignore_ascii_case("DEFLATE") {
+                    return Err(Fail::Bad("Unknown compression mechanism"));
+                }
+                if self.transport.compressed {
+                    return Err(Fail::No("[COMPRESSIONACTIVE] DEFLATE is active already"));
+                }
+                self.transport.compressed = true;
+                push(out, &format!("{tag} OK DEFLATE active\r\n"));
+                return Ok(Outcome::Compress);
+            }
+            "STARTTLS" => match (&self.state, self.transport.tls) {
                 (State::NotAuthenticated, TlsState::Offered) => {
                     push(out, &format!("{tag} OK Begin TLS negotiation now\r\n"));
                     return Ok(Outcome::StartTls);

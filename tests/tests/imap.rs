@@ -23,7 +23,8 @@ both_stores!(
     search_criteria,
     condstore_modseqs,
     connections_per_address_are_limited,
-    searchres_saves_a_result_for_later_commands
+    searchres_saves_a_result_for_later_commands,
+    compress_deflate_both_ways
 );
 
 fn setup(store: &Store) {
@@ -528,4 +529,67 @@ async fn searchres_saves_a_result_for_later_commands(store: &Store) {
     assert_eq!(c.cmd("a14", "FETCH $ (UID)").await.len(), 3);
     assert!(c.cmd("a15", "SEARCH RETURN (SAVE) BEFORE notadate").await.last().unwrap().starts_with("a15 BAD"));
     assert_eq!(c.cmd("a16", "FETCH $ (UID)").await.len(), 1);
+}
+
+/// COMPRESS=DEFLATE (RFC 4978) with a client that speaks raw deflate through Python's zlib:
+/// after the OK both directions are compressed (sync-flushed per response), a second
+/// COMPRESS is refused, and a large FETCH comes through whole.
+async fn compress_deflate_both_ways(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let big = format!("Subject: big\r\n\r\n{}", "all work and no play\r\n".repeat(5000));
+    deliver(&server, &["Subject: small\r\n\r\nhello", &big]).await;
+    let python = std::env::var("KONTOR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import socket, sys, zlib
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+pending = b""
+dec = None
+def more():
+    global pending
+    data = s.recv(65536)
+    assert data, "closed"
+    pending += dec.decompress(data) if dec else data
+def line():
+    global pending
+    while b"\r\n" not in pending:
+        more()
+    l, pending = pending.split(b"\r\n", 1)
+    return l
+def until(tag):
+    out = []
+    while True:
+        l = line()
+        out.append(l)
+        if l.startswith(tag + b" "):
+            return out
+comp = None
+def send(text):
+    data = text.encode() + b"\r\n"
+    s.sendall(comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH) if comp else data)
+line()
+send("a1 CAPABILITY"); caps = until(b"a1")
+assert b"COMPRESS=DEFLATE" in caps[0], caps
+send('a2 LOGIN ann@example.com "anns password"'); assert until(b"a2")[-1].startswith(b"a2 OK")
+send("a3 COMPRESS DEFLATE"); assert until(b"a3")[-1].startswith(b"a3 OK")
+comp, dec = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+send("a4 COMPRESS DEFLATE"); r = until(b"a4"); assert b"COMPRESSIONACTIVE" in r[-1], r
+send("a5 SELECT INBOX"); r = until(b"a5"); assert b"* 2 EXISTS" in r, r
+send("a6 FETCH 2 BODY.PEEK[TEXT]"); first = line()
+size = int(first[first.rindex(b"{") + 1:-1])
+while len(pending) < size:
+    more()
+body, pending = pending[:size], pending[size:]
+rest = until(b"a6")
+assert rest[-1].startswith(b"a6 OK"), rest
+send("a7 LOGOUT"); until(b"a7")
+print(len(body), body.count(b"all work and no play"))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &server.imap_addr().port().to_string()])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The text as delivered: the lines and the empty line before the final dot.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "110002 5000");
 }
