@@ -507,22 +507,22 @@ async fn searchres_saves_a_result_for_later_commands(store: &Store) {
     assert!(c.cmd("a2", "SELECT INBOX").await.last().unwrap().starts_with("a2 OK"));
     let saved = c.cmd("a3", "SEARCH RETURN (SAVE) SUBJECT keep").await;
     assert_eq!(saved.len(), 1, "SAVE alone answers with no ESEARCH: {saved:?}");
-    let f = c.cmd("a4", "FETCH $ (UID)").await;
-    assert_eq!(f[..2], ["* 1 FETCH (UID 1)\r\n", "* 3 FETCH (UID 3)\r\n"], "{f:?}");
-    let s = c.cmd("a5", "UID SEARCH UID $ NOT SUBJECT b").await;
-    assert_eq!(s[0], "* SEARCH 1\r\n");
-    let st = c.cmd("a6", "STORE $ +FLAGS.SILENT (\\Flagged)").await;
-    assert!(st.last().unwrap().starts_with("a6 OK"), "{st:?}");
+    let fetched = c.cmd("a4", "FETCH $ (UID)").await;
+    assert_eq!(fetched[..2], ["* 1 FETCH (UID 1)\r\n", "* 3 FETCH (UID 3)\r\n"], "{fetched:?}");
+    let found = c.cmd("a5", "UID SEARCH UID $ NOT SUBJECT b").await;
+    assert_eq!(found[0], "* SEARCH 1\r\n");
+    let stored = c.cmd("a6", "STORE $ +FLAGS.SILENT (\\Flagged)").await;
+    assert!(stored.last().unwrap().starts_with("a6 OK"), "{stored:?}");
     let flagged = c.cmd("a7", "SEARCH FLAGGED").await;
     assert_eq!(flagged[0], "* SEARCH 1 3\r\n");
     // With MAX, only the largest is kept; ESEARCH answers the rest.
-    let e = c.cmd("a8", "UID SEARCH RETURN (SAVE MAX COUNT) SUBJECT keep").await;
-    assert!(e[0].starts_with("* ESEARCH (TAG \"a8\") UID MAX 3 COUNT 2"), "{e:?}");
+    let esearch = c.cmd("a8", "UID SEARCH RETURN (SAVE MAX COUNT) SUBJECT keep").await;
+    assert!(esearch[0].starts_with("* ESEARCH (TAG \"a8\") UID MAX 3 COUNT 2"), "{esearch:?}");
     assert_eq!(c.cmd("a9", "UID FETCH $ (UID)").await[0], "* 3 FETCH (UID 3)\r\n");
     // UID EXPUNGE $ removes exactly those; then $ names nothing.
     c.cmd("a10", "STORE 1:3 +FLAGS.SILENT (\\Deleted)").await;
-    let x = c.cmd("a11", "UID EXPUNGE $").await;
-    assert_eq!(x[0], "* 3 EXPUNGE\r\n", "{x:?}");
+    let expunged = c.cmd("a11", "UID EXPUNGE $").await;
+    assert_eq!(expunged[0], "* 3 EXPUNGE\r\n", "{expunged:?}");
     assert_eq!(c.cmd("a12", "FETCH $ (UID)").await.len(), 1, "nothing left in $");
     // A failing saving search empties $.
     c.cmd("a13", "SEARCH RETURN (SAVE) ALL").await;
