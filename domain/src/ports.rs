@@ -107,6 +107,19 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// every node on the same database.
     async fn secret(&self, name: &str, generate: Vec<u8>) -> Result<Vec<u8>>;
 
+    /// Takes or renews the lease `name` for `holder` until `until`: granted when nobody holds
+    /// it, `holder` holds it already, or the holder's lease ended before `now`. Every node on
+    /// the database sees it.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: crate::ids::Timestamp,
+        until: crate::ids::Timestamp,
+    ) -> Result<bool>;
+    /// Gives the lease up, if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+
     // --- domains
     async fn create_domain(&self, name: &DomainName) -> Result<Domain>;
     async fn list_domains(&self) -> Result<Vec<Domain>>;

@@ -14,6 +14,7 @@ mod m20261123_000006_pop3_retention;
 mod m20261125_000007_outbound;
 mod m20261125_000008_shared_seen;
 mod m20261125_000009_fulltext;
+mod m20261125_000010_leases;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_outbound::Migration),
             Box::new(m20261125_000008_shared_seen::Migration),
             Box::new(m20261125_000009_fulltext::Migration),
+            Box::new(m20261125_000010_leases::Migration),
         ]
     }
 

@@ -21,8 +21,8 @@ const IDLE: Duration = Duration::from_mins(10);
 /// Longest command line accepted (RFC 2449: 255 octets; SASL responses are longer).
 const MAX_LINE: u64 = 8192;
 
-/// Accounts with a session in the transaction state (RFC 1939's exclusive maildrop lock).
-/// Held per process: several nodes on one database do not see each other's locks.
+/// Accounts with a session in the transaction state on this node (RFC 1939's exclusive
+/// maildrop lock); the lock in the database covers the other nodes.
 #[derive(Default)]
 pub struct Locks(Mutex<HashSet<AccountId>>);
 
@@ -53,6 +53,14 @@ struct Maildrop {
     messages: Vec<(u32, Message)>,
 }
 
+/// A holder id for the maildrop lock: unique enough across nodes and sessions.
+fn rand_holder() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.finish()
+}
+
 /// A connection, plain or encrypted.
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
@@ -71,13 +79,39 @@ async fn handshake(tls: &Tls, io: Box<dyn Io>) -> std::io::Result<Box<dyn Io>> {
     Ok(Box::new(s))
 }
 
-/// Serves one connection; `locks` is shared by all connections of the process.
+/// The maildrop lock this connection holds in the database: (account, holder, when renewed).
+type Lease = Option<(AccountId, String, std::time::Instant)>;
+
+/// How often a session's maildrop lock is renewed while the client is active.
+const RENEW: Duration = Duration::from_mins(1);
+
+/// Serves one connection; `locks` is shared by all connections of the process. The maildrop
+/// lock is also taken in the database (every node sees it) and given back when the connection
+/// ends, however it ends.
 pub async fn connection(
     socket: TcpStream,
     peer: SocketAddr,
     core: &Core,
     locks: &Locks,
     tls: Option<&Tls>,
+) -> std::io::Result<()> {
+    let mut lease: Lease = None;
+    let served = serve(socket, peer, core, locks, tls, &mut lease).await;
+    if let Some((account, holder, _)) = lease
+        && let Err(e) = core.unlock_maildrop(account, &holder).await
+    {
+        tracing::warn!(error = %e, "pop3: maildrop lock not released (it expires by itself)");
+    }
+    served
+}
+
+async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    core: &Core,
+    locks: &Locks,
+    tls: Option<&Tls>,
+    lease: &mut Lease,
 ) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
     let mut session = Session::new();
@@ -111,9 +145,18 @@ pub async fn connection(
             reader.write_all(b"-ERR Line too long\r\n").await?;
             return Ok(());
         }
+        if let Some((account, holder, renewed)) = lease.as_mut()
+            && renewed.elapsed() > RENEW
+        {
+            if !matches!(core.lock_maildrop(*account, holder).await, Ok(true)) {
+                reader.write_all(b"-ERR [IN-USE] The maildrop lock was lost\r\n").await?;
+                return Ok(());
+            }
+            *renewed = std::time::Instant::now();
+        }
         let text = String::from_utf8_lossy(&line);
         let step = match session.line(text.trim_end_matches(['\r', '\n'])) {
-            Step::Login { user, password } => match login(core, locks, &user, password, peer).await {
+            Step::Login { user, password } => match login(core, locks, &user, password, peer, lease).await {
                 Ok((m, held)) => {
                     let entries = m
                         .messages
@@ -188,6 +231,7 @@ async fn login<'a>(
     user: &str,
     password: String,
     peer: SocketAddr,
+    lease: &mut Lease,
 ) -> Result<(Maildrop, Held<'a>), LoginError> {
     let creds = Credentials::Password { login: user.to_owned(), password };
     let who = match core.authenticate(creds, peer.ip()).await {
@@ -204,6 +248,12 @@ async fn login<'a>(
         tracing::warn!(error = %e, "pop3 maildrop unavailable");
         LoginError::Unavailable
     };
+    // Another node may serve the same maildrop: the lock in the database decides.
+    let holder = format!("{:016x}", rand_holder());
+    if !core.lock_maildrop(who.id, &holder).await.map_err(unavailable)? {
+        return Err(LoginError::InUse);
+    }
+    *lease = Some((who.id, holder, std::time::Instant::now()));
     let inbox = core.mailbox_with_role(who.id, MailboxRole::Inbox).await.map_err(unavailable)?;
     let listed = core.mailbox_messages(&who, inbox.id()).await.map_err(unavailable)?;
     let messages = listed.into_iter().map(|(m, msg)| (m.uid, msg)).collect();

@@ -341,3 +341,16 @@ pub mod message_seen {
     }
     no_relations!();
 }
+
+pub mod lease {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

@@ -15,7 +15,8 @@ use tokio::net::TcpStream;
 both_stores!(
     download_delete_and_stable_uidls,
     a_real_client_leaves_mail_on_the_server,
-    downloaded_mail_expires_as_the_account_says
+    downloaded_mail_expires_as_the_account_says,
+    the_maildrop_lock_holds_across_nodes
 );
 
 fn setup(store: &Store) {
@@ -253,4 +254,52 @@ async fn downloaded_mail_expires_as_the_account_says(store: &Store) {
     let mut c = Conn::open(&server).await;
     assert!(c.cmd("USER ann@example.com").await.starts_with("+OK"));
     assert!(c.cmd("PASS anns password").await.starts_with("+OK Maildrop has 2 messages"));
+}
+
+/// RFC 1939's exclusive maildrop lock holds across nodes: two servers on the same database,
+/// a session on one keeps the other (and the same node) out until it ends.
+async fn the_maildrop_lock_holds_across_nodes(store: &Store) {
+    setup(store);
+    let first = Server::start(store, &[]);
+    let second = Server::start(store, &[]);
+    let login = async |server: &Server| {
+        let mut c = Conn::open(server).await;
+        assert!(c.cmd("USER ann@example.com").await.starts_with("+OK"));
+        let answer = c.cmd("PASS anns password").await;
+        (c, answer)
+    };
+    let (mut a, answer) = login(&first).await;
+    assert!(answer.starts_with("+OK"), "{answer}");
+    let (_, answer) = login(&second).await;
+    assert!(answer.starts_with("-ERR [IN-USE]"), "the other node: {answer}");
+    let (_, answer) = login(&first).await;
+    assert!(answer.starts_with("-ERR [IN-USE]"), "the same node: {answer}");
+    assert!(a.cmd("QUIT").await.starts_with("+OK"));
+    assert!(a.closed().await);
+    // Given back at QUIT: the other node may have it now.
+    let mut answer = String::new();
+    for _ in 0..50 {
+        let (mut b, got) = login(&second).await;
+        answer = got;
+        if answer.starts_with("+OK") {
+            assert!(b.cmd("QUIT").await.starts_with("+OK"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answer.starts_with("+OK"), "after QUIT: {answer}");
+    // A connection dropped without QUIT gives it back too.
+    let (c, answer) = login(&first).await;
+    assert!(answer.starts_with("+OK"));
+    drop(c);
+    let mut answer = String::new();
+    for _ in 0..50 {
+        let (_, got) = login(&second).await;
+        answer = got;
+        if answer.starts_with("+OK") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answer.starts_with("+OK"), "after a dropped connection: {answer}");
 }

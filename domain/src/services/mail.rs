@@ -41,6 +41,10 @@ impl QuotaWarnings {
     }
 }
 
+/// How long a POP3 maildrop lock lasts without renewal: longer than a POP3 session may stay
+/// idle (ten minutes, RFC 1939 §3), so a live session never loses it.
+pub const MAILDROP_LEASE_MS: i64 = 11 * 60 * 1000;
+
 /// Whether mail for an address is taken here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recipient {
@@ -400,6 +404,19 @@ impl crate::Core {
             return Err(Error::not_found("message"));
         }
         self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
+    }
+
+    /// Takes (or renews) the exclusive lock on the account's POP3 maildrop for `holder` (RFC
+    /// 1939 §8), seen by every node on the database. It lasts [`MAILDROP_LEASE_MS`] unless
+    /// renewed, so the lock of a node that died frees itself. `false`: someone else has it.
+    pub async fn lock_maildrop(&self, account: AccountId, holder: &str) -> Result<bool> {
+        let now = Timestamp::now();
+        self.store.take_lease(&format!("pop3:{account}"), holder, now, Timestamp(now.0 + MAILDROP_LEASE_MS)).await
+    }
+
+    /// Gives the maildrop lock up.
+    pub async fn unlock_maildrop(&self, account: AccountId, holder: &str) -> Result<()> {
+        self.store.release_lease(&format!("pop3:{account}"), holder).await
     }
 
     /// Notes that the caller downloaded these messages over POP3 (for the account's "delete

@@ -120,6 +120,43 @@ impl DirectoryStore for SqlStore {
         }
     }
 
+    async fn take_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
+        use crate::entities::lease;
+        use sea_orm::sea_query::OnConflict;
+        let taken = lease::Entity::insert(lease::ActiveModel {
+            name: Set(name.to_owned()),
+            holder: Set(holder.to_owned()),
+            expires_at: Set(until.0),
+        })
+        .on_conflict(
+            OnConflict::column(lease::Column::Name)
+                .update_columns([lease::Column::Holder, lease::Column::ExpiresAt])
+                .action_and_where(
+                    Expr::col((lease::Entity, lease::Column::Holder)).eq(holder).or(Expr::col((
+                        lease::Entity,
+                        lease::Column::ExpiresAt,
+                    ))
+                    .lt(now.0)),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(taken == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        use crate::entities::lease;
+        lease::Entity::delete_many()
+            .filter(lease::Column::Name.eq(name))
+            .filter(lease::Column::Holder.eq(holder))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn create_domain(&self, name: &DomainName) -> Result<Domain> {
         let m = domain::ActiveModel {
             name: Set(name.to_string()),
