@@ -378,10 +378,14 @@ pub trait OutboundStore: Send + Sync + 'static {
         until: crate::ids::Timestamp,
         limit: usize,
     ) -> Result<Vec<crate::mail::outbound::Queued>>;
-    /// Removes entries (delivered, or bounced), releasing their blob references.
-    async fn dequeue(&self, ids: &[i64]) -> Result<()>;
-    /// Records a failed attempt: one more attempt, the error, due again at `next`.
-    async fn defer(&self, id: i64, next: crate::ids::Timestamp, error: &str) -> Result<()>;
+    /// Removes an entry (delivered, or bounced), releasing its blob reference, if `claim` still
+    /// holds it; `false` when another node has taken it over.
+    async fn dequeue(&self, id: i64, claim: &str) -> Result<bool>;
+    /// Records a failed attempt (one more attempt, the error, due again at `next`) and lets
+    /// the entry go, if `claim` still holds it.
+    async fn defer(&self, id: i64, claim: &str, next: crate::ids::Timestamp, error: &str) -> Result<bool>;
+    /// Holds a claimed entry longer (until `until`), if `claim` still holds it.
+    async fn renew_claim(&self, id: i64, claim: &str, until: crate::ids::Timestamp) -> Result<bool>;
     /// Every queued entry, oldest first (for the admin).
     async fn queued(&self) -> Result<Vec<crate::mail::outbound::Queued>>;
     /// Makes every entry due now (the admin's "retry now").

@@ -154,8 +154,12 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
             Outcome::Continue => {}
             Outcome::Close => return Ok(()),
             Outcome::Compress => {
-                // The client sends nothing more until it has the OK (RFC 4978 §3), so the read
-                // buffer is empty here.
+                // The client sends nothing more until it has the OK (RFC 4978 §3); bytes that
+                // came anyway cannot be read either way.
+                if !reader.buffer().is_empty() {
+                    send(&mut write, b"* BYE Data sent before COMPRESS was answered\r\n").await?;
+                    return Ok(());
+                }
                 let io = reader.into_inner().unsplit(write);
                 let (r, w) = tokio::io::split(Box::new(Deflated::new(io)) as Box<dyn Io>);
                 (reader, write) = (BufReader::new(r), w);

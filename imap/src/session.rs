@@ -113,13 +113,24 @@ impl Session {
         self.transport.tls = TlsState::Active;
     }
 
-    /// The capabilities as they stand (STARTTLS while it can be used).
+    /// Whether a password may be sent now: over TLS, or by a client on this machine (RFC 9051
+    /// §11.1: not in the clear).
+    fn may_log_in(&self) -> bool {
+        self.transport.tls == TlsState::Active || self.peer.is_loopback()
+    }
+
+    /// The capabilities as they stand (STARTTLS while it can be used; LOGINDISABLED instead of
+    /// AUTH=PLAIN while passwords would cross in the clear).
     fn capabilities(&self) -> String {
-        if self.transport.tls == TlsState::Offered && matches!(self.state, State::NotAuthenticated) {
-            format!("{CAPABILITIES} STARTTLS")
-        } else {
+        let mut caps = if self.may_log_in() {
             CAPABILITIES.to_owned()
+        } else {
+            CAPABILITIES.replace(" AUTH=PLAIN", " LOGINDISABLED")
+        };
+        if self.transport.tls == TlsState::Offered && matches!(self.state, State::NotAuthenticated) {
+            caps.push_str(" STARTTLS");
         }
+        caps
     }
 
     /// The greeting of this connection.
@@ -209,6 +220,9 @@ impl Session {
             "ID" => {
                 push(out, "* ID (\"name\" \"Kontor\")\r\n");
                 ok(out, "ID");
+            }
+            "LOGIN" | "AUTHENTICATE" if !self.may_log_in() => {
+                return Err(Fail::No("[PRIVACYREQUIRED] Log in over TLS: use STARTTLS or the TLS port"));
             }
             "LOGIN" => {
                 if !matches!(self.state, State::NotAuthenticated) {
@@ -562,4 +576,22 @@ pub(crate) fn push(out: &mut Vec<u8>, s: &str) {
 
 pub(crate) fn in_ranges(ranges: &[(u32, u32)], n: u32) -> bool {
     ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Session;
+
+    #[test]
+    fn passwords_wait_for_tls_from_other_machines() {
+        let mut remote = Session::new("192.0.2.1".parse().expect("ip"));
+        remote.offer_tls(true);
+        let hello = remote.hello();
+        assert!(hello.contains(" LOGINDISABLED") && !hello.contains("AUTH=PLAIN") && hello.contains(" STARTTLS"));
+        remote.tls_started();
+        let hello = remote.hello();
+        assert!(hello.contains("AUTH=PLAIN") && !hello.contains("LOGINDISABLED") && !hello.contains("STARTTLS"));
+        let local = Session::new("127.0.0.1".parse().expect("ip"));
+        assert!(local.hello().contains("AUTH=PLAIN"));
+    }
 }

@@ -29,8 +29,10 @@ impl MigrationTrait for Migration {
                 .col(big_integer("next_attempt_at"))
                 .col(integer("attempts"))
                 .col(text_null("last_error"))
-                // A node working on the row holds it until then.
+                // A node working on the row holds it until then, under this token (its writes
+                // to the row check it, so a node whose hold ran out changes nothing).
                 .col(big_integer("claimed_until"))
+                .col(text_null("claim"))
                 .foreign_key(&mut fk("outbound_queue", "account_id", "principals", ForeignKeyAction::SetNull))
                 .take(),
         )

@@ -123,6 +123,7 @@ async fn serve(
         _ => Box::new(socket),
     };
     session.offer_tls(tls.is_some());
+    session.allow_cleartext(peer.ip().is_loopback());
     // One buffered stream for both directions (BufReader passes writes through), so STLS can
     // take the socket back, dropping what the client sent in the clear after the command.
     let mut reader = BufReader::new(socket);

@@ -63,6 +63,8 @@ pub struct Session {
     tls: bool,
     /// The connection is encrypted.
     secure: bool,
+    /// Passwords may be sent without TLS (the client is on this machine).
+    cleartext_ok: bool,
 }
 
 const CAPA: &str = "+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n\
@@ -85,7 +87,18 @@ impl Session {
             top: None,
             tls: false,
             secure: false,
+            cleartext_ok: false,
         }
+    }
+
+    /// Allows logins without TLS (for a client on this machine: loopback, or a local TLS proxy).
+    pub fn allow_cleartext(&mut self, on: bool) {
+        self.cleartext_ok = on;
+    }
+
+    /// Whether a password may be sent now (RFC 2595 §2.3: not in the clear).
+    fn may_log_in(&self) -> bool {
+        self.secure || self.cleartext_ok
     }
 
     /// Offers STLS when `on` (and the connection is not encrypted yet).
@@ -120,9 +133,21 @@ impl Session {
         let mut parts = line.trim_end().splitn(2, ' ');
         let cmd = parts.next().unwrap_or_default().to_ascii_uppercase();
         let arg = parts.next().unwrap_or_default().trim();
+        let may_log_in = self.may_log_in();
         match (&mut self.state, cmd.as_str()) {
-            (_, "CAPA") if self.tls && !self.secure => Step::Reply(CAPA.replace("\r\n.\r\n", "\r\nSTLS\r\n.\r\n")),
-            (_, "CAPA") => Step::Reply(CAPA.into()),
+            (_, "CAPA") => {
+                let mut capa = CAPA.to_owned();
+                if !may_log_in {
+                    capa = capa.replace("USER\r\nSASL PLAIN\r\n", "");
+                }
+                if self.tls && !self.secure {
+                    capa = capa.replace("\r\n.\r\n", "\r\nSTLS\r\n.\r\n");
+                }
+                Step::Reply(capa)
+            }
+            (State::Authorization { .. }, "USER" | "PASS" | "AUTH") if !may_log_in => {
+                self.err("Log in over TLS: use STLS first")
+            }
             (State::Authorization { .. }, "QUIT") => Step::Close("+OK Bye\r\n".into()),
             (State::Authorization { user, .. }, "USER") => {
                 if arg.is_empty() {
@@ -330,5 +355,38 @@ impl Session {
         } else {
             Step::Close("-ERR [SYS/TEMP] Some deleted messages could not be removed\r\n".into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Session, Step};
+
+    fn reply(s: &mut Session, line: &str) -> String {
+        match s.line(line) {
+            Step::Reply(r) | Step::Close(r) | Step::StartTls(r) => r,
+            Step::Login { user, .. } => format!("LOGIN {user}"),
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn passwords_wait_for_tls_from_other_machines() {
+        let mut s = Session::new();
+        s.offer_tls(true);
+        let capa = reply(&mut s, "CAPA");
+        assert!(capa.contains("STLS") && !capa.contains("USER") && !capa.contains("SASL"), "{capa}");
+        assert!(reply(&mut s, "USER ann@example.com").starts_with("-ERR Log in over TLS"));
+        assert!(reply(&mut s, "AUTH PLAIN AGFubgBwdw==").starts_with("-ERR Log in over TLS"));
+        assert!(reply(&mut s, "STLS").starts_with("+OK Begin TLS"));
+        s.tls_started();
+        let capa = reply(&mut s, "CAPA");
+        assert!(capa.contains("USER") && !capa.contains("STLS"), "{capa}");
+        assert!(reply(&mut s, "USER ann@example.com").starts_with("+OK"));
+        assert_eq!(reply(&mut s, "PASS secret"), "LOGIN ann@example.com");
+        // From this machine, passwords may come in the clear.
+        let mut local = Session::new();
+        local.allow_cleartext(true);
+        assert!(reply(&mut local, "USER ann@example.com").starts_with("+OK"));
     }
 }

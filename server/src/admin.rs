@@ -38,6 +38,11 @@ fn show_quota(limit: Option<u64>) -> String {
     limit.map_or_else(|| "unlimited".into(), format_size)
 }
 
+/// A TXT value as DNS zone files write it: quoted strings of at most 255 characters.
+fn txt(value: &str) -> String {
+    value.as_bytes().chunks(255).map(|c| format!("\"{}\"", String::from_utf8_lossy(c))).collect::<Vec<_>>().join(" ")
+}
+
 /// The domain's DKIM key, made (RSA-2048) when it has none.
 async fn dkim_key(
     core: &kontor_domain::Core,
@@ -68,7 +73,7 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
             let key = dkim_key(core, &d.name).await?;
             println!("added domain {}", d.name);
             let (host, value) = key.dns_record();
-            println!("publish its DKIM key in DNS: {host} TXT \"{value}\"");
+            println!("publish its DKIM key in DNS: {host} TXT {}", txt(&value));
         }
         Command::Domain(DomainCmd::Dkim { name }) => {
             let d = kontor_domain::address::DomainName::parse(&name)?;
@@ -76,7 +81,7 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
                 return Err(Fatal(format!("domain {d} not found")));
             }
             let (host, value) = dkim_key(core, &d).await?.dns_record();
-            println!("{host} TXT \"{value}\"");
+            println!("{host} TXT {}", txt(&value));
         }
         Command::Queue(QueueCmd::List) => {
             for q in core.admin_queue(SYS).await? {

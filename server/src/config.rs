@@ -499,7 +499,8 @@ impl Config {
             port: u16::try_from(self.outbound.port).unwrap_or(25),
             batch: 64,
             poll: duration("outbound.poll", &self.outbound.poll).unwrap_or(Duration::from_secs(30)),
-            timeout: Duration::from_mins(1),
+            // RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
+            timeout: Duration::from_mins(10),
         }
     }
 

@@ -51,15 +51,16 @@ pub async fn mail_hosts(dns: &MessageAuthenticator, domain: &str) -> Result<Vec<
             mx.sort();
             // A null MX (RFC 7505): the domain takes no mail.
             if mx.len() == 1 && mx[0].1.is_empty() {
-                return Err((true, format!("{domain} accepts no mail (null MX)")));
+                return Err((true, format!("5.1.10 {domain} accepts no mail (null MX)")));
             }
             if mx.is_empty() {
                 return Ok(vec![domain.to_owned()]);
             }
             Ok(mx.into_iter().map(|(_, h)| h).collect())
         }
+        // NXDOMAIN counts as "no records" too: ask for it first.
+        Err(e) if e.is_nx_domain() => Err((true, format!("5.1.2 no such domain: {domain}"))),
         Err(e) if e.is_no_records_found() => Ok(vec![domain.to_owned()]),
-        Err(e) if e.is_nx_domain() => Err((true, format!("no such domain: {domain}"))),
         Err(e) => Err((false, format!("DNS lookup of {domain} failed: {e}"))),
     }
 }

@@ -37,38 +37,48 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
-/// Runs until `stop`: delivers due entries, then waits for new mail, the next poll or stop.
+/// Recipient domains worked on at once; one slow domain does not hold up the others.
+const DOMAINS_AT_ONCE: usize = 16;
+
+/// Runs until `stop`: claims due entries while fewer than [`DOMAINS_AT_ONCE`] domains are being
+/// worked on, delivers each domain's entries in a task of its own, and otherwise waits for new
+/// mail, a finished domain, the next poll, or stop (which lets running deliveries finish for a
+/// while).
 pub async fn run(core: Arc<Core>, dns: Arc<MessageAuthenticator>, settings: Settings, mut stop: watch::Receiver<bool>) {
+    let mut running = tokio::task::JoinSet::new();
     loop {
-        loop {
-            let batch = match core.claim_outbound(settings.batch).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the outbound queue");
-                    break;
+        let mut claimed_some = false;
+        if running.len() < DOMAINS_AT_ONCE {
+            match core.claim_outbound(settings.batch).await {
+                Ok(batch) => {
+                    claimed_some = !batch.is_empty();
+                    let mut by_domain: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
+                    for q in batch {
+                        by_domain.entry(q.rcpt_domain.clone()).or_default().push(q);
+                    }
+                    for (domain, entries) in by_domain {
+                        let (core, dns, settings) = (core.clone(), dns.clone(), settings.clone());
+                        running.spawn(async move { deliver_domain(&core, &dns, &settings, &domain, entries).await });
+                    }
                 }
-            };
-            if batch.is_empty() {
-                break;
-            }
-            let mut by_domain: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
-            for q in batch {
-                by_domain.entry(q.rcpt_domain.clone()).or_default().push(q);
-            }
-            let mut domains = tokio::task::JoinSet::new();
-            for (domain, entries) in by_domain {
-                let (core, dns, settings) = (core.clone(), dns.clone(), settings.clone());
-                domains.spawn(async move { deliver_domain(&core, &dns, &settings, &domain, entries).await });
-            }
-            while domains.join_next().await.is_some() {}
-            if *stop.borrow() {
-                return;
+                Err(e) => tracing::warn!(error = %e, "cannot read the outbound queue"),
             }
         }
+        if claimed_some && running.len() < DOMAINS_AT_ONCE {
+            continue;
+        }
         tokio::select! {
+            Some(_) = running.join_next(), if !running.is_empty() => {}
             () = core.outbound.notified() => {}
             () = tokio::time::sleep(settings.poll) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                let finish = async { while running.join_next().await.is_some() {} };
+                if tokio::time::timeout(std::time::Duration::from_secs(20), finish).await.is_err() {
+                    // Claims of what was cut off run out; another start sends it then.
+                    running.abort_all();
+                }
+                return;
+            }
         }
     }
 }
@@ -82,6 +92,16 @@ async fn deliver_domain(core: &Core, dns: &MessageAuthenticator, s: &Settings, d
     // Once no host of the domain answers, the rest of its entries wait too (not one timeout each).
     let mut unreachable: Option<String> = None;
     for q in entries {
+        // A domain's entries may wait behind each other for long: hold each anew before it is
+        // tried, and leave it if another node took it over meanwhile.
+        match core.renew_outbound(&q).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(id = q.id, error = %e, "cannot hold a queue entry");
+                continue;
+            }
+        }
         let attempt = match (&hosts, &unreachable) {
             (Err((true, why)), _) => Attempt::Failed(why.clone()),
             (Err((false, why)), _) | (Ok(_), Some(why)) => Attempt::Deferred(why.clone()),
@@ -112,10 +132,14 @@ async fn signed(core: &Core, q: &Queued) -> Result<Vec<u8>, String> {
     let key = match from_domain.as_deref().map(DomainName::parse) {
         Some(Ok(d)) => match core.dkim_key(&d).await {
             Ok(Some(k)) => Some(k),
-            Ok(None) => match tokio::task::spawn_blocking(move || dkim::generate(&d)).await {
-                Ok(Ok(k)) => core.set_dkim_key(k).await.ok(),
-                _ => None,
-            },
+            // Only for a domain of ours: another's key would be made and thrown away each time.
+            Ok(None) if core.is_local_domain(&d).await.unwrap_or(false) => {
+                match tokio::task::spawn_blocking(move || dkim::generate(&d)).await {
+                    Ok(Ok(k)) => core.set_dkim_key(k).await.ok(),
+                    _ => None,
+                }
+            }
+            Ok(None) => None,
             Err(e) => return Err(e.to_string()),
         },
         _ => None,
@@ -140,7 +164,13 @@ async fn send(
     q: &Queued,
     message: &[u8],
 ) -> (Attempt, bool) {
-    let from = if q.mail_from.is_empty() { None } else { q.mail_from.parse::<lettre::Address>().ok() };
+    let from = match q.mail_from.as_str() {
+        "" => None,
+        a => match a.parse::<lettre::Address>() {
+            Ok(a) => Some(a),
+            Err(_) => return (Attempt::Failed(format!("bad sender address: {a}")), false),
+        },
+    };
     let Ok(Ok(envelope)) = q.rcpt.parse::<lettre::Address>().map(|to| Envelope::new(from, vec![to])) else {
         return (Attempt::Failed(format!("bad address: {}", q.rcpt)), false);
     };
@@ -159,14 +189,26 @@ async fn send(
                 .dangerous_accept_invalid_certs(true)
                 .dangerous_accept_invalid_hostnames(true)
                 .build_rustls();
-            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
-                .port(*port)
-                .hello_name(ClientId::Domain(s.hostname.clone()))
-                .timeout(Some(s.timeout));
-            if let Ok(tls) = tls {
-                builder = builder.tls(Tls::Opportunistic(tls));
+            let transport = |tls: Option<TlsParameters>| {
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
+                    .port(*port)
+                    .hello_name(ClientId::Domain(s.hostname.clone()))
+                    .timeout(Some(s.timeout));
+                if let Some(tls) = tls {
+                    builder = builder.tls(Tls::Opportunistic(tls));
+                }
+                builder.build()
+            };
+            let mut sent = transport(tls.ok()).send_raw(&envelope, message).await;
+            // A server whose STARTTLS fails gets the message in the clear, as before TLS (RFC 3207
+            // §4.1 leaves it to the client; opportunistic TLS must not make mail undeliverable).
+            if let Err(e) = &sent
+                && e.is_tls()
+            {
+                tracing::info!(%host, error = %e, "STARTTLS failed; sending without TLS");
+                sent = transport(None).send_raw(&envelope, message).await;
             }
-            match builder.build().send_raw(&envelope, message).await {
+            match sent {
                 Ok(_) => return (Attempt::Delivered, false),
                 Err(e) if e.is_permanent() => {
                     return (Attempt::Failed(format!("{host} ({ip}) said: {}", reply(&e))), false);

@@ -172,7 +172,7 @@ async fn deliver(core: &Core, listener: &Listener, session: &mut Session, peer: 
         }
         (Mode::Submission, None) => Step::Reply("530 5.7.0 Authentication required\r\n".into()),
         (Mode::Mx, _) => {
-            if let Some(clean) = crate::verify::strip_forged_results(&message, &listener.limits.hostname) {
+            if let Some(clean) = kontor_domain::mail::parse::strip_forged_results(&message, &listener.limits.hostname) {
                 message = clean;
             }
             if let Some(dns) = &listener.dns {

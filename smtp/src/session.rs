@@ -157,6 +157,7 @@ impl Session {
     pub fn tls_started(&mut self) {
         self.tls = TlsState::Active;
         self.helo = None;
+        self.user = None;
         self.auth = None;
         self.line.clear();
         self.reset();
@@ -231,7 +232,7 @@ impl Session {
                 let starttls = if self.tls == TlsState::Offered { "250-STARTTLS\r\n" } else { "" };
                 Step::Reply(format!(
                     "250-{} greets {}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE {}\r\n\
-                     {starttls}{auth}250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250 DSN\r\n",
+                     {starttls}{auth}250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n",
                     self.limits.hostname, self.peer, self.limits.max_message_size
                 ))
             }
@@ -624,4 +625,51 @@ fn decode(b64: &str) -> Option<String> {
 
 fn memchr_lf(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Limits, Mode, Session, Step};
+    use smtp_proto::request::receiver::RequestReceiver;
+
+    fn run(s: &mut Session, line: &str) -> String {
+        let bytes = format!("{line}\r\n");
+        let mut it = bytes.as_bytes().iter();
+        match RequestReceiver::default().ingest(&mut it) {
+            Ok(r) => match s.request(r) {
+                Step::Reply(r) | Step::Close(r) | Step::StartTls(r) => r,
+                Step::Authenticate { login, .. } => format!("AUTH {login}"),
+                other => format!("{other:?}"),
+            },
+            Err(e) => match s.parse_error(&e) {
+                Step::Reply(r) | Step::Close(r) => r,
+                other => format!("{other:?}"),
+            },
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits { hostname: "mx.example.com".into(), max_message_size: 1 << 20, max_recipients: 10, max_errors: 20 }
+    }
+
+    #[test]
+    fn submission_takes_passwords_only_over_tls_from_other_machines() {
+        let peer = "192.0.2.1".parse().expect("ip");
+        let mut s = Session::with_mode(limits(), Mode::Submission, peer, 1);
+        s.offer_tls(true);
+        let ehlo = run(&mut s, "EHLO client.test");
+        assert!(ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"), "{ehlo}");
+        assert!(run(&mut s, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw==").starts_with("538 5.7.11"));
+        assert!(run(&mut s, "MAIL FROM:<ann@example.com>").starts_with("530 "));
+        assert!(run(&mut s, "STARTTLS").starts_with("220 "));
+        s.tls_started();
+        assert!(run(&mut s, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw==").starts_with("503 "), "EHLO again first");
+        let ehlo = run(&mut s, "EHLO client.test");
+        assert!(ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"), "{ehlo}");
+        assert_eq!(run(&mut s, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw=="), "AUTH ann@example.com");
+        // The MX port never takes AUTH.
+        let mut mx = Session::with_mode(limits(), Mode::Mx, "127.0.0.1".parse().expect("ip"), 1);
+        run(&mut mx, "EHLO client.test");
+        assert!(run(&mut mx, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw==").starts_with("503 "));
+    }
 }

@@ -307,6 +307,7 @@ pub mod outbound_queue {
         pub attempts: i32,
         pub last_error: Option<String>,
         pub claimed_until: i64,
+        pub claim: Option<String>,
     }
     no_relations!();
 }

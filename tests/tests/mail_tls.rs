@@ -41,7 +41,7 @@ fn python(script: &str, args: &[String]) -> String {
 }
 
 const CLIENTS: &str = r#"
-import imaplib, poplib, smtplib, ssl, sys
+import imaplib, poplib, smtplib, socket, ssl, sys
 from email.message import EmailMessage
 host, sub, subs, mx, pop, pops, imap, imaps = sys.argv[1], *map(int, sys.argv[2:9])
 ctx = ssl.create_default_context()
@@ -67,6 +67,24 @@ s.login("ann@example.com", "anns password")
 s.send_message(mail("starttls"))
 s.quit()
 print("submission starttls ok")
+
+# What a client sends in the clear after STARTTLS is dropped, not run inside TLS (RFC 3207 §6).
+raw = socket.create_connection((host, sub), timeout=30)
+f = raw.makefile("rb")
+f.readline()
+raw.sendall(b"EHLO x\r\n")
+while not f.readline().startswith(b"250 "):
+    pass
+raw.sendall(b"STARTTLS\r\nMAIL FROM:<injected@example.com>\r\n")
+assert f.readline().startswith(b"220"), "STARTTLS answered"
+tls = ctx.wrap_socket(raw)
+tf = tls.makefile("rb")
+tls.sendall(b"EHLO x\r\n")
+first = tf.readline()
+assert first.startswith(b"250-"), first
+tls.sendall(b"QUIT\r\n")
+tls.close()
+print("starttls injection dropped")
 
 # Implicit TLS (port 465).
 s = smtplib.SMTP_SSL(host, subs, context=ctx, timeout=30)
@@ -155,6 +173,7 @@ async fn submission_and_pop3_over_tls(store: &Store) {
     );
     let want = "Subject: implicit', 'Subject: mx over tls', 'Subject: starttls']";
     assert!(out.contains("submission starttls ok") && out.contains("submissions ok") && out.contains("mx starttls ok"));
+    assert!(out.contains("starttls injection dropped"), "{out}");
     assert!(out.lines().any(|l| l.starts_with("pop3 stls") && l.ends_with(want)), "{out}");
     assert!(out.lines().any(|l| l.starts_with("pop3s") && l.ends_with(want)), "{out}");
     for label in ["imap starttls", "imaps"] {

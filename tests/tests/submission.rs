@@ -38,13 +38,15 @@ fn setup(store: &Store) -> (String, String) {
     record
 }
 
-/// (name, value) of a `NAME TXT "VALUE"` line.
+/// (name, value) of a `NAME TXT "PART" "PART"…` line (strings of at most 255 characters).
 fn dkim_record(line: &str) -> (String, String) {
     let at = line.find("._domainkey.").unwrap();
     let start = line[..at].rfind(' ').map_or(0, |i| i + 1);
     let rest = &line[start..];
     let (name, value) = rest.split_once(" TXT ").unwrap();
-    (name.to_owned(), value.trim().trim_matches('"').to_owned())
+    let parts: Vec<&str> = value.trim().split('"').filter(|p| !p.trim().is_empty()).collect();
+    assert!(parts.iter().all(|p| p.len() <= 255), "{value}");
+    (name.to_owned(), parts.concat())
 }
 
 fn client(server: &Server, user: &str) -> AsyncSmtpTransport<Tokio1Executor> {
@@ -312,6 +314,70 @@ async fn submission_and_the_outbound_queue(store: &Store) {
     assert!(cmd(&mut c, "MAIL FROM:<ann@example.com>").await.starts_with("250 "));
     assert!(cmd(&mut c, "RCPT TO:<ghost@example.com>").await.starts_with("550 5.1.1"));
     assert!(cmd(&mut c, "RCPT TO:<far@remote.test>").await.starts_with("250 "));
+    assert!(cmd(&mut c, "RSET").await.starts_with("250 "));
+
+    // What the header says is checked, not only the envelope: two From fields (mail programs
+    // show the first), an envelope sender Ann may not use, a Sender: of the client's own.
+    let mut send = async |from: &str, rcpts: &[&str], data: &str| -> String {
+        let r = cmd(&mut c, &format!("MAIL FROM:<{from}>")).await;
+        if !r.starts_with("250 ") {
+            return r;
+        }
+        for to in rcpts {
+            assert!(cmd(&mut c, &format!("RCPT TO:<{to}>")).await.starts_with("250 "));
+        }
+        assert!(cmd(&mut c, "DATA").await.starts_with("354 "));
+        cmd(&mut c, &format!("{data}\r\n.")).await
+    };
+    let two_from = "From: carol@example.com\r\nFrom: ann@example.com\r\nSubject: two\r\n\r\nx";
+    assert!(
+        send(
+            "ann@example.com",
+            &["bob@example.com"],
+            "From: dave@example.com\r\nFrom: ann@example.com\r\nSubject: t\r\n\r\nx"
+        )
+        .await
+        .starts_with("550 5.6.0")
+    );
+    assert!(send("ann@example.com", &["bob@example.com"], two_from).await.starts_with("550 5.6.0"));
+    assert!(
+        send("dave@example.com", &["bob@example.com"], "From: ann@example.com\r\n\r\nx").await.starts_with("550 5.7.1")
+    );
+    let own_sender = "From: ann@example.com\r\nSender: carol@example.com\r\nTo: bob@example.com\r\n\
+                      Bcc: dave@example.com\r\nSubject: sender and bcc\r\n\r\nhidden copy";
+    assert!(
+        send(
+            "ann@example.com",
+            &["bob@example.com", "dave@example.com", "twice@remote.test", "twice@REMOTE.test"],
+            own_sender
+        )
+        .await
+        .starts_with("250 ")
+    );
+    for (who, mailbox) in [("bob@example.com", "INBOX"), ("dave@example.com", "INBOX"), ("ann@example.com", "Sent")] {
+        let listed = messages(store, who, mailbox);
+        let uid = listed.iter().find(|m| m.2 == "sender and bcc").unwrap_or_else(|| panic!("{who}: {listed:?}")).0;
+        let shown = store.ok(&["mailbox", "show", who, mailbox, &uid.to_string()], None);
+        assert!(!shown.contains("Sender:"), "the client's Sender is dropped: {shown}");
+        assert_eq!(
+            shown.contains("Bcc: dave@example.com"),
+            who == "ann@example.com",
+            "Bcc only in Sent: {who}: {shown}"
+        );
+    }
+    eventually("the remote copy", || sink.received.lock().unwrap().iter().any(|r| r.2.contains("hidden copy"))).await;
+    let copies = sink.received.lock().unwrap().iter().filter(|r| r.2.contains("hidden copy")).count();
+    assert_eq!(copies, 1, "one remote copy for a recipient given twice");
+    // A domain that does not exist bounces at once (no five days of retries).
+    assert!(
+        send("ann@example.com", &["someone@nowhere.test"], "From: ann@example.com\r\nSubject: lost\r\n\r\nx")
+            .await
+            .starts_with("250 ")
+    );
+    eventually("a bounce for a domain that does not exist", || messages(store, "ann@example.com", "INBOX").len() == 3)
+        .await;
+    let dsn = store.ok(&["mailbox", "show", "ann@example.com", "INBOX", "3"], None);
+    assert!(dsn.contains("Final-Recipient: rfc822; someone@nowhere.test") && dsn.contains("Status: 5.1.2"), "{dsn}");
     assert!(cmd(&mut c, "QUIT").await.starts_with("221 "));
 }
 

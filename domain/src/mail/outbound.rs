@@ -34,6 +34,8 @@ pub struct Queued {
     /// Attempts made so far.
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The token of the node holding the entry (from [`crate::ports::OutboundStore::claim_due`]).
+    pub claim: String,
 }
 
 /// What became of one attempt to deliver a queued entry.

@@ -126,10 +126,74 @@ pub fn imap_envelope(raw: &[u8]) -> ImapEnvelope {
 pub struct SubmissionHeaders {
     /// The From addresses, lower case.
     pub from: Vec<String>,
-    /// The Sender addresses, lower case.
-    pub sender: Vec<String>,
+    /// How many From fields there are (mail programs show the first; one is allowed).
+    pub from_fields: usize,
     pub has_date: bool,
     pub has_message_id: bool,
+}
+
+/// The header's fields as byte ranges (each with its folded lines), and where the header ends
+/// (after the CRLF of its last line; the empty line follows).
+pub fn header_fields(raw: &[u8]) -> (Vec<(usize, usize)>, usize) {
+    let end = memchr::memmem::find(raw, b"\r\n\r\n").map_or(raw.len(), |i| i + 2);
+    let mut fields: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while at < end {
+        let line_end = memchr::memchr(b'\n', &raw[at..end]).map_or(end, |i| at + i + 1);
+        match raw.get(at) {
+            Some(b' ' | b'\t') if !fields.is_empty() => {
+                if let Some(last) = fields.last_mut() {
+                    last.1 = line_end;
+                }
+            }
+            _ => fields.push((at, line_end)),
+        }
+        at = line_end;
+    }
+    (fields, end)
+}
+
+/// The message without the header fields `drop` picks (given the field's name and value);
+/// `None` when it picks none.
+pub fn without_fields(raw: &[u8], drop: impl Fn(&str, &str) -> bool) -> Option<Vec<u8>> {
+    let (fields, end) = header_fields(raw);
+    let dropped = |(a, b): &(usize, usize)| {
+        let field = String::from_utf8_lossy(&raw[*a..*b]);
+        field.split_once(':').is_some_and(|(name, value)| drop(name.trim(), value))
+    };
+    if !fields.iter().any(dropped) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for f in fields.iter().filter(|f| !dropped(f)) {
+        out.extend_from_slice(&raw[f.0..f.1]);
+    }
+    out.extend_from_slice(&raw[end..]);
+    Some(out)
+}
+
+/// The message without `Authentication-Results:` fields that claim to come from `hostname`:
+/// only this server may write those (RFC 8601 §5), so nobody can fake a pass. The authserv-id
+/// is compared with comments and folding taken out.
+pub fn strip_forged_results(raw: &[u8], hostname: &str) -> Option<Vec<u8>> {
+    without_fields(raw, |name, value| {
+        name.eq_ignore_ascii_case("authentication-results") && authserv_id(value).eq_ignore_ascii_case(hostname)
+    })
+}
+
+/// The authserv-id of an Authentication-Results value: its first word outside comments.
+pub fn authserv_id(value: &str) -> String {
+    let mut depth = 0usize;
+    let mut plain = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    plain.split([';', ' ', '\t', '\r', '\n']).find(|w| !w.is_empty()).unwrap_or_default().to_owned()
 }
 
 /// Reads the From/Sender addresses and whether Date and Message-ID are there.
@@ -144,8 +208,16 @@ pub fn submission_headers(raw: &[u8]) -> SubmissionHeaders {
         }
     };
     SubmissionHeaders {
-        from: list(m.from()),
-        sender: list(m.sender()),
+        // mail-parser keeps the last of several From fields; mail programs show the first.
+        from: m
+            .header_values("From")
+            .next()
+            .map(|v| match v {
+                HeaderValue::Address(a) => list(Some(a)),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default(),
+        from_fields: m.header_values("From").count(),
         has_date: m.header_raw("Date").is_some(),
         has_message_id: m.header_raw("Message-ID").is_some(),
     }
@@ -265,6 +337,23 @@ mod tests {
         assert!(body.starts_with(b"JVBERi0="), "{:?}", String::from_utf8_lossy(body));
         let text = &s.parts[0];
         assert_eq!(&raw[text.body_start as usize..text.body_start as usize + 16], b"See you at noon.");
+    }
+
+    #[test]
+    fn results_claiming_this_server_are_removed() {
+        let m = b"Received: x\r\nAuthentication-Results: mx.example.com;\r\n\tdkim=pass\r\n\
+                  Authentication-Results: (sneaky) MX.example.com ; spf=pass\r\n\
+                  Authentication-Results: other.org; spf=pass\r\nSubject: s\r\n\r\n\
+                  Authentication-Results: mx.example.com\r\n";
+        let out = strip_forged_results(m, "mx.example.com").expect("changed");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "Received: x\r\nAuthentication-Results: other.org; spf=pass\r\nSubject: s\r\n\r\n\
+             Authentication-Results: mx.example.com\r\n"
+        );
+        assert!(strip_forged_results(b"Subject: s\r\n\r\nbody", "mx.example.com").is_none());
+        let two_from = submission_headers(b"From: boss@example.com\r\nFrom: me@example.com\r\n\r\nx");
+        assert_eq!((two_from.from_fields, two_from.from.as_slice()), (2, &["boss@example.com".to_owned()][..]));
     }
 
     #[test]

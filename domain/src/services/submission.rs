@@ -103,59 +103,84 @@ impl crate::Core {
         })
     }
 
-    /// Sends a message for `who`: checks the From header against the user's rights, adds
-    /// Sender: (on behalf), Date: and Message-ID: where missing, files a copy in the user's
-    /// Sent mailbox, delivers to local recipients and queues the rest.
+    /// Sends a message for `who`: checks the From header against the user's rights, writes the
+    /// Sender: itself (on behalf; one the client wrote is dropped), adds Date: and Message-ID:
+    /// where missing, queues it for remote recipients, delivers it to local ones (a DSN tells the
+    /// sender of any that failed) and files a copy in the user's Sent mailbox. Bcc: is kept in
+    /// the Sent copy only.
     pub async fn submit(&self, who: &Principal, mail_from: &str, rcpts: &[String], raw: &[u8]) -> Result<Submitted> {
+        use crate::mail::parse::{self, without_fields};
         if !mail_from.is_empty() && self.sender_right(who, mail_from).await?.is_none() {
             return Err(Error::forbidden(format!("send as {mail_from}")));
         }
-        let head = crate::mail::parse::submission_headers(raw);
-        let from = match head.from.as_slice() {
-            [one] => one.clone(),
-            [] => return Err(Error::invalid("the message has no From address")),
+        let head = parse::submission_headers(raw);
+        let from = match (head.from_fields, head.from.as_slice()) {
+            (1, [one]) => one.clone(),
+            (0, _) | (1, []) => return Err(Error::invalid("the message has no From address")),
             _ => return Err(Error::invalid("the message has more than one From address")),
         };
         let right = self.sender_right(who, &from).await?.ok_or_else(|| Error::forbidden(format!("send as {from}")))?;
+
+        // The header as sent on: no Sender of the client's, no results claiming to be ours.
+        let hostname = self.settings.hostname.clone();
+        let cleaned = without_fields(raw, |name, value| {
+            name.eq_ignore_ascii_case("sender")
+                || (name.eq_ignore_ascii_case("authentication-results")
+                    && parse::authserv_id(value).eq_ignore_ascii_case(&hostname))
+        });
+        let raw = cleaned.as_deref().unwrap_or(raw);
         let now = chrono::Utc::now();
-        let mut prefix = String::new();
-        if matches!(right, SendAs::OnBehalf(_))
-            && !head.sender.iter().any(|s| s.eq_ignore_ascii_case(&who.address.to_string()))
-        {
-            prefix.push_str(&format!("Sender: <{}>\r\n", who.address));
+        let mut added = String::new();
+        if matches!(right, SendAs::OnBehalf(_)) {
+            added.push_str(&format!("Sender: <{}>\r\n", who.address));
         }
         if !head.has_date {
-            prefix.push_str(&format!("Date: {}\r\n", now.to_rfc2822()));
+            added.push_str(&format!("Date: {}\r\n", now.to_rfc2822()));
         }
         if !head.has_message_id {
             let id: u64 = rand::random();
-            prefix.push_str(&format!(
-                "Message-ID: <{:x}.{id:016x}@{}>\r\n",
-                now.timestamp_millis(),
-                who.address.domain
-            ));
+            added.push_str(&format!("Message-ID: <{:x}.{id:016x}@{}>\r\n", now.timestamp_millis(), who.address.domain));
         }
-        let mut message = prefix.into_bytes();
-        message.extend_from_slice(raw);
-
-        let incoming = self.take_in(&message).await?;
-        let sent = self.mailbox_with_role(who.id, MailboxRole::Sent).await?;
-        self.file(&incoming, who.id, sent.id(), Keywords::new(["$seen"]), Timestamp::now()).await?;
+        // Trace fields (Received:) stay on top (RFC 5321 §4.4); the added ones come after them.
+        let (fields, _) = parse::header_fields(raw);
+        let trace_end = fields
+            .iter()
+            .take_while(|(a, b)| raw[*a..*b].get(..9).is_some_and(|n| n.eq_ignore_ascii_case(b"received:")))
+            .last()
+            .map_or(0, |f| f.1);
+        let mut with_bcc = raw[..trace_end].to_vec();
+        with_bcc.extend_from_slice(added.as_bytes());
+        with_bcc.extend_from_slice(&raw[trace_end..]);
+        let message = without_fields(&with_bcc, |name, _| name.eq_ignore_ascii_case("bcc"));
+        let sent_only = message.is_some();
+        let message = message.unwrap_or_else(|| with_bcc.clone());
 
         let mut local = Vec::new();
-        let mut remote = Vec::new();
+        let mut remote: Vec<String> = Vec::new();
         for rcpt in rcpts {
             match self.submission_route(rcpt).await? {
-                Ok(Route::Local(id)) => local.push(id),
-                Ok(Route::Remote) => remote.push(rcpt.to_ascii_lowercase()),
+                Ok(Route::Local(id)) if !local.contains(&id) => local.push(id),
+                Ok(Route::Local(_)) => {}
+                Ok(Route::Remote) => {
+                    // The domain is case-blind; the local part belongs to the other server.
+                    let rcpt = match rcpt.rsplit_once('@') {
+                        Some((l, d)) => format!("{l}@{}", d.to_ascii_lowercase()),
+                        None => rcpt.clone(),
+                    };
+                    if !remote.contains(&rcpt) {
+                        remote.push(rcpt);
+                    }
+                }
                 // Checked at RCPT; gone since. The sender learns it from the refusal there.
                 Err(_) => tracing::warn!(recipient = %rcpt, "recipient no longer accepted; not sent"),
             }
         }
-        let local = self.deliver_incoming(&incoming, &local).await;
+        let incoming = self.take_in(&message).await?;
+        // Queued first: a failure here is answered 451 before anyone got a copy, so the client's
+        // retry makes no duplicates.
         let queued = remote.len();
         if !remote.is_empty() {
-            let envelope_from = if mail_from.is_empty() { from } else { mail_from.to_ascii_lowercase() };
+            let envelope_from = if mail_from.is_empty() { from } else { mail_from.to_owned() };
             self.store
                 .enqueue(NewQueued {
                     account: Some(who.id),
@@ -168,9 +193,45 @@ impl crate::Core {
                 .await?;
             self.outbound.notify_one();
         }
+        let local = self.deliver_incoming(&incoming, &local).await;
         self.restore_blob(&incoming.blob, &message).await?;
+        for d in &local {
+            if let Err(e) = &d.outcome {
+                let rcpt = self.store.principal(d.recipient).await?.map(|p| p.address.to_string()).unwrap_or_default();
+                self.bounce_local(who, &rcpt, &e.to_string(), &message).await;
+            }
+        }
+        // The sender's copy, with Bcc: when there was one.
+        let sent = self.mailbox_with_role(who.id, MailboxRole::Sent).await?;
+        let copy = if sent_only { self.take_in(&with_bcc).await? } else { incoming };
+        self.file(&copy, who.id, sent.id(), Keywords::new(["$seen"]), Timestamp::now()).await?;
+        self.restore_blob(&copy.blob, if sent_only { &with_bcc } else { &message }).await?;
         tracing::info!(sender = %who.address, local = local.len(), queued, "message submitted");
         Ok(Submitted { local, queued })
+    }
+
+    /// Tells the sender that a local recipient did not get its message (a DSN in its INBOX).
+    async fn bounce_local(&self, who: &Principal, rcpt: &str, why: &str, original: &[u8]) {
+        let q = Queued {
+            id: 0,
+            account: Some(who.id),
+            blob: crate::ids::BlobId::of(original),
+            size: original.len() as u64,
+            mail_from: who.address.to_string(),
+            rcpt: rcpt.to_owned(),
+            rcpt_domain: String::new(),
+            created_at: Timestamp::now(),
+            next_attempt_at: Timestamp::now(),
+            attempts: 1,
+            last_error: None,
+            claim: String::new(),
+        };
+        let status = if why.contains("quota") { "5.2.2" } else { "4.3.0" };
+        let dsn = dsn(&self.settings.hostname, who, &q, why, status, original);
+        match self.deliver(&[who.id], dsn.as_bytes()).await {
+            Ok(d) if d.iter().all(|d| d.outcome.is_ok()) => {}
+            _ => tracing::warn!(sender = %who.address, %rcpt, "bounce of a failed local delivery not stored"),
+        }
     }
 
     /// Queue entries due now, held by this node for a while (see [`crate::ports::OutboundStore::claim_due`]).
@@ -192,12 +253,15 @@ impl crate::Core {
         match attempt {
             Attempt::Delivered => {
                 tracing::info!(id = q.id, rcpt = %q.rcpt, attempts = q.attempts + 1, "delivered to remote server");
-                self.store.dequeue(&[q.id]).await
+                self.dequeue(q).await
             }
             Attempt::Deferred(why) if now.0 - q.created_at.0 < self.settings.outbound_give_up_ms => {
                 let next = Timestamp(now.0 + backoff(self.settings.outbound_retry_ms, q.attempts));
                 tracing::info!(id = q.id, rcpt = %q.rcpt, error = %why, "delivery deferred");
-                self.store.defer(q.id, next, &why).await
+                if !self.store.defer(q.id, &q.claim, next, &why).await? {
+                    tracing::warn!(id = q.id, "queue entry taken over by another node meanwhile");
+                }
+                Ok(())
             }
             Attempt::Deferred(why) => {
                 let why = format!("gave up after {} attempts; last error: {why}", q.attempts + 1);
@@ -235,7 +299,20 @@ impl crate::Core {
                 }
             }
         }
-        self.store.dequeue(&[q.id]).await
+        self.dequeue(q).await
+    }
+
+    /// Takes a handled entry out of the queue (unless another node took it over meanwhile).
+    async fn dequeue(&self, q: &Queued) -> Result<()> {
+        if !self.store.dequeue(q.id, &q.claim).await? {
+            tracing::warn!(id = q.id, "queue entry taken over by another node meanwhile");
+        }
+        Ok(())
+    }
+
+    /// Holds a claimed entry for another lease before it is sent; `false`: another node has it.
+    pub async fn renew_outbound(&self, q: &Queued) -> Result<bool> {
+        self.store.renew_claim(q.id, &q.claim, Timestamp(Timestamp::now().0 + CLAIM_LEASE_MS)).await
     }
 
     /// The queue, for the admin.
@@ -250,6 +327,11 @@ impl crate::Core {
         let n = self.store.flush_queue(Timestamp::now()).await?;
         self.outbound.notify_one();
         Ok(n)
+    }
+
+    /// Whether the domain is one of this server's.
+    pub async fn is_local_domain(&self, domain: &crate::address::DomainName) -> Result<bool> {
+        Ok(self.store.find_domain(domain).await?.is_some())
     }
 
     /// The domain's DKIM key, if it has one.

@@ -27,6 +27,7 @@ fn to_queued(m: q::Model) -> Result<Queued> {
         next_attempt_at: Timestamp(m.next_attempt_at),
         attempts: u32::try_from(m.attempts).unwrap_or(0),
         last_error: m.last_error,
+        claim: m.claim.unwrap_or_default(),
     })
 }
 
@@ -50,6 +51,7 @@ impl OutboundStore for SqlStore {
                 attempts: Set(0),
                 last_error: Set(None),
                 claimed_until: Set(0),
+                claim: Set(None),
                 ..Default::default()
             })
             .exec(&txn)
@@ -73,49 +75,64 @@ impl OutboundStore for SqlStore {
         if self.backend() == Backend::Postgres {
             find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let rows = find.all(&txn).await.map_err(db_err)?;
+        let mut rows = find.all(&txn).await.map_err(db_err)?;
+        let claim = hex::encode(rand::random::<[u8; 16]>());
         if !rows.is_empty() {
             q::Entity::update_many()
                 .col_expr(q::Column::ClaimedUntil, Expr::value(until.0))
+                .col_expr(q::Column::Claim, Expr::value(claim.clone()))
                 .filter(q::Column::Id.is_in(rows.iter().map(|r| r.id)))
                 .exec(&txn)
                 .await
                 .map_err(db_err)?;
         }
         commit(txn).await?;
+        for r in &mut rows {
+            r.claim = Some(claim.clone());
+        }
         rows.into_iter().map(to_queued).collect()
     }
 
-    async fn dequeue(&self, ids: &[i64]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
+    async fn dequeue(&self, id: i64, claim: &str) -> Result<bool> {
         let txn = self.write().await?;
-        let blobs: Vec<String> = q::Entity::find()
-            .select_only()
-            .column(q::Column::BlobId)
-            .filter(q::Column::Id.is_in(ids.iter().copied()))
-            .into_tuple()
-            .all(&txn)
+        let held = q::Entity::find()
+            .filter(q::Column::Id.eq(id))
+            .filter(q::Column::Claim.eq(claim))
+            .one(&txn)
             .await
             .map_err(db_err)?;
-        q::Entity::delete_many().filter(q::Column::Id.is_in(ids.iter().copied())).exec(&txn).await.map_err(db_err)?;
-        release(&txn, blobs).await?;
-        commit(txn).await
+        let Some(row) = held else { return Ok(false) };
+        q::Entity::delete_by_id(row.id).exec(&txn).await.map_err(db_err)?;
+        release(&txn, vec![row.blob_id]).await?;
+        commit(txn).await?;
+        Ok(true)
     }
 
-    async fn defer(&self, id: i64, next: Timestamp, error: &str) -> Result<()> {
+    async fn defer(&self, id: i64, claim: &str, next: Timestamp, error: &str) -> Result<bool> {
         let error: String = error.chars().take(1000).collect();
-        q::Entity::update_many()
+        let r = q::Entity::update_many()
             .col_expr(q::Column::Attempts, Expr::col(q::Column::Attempts).add(1))
             .col_expr(q::Column::NextAttemptAt, Expr::value(next.0))
             .col_expr(q::Column::LastError, Expr::value(error))
             .col_expr(q::Column::ClaimedUntil, Expr::value(0_i64))
+            .col_expr(q::Column::Claim, Expr::value(Option::<String>::None))
             .filter(q::Column::Id.eq(id))
+            .filter(q::Column::Claim.eq(claim))
             .exec(&self.db)
             .await
             .map_err(db_err)?;
-        Ok(())
+        Ok(r.rows_affected == 1)
+    }
+
+    async fn renew_claim(&self, id: i64, claim: &str, until: Timestamp) -> Result<bool> {
+        let r = q::Entity::update_many()
+            .col_expr(q::Column::ClaimedUntil, Expr::value(until.0))
+            .filter(q::Column::Id.eq(id))
+            .filter(q::Column::Claim.eq(claim))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected == 1)
     }
 
     async fn queued(&self) -> Result<Vec<Queued>> {
