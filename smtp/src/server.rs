@@ -184,6 +184,19 @@ async fn deliver(core: &Core, listener: &Listener, session: &mut Session, peer: 
                 message = stamped;
             }
             let outcome = core.deliver(&recipients, &message).await;
+            // Stored for some and not for others: 250 goes out (a retry would deliver twice),
+            // and the sender learns of the others from a DSN.
+            if let Ok(all) = &outcome
+                && all.iter().any(|d| d.outcome.is_ok())
+            {
+                let (_, mail_from) = session.envelope();
+                for d in all {
+                    if let Err(e) = &d.outcome {
+                        let rcpt = session.address_of(d.recipient).unwrap_or_default();
+                        core.bounce_inbound(mail_from, &rcpt, &e.to_string(), &message).await;
+                    }
+                }
+            }
             session.delivered(&outcome)
         }
     }

@@ -178,6 +178,11 @@ impl Session {
         (self.helo.as_deref().unwrap_or_default(), self.from.as_deref().unwrap_or_default())
     }
 
+    /// The address a recipient was given as.
+    pub fn address_of(&self, id: PrincipalId) -> Option<String> {
+        self.recipients.iter().find(|(_, p)| *p == id).map(|(a, _)| a.clone())
+    }
+
     /// The recipients' addresses as given.
     pub fn recipient_addresses(&self) -> Vec<String> {
         self.recipients.iter().map(|(a, _)| a.clone()).collect()
@@ -589,8 +594,8 @@ impl Session {
                         tracing::warn!(error = %e, "delivery failed");
                         Step::Reply("451 4.3.0 Delivery failed, try again later\r\n".into())
                     }
-                    // Stored for some: a retry would deliver twice to those. Accept and log;
-                    // bounces for the rest arrive with the outbound queue.
+                    // Stored for some: a retry would deliver twice to those. Accept; the driver
+                    // bounces the rest to the sender (Core::bounce_inbound).
                     _ => {
                         for d in all.iter().filter(|d| d.outcome.is_err()) {
                             if let Err(e) = &d.outcome {

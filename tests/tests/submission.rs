@@ -379,6 +379,27 @@ async fn submission_and_the_outbound_queue(store: &Store) {
     let dsn = store.ok(&["mailbox", "show", "ann@example.com", "INBOX", "3"], None);
     assert!(dsn.contains("Final-Recipient: rfc822; someone@nowhere.test") && dsn.contains("Status: 5.1.2"), "{dsn}");
     assert!(cmd(&mut c, "QUIT").await.starts_with("221 "));
+
+    // From outside (MX port): stored for Bob, too big for Carol's quota. 250 for the message
+    // (Bob has it), and the remote sender gets a DSN with the null sender, through the queue.
+    store.ok(&["quota", "set", "carol@example.com", "1KiB"], None);
+    let mx = server.smtp_addr();
+    let outside = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(mx.ip().to_string()).port(mx.port()).build();
+    let envelope = lettre::address::Envelope::new(
+        Some("someone@remote.test".parse().unwrap()),
+        vec!["bob@example.com".parse().unwrap(), "carol@example.com".parse().unwrap()],
+    )
+    .unwrap();
+    let big = format!("From: someone@remote.test\r\nSubject: too big for one\r\n\r\n{}\r\n", "z".repeat(3000));
+    outside.send_raw(&envelope, big.as_bytes()).await.unwrap();
+    eventually("a DSN to the outside sender", || {
+        sink.received.lock().unwrap().iter().any(|r| r.1 == "someone@remote.test")
+    })
+    .await;
+    let (from, _, data) = sink.received.lock().unwrap().iter().find(|r| r.1 == "someone@remote.test").cloned().unwrap();
+    assert_eq!(from, "", "bounces have the null sender");
+    assert!(data.contains("Final-Recipient: rfc822; carol@example.com") && data.contains("Status: 5.2.2"), "{data}");
+    assert!(messages(store, "bob@example.com", "INBOX").iter().any(|m| m.2 == "too big for one"));
 }
 
 /// Server A signs what it sends; server B, for remote.test, checks SPF, DKIM and DMARC against

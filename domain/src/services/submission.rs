@@ -210,6 +210,60 @@ impl crate::Core {
         Ok(Submitted { local, queued })
     }
 
+    /// Mail from another server was accepted (250) for several recipients and could not be
+    /// stored for `rcpt`: its sender gets a DSN (RFC 5321 §6.1), through the outbound queue
+    /// with the null reverse-path (or straight in, for a local sender). Nothing for bounces.
+    pub async fn bounce_inbound(&self, mail_from: &str, rcpt: &str, why: &str, original: &[u8]) {
+        if mail_from.is_empty() {
+            return;
+        }
+        let domain = rcpt.rsplit_once('@').map_or("localhost", |(_, d)| d).to_owned();
+        let q = Queued {
+            id: 0,
+            account: None,
+            blob: crate::ids::BlobId::of(original),
+            size: original.len() as u64,
+            mail_from: mail_from.to_owned(),
+            rcpt: rcpt.to_owned(),
+            rcpt_domain: String::new(),
+            created_at: Timestamp::now(),
+            next_attempt_at: Timestamp::now(),
+            attempts: 1,
+            last_error: None,
+            claim: String::new(),
+        };
+        let status = if why.contains("quota") { "5.2.2" } else { "5.0.0" };
+        let dsn = dsn(&self.settings.hostname, &domain, &q, why, status, original);
+        let result = async {
+            match self.recipient(mail_from).await? {
+                Recipient::Local(id) => {
+                    self.deliver(&[id], dsn.as_bytes()).await?;
+                }
+                Recipient::NotLocal => {
+                    let incoming = self.take_in(dsn.as_bytes()).await?;
+                    self.store
+                        .enqueue(NewQueued {
+                            account: None,
+                            blob: incoming.blob.clone(),
+                            size: incoming.size,
+                            mail_from: String::new(),
+                            rcpts: vec![mail_from.to_owned()],
+                            now: Timestamp::now(),
+                        })
+                        .await?;
+                    self.restore_blob(&incoming.blob, dsn.as_bytes()).await?;
+                    self.outbound.notify_one();
+                }
+                _ => {}
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(%rcpt, error = %e, "bounce of a failed delivery not sent");
+        }
+    }
+
     /// Tells the sender that a local recipient did not get its message (a DSN in its INBOX).
     async fn bounce_local(&self, who: &Principal, rcpt: &str, why: &str, original: &[u8]) {
         let q = Queued {
@@ -227,7 +281,7 @@ impl crate::Core {
             claim: String::new(),
         };
         let status = if why.contains("quota") { "5.2.2" } else { "4.3.0" };
-        let dsn = dsn(&self.settings.hostname, who, &q, why, status, original);
+        let dsn = dsn(&self.settings.hostname, who.address.domain.as_str(), &q, why, status, original);
         match self.deliver(&[who.id], dsn.as_bytes()).await {
             Ok(d) if d.iter().all(|d| d.outcome.is_ok()) => {}
             _ => tracing::warn!(sender = %who.address, %rcpt, "bounce of a failed local delivery not stored"),
@@ -292,7 +346,7 @@ impl crate::Core {
             && let Some(p) = self.store.principal(account).await?
         {
             let original = self.queued_bytes(q).await.unwrap_or_default();
-            let dsn = dsn(&self.settings.hostname, &p, q, why, status, &original);
+            let dsn = dsn(&self.settings.hostname, p.address.domain.as_str(), q, why, status, &original);
             for d in self.deliver(&[account], dsn.as_bytes()).await? {
                 if let Err(e) = d.outcome {
                     tracing::warn!(id = q.id, error = %e, "bounce not delivered");
@@ -353,7 +407,8 @@ impl crate::Core {
 
 /// The delivery status notification (RFC 3464): a text part for people, the machine-readable
 /// status, and the original's header.
-fn dsn(hostname: &str, to: &Principal, q: &Queued, why: &str, status: &str, original: &[u8]) -> String {
+/// `domain`: the local domain the DSN comes from (its MAILER-DAEMON).
+fn dsn(hostname: &str, domain: &str, q: &Queued, why: &str, status: &str, original: &[u8]) -> String {
     let now = chrono::Utc::now();
     let boundary = format!("dsn-{:016x}", rand::random::<u64>());
     let header_end = memchr::memmem::find(original, b"\r\n\r\n").map_or(original.len(), |i| i + 2);
@@ -372,7 +427,6 @@ fn dsn(hostname: &str, to: &Principal, q: &Queued, why: &str, status: &str, orig
          Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\n\
          Diagnostic-Code: smtp; {why_line}\r\nLast-Attempt-Date: {date}\r\n\r\n\
          --{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--{boundary}--\r\n",
-        domain = to.address.domain.as_str(),
         to = q.mail_from,
         date = now.to_rfc2822(),
         id = q.id,
