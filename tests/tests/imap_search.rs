@@ -22,24 +22,7 @@ fn setup(store: &Store) {
 }
 
 async fn deliver(server: &Server, to: &str, messages: &[&str]) {
-    let s = TcpStream::connect(server.smtp_addr()).await.unwrap();
-    let (r, mut w) = s.into_split();
-    let mut r = BufReader::new(r);
-    let mut line = String::new();
-    let mut cmd = async |w: &mut tokio::net::tcp::OwnedWriteHalf, text: &str| {
-        w.write_all(text.as_bytes()).await.unwrap();
-        line.clear();
-        r.read_line(&mut line).await.unwrap();
-        line.clone()
-    };
-    assert!(cmd(&mut w, "").await.starts_with("220"));
-    assert!(cmd(&mut w, "HELO t\r\n").await.starts_with("250"));
-    for m in messages {
-        assert!(cmd(&mut w, "MAIL FROM:<x@elsewhere.org>\r\n").await.starts_with("250"));
-        assert!(cmd(&mut w, &format!("RCPT TO:<{to}>\r\n")).await.starts_with("250"));
-        assert!(cmd(&mut w, "DATA\r\n").await.starts_with("354"));
-        assert!(cmd(&mut w, &format!("{m}\r\n.\r\n")).await.starts_with("250"));
-    }
+    support::deliver(server, to, messages).await;
 }
 
 struct Raw {

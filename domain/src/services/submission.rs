@@ -218,20 +218,7 @@ impl crate::Core {
             return;
         }
         let domain = rcpt.rsplit_once('@').map_or("localhost", |(_, d)| d).to_owned();
-        let q = Queued {
-            id: 0,
-            account: None,
-            blob: crate::ids::BlobId::of(original),
-            size: original.len() as u64,
-            mail_from: mail_from.to_owned(),
-            rcpt: rcpt.to_owned(),
-            rcpt_domain: String::new(),
-            created_at: Timestamp::now(),
-            next_attempt_at: Timestamp::now(),
-            attempts: 1,
-            last_error: None,
-            claim: String::new(),
-        };
+        let q = unqueued(None, mail_from, rcpt, original);
         let status = if why.contains("quota") { "5.2.2" } else { "5.0.0" };
         let dsn = dsn(&self.settings.hostname, &domain, &q, why, status, original);
         let result = async {
@@ -266,20 +253,7 @@ impl crate::Core {
 
     /// Tells the sender that a local recipient did not get its message (a DSN in its INBOX).
     async fn bounce_local(&self, who: &Principal, rcpt: &str, why: &str, original: &[u8]) {
-        let q = Queued {
-            id: 0,
-            account: Some(who.id),
-            blob: crate::ids::BlobId::of(original),
-            size: original.len() as u64,
-            mail_from: who.address.to_string(),
-            rcpt: rcpt.to_owned(),
-            rcpt_domain: String::new(),
-            created_at: Timestamp::now(),
-            next_attempt_at: Timestamp::now(),
-            attempts: 1,
-            last_error: None,
-            claim: String::new(),
-        };
+        let q = unqueued(Some(who.id), &who.address.to_string(), rcpt, original);
         let status = if why.contains("quota") { "5.2.2" } else { "4.3.0" };
         let dsn = dsn(&self.settings.hostname, who.address.domain.as_str(), &q, why, status, original);
         match self.deliver(&[who.id], dsn.as_bytes()).await {
@@ -407,6 +381,24 @@ impl crate::Core {
 
 /// The delivery status notification (RFC 3464): a text part for people, the machine-readable
 /// status, and the original's header.
+/// A failed delivery that never was in the queue, described as an entry (for its DSN).
+fn unqueued(account: Option<AccountId>, mail_from: &str, rcpt: &str, original: &[u8]) -> Queued {
+    Queued {
+        id: 0,
+        account,
+        blob: crate::ids::BlobId::of(original),
+        size: original.len() as u64,
+        mail_from: mail_from.to_owned(),
+        rcpt: rcpt.to_owned(),
+        rcpt_domain: String::new(),
+        created_at: Timestamp::now(),
+        next_attempt_at: Timestamp::now(),
+        attempts: 1,
+        last_error: None,
+        claim: String::new(),
+    }
+}
+
 /// `domain`: the local domain the DSN comes from (its MAILER-DAEMON).
 fn dsn(hostname: &str, domain: &str, q: &Queued, why: &str, status: &str, original: &[u8]) -> String {
     let now = chrono::Utc::now();
