@@ -7,11 +7,14 @@
 //! quoted-printable) undone.
 
 use kontor_domain::Core;
-use kontor_domain::mail::{KeywordOp, Keywords, Message, MimePart};
+use kontor_domain::mail::{KeywordOp, Keywords, Membership, Message, MimePart};
 use kontor_domain::model::Principal;
 
 use crate::parse::Token;
 use crate::session::{Fail, Selected, push};
+
+/// How many messages' bytes a FETCH reads ahead of the one it answers.
+const READ_AHEAD: usize = 16;
 
 /// IMAP flags of a message's keywords.
 pub fn flags(k: &Keywords) -> String {
@@ -317,20 +320,33 @@ pub(crate) async fn fetch(
             }
         }
     }
-    for (i, (m, msg)) in sel.messages.iter().enumerate() {
+    let chosen: Vec<(usize, &(Membership, Message))> = sel
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(_, (m, _))| asked(m.uid) && changed_since.is_none_or(|c| m.modseq.0 > c))
+        .collect();
+    // The read right is checked once; the bytes are read a few messages ahead of the answer.
+    let reader = if needs_bytes {
+        Some(core.mailbox_reader(who, sel.mailbox.id()).await.map_err(|_| Fail::No("[NONEXISTENT] No such mailbox"))?)
+    } else {
+        None
+    };
+    let mut bodies: std::collections::VecDeque<Option<bytes::Bytes>> = std::collections::VecDeque::new();
+    for (n, &(i, (m, msg))) in chosen.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if !asked(m.uid) || changed_since.is_some_and(|c| m.modseq.0 <= c) {
-            continue;
+        if bodies.is_empty()
+            && let Some(r) = &reader
+        {
+            let mut reads = Vec::with_capacity(READ_AHEAD);
+            for (_, (_, next)) in chosen.iter().skip(n).take(READ_AHEAD) {
+                reads.push(core.read_message(r, next));
+            }
+            for read in futures_util::future::join_all(reads).await {
+                bodies.push_back(Some(read.map_err(|_| Fail::No("[UNAVAILABLE] Cannot read the message"))?));
+            }
         }
-        let raw = if needs_bytes {
-            Some(
-                core.message_bytes(who, sel.mailbox.id(), msg)
-                    .await
-                    .map_err(|_| Fail::No("[UNAVAILABLE] Cannot read the message"))?,
-            )
-        } else {
-            None
-        };
+        let raw = bodies.pop_front().flatten();
         // Built apart, so a part that cannot be answered leaves no half line behind.
         let mut answer = Vec::new();
         push(&mut answer, &format!("* {seq} FETCH ("));

@@ -48,9 +48,13 @@ impl Drop for Held<'_> {
 struct Maildrop {
     who: Principal,
     inbox: CollectionId,
+    /// The read right, checked once at login.
+    reader: kontor_domain::MailboxReader,
     uidvalidity: u32,
     /// By UID, with their UIDs.
     messages: Vec<(u32, Message)>,
+    /// Indexes of the messages downloaded (RETR) in this session, recorded at QUIT in one write.
+    retrieved: Vec<usize>,
 }
 
 /// A holder id for the maildrop lock: unique enough across nodes and sessions.
@@ -171,16 +175,13 @@ async fn serve(
                 Err(e) => session.logged_in(Err(e)),
             },
             Step::Retrieve { index, top } => {
-                let bytes = match &maildrop {
+                let bytes = match &mut maildrop {
                     Some((m, _)) => match m.messages.get(index) {
                         Some((_, msg)) => {
-                            let bytes = core.message_bytes(&m.who, m.inbox, msg).await.ok();
+                            let bytes = core.read_message(&m.reader, msg).await.ok();
                             // RETR is a download (the retention clock starts); TOP is a look.
-                            if bytes.is_some()
-                                && top.is_none()
-                                && let Err(e) = core.pop3_retrieved(&m.who, &[msg]).await
-                            {
-                                tracing::warn!(error = %e, "pop3: download not recorded");
+                            if bytes.is_some() && top.is_none() {
+                                m.retrieved.push(index);
                             }
                             bytes
                         }
@@ -191,6 +192,15 @@ async fn serve(
                 session.retrieved(bytes.as_deref())
             }
             Step::Update(uids) => {
+                if let Some((m, _)) = &maildrop {
+                    let downloaded: Vec<&Message> =
+                        m.retrieved.iter().filter_map(|i| m.messages.get(*i)).map(|(_, msg)| msg).collect();
+                    if !downloaded.is_empty()
+                        && let Err(e) = core.pop3_retrieved(&m.who, &downloaded).await
+                    {
+                        tracing::warn!(error = %e, "pop3: downloads not recorded");
+                    }
+                }
                 let ok = match &maildrop {
                     Some((m, _)) if !uids.is_empty() => match core.remove_messages(&m.who, m.inbox, &uids).await {
                         Ok(_) => true,
@@ -257,6 +267,9 @@ async fn login<'a>(
     *lease = Some((who.id, holder, std::time::Instant::now()));
     let inbox = core.mailbox_with_role(who.id, MailboxRole::Inbox).await.map_err(unavailable)?;
     let listed = core.mailbox_messages(&who, inbox.id()).await.map_err(unavailable)?;
+    let reader = core.mailbox_reader(&who, inbox.id()).await.map_err(unavailable)?;
     let messages = listed.into_iter().map(|(m, msg)| (m.uid, msg)).collect();
-    Ok((Maildrop { who, inbox: inbox.id(), uidvalidity: inbox.uidvalidity, messages }, held))
+    let drop =
+        Maildrop { who, inbox: inbox.id(), reader, uidvalidity: inbox.uidvalidity, messages, retrieved: Vec::new() };
+    Ok((drop, held))
 }
