@@ -219,6 +219,14 @@ async fn serve(
             Step::Reply(r) => reader.write_all(r.as_bytes()).await?,
             Step::Data(d) => reader.write_all(&d).await?,
             Step::Close(r) => {
+                // The maildrop is free before the client hears the answer, so it may log in
+                // again at once (on this node or another).
+                drop(maildrop.take());
+                if let Some((account, holder, _)) = lease.take()
+                    && let Err(e) = core.unlock_maildrop(account, &holder).await
+                {
+                    tracing::warn!(error = %e, "pop3: maildrop lock not released (it expires by itself)");
+                }
                 reader.write_all(r.as_bytes()).await?;
                 return Ok(());
             }
