@@ -409,6 +409,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, data: &[u8]) -> Result<BlobId>;
     /// Shared bytes: a cached blob is handed out without a copy.
     async fn get(&self, id: &BlobId) -> Result<Option<bytes::Bytes>>;
+    /// The first `len` bytes (all, if it is shorter): a message's header without its body.
+    async fn get_prefix(&self, id: &BlobId, len: u64) -> Result<Option<bytes::Bytes>> {
+        Ok(self.get(id).await?.map(|b| b.slice(..b.len().min(usize::try_from(len).unwrap_or(usize::MAX)))))
+    }
     async fn exists(&self, id: &BlobId) -> Result<bool>;
     async fn delete(&self, id: &BlobId) -> Result<()>;
 }

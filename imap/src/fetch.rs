@@ -294,6 +294,8 @@ pub(crate) async fn fetch(
     let needs_bytes = items
         .iter()
         .any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. } | Item::Envelope | Item::Structure(_)));
+    // ENVELOPE and BODYSTRUCTURE need only the header (unless messages are attached).
+    let whole = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. }));
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
     let reads =
         |i: &Item| matches!(i, Item::Section { peek: false, .. } | Item::Binary { peek: false, size: false, .. });
@@ -340,7 +342,7 @@ pub(crate) async fn fetch(
         {
             let mut reads = Vec::with_capacity(READ_AHEAD);
             for (_, (_, next)) in chosen.iter().skip(n).take(READ_AHEAD) {
-                reads.push(core.read_message(r, next));
+                reads.push(core.read_message_or_head(r, next, whole));
             }
             for read in futures_util::future::join_all(reads).await {
                 bodies.push_back(Some(read.map_err(|_| Fail::No("[UNAVAILABLE] Cannot read the message"))?));

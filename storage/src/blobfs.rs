@@ -161,6 +161,21 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn get_prefix(&self, id: &BlobId, len: u64) -> Result<Option<Bytes>> {
+        use tokio::io::AsyncReadExt as _;
+        if let Some(hit) = self.cache.as_ref().zip(cache_key(id)).and_then(|(c, key)| c.get(&key)) {
+            return Ok(Some(hit.slice(..hit.len().min(usize::try_from(len).unwrap_or(usize::MAX)))));
+        }
+        let file = match tokio::fs::File::open(self.path(id)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("open", id)(e)),
+        };
+        let mut out = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or(0));
+        file.take(len).read_to_end(&mut out).await.map_err(io_err("read", id))?;
+        Ok(Some(Bytes::from(out)))
+    }
+
     async fn exists(&self, id: &BlobId) -> Result<bool> {
         tokio::fs::try_exists(self.path(id)).await.map_err(io_err("stat", id))
     }
