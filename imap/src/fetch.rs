@@ -15,6 +15,8 @@ use crate::session::{Fail, Selected, push};
 
 /// How many messages' bytes a FETCH reads ahead of the one it answers.
 const READ_AHEAD: usize = 16;
+/// A FETCH answer is handed to the connection in pieces of about this size.
+const STREAM_CHUNK: usize = 256 << 10;
 
 /// IMAP flags of a message's keywords.
 pub fn flags(k: &Keywords) -> String {
@@ -247,6 +249,7 @@ pub(crate) async fn fetch(
     by_uid: bool,
     args: &[Token],
     out: &mut Vec<u8>,
+    stream: Option<&tokio::sync::mpsc::Sender<Vec<u8>>>,
 ) -> Result<(), Fail> {
     let [set, what, modifiers @ ..] = args else { return Err(Fail::Bad("FETCH needs a set and items")) };
     let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
@@ -408,6 +411,13 @@ pub(crate) async fn fetch(
         }
         push(&mut answer, ")\r\n");
         out.extend_from_slice(&answer);
+        // Large answers go out as they are made, not built whole first.
+        if let Some(tx) = stream
+            && out.len() >= STREAM_CHUNK
+            && tx.send(std::mem::take(out)).await.is_err()
+        {
+            return Err(Fail::No("[UNAVAILABLE] The connection went away"));
+        }
     }
     Ok(())
 }

@@ -156,7 +156,24 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
             }
             continue;
         }
-        let outcome = session.handle(core, &command, &mut out).await;
+        // Pieces of a long answer are written while the command still runs; the rest after.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        session.set_stream(Some(tx));
+        let outcome = {
+            let handled = session.handle(core, &command, &mut out);
+            tokio::pin!(handled);
+            loop {
+                tokio::select! {
+                    biased;
+                    o = &mut handled => break o,
+                    Some(piece) = rx.recv() => send(&mut write, &piece).await?,
+                }
+            }
+        };
+        session.set_stream(None);
+        while let Ok(piece) = rx.try_recv() {
+            send(&mut write, &piece).await?;
+        }
         send(&mut write, &out).await?;
         out.clear();
         command.clear();

@@ -75,6 +75,8 @@ pub struct Session {
     /// IMAP4rev2 was enabled (RFC 9051): ESEARCH answers SEARCH, SELECT differs.
     rev2: bool,
     transport: Transport,
+    /// Where long answers (FETCH) send their finished pieces while the command runs.
+    stream: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 /// The connection's layers: TLS, and COMPRESS=DEFLATE once on.
@@ -98,7 +100,13 @@ impl Session {
             qresync: false,
             rev2: false,
             transport: Transport { tls: TlsState::Unavailable, compressed: false },
+            stream: None,
         }
+    }
+
+    /// Lets long answers go to `tx` in pieces while a command runs (`None`: all at the end).
+    pub fn set_stream(&mut self, tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>) {
+        self.stream = tx;
     }
 
     /// Offers STARTTLS when `on` (and the connection is not encrypted yet).
@@ -516,7 +524,7 @@ impl Session {
                 };
                 let mut code = String::new();
                 match name.as_str() {
-                    "FETCH" => fetch::fetch(core, &who, sel, by_uid, args, out).await?,
+                    "FETCH" => fetch::fetch(core, &who, sel, by_uid, args, out, self.stream.as_ref()).await?,
                     "COPY" | "MOVE" => {
                         code = crate::store::copy(core, &who, sel, by_uid, name == "MOVE", args, out).await?;
                     }

@@ -24,7 +24,8 @@ both_stores!(
     condstore_modseqs,
     connections_per_address_are_limited,
     searchres_saves_a_result_for_later_commands,
-    compress_deflate_both_ways
+    compress_deflate_both_ways,
+    a_long_fetch_comes_in_pieces_whole_and_in_order
 );
 
 fn setup(store: &Store) {
@@ -575,4 +576,38 @@ print(len(body), body.count(b"all work and no play"))
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     // The text as delivered: the lines and the empty line before the final dot.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "110002 5000");
+}
+
+/// A FETCH answer larger than one piece (256 KiB) goes out while the command runs: every
+/// message comes whole, in order, and the tagged OK last (Python's imaplib checks the framing).
+async fn a_long_fetch_comes_in_pieces_whole_and_in_order(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let bodies: Vec<String> =
+        (0..24).map(|i| format!("Subject: m{i}\r\n\r\n{}", format!("<{i:02}>").repeat(20_000))).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    deliver(&server, &refs).await;
+    let python = std::env::var("KONTOR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("ann@example.com", "anns password")
+m.select("INBOX", readonly=True)
+typ, data = m.fetch("1:*", "(UID BODY.PEEK[])")
+assert typ == "OK", typ
+parts = [p for p in data if isinstance(p, tuple)]
+for n, (head, body) in enumerate(parts):
+    assert head.startswith(b"%d (UID %d BODY[] {" % (n + 1, n + 1)), head
+    assert b"\r\nSubject: m%d\r\n" % n in body and body.count(b"<%02d>" % n) == 20000, (n, len(body))
+print(len(parts), sum(len(b) for _, b in parts))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &server.imap_addr().port().to_string()])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let (count, bytes) = printed.trim().split_once(' ').unwrap();
+    assert_eq!(count, "24");
+    assert!(bytes.parse::<usize>().unwrap() > 1_400_000, "{printed}");
 }
