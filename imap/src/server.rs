@@ -115,6 +115,9 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
     };
     session.offer_tls(tls.is_some());
     send(&mut write, session.hello().as_bytes()).await?;
+    // Where long answers (FETCH) hand over finished pieces while their command runs.
+    let (pieces, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    session.set_stream(Some(pieces));
     let mut command = Vec::new();
     let mut out = Vec::new();
     loop {
@@ -157,8 +160,6 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
             continue;
         }
         // Pieces of a long answer are written while the command still runs; the rest after.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-        session.set_stream(Some(tx));
         let outcome = {
             let handled = session.handle(core, &command, &mut out);
             tokio::pin!(handled);
@@ -170,7 +171,6 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
                 }
             }
         };
-        session.set_stream(None);
         while let Ok(piece) = rx.try_recv() {
             send(&mut write, &piece).await?;
         }

@@ -57,14 +57,6 @@ struct Maildrop {
     retrieved: Vec<usize>,
 }
 
-/// A holder id for the maildrop lock: unique enough across nodes and sessions.
-fn rand_holder() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    h.finish()
-}
-
 /// A connection, plain or encrypted.
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
@@ -153,7 +145,7 @@ async fn serve(
         if let Some((account, holder, renewed)) = lease.as_mut()
             && renewed.elapsed() > RENEW
         {
-            if !matches!(core.lock_maildrop(*account, holder).await, Ok(true)) {
+            if !matches!(core.renew_maildrop(*account, holder).await, Ok(true)) {
                 reader.write_all(b"-ERR [IN-USE] The maildrop lock was lost\r\n").await?;
                 return Ok(());
             }
@@ -268,10 +260,9 @@ async fn login<'a>(
         LoginError::Unavailable
     };
     // Another node may serve the same maildrop: the lock in the database decides.
-    let holder = format!("{:016x}", rand_holder());
-    if !core.lock_maildrop(who.id, &holder).await.map_err(unavailable)? {
+    let Some(holder) = core.lock_maildrop(who.id).await.map_err(unavailable)? else {
         return Err(LoginError::InUse);
-    }
+    };
     *lease = Some((who.id, holder, std::time::Instant::now()));
     let inbox = core.mailbox_with_role(who.id, MailboxRole::Inbox).await.map_err(unavailable)?;
     let listed = core.mailbox_messages(&who, inbox.id()).await.map_err(unavailable)?;

@@ -66,18 +66,9 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let submission_listener =
         bind_mail("submission", "SUBMISSION", cfg.submission_addr(), &cfg.submission.listen).await?;
     let tls = crate::tls::acceptor(&cfg)?;
-    let imaps_listener = match Config::tls_addr(&cfg.imaps) {
-        Some(addr) => Some(bind_mail("imaps", "IMAPS", addr, &cfg.imaps.listen).await?),
-        None => None,
-    };
-    let pop3s_listener = match Config::tls_addr(&cfg.pop3s) {
-        Some(addr) => Some(bind_mail("pop3s", "POP3S", addr, &cfg.pop3s.listen).await?),
-        None => None,
-    };
-    let submissions_listener = match Config::tls_addr(&cfg.submissions) {
-        Some(addr) => Some(bind_mail("submissions", "SUBMISSIONS", addr, &cfg.submissions.listen).await?),
-        None => None,
-    };
+    let imaps_listener = bind_implicit("imaps", "IMAPS", &cfg.imaps).await?;
+    let pop3s_listener = bind_implicit("pop3s", "POP3S", &cfg.pop3s).await?;
+    let submissions_listener = bind_implicit("submissions", "SUBMISSIONS", &cfg.submissions).await?;
     // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
@@ -241,6 +232,18 @@ async fn bind_mail(
     println!("{label} listening on {local}");
     tracing::info!(%local, "{key} listening");
     Ok(listener)
+}
+
+/// Binds an implicit-TLS listener when it is configured (its `listen` is not empty).
+async fn bind_implicit(
+    key: &str,
+    label: &str,
+    l: &crate::config::Listener,
+) -> Result<Option<tokio::net::TcpListener>, Fatal> {
+    match Config::tls_addr(l) {
+        Some(addr) => Ok(Some(bind_mail(key, label, addr, &l.listen).await?)),
+        None => Ok(None),
+    }
 }
 
 fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {

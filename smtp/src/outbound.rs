@@ -126,8 +126,10 @@ async fn deliver_domain(core: &Core, dns: &MessageAuthenticator, s: &Settings, d
 /// ours; its key is made on first use if `kontor domain add` did not make one).
 async fn signed(core: &Core, q: &Queued) -> Result<Vec<u8>, String> {
     let raw = core.queued_bytes(q).await.map_err(|e| e.to_string())?;
-    let from_domain = mail_auth::AuthenticatedMessage::parse(&raw)
-        .and_then(|m| m.from.first().and_then(|f| f.rsplit_once('@').map(|(_, d)| d.to_owned())))
+    let from_domain = kontor_domain::mail::parse::submission_headers(&raw)
+        .from
+        .first()
+        .and_then(|f| f.rsplit_once('@').map(|(_, d)| d.to_owned()))
         .or_else(|| q.mail_from.rsplit_once('@').map(|(_, d)| d.to_owned()));
     let key = match from_domain.as_deref().map(DomainName::parse) {
         Some(Ok(d)) => match core.dkim_key(&d).await {

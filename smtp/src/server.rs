@@ -47,7 +47,7 @@ pub async fn connection(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let _ = socket.set_nodelay(true);
-    let mut session = Session::with_mode(listener.limits.clone(), listener.mode, peer.ip(), serial);
+    let mut session = Session::new(listener.limits.clone(), listener.mode, peer.ip(), serial);
     let mut socket: Box<dyn Io> = match (&listener.tls, listener.implicit_tls) {
         (Some(tls), true) => {
             let s = tokio::time::timeout(IDLE, tls.accept(socket))

@@ -112,11 +112,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(limits: Limits, peer: IpAddr, serial: u64) -> Self {
-        Self::with_mode(limits, Mode::Mx, peer, serial)
-    }
-
-    pub fn with_mode(limits: Limits, mode: Mode, peer: IpAddr, serial: u64) -> Self {
+    pub fn new(limits: Limits, mode: Mode, peer: IpAddr, serial: u64) -> Self {
         Self {
             limits,
             mode,
@@ -660,7 +656,7 @@ mod tests {
     #[test]
     fn submission_takes_passwords_only_over_tls_from_other_machines() {
         let peer = "192.0.2.1".parse().expect("ip");
-        let mut s = Session::with_mode(limits(), Mode::Submission, peer, 1);
+        let mut s = Session::new(limits(), Mode::Submission, peer, 1);
         s.offer_tls(true);
         let ehlo = run(&mut s, "EHLO client.test");
         assert!(ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"), "{ehlo}");
@@ -673,7 +669,7 @@ mod tests {
         assert!(ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"), "{ehlo}");
         assert_eq!(run(&mut s, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw=="), "AUTH ann@example.com");
         // The MX port never takes AUTH.
-        let mut mx = Session::with_mode(limits(), Mode::Mx, "127.0.0.1".parse().expect("ip"), 1);
+        let mut mx = Session::new(limits(), Mode::Mx, "127.0.0.1".parse().expect("ip"), 1);
         run(&mut mx, "EHLO client.test");
         assert!(run(&mut mx, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw==").starts_with("503 "));
     }

@@ -98,11 +98,7 @@ pub fn imap_envelope(raw: &[u8]) -> ImapEnvelope {
                 host: host.to_owned(),
             }
         };
-        match a {
-            Some(Address::List(l)) => l.iter().map(one).collect(),
-            Some(Address::Group(g)) => g.iter().flat_map(|g| g.addresses.iter().map(one)).collect(),
-            None => Vec::new(),
-        }
+        each_addr(a).map(one).collect()
     };
     let from = list(m.from());
     let sender = list(m.sender());
@@ -200,12 +196,7 @@ pub fn authserv_id(value: &str) -> String {
 pub fn submission_headers(raw: &[u8]) -> SubmissionHeaders {
     let Some(m) = MessageParser::default().parse_headers(raw) else { return SubmissionHeaders::default() };
     let list = |a: Option<&Address<'_>>| -> Vec<String> {
-        let one = |x: &mail_parser::Addr<'_>| x.address.as_deref().map(str::to_ascii_lowercase);
-        match a {
-            Some(Address::List(l)) => l.iter().filter_map(one).collect(),
-            Some(Address::Group(g)) => g.iter().flat_map(|g| g.addresses.iter().filter_map(one)).collect(),
-            None => Vec::new(),
-        }
+        each_addr(a).filter_map(|x| x.address.as_deref().map(str::to_ascii_lowercase)).collect()
     };
     SubmissionHeaders {
         // mail-parser keeps the last of several From fields; mail programs show the first.
@@ -232,11 +223,16 @@ pub(super) fn addresses(a: Option<&Address<'_>>) -> String {
         (Some(n), None) => n.to_owned(),
         (None, None) => String::new(),
     };
-    let all: Vec<String> = match a {
-        Address::List(l) => l.iter().map(one).collect(),
-        Address::Group(g) => g.iter().flat_map(|g| g.addresses.iter().map(one)).collect(),
-    };
-    all.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ")
+    each_addr(Some(a)).map(one).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ")
+}
+
+/// The addresses of an address header, groups flattened.
+fn each_addr<'a>(a: Option<&'a Address<'a>>) -> Box<dyn Iterator<Item = &'a mail_parser::Addr<'a>> + 'a> {
+    match a {
+        Some(Address::List(l)) => Box::new(l.iter()),
+        Some(Address::Group(g)) => Box::new(g.iter().flat_map(|g| g.addresses.iter())),
+        None => Box::new(std::iter::empty()),
+    }
 }
 
 /// The whole message as one text part (what is stored when MIME cannot be read).

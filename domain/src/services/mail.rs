@@ -449,10 +449,17 @@ impl crate::Core {
         self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
     }
 
-    /// Takes (or renews) the exclusive lock on the account's POP3 maildrop for `holder` (RFC
-    /// 1939 §8), seen by every node on the database. It lasts [`MAILDROP_LEASE_MS`] unless
-    /// renewed, so the lock of a node that died frees itself. `false`: someone else has it.
-    pub async fn lock_maildrop(&self, account: AccountId, holder: &str) -> Result<bool> {
+    /// Takes the exclusive lock on the account's POP3 maildrop (RFC 1939 §8), seen by every
+    /// node on the database; returns the holder token that renews and releases it, `None` when
+    /// someone else has it. It lasts [`MAILDROP_LEASE_MS`] unless renewed, so the lock of a
+    /// node that died frees itself.
+    pub async fn lock_maildrop(&self, account: AccountId) -> Result<Option<String>> {
+        let holder = hex::encode(rand::random::<[u8; 16]>());
+        Ok(self.renew_maildrop(account, &holder).await?.then_some(holder))
+    }
+
+    /// Holds the maildrop lock for another lease; `false`: it was lost.
+    pub async fn renew_maildrop(&self, account: AccountId, holder: &str) -> Result<bool> {
         let now = Timestamp::now();
         self.store.take_lease(&format!("pop3:{account}"), holder, now, Timestamp(now.0 + MAILDROP_LEASE_MS)).await
     }

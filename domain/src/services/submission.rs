@@ -403,7 +403,7 @@ fn unqueued(account: Option<AccountId>, mail_from: &str, rcpt: &str, original: &
 fn dsn(hostname: &str, domain: &str, q: &Queued, why: &str, status: &str, original: &[u8]) -> String {
     let now = chrono::Utc::now();
     let boundary = format!("dsn-{:016x}", rand::random::<u64>());
-    let header_end = memchr::memmem::find(original, b"\r\n\r\n").map_or(original.len(), |i| i + 2);
+    let (_, header_end) = crate::mail::parse::header_fields(original);
     let headers = String::from_utf8_lossy(&original[..header_end.min(64 << 10)]);
     let arrival = chrono::DateTime::from_timestamp_millis(q.created_at.0).unwrap_or(now).to_rfc2822();
     let why_line: String = why.chars().filter(|c| !c.is_control()).collect();
