@@ -93,9 +93,15 @@ pub struct NewItem {
 pub use crate::model::LogPosition;
 
 /// The relational store: the parts below, implemented by one type.
-pub trait Store: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore {}
+pub trait Store:
+    DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore + UploadStore
+{
+}
 
-impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore> Store for T {}
+impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore + UploadStore> Store
+    for T
+{
+}
 
 /// Domains, principals and accounts, groups, aliases, app passwords, server secrets.
 #[async_trait]
@@ -262,6 +268,8 @@ pub trait ChangeLogStore: Send + Sync + 'static {
         modseq: Modseq,
         collection: Option<CollectionId>,
     ) -> Result<Vec<ChangeRow>>;
+    /// The modseq of the account's newest log row about objects of `kind`, if any is left.
+    async fn kind_modseq(&self, account: AccountId, kind: crate::model::CollectionKind) -> Result<Option<Modseq>>;
     /// Drops rows at or below `upto`; tokens older than that then get `TokenExpired`.
     async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64>;
 }
@@ -331,6 +339,24 @@ pub trait MailStore: Send + Sync + 'static {
         to: CollectionId,
         remove: bool,
     ) -> Result<Committed<Vec<(u32, u32)>>>;
+    /// Messages of the account by id, with every mailbox membership; unknown ids are left out.
+    async fn messages_by_id(
+        &self,
+        account: AccountId,
+        ids: &[i64],
+    ) -> Result<Vec<(crate::mail::Message, Vec<crate::mail::Membership>)>>;
+    /// The account's messages that meet the query, in its order (see [`crate::mail::query`]).
+    async fn query_messages(&self, q: &crate::mail::query::MessageQuery) -> Result<crate::mail::query::QueryAnswer>;
+    /// The ids of the account's messages stored as this blob.
+    async fn messages_with_blob(&self, account: AccountId, blob: &BlobId) -> Result<Vec<i64>>;
+    /// The counts of every mailbox of the account that holds a message.
+    async fn mailbox_counts(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<(CollectionId, crate::mail::query::MailboxCounts)>>;
+    /// The messages of these threads as (thread, message), each thread's oldest (by arrival)
+    /// first.
+    async fn thread_members(&self, account: AccountId, threads: &[i64]) -> Result<Vec<(i64, i64)>>;
     /// Marks a mailbox subscribed or not (IMAP SUBSCRIBE/LSUB).
     async fn set_subscribed(&self, mailbox: CollectionId, subscribed: bool) -> Result<()>;
     /// Notes that these messages were downloaded over POP3 (the first time counts).
@@ -399,6 +425,25 @@ pub trait OutboundStore: Send + Sync + 'static {
         domain: DomainId,
         key: crate::mail::outbound::DkimKey,
     ) -> Result<crate::mail::outbound::DkimKey>;
+}
+
+/// Blobs a client uploaded (JMAP) before it uses them: each holds a blob reference until it
+/// expires.
+#[async_trait]
+pub trait UploadStore: Send + Sync + 'static {
+    /// Records an upload of bytes already in the blob store, taking a reference to them.
+    async fn put_upload(
+        &self,
+        account: AccountId,
+        blob: &BlobId,
+        content_type: &str,
+        size: u64,
+        at: crate::ids::Timestamp,
+    ) -> Result<()>;
+    /// The media type and size of the account's newest upload of this blob.
+    async fn upload(&self, account: AccountId, blob: &BlobId) -> Result<Option<(String, u64)>>;
+    /// Forgets up to `limit` uploads made before `before`, releasing their references.
+    async fn expire_uploads(&self, before: crate::ids::Timestamp, limit: usize) -> Result<usize>;
 }
 
 /// Content-addressed bytes.

@@ -15,6 +15,7 @@ mod m20261125_000007_outbound;
 mod m20261125_000008_shared_seen;
 mod m20261125_000009_fulltext;
 mod m20261125_000010_leases;
+mod m20261125_000012_jmap;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_shared_seen::Migration),
             Box::new(m20261125_000009_fulltext::Migration),
             Box::new(m20261125_000010_leases::Migration),
+            Box::new(m20261125_000012_jmap::Migration),
         ]
     }
 

@@ -277,6 +277,11 @@ async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: wa
                     Ok(n) => tracing::info!(messages = n, "mail downloaded over POP3 expired"),
                     Err(e) => tracing::warn!(error = %e, "POP3 retention job failed"),
                 }
+                match core.expire_uploads().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "unused uploads expired"),
+                    Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+                }
                 match core.collect_garbage().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(blobs = n, "unreferenced blobs deleted"),

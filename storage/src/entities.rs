@@ -355,3 +355,21 @@ pub mod lease {
     }
     no_relations!();
 }
+
+pub mod upload {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "uploads")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub blob_id: String,
+        pub content_type: String,
+        pub size: i64,
+        pub created_at: i64,
+    }
+
+    no_relations!();
+}

@@ -7,6 +7,7 @@
 
 pub mod outbound;
 pub mod parse;
+pub mod query;
 pub mod search;
 
 use serde::{Deserialize, Serialize};

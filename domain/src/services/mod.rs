@@ -6,10 +6,12 @@ pub mod files;
 mod items;
 pub mod mail;
 mod mail_search;
+pub mod mail_view;
 mod shared_mail;
 mod sharing;
 pub mod submission;
 mod sync;
+mod uploads;
 
 pub use admin::{Actor, NewUser};
 pub use shared_mail::{AclEntry, SharedMailbox};

@@ -72,6 +72,39 @@ impl crate::Core {
         })
     }
 
+    /// The addresses `who` may write in From: its own, its aliases, and those of colleagues who
+    /// let it send as or on behalf of them; with the display name and how it may send.
+    pub async fn identities(&self, who: &Principal) -> Result<Vec<(Address, Option<String>, SendAs)>> {
+        let mut out = vec![(who.address.clone(), who.display_name.clone(), SendAs::Own)];
+        for a in self.store.list_aliases(Some(who.domain_id)).await? {
+            if a.target == who.id {
+                out.push((a.address, who.display_name.clone(), SendAs::Own));
+            }
+        }
+        let mut owners: Vec<(crate::ids::PrincipalId, Rights)> = Vec::new();
+        for g in self.store.grants_to(who.id).await? {
+            if g.collection.is_none() && g.account != who.id {
+                match owners.iter_mut().find(|(o, _)| *o == g.account) {
+                    Some((_, r)) => *r = r.union(g.rights),
+                    None => owners.push((g.account, g.rights)),
+                }
+            }
+        }
+        for (owner, rights) in owners {
+            let how = if rights.contains(Rights::SEND_AS) {
+                SendAs::As(owner)
+            } else if rights.contains(Rights::SEND_ON_BEHALF) {
+                SendAs::OnBehalf(owner)
+            } else {
+                continue;
+            };
+            if let Some(p) = self.store.principal(owner).await? {
+                out.push((p.address, p.display_name, how));
+            }
+        }
+        Ok(out)
+    }
+
     /// Lets `grantee` send as `who` (send-as), on behalf of `who` (send-on-behalf), or neither
     /// (`Rights::NONE`), keeping any other account-wide rights the grantee holds.
     pub async fn set_sending_rights(&self, who: &Principal, grantee: &Address, send: Rights) -> Result<()> {

@@ -84,6 +84,11 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
         .with_state(state.clone())
         .merge(kontor_dav::well_known())
+        .merge(kontor_jmap::well_known())
+        .merge(
+            kontor_jmap::router(state.core.clone())
+                .route_layer(middleware::from_fn_with_state(state.core.clone(), auth::require_auth)),
+        )
         .merge(
             kontor_dav::router(state.core.clone())
                 .route_layer(middleware::from_fn_with_state(state.core.clone(), auth::require_auth)),

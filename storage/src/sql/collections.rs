@@ -169,7 +169,16 @@ impl SqlStore {
             .all(txn)
             .await
             .map_err(db_err)?;
-        release(txn, messages).await
+        release(txn, messages).await?;
+        let uploads = crate::entities::upload::Entity::find()
+            .select_only()
+            .column(crate::entities::upload::Column::BlobId)
+            .filter(crate::entities::upload::Column::AccountId.eq(account.0))
+            .into_tuple::<String>()
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        release(txn, uploads).await
     }
 
     /// The ids of a collection and all collections below it.

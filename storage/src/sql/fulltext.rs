@@ -27,28 +27,28 @@ const MAX_WORD_CHARS: usize = 64;
 const MAX_TRIGRAMS: usize = 16;
 
 /// A statement being built: SQL text and its values, with the backend's placeholders.
-struct Sql {
+pub(super) struct Sql {
     backend: DatabaseBackend,
     text: String,
     values: Vec<Value>,
 }
 
 impl Sql {
-    fn new(backend: DatabaseBackend) -> Self {
+    pub(super) fn new(backend: DatabaseBackend) -> Self {
         Self { backend, text: String::new(), values: Vec::new() }
     }
 
     /// A placeholder for `v`.
-    fn bind(&mut self, v: impl Into<Value>) -> String {
+    pub(super) fn bind(&mut self, v: impl Into<Value>) -> String {
         self.values.push(v.into());
         if self.backend == DatabaseBackend::Sqlite { "?".to_owned() } else { format!("${}", self.values.len()) }
     }
 
-    fn push(&mut self, s: &str) {
+    pub(super) fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
 
-    fn statement(self) -> Statement {
+    pub(super) fn statement(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
     }
 }

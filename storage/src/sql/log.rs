@@ -226,6 +226,10 @@ impl ChangeLogStore for SqlStore {
         q.order_by_asc(change::Column::Id).all(&self.db).await.map_err(db_err)?.into_iter().map(to_row).collect()
     }
 
+    async fn kind_modseq(&self, account: AccountId, kind: CollectionKind) -> Result<Option<Modseq>> {
+        self.kind_modseq_of(account, kind).await
+    }
+
     async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64> {
         let txn = self.write().await?;
         let r = change::Entity::delete_many()

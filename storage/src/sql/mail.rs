@@ -117,7 +117,7 @@ fn unlist(v: Option<&str>) -> Vec<String> {
     v.map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()).unwrap_or_default()
 }
 
-fn to_message(m: message::Model) -> Result<Message> {
+pub(super) fn to_message(m: message::Model) -> Result<Message> {
     let structure: MimePart = serde_json::from_str(&m.structure).map_err(Error::internal)?;
     Ok(Message {
         id: m.id,
@@ -145,7 +145,7 @@ fn to_message(m: message::Model) -> Result<Message> {
     })
 }
 
-fn to_membership(m: &mailbox_message::Model) -> Result<Membership> {
+pub(super) fn to_membership(m: &mailbox_message::Model) -> Result<Membership> {
     Ok(Membership {
         mailbox: CollectionId(m.mailbox_id),
         uid: u32::try_from(m.uid).map_err(Error::internal)?,
@@ -492,6 +492,40 @@ impl MailStore for SqlStore {
         }
         let events = tx.commit().await?;
         Ok(Committed { value: pairs, events })
+    }
+
+    async fn messages_by_id(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(Message, Vec<Membership>)>> {
+        self.messages_by_id_of(account, ids).await
+    }
+
+    async fn query_messages(
+        &self,
+        q: &kontor_domain::mail::query::MessageQuery,
+    ) -> Result<kontor_domain::mail::query::QueryAnswer> {
+        self.query_messages_of(q).await
+    }
+
+    async fn messages_with_blob(&self, account: AccountId, blob: &BlobId) -> Result<Vec<i64>> {
+        message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .filter(message::Column::AccountId.eq(account.0))
+            .filter(message::Column::BlobId.eq(blob.as_str()))
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn mailbox_counts(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<(CollectionId, kontor_domain::mail::query::MailboxCounts)>> {
+        self.mailbox_counts_of(account).await
+    }
+
+    async fn thread_members(&self, account: AccountId, threads: &[i64]) -> Result<Vec<(i64, i64)>> {
+        self.thread_members_of(account, threads).await
     }
 
     async fn set_subscribed(&self, mailbox: CollectionId, subscribed: bool) -> Result<()> {

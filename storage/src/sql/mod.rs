@@ -6,9 +6,11 @@ mod fulltext;
 mod grants;
 mod log;
 mod mail;
+mod mail_query;
 mod properties;
 mod queue;
 mod seen;
+mod uploads;
 
 use std::sync::Arc;
 use std::time::Duration;

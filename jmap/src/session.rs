@@ -1,0 +1,120 @@
+//! The session resource (RFC 8620 §2): capabilities with the limits the API enforces, the
+//! user's own account and the accounts colleagues shared with it, and where the API lives.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use kontor_domain::Core;
+use kontor_domain::auth::Authenticated;
+use kontor_domain::model::{CollectionKind, Principal};
+use serde_json::{Map, Value, json};
+
+use crate::api::{CORE, MAIL, QUOTA};
+use crate::error::RequestError;
+use crate::{Jmap, Limits, ids};
+
+/// The accounts the user sees: (id, name, personal, capabilities).
+async fn accounts(
+    core: &Core,
+    who: &Principal,
+) -> kontor_domain::Result<Vec<(String, String, bool, Vec<&'static str>)>> {
+    let mut out = vec![(ids::account(who.id), who.address.to_string(), true, vec![MAIL, QUOTA])];
+    for (owner, kinds) in core.shared_accounts(who).await? {
+        let mut caps = Vec::new();
+        if kinds.contains(&CollectionKind::MailFolder) {
+            caps.push(MAIL);
+        }
+        if !caps.is_empty() {
+            out.push((ids::account(owner.id), owner.address.to_string(), false, caps));
+        }
+    }
+    Ok(out)
+}
+
+/// The session's state: changes when the set of accounts does.
+pub async fn state(core: &Core, who: &Principal) -> kontor_domain::Result<String> {
+    let list = accounts(core, who).await?;
+    let text: String = list.iter().map(|(id, name, _, caps)| format!("{id}:{name}:{};", caps.join(","))).collect();
+    Ok(format!(
+        "{:016x}",
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    ))
+}
+
+fn mail_capability(limits: &Limits) -> Value {
+    json!({
+        "maxMailboxesPerEmail": null,
+        "maxMailboxDepth": 64,
+        "maxSizeMailboxName": 255,
+        "maxSizeAttachmentsPerEmail": limits.max_size_upload,
+        "emailQuerySortOptions": [
+            "receivedAt", "sentAt", "size", "from", "to", "subject",
+            "hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword"
+        ],
+        "mayCreateTopLevelMailbox": true,
+    })
+}
+
+/// Where the client reaches us: the scheme and host it used (behind a proxy, the forwarded
+/// ones).
+fn base_url(headers: &HeaderMap) -> String {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let host = get("x-forwarded-host").or_else(|| get(header::HOST.as_str())).unwrap_or("localhost");
+    let scheme = get("x-forwarded-proto").filter(|p| *p == "https" || *p == "http").unwrap_or("http");
+    // A host header is a client's word: keep only what a host and port may hold.
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c)).collect();
+    format!("{scheme}://{host}")
+}
+
+pub async fn handle(State(j): State<Jmap>, Extension(who): Extension<Authenticated>, headers: HeaderMap) -> Response {
+    match session(&j, &who.principal, &headers).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "JMAP session failed");
+            RequestError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "the server failed; it was logged")
+                .into_response()
+        }
+    }
+}
+
+async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domain::Result<Value> {
+    let l = j.limits;
+    let base = base_url(headers);
+    let mut accounts_json = Map::new();
+    for (id, name, personal, caps) in accounts(&j.core, who).await? {
+        let mut account_caps = Map::new();
+        for c in caps {
+            account_caps.insert(c.to_owned(), if c == MAIL { mail_capability(&l) } else { json!({}) });
+        }
+        accounts_json.insert(
+            id,
+            json!({ "name": name, "isPersonal": personal, "isReadOnly": false, "accountCapabilities": account_caps }),
+        );
+    }
+    let me = ids::account(who.id);
+    Ok(json!({
+        "capabilities": {
+            CORE: {
+                "maxSizeUpload": l.max_size_upload,
+                "maxConcurrentUpload": l.max_concurrent_upload,
+                "maxSizeRequest": l.max_size_request,
+                "maxConcurrentRequests": l.max_concurrent_requests,
+                "maxCallsInRequest": l.max_calls_in_request,
+                "maxObjectsInGet": l.max_objects_in_get,
+                "maxObjectsInSet": l.max_objects_in_set,
+                "collationAlgorithms": ["i;ascii-casemap", "i;unicode-casemap"],
+            },
+            MAIL: {},
+            QUOTA: {},
+        },
+        "accounts": accounts_json,
+        "primaryAccounts": { MAIL: me, QUOTA: me },
+        "username": who.address.to_string(),
+        "apiUrl": format!("{base}/jmap/api/"),
+        "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?type={{type}}"),
+        "uploadUrl": format!("{base}/jmap/upload/{{accountId}}/"),
+        "eventSourceUrl": format!("{base}/jmap/eventsource?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"),
+        "state": state(&j.core, who).await?,
+    }))
+}

@@ -1,0 +1,287 @@
+//! Reading messages by id and by query (JMAP's Email/get and Email/query), mailbox counts,
+//! threads, and the newest log row per kind (JMAP states).
+//!
+//! Queries are one SQL statement over `messages`: the condition tree becomes a WHERE clause
+//! (full-text conditions are answered by the index first and come in as id lists), the sort
+//! keys an ORDER BY with the id as the last key, so equal keys keep one stable order. Without
+//! thread collapsing the window is the statement's LIMIT/OFFSET; with it, the ids of all
+//! matches come back (two integers a row) and the first of each thread is kept here.
+
+use std::collections::HashMap;
+
+use kontor_domain::error::Result;
+use kontor_domain::ids::{AccountId, CollectionId, Modseq};
+use kontor_domain::mail::query::{Condition, MailboxCounts, MessageQuery, QueryAnswer, SortKey};
+use kontor_domain::mail::search::TextQuery;
+use kontor_domain::mail::{Membership, Message};
+use kontor_domain::model::CollectionKind;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::fulltext::Sql;
+use super::mail::{to_membership, to_message};
+use super::{SqlStore, db_err};
+use crate::entities::{mailbox_message, message};
+
+/// Ids per IN list (SQLite allows 32,766 parameters; these are written inline anyway).
+const CHUNK: usize = 10_000;
+
+/// `t.keywords` holds `word`: keywords are stored sorted, space-separated, lower case.
+fn keyword_match(sql: &mut Sql, table: &str, word: &str) -> String {
+    let escaped: String = word
+        .to_ascii_lowercase()
+        .chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect();
+    let p = sql.bind(format!("% {escaped} %"));
+    format!("(' ' || {table}.keywords || ' ') LIKE {p} ESCAPE '\\'")
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The text conditions of the tree, in the order [`where_clause`] meets them.
+fn text_queries<'a>(c: &'a Condition, out: &mut Vec<&'a TextQuery>) {
+    match c {
+        Condition::All(v) | Condition::Any(v) | Condition::None(v) => v.iter().for_each(|c| text_queries(c, out)),
+        Condition::Text(q) => out.push(q),
+        _ => {}
+    }
+}
+
+/// The condition as SQL over `m` (a `messages` row); `hits` are the answers of the text
+/// conditions, consumed in order.
+fn where_clause(sql: &mut Sql, account: AccountId, c: &Condition, hits: &mut std::vec::IntoIter<Vec<i64>>) -> String {
+    let join = |sql: &mut Sql, v: &[Condition], op: &str, hits: &mut std::vec::IntoIter<Vec<i64>>| {
+        let parts: Vec<String> = v.iter().map(|c| where_clause(sql, account, c, hits)).collect();
+        format!("({})", parts.join(op))
+    };
+    let thread_with = |sql: &mut Sql, word: &str, negate: bool| {
+        let kw = keyword_match(sql, "t", word);
+        let not = if negate { "NOT " } else { "" };
+        format!("SELECT t.thread_id FROM messages t WHERE t.account_id = {} AND {not}{kw}", account.0)
+    };
+    match c {
+        Condition::All(v) if v.is_empty() => "1=1".into(),
+        Condition::Any(v) if v.is_empty() => "1=0".into(),
+        Condition::None(v) if v.is_empty() => "1=1".into(),
+        Condition::All(v) => join(sql, v, " AND ", hits),
+        Condition::Any(v) => join(sql, v, " OR ", hits),
+        Condition::None(v) => format!("NOT {}", join(sql, v, " OR ", hits)),
+        Condition::InMailbox(b) => {
+            format!("m.id IN (SELECT x.message_id FROM mailbox_messages x WHERE x.mailbox_id = {})", b.0)
+        }
+        Condition::InMailboxOtherThan(bs) => {
+            let ids: Vec<i64> = bs.iter().map(|b| b.0).collect();
+            let other =
+                if ids.is_empty() { String::new() } else { format!(" AND x.mailbox_id NOT IN ({})", id_list(&ids)) };
+            format!("EXISTS (SELECT 1 FROM mailbox_messages x WHERE x.message_id = m.id{other})")
+        }
+        Condition::Before(t) => format!("m.received_at < {}", t.0),
+        Condition::After(t) => format!("m.received_at >= {}", t.0),
+        Condition::MinSize(n) => format!("m.size >= {}", i64::try_from(*n).unwrap_or(i64::MAX)),
+        Condition::MaxSize(n) => format!("m.size < {}", i64::try_from(*n).unwrap_or(i64::MAX)),
+        Condition::HasKeyword(w) => keyword_match(sql, "m", w),
+        Condition::SomeInThreadHaveKeyword(w) => format!("m.thread_id IN ({})", thread_with(sql, w, false)),
+        Condition::NoneInThreadHaveKeyword(w) => format!("m.thread_id NOT IN ({})", thread_with(sql, w, false)),
+        Condition::AllInThreadHaveKeyword(w) => format!("m.thread_id NOT IN ({})", thread_with(sql, w, true)),
+        Condition::HasAttachment(b) => {
+            let p = sql.bind(*b);
+            format!("m.has_attachment = {p}")
+        }
+        Condition::Text(_) => match hits.next() {
+            Some(ids) if !ids.is_empty() => format!("m.id IN ({})", id_list(&ids)),
+            _ => "1=0".into(),
+        },
+        Condition::False => "1=0".into(),
+    }
+}
+
+fn order_by(sql: &mut Sql, account: AccountId, q: &MessageQuery) -> String {
+    let mut terms = Vec::new();
+    let dir = |asc: bool| if asc { "ASC" } else { "DESC" };
+    for s in &q.sort {
+        let expr = match &s.key {
+            SortKey::ReceivedAt => "m.received_at".to_owned(),
+            SortKey::SentAt => "COALESCE(m.sent_at, m.received_at)".to_owned(),
+            SortKey::Size => "m.size".to_owned(),
+            SortKey::From => "lower(m.from_addr)".to_owned(),
+            SortKey::To => "lower(m.to_addr)".to_owned(),
+            SortKey::Subject => "m.base_subject".to_owned(),
+            SortKey::HasKeyword(w) => format!("CASE WHEN {} THEN 1 ELSE 0 END", keyword_match(sql, "m", w)),
+            SortKey::SomeInThreadHaveKeyword(w) | SortKey::AllInThreadHaveKeyword(w) => {
+                let all = matches!(s.key, SortKey::AllInThreadHaveKeyword(_));
+                let kw = keyword_match(sql, "t", w);
+                let not = if all { "NOT " } else { "" };
+                let (yes, no) = if all { (0, 1) } else { (1, 0) };
+                format!(
+                    "CASE WHEN m.thread_id IN (SELECT t.thread_id FROM messages t WHERE t.account_id = {} AND {not}{kw}) \
+                     THEN {yes} ELSE {no} END",
+                    account.0
+                )
+            }
+        };
+        terms.push(format!("{expr} {}", dir(s.ascending)));
+    }
+    let last = q.sort.first().is_some_and(|s| s.ascending);
+    if q.sort.is_empty() {
+        terms.push("m.received_at DESC".into());
+    }
+    terms.push(format!("m.id {}", dir(last)));
+    terms.join(", ")
+}
+
+impl SqlStore {
+    pub(super) async fn kind_modseq_of(&self, account: AccountId, kind: CollectionKind) -> Result<Option<Modseq>> {
+        let mut sql = Sql::new(self.db.get_database_backend());
+        let a = sql.bind(account.0);
+        let k = sql.bind(kind.code());
+        sql.push(&format!("SELECT max(modseq) FROM changes WHERE account_id = {a} AND kind = {k}"));
+        let row = self.db.query_one_raw(sql.statement()).await.map_err(db_err)?;
+        Ok(row.and_then(|r| r.try_get_by_index::<Option<i64>>(0).ok().flatten()).map(Modseq))
+    }
+
+    pub(super) async fn messages_by_id_of(
+        &self,
+        account: AccountId,
+        ids: &[i64],
+    ) -> Result<Vec<(Message, Vec<Membership>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let rows = message::Entity::find()
+                .filter(message::Column::AccountId.eq(account.0))
+                .filter(message::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            let members = mailbox_message::Entity::find()
+                .filter(mailbox_message::Column::MessageId.is_in(rows.iter().map(|m| m.id)))
+                .order_by_asc(mailbox_message::Column::MailboxId)
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            let mut by_message: HashMap<i64, Vec<Membership>> = HashMap::new();
+            for m in &members {
+                by_message.entry(m.message_id).or_default().push(to_membership(m)?);
+            }
+            for r in rows {
+                let ms = by_message.remove(&r.id).unwrap_or_default();
+                out.push((to_message(r)?, ms));
+            }
+        }
+        // In the order asked for.
+        let at: HashMap<i64, usize> = ids.iter().enumerate().map(|(n, id)| (*id, n)).collect();
+        out.sort_by_key(|(m, _)| at.get(&m.id).copied().unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
+    pub(super) async fn query_messages_of(&self, q: &MessageQuery) -> Result<QueryAnswer> {
+        let mut texts = Vec::new();
+        text_queries(&q.filter, &mut texts);
+        let mut answers = Vec::with_capacity(texts.len());
+        for t in texts {
+            answers.push(self.search_text_of(q.account, None, t).await?);
+        }
+        let backend = self.db.get_database_backend();
+        let build = |select: &str, windowed: bool| {
+            let mut sql = Sql::new(backend);
+            let mut hits = answers.clone().into_iter();
+            let cond = where_clause(&mut sql, q.account, &q.filter, &mut hits);
+            let mut text = format!("SELECT {select} FROM messages m WHERE m.account_id = {} AND {cond}", q.account.0);
+            if windowed {
+                let order = order_by(&mut sql, q.account, q);
+                text.push_str(&format!(" ORDER BY {order}"));
+                if !q.collapse_threads {
+                    if let Some(limit) = q.limit {
+                        text.push_str(&format!(" LIMIT {limit}"));
+                    } else if q.offset > 0 {
+                        // SQLite needs a LIMIT before an OFFSET; PostgreSQL takes ALL.
+                        text.push_str(if backend == sea_orm::DatabaseBackend::Sqlite {
+                            " LIMIT -1"
+                        } else {
+                            " LIMIT ALL"
+                        });
+                    }
+                    if q.offset > 0 {
+                        text.push_str(&format!(" OFFSET {}", q.offset));
+                    }
+                }
+            }
+            sql.push(&text);
+            sql.statement()
+        };
+        let rows = self.db.query_all_raw(build("m.id, m.thread_id", true)).await.map_err(db_err)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in rows {
+            ids.push((r.try_get_by_index::<i64>(0).map_err(db_err)?, r.try_get_by_index::<i64>(1).map_err(db_err)?));
+        }
+        let mut total = None;
+        if q.collapse_threads {
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|(_, t)| seen.insert(*t));
+            if q.count {
+                total = Some(ids.len());
+            }
+            let end = q.limit.map_or(ids.len(), |l| q.offset.saturating_add(l).min(ids.len()));
+            ids = ids.get(q.offset.min(ids.len())..end).map(<[_]>::to_vec).unwrap_or_default();
+        } else if q.count {
+            let unlimited = q.offset == 0 && q.limit.is_none_or(|l| ids.len() < l);
+            total = Some(if unlimited && q.offset == 0 {
+                ids.len()
+            } else {
+                let row = self.db.query_one_raw(build("count(*)", false)).await.map_err(db_err)?;
+                row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map_err(db_err)?.unwrap_or(0) as usize
+            });
+        }
+        Ok(QueryAnswer { ids, total })
+    }
+
+    pub(super) async fn mailbox_counts_of(&self, account: AccountId) -> Result<Vec<(CollectionId, MailboxCounts)>> {
+        let mut sql = Sql::new(self.db.get_database_backend());
+        let a = sql.bind(account.0);
+        let unseen = "(' ' || m.keywords || ' ') NOT LIKE '% $seen %'";
+        sql.push(&format!(
+            "SELECT mm.mailbox_id, count(*), sum(CASE WHEN {unseen} THEN 1 ELSE 0 END), count(DISTINCT m.thread_id), \
+             count(DISTINCT CASE WHEN {unseen} THEN m.thread_id END) \
+             FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id WHERE m.account_id = {a} \
+             GROUP BY mm.mailbox_id"
+        ));
+        let rows = self.db.query_all_raw(sql.statement()).await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let n =
+                |i: usize| r.try_get_by_index::<Option<i64>>(i).map(|v| v.unwrap_or(0).max(0) as u64).map_err(db_err);
+            out.push((
+                CollectionId(r.try_get_by_index::<i64>(0).map_err(db_err)?),
+                MailboxCounts {
+                    total_emails: n(1)?,
+                    unread_emails: n(2)?,
+                    total_threads: n(3)?,
+                    unread_threads: n(4)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn thread_members_of(&self, account: AccountId, threads: &[i64]) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::new();
+        for chunk in threads.chunks(CHUNK) {
+            let rows: Vec<(i64, i64)> = message::Entity::find()
+                .select_only()
+                .column(message::Column::ThreadId)
+                .column(message::Column::Id)
+                .filter(message::Column::AccountId.eq(account.0))
+                .filter(message::Column::ThreadId.is_in(chunk.iter().copied()))
+                .order_by_asc(message::Column::ThreadId)
+                .order_by_asc(message::Column::ReceivedAt)
+                .order_by_asc(message::Column::Id)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,626 @@
+//! JMAP (RFC 8620/8621) end to end, on SQLite and PostgreSQL, with reqwest as the client: the
+//! session from the well-known URL, mailboxes, reading and searching mail, back-references,
+//! changes across protocols (IMAP STORE → Email/changes, Email/set → IMAP FETCH), push over
+//! EventSource after an SMTP delivery, a colleague's shared mailbox per role, blobs, and the
+//! errors a client's mistakes get.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Server, Store};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+both_stores!(
+    session_and_mailboxes,
+    reading_and_searching_mail,
+    changes_across_protocols,
+    errors_and_limits,
+    push_after_delivery,
+    shared_mailbox_per_role,
+    blobs_up_and_down
+);
+
+const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:quota"];
+
+fn setup(store: &Store) {
+    store.ok(&["domain", "add", "example.com"], None);
+    for user in ["ann@example.com", "bob@example.com"] {
+        let name = user.split('@').next().unwrap();
+        store.ok(&["user", "add", user, "--password-stdin"], Some(&format!("{name}s password\n")));
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    user: String,
+    password: String,
+    session: Value,
+    account: String,
+}
+
+impl Client {
+    /// Logs in with only the server's URL, the user and the password: the well-known URL leads
+    /// to the session, which names the API and the account.
+    async fn login(server: &Server, user: &str) -> Self {
+        let http = reqwest::Client::new();
+        let password = format!("{}s password", user.split('@').next().unwrap());
+        let r = http
+            .get(format!("{}/.well-known/jmap", server.url))
+            .basic_auth(user, Some(&password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the well-known URL leads to the session");
+        let session: Value = r.json().await.unwrap();
+        let account = session["primaryAccounts"]["urn:ietf:params:jmap:mail"].as_str().unwrap().to_owned();
+        Self { http, user: user.into(), password, session, account }
+    }
+
+    async fn request(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.session["apiUrl"].as_str().unwrap())
+            .basic_auth(&self.user, Some(&self.password))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs method calls (`[name, args]` pairs, call ids c0, c1, …); returns the responses.
+    async fn calls(&self, calls: &[(&str, Value)]) -> Vec<Value> {
+        let calls: Vec<Value> =
+            calls.iter().enumerate().map(|(n, (name, args))| json!([name, args, format!("c{n}")])).collect();
+        let r = self.request(&json!({ "using": USING, "methodCalls": calls })).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["methodResponses"].as_array().unwrap().clone()
+    }
+
+    /// One method call; its response arguments (the response must be that method's).
+    async fn call(&self, name: &str, mut args: Value) -> Value {
+        if args.get("accountId").is_none() {
+            args["accountId"] = json!(self.account);
+        }
+        let r = self.calls(&[(name, args)]).await;
+        assert_eq!(r[0][0], name, "{r:?}");
+        r[0][1].clone()
+    }
+
+    /// The id of the mailbox with this role.
+    async fn role(&self, role: &str) -> String {
+        let r = self.call("Mailbox/query", json!({ "filter": { "role": role } })).await;
+        r["ids"][0].as_str().unwrap().to_owned()
+    }
+}
+
+/// A message with a subject and text.
+fn message(subject: &str, body: &str, extra: &str) -> String {
+    format!("From: Xavier <x@elsewhere.org>\r\nTo: ann@example.com\r\nSubject: {subject}\r\n{extra}\r\n{body}")
+}
+
+async fn session_and_mailboxes(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let s = &ann.session;
+    assert_eq!(s["username"], "ann@example.com");
+    let core = &s["capabilities"]["urn:ietf:params:jmap:core"];
+    assert_eq!(core["maxCallsInRequest"], 32);
+    assert!(core["maxSizeUpload"].as_u64().unwrap() > 0);
+    assert_eq!(s["accounts"][&ann.account]["isPersonal"], true);
+    assert!(s["apiUrl"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+
+    let got = ann.call("Mailbox/get", json!({ "ids": null })).await;
+    let roles: Vec<&str> = got["list"].as_array().unwrap().iter().filter_map(|m| m["role"].as_str()).collect();
+    for role in ["inbox", "drafts", "sent", "junk", "trash", "archive"] {
+        assert!(roles.contains(&role), "{role} in {roles:?}");
+    }
+    let state = got["state"].as_str().unwrap().to_owned();
+    let inbox = got["list"].as_array().unwrap().iter().find(|m| m["role"] == "inbox").unwrap();
+    assert_eq!(inbox["myRights"]["mayAddItems"], true);
+    assert_eq!(inbox["totalEmails"], 0);
+
+    // Create a folder and a child in one call (the child names its parent by creation id).
+    let r = ann
+        .call(
+            "Mailbox/set",
+            json!({ "create": {
+                "p": { "name": "Projects", "parentId": null },
+                "k": { "name": "Kontor", "parentId": "#p" },
+            }}),
+        )
+        .await;
+    let projects = r["created"]["p"]["id"].as_str().unwrap().to_owned();
+    let kontor = r["created"]["k"]["id"].as_str().unwrap().to_owned();
+    let got = ann.call("Mailbox/get", json!({ "ids": [&kontor], "properties": ["name", "parentId"] })).await;
+    assert_eq!(got["list"][0]["parentId"], json!(projects));
+    assert_eq!(got["list"][0]["name"], "Kontor");
+
+    // The same name twice under one parent is refused; so is a slash in a name.
+    let r = ann.call("Mailbox/set", json!({ "create": { "x": { "name": "Projects" }, "y": { "name": "a/b" } } })).await;
+    assert_eq!(r["notCreated"]["x"]["type"], "alreadyExists");
+    assert_eq!(r["notCreated"]["y"]["type"], "invalidProperties");
+
+    let changes = ann.call("Mailbox/changes", json!({ "sinceState": state })).await;
+    let created: Vec<&str> = changes["created"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(created.contains(&projects.as_str()) && created.contains(&kontor.as_str()), "{changes}");
+
+    // Rename, then destroy: a mailbox with a child cannot go first.
+    let r =
+        ann.call("Mailbox/set", json!({ "update": { &kontor: { "name": "Kontor 2" } }, "destroy": [&projects] })).await;
+    assert!(r["updated"].get(&kontor).is_some(), "{r}");
+    assert_eq!(r["notDestroyed"][&projects]["type"], "mailboxHasChild");
+    let r = ann.call("Mailbox/set", json!({ "destroy": [&kontor, &projects] })).await;
+    assert_eq!(r["destroyed"].as_array().unwrap().len(), 2, "{r}");
+    let r = ann.call("Mailbox/get", json!({ "ids": [&kontor] })).await;
+    assert_eq!(r["notFound"], json!([kontor]));
+
+    // The special-use folders stay.
+    let trash = ann.role("trash").await;
+    let r = ann.call("Mailbox/set", json!({ "destroy": [&trash] })).await;
+    assert!(r["notDestroyed"][&trash].is_object(), "{r}");
+}
+
+async fn reading_and_searching_mail(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let multipart = "From: Xavier <x@elsewhere.org>\r\nTo: Ann <ann@example.com>, bob@example.com\r\n\
+        Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= with report\r\nMessage-ID: <first@elsewhere.org>\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n\
+        Content-Type: text/plain; charset=utf-8\r\n\r\nThe quarterly numbers are attached.\r\n--XX\r\n\
+        Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=report.pdf\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--XX--\r\n";
+    let reply = message(
+        "Re: Grüße with report",
+        "Thanks, the zebra numbers look fine.",
+        "In-Reply-To: <first@elsewhere.org>\r\nReferences: <first@elsewhere.org>\r\n",
+    );
+    let html = "From: News <news@elsewhere.org>\r\nTo: ann@example.com\r\nSubject: Newsletter\r\n\
+        MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <b>world</b></p>\r\n";
+    support::deliver(&server, "ann@example.com", &[multipart, &reply, html]).await;
+    let ann = Client::login(&server, "ann@example.com").await;
+    let inbox = ann.role("inbox").await;
+
+    // Query and get in one request: the get takes the query's ids by reference.
+    let r = ann
+        .calls(&[
+            (
+                "Email/query",
+                json!({ "accountId": ann.account, "filter": { "inMailbox": inbox },
+                        "sort": [{ "property": "receivedAt", "isAscending": false }], "calculateTotal": true }),
+            ),
+            (
+                "Email/get",
+                json!({ "accountId": ann.account,
+                        "#ids": { "resultOf": "c0", "name": "Email/query", "path": "/ids" },
+                        "properties": ["subject", "from", "to", "threadId", "mailboxIds", "keywords", "hasAttachment",
+                                       "preview", "textBody", "attachments", "bodyValues", "header:Subject:asText",
+                                       "messageId", "size", "receivedAt", "sentAt"],
+                        "fetchTextBodyValues": true }),
+            ),
+        ])
+        .await;
+    assert_eq!(r[0][1]["total"], 3, "{r:?}");
+    let list = r[1][1]["list"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    // Newest first: the newsletter, the reply, the first message.
+    assert_eq!(list[0]["subject"], "Newsletter");
+    let first = &list[2];
+    assert_eq!(first["subject"], "Grüße with report");
+    assert_eq!(first["header:Subject:asText"], "Grüße with report");
+    assert_eq!(first["from"], json!([{ "name": "Xavier", "email": "x@elsewhere.org" }]));
+    assert_eq!(first["to"][1], json!({ "name": null, "email": "bob@example.com" }));
+    assert_eq!(first["messageId"], json!(["first@elsewhere.org"]));
+    assert_eq!(first["hasAttachment"], true);
+    assert_eq!(first["mailboxIds"], json!({ &inbox: true }));
+    assert_eq!(first["keywords"], json!({}));
+    let text_part = first["textBody"][0]["partId"].as_str().unwrap();
+    assert_eq!(first["bodyValues"][text_part]["value"].as_str().unwrap().trim(), "The quarterly numbers are attached.");
+    let attachment = &first["attachments"][0];
+    assert_eq!(attachment["name"], "report.pdf");
+    assert_eq!(attachment["type"], "application/pdf");
+    // The reply is in the first message's thread.
+    assert_eq!(list[1]["threadId"], first["threadId"]);
+    let thread = ann.call("Thread/get", json!({ "ids": [first["threadId"]] })).await;
+    assert_eq!(thread["list"][0]["emailIds"], json!([first["id"], list[1]["id"]]));
+
+    // The attachment's blob downloads decoded.
+    let url = ann.session["downloadUrl"]
+        .as_str()
+        .unwrap()
+        .replace("{accountId}", &ann.account)
+        .replace("{blobId}", attachment["blobId"].as_str().unwrap())
+        .replace("{name}", "report.pdf")
+        .replace("{type}", "application/pdf");
+    let r = ann.http.get(url).basic_auth(&ann.user, Some(&ann.password)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n");
+
+    // Full-text search, and the standard filters.
+    let q = |filter: Value| ann.call("Email/query", json!({ "filter": filter }));
+    assert_eq!(q(json!({ "text": "zebra" })).await["ids"], json!([list[1]["id"]]));
+    assert_eq!(q(json!({ "body": "quarterly" })).await["ids"], json!([first["id"]]));
+    assert_eq!(q(json!({ "from": "news@" })).await["ids"], json!([list[0]["id"]]));
+    assert_eq!(q(json!({ "subject": "grüße" })).await["ids"].as_array().unwrap().len(), 2);
+    assert_eq!(q(json!({ "hasAttachment": true })).await["ids"], json!([first["id"]]));
+    let or = q(json!({ "operator": "OR", "conditions": [{ "text": "zebra" }, { "text": "world" }] })).await;
+    assert_eq!(or["ids"].as_array().unwrap().len(), 2);
+    let not = q(json!({ "operator": "NOT", "conditions": [{ "text": "zebra" }] })).await;
+    assert_eq!(not["ids"].as_array().unwrap().len(), 2);
+    assert_eq!(q(json!({ "text": "no such words anywhere" })).await["ids"], json!([]));
+
+    // Threads collapsed: two conversations.
+    let r = ann
+        .call(
+            "Email/query",
+            json!({ "filter": { "inMailbox": inbox }, "collapseThreads": true, "calculateTotal": true }),
+        )
+        .await;
+    assert_eq!(r["total"], 2, "{r}");
+    // Windows: position, limit, anchor.
+    let r = ann.call("Email/query", json!({ "position": 1, "limit": 1 })).await;
+    assert_eq!((r["ids"].clone(), r["position"].clone()), (json!([list[1]["id"]]), json!(1)));
+    let r = ann.call("Email/query", json!({ "anchor": list[1]["id"], "anchorOffset": 1, "limit": 5 })).await;
+    assert_eq!(r["ids"], json!([first["id"]]));
+    let r = ann.call("Email/query", json!({ "position": -1 })).await;
+    assert_eq!(r["ids"], json!([first["id"]]));
+    // Sorted by subject, ascending: base subjects "grüße…", "grüße…", "newsletter".
+    let r = ann.call("Email/query", json!({ "sort": [{ "property": "subject" }] })).await;
+    assert_eq!(r["ids"][2], list[0]["id"]);
+
+    // Mailbox counts follow.
+    let r = ann.call("Mailbox/get", json!({ "ids": [&inbox] })).await;
+    assert_eq!((r["list"][0]["totalEmails"].clone(), r["list"][0]["unreadEmails"].clone()), (json!(3), json!(3)));
+    assert_eq!(r["list"][0]["totalThreads"], 2);
+}
+
+/// A raw IMAP connection, logged in.
+struct Imap {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Imap {
+    async fn login(server: &Server, user: &str, password: &str) -> Self {
+        let (r, w) = tokio::net::TcpStream::connect(server.imap_addr()).await.unwrap().into_split();
+        let mut imap = Self { reader: BufReader::new(r), writer: w };
+        let mut greeting = String::new();
+        imap.reader.read_line(&mut greeting).await.unwrap();
+        let ok = imap.cmd(&format!("LOGIN {user} \"{password}\"")).await;
+        assert!(ok.last().unwrap().starts_with("t OK"), "{ok:?}");
+        imap
+    }
+
+    async fn cmd(&mut self, text: &str) -> Vec<String> {
+        self.writer.write_all(format!("t {text}\r\n").as_bytes()).await.unwrap();
+        let mut lines = Vec::new();
+        loop {
+            let mut l = String::new();
+            let n =
+                tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut l)).await.unwrap().unwrap();
+            assert!(n > 0, "closed");
+            let done = l.starts_with("t ");
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+async fn changes_across_protocols(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    support::deliver(&server, "ann@example.com", &[&message("One", "first", ""), &message("Two", "second", "")]).await;
+    let ann = Client::login(&server, "ann@example.com").await;
+    let ids = ann.call("Email/query", json!({ "sort": [{ "property": "receivedAt" }] })).await["ids"].clone();
+    let (one, two) = (ids[0].as_str().unwrap().to_owned(), ids[1].as_str().unwrap().to_owned());
+    let state = ann.call("Email/get", json!({ "ids": [] })).await["state"].as_str().unwrap().to_owned();
+    let query_state = ann.call("Email/query", json!({})).await["queryState"].as_str().unwrap().to_owned();
+
+    // IMAP STORE → Email/changes says the message changed, Email/get shows the keyword.
+    let mut imap = Imap::login(&server, "ann@example.com", "anns password").await;
+    imap.cmd("SELECT INBOX").await;
+    let r = imap.cmd("STORE 1 +FLAGS (\\Flagged)").await;
+    assert!(r.last().unwrap().starts_with("t OK"), "{r:?}");
+    let c = ann.call("Email/changes", json!({ "sinceState": state })).await;
+    assert_eq!(c["updated"], json!([one]), "{c}");
+    assert_eq!(c["created"], json!([]));
+    let state = c["newState"].as_str().unwrap().to_owned();
+    let got = ann.call("Email/get", json!({ "ids": [&one], "properties": ["keywords"] })).await;
+    assert_eq!(got["list"][0]["keywords"], json!({ "$flagged": true }));
+    assert_eq!(got["state"], json!(state));
+
+    // Email/set → IMAP FETCH FLAGS sees it.
+    let r = ann
+        .call("Email/set", json!({ "update": { &two: { "keywords/$seen": true, "keywords/$answered": true } } }))
+        .await;
+    assert!(r["updated"].get(&two).is_some(), "{r}");
+    // The session learns of changes at NOOP (as at IDLE), then FETCH shows them.
+    imap.cmd("NOOP").await;
+    let flags = imap.cmd("FETCH 2 (FLAGS)").await.join("");
+    assert!(flags.contains("\\Seen") && flags.contains("\\Answered"), "{flags}");
+
+    // Moving to the archive (mailboxIds patch) shows up in IMAP too.
+    let (inbox, archive) = (ann.role("inbox").await, ann.role("archive").await);
+    let r = ann
+        .call("Email/set", json!({ "update": { &two: { format!("mailboxIds/{inbox}"): null, format!("mailboxIds/{archive}"): true } } }))
+        .await;
+    assert!(r["updated"].get(&two).is_some(), "{r}");
+    let status = imap.cmd("STATUS Archive (MESSAGES)").await.join("");
+    assert!(status.contains("MESSAGES 1"), "{status}");
+    let got = ann.call("Email/get", json!({ "ids": [&two], "properties": ["mailboxIds"] })).await;
+    assert_eq!(got["list"][0]["mailboxIds"], json!({ &archive: true }));
+    // An email must stay in some mailbox; other properties are immutable.
+    let r =
+        ann.call("Email/set", json!({ "update": { &two: { "mailboxIds": {} }, &one: { "subject": "new" } } })).await;
+    assert_eq!(r["notUpdated"][&two]["type"], "invalidProperties");
+    assert_eq!(r["notUpdated"][&one]["properties"], json!(["subject"]));
+
+    // IMAP EXPUNGE → destroyed; a new delivery → created.
+    imap.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    imap.cmd("EXPUNGE").await;
+    support::deliver(&server, "ann@example.com", &[&message("Three", "third", "")]).await;
+    let c = ann.call("Email/changes", json!({ "sinceState": state })).await;
+    assert_eq!(c["destroyed"], json!([one]), "{c}");
+    assert_eq!(c["created"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["updated"], json!([two]), "{c}");
+    let three = c["created"][0].as_str().unwrap().to_owned();
+    // Paging through changes with maxChanges.
+    let c1 = ann.call("Email/changes", json!({ "sinceState": state, "maxChanges": 1 })).await;
+    assert_eq!(c1["hasMoreChanges"], true, "{c1}");
+    // The query's changes: what left and what came, and where.
+    let qc = ann.call("Email/queryChanges", json!({ "sinceQueryState": query_state, "calculateTotal": true })).await;
+    let removed: Vec<&str> = qc["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(removed.contains(&one.as_str()), "{qc}");
+    assert!(qc["added"].as_array().unwrap().iter().any(|a| a["id"] == json!(three) && a["index"] == 0), "{qc}");
+    assert_eq!(qc["total"], 2);
+
+    // Email/set destroy → IMAP no longer has it; a state from before the log is refused.
+    let r = ann.call("Email/set", json!({ "destroy": [&three] })).await;
+    assert_eq!(r["destroyed"], json!([three]), "{r}");
+    let status = imap.cmd("STATUS INBOX (MESSAGES)").await.join("");
+    assert!(status.contains("MESSAGES 0"), "{status}");
+    let r = ann.calls(&[("Email/changes", json!({ "accountId": ann.account, "sinceState": "999999" }))]).await;
+    assert_eq!(r[0][0], "error");
+    assert_eq!(r[0][1]["type"], "cannotCalculateChanges");
+}
+
+async fn errors_and_limits(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let bob = Client::login(&server, "bob@example.com").await;
+    let problem = |v: &Value| v["type"].as_str().unwrap().to_owned();
+
+    let r = ann.request(&json!({ "using": ["urn:example:nope"], "methodCalls": [] })).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(&r.json().await.unwrap()), "urn:ietf:params:jmap:error:unknownCapability");
+    let r = ann
+        .http
+        .post(ann.session["apiUrl"].as_str().unwrap())
+        .basic_auth(&ann.user, Some(&ann.password))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(problem(&r.json().await.unwrap()), "urn:ietf:params:jmap:error:notJSON");
+    let r = ann.request(&json!({ "methodCalls": [] })).await;
+    assert_eq!(problem(&r.json().await.unwrap()), "urn:ietf:params:jmap:error:notRequest");
+    let many: Vec<Value> = (0..33).map(|n| json!(["Core/echo", {}, format!("e{n}")])).collect();
+    let r = ann.request(&json!({ "using": USING, "methodCalls": many })).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (problem(&v), v["limit"].clone()),
+        ("urn:ietf:params:jmap:error:limit".into(), json!("maxCallsInRequest"))
+    );
+    let r = ann
+        .http
+        .post(ann.session["apiUrl"].as_str().unwrap())
+        .basic_auth(&ann.user, Some("wrong"))
+        .json(&json!({ "using": USING, "methodCalls": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Method-level errors leave the other calls alone.
+    let r = ann
+        .calls(&[
+            ("Core/echo", json!({ "hello": "world" })),
+            ("Nope/get", json!({})),
+            ("Email/get", json!({ "accountId": ann.account, "ids": [], "properties": ["nonsense"] })),
+            ("Email/get", json!({ "accountId": ann.account, "#ids": { "resultOf": "zz", "name": "Email/query", "path": "/ids" } })),
+            ("Mailbox/get", json!({ "accountId": bob.account })),
+            ("Email/query", json!({ "accountId": ann.account, "filter": { "colour": "red" } })),
+            ("Email/get", json!({ "accountId": ann.account, "ids": vec!["e1"; 1001] })),
+            ("Email/query", json!({ "accountId": ann.account, "sort": [{ "property": "colour" }] })),
+            ("Email/changes", json!({ "accountId": ann.account })),
+        ])
+        .await;
+    assert_eq!(r[0], json!(["Core/echo", { "hello": "world" }, "c0"]));
+    let kinds: Vec<&str> = r[1..].iter().map(|x| x[1]["type"].as_str().unwrap_or("?")).collect();
+    assert_eq!(
+        kinds,
+        [
+            "unknownMethod",
+            "invalidArguments",
+            "invalidResultReference",
+            "accountNotFound",
+            "unsupportedFilter",
+            "requestTooLarge",
+            "unsupportedSort",
+            "invalidArguments"
+        ]
+    );
+    // Bob cannot read Ann's mail by guessing ids.
+    support::deliver(&server, "ann@example.com", &[&message("Private", "secret text", "")]).await;
+    let id = ann.call("Email/query", json!({})).await["ids"][0].clone();
+    let r = bob.call("Email/get", json!({ "ids": [&id] })).await;
+    assert_eq!(r["notFound"], json!([id]));
+    let r = bob.call("Email/set", json!({ "destroy": [&id] })).await;
+    assert_eq!(r["notDestroyed"][id.as_str().unwrap()]["type"], "notFound");
+    assert_eq!(ann.call("Email/get", json!({ "ids": [&id] })).await["list"].as_array().unwrap().len(), 1);
+}
+
+async fn push_after_delivery(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let state = ann.call("Email/get", json!({ "ids": [] })).await["state"].as_str().unwrap().to_owned();
+    let url = ann.session["eventSourceUrl"]
+        .as_str()
+        .unwrap()
+        .replace("{types}", "Email,Mailbox")
+        .replace("{closeafter}", "state")
+        .replace("{ping}", "0");
+    let mut stream = ann.http.get(url).basic_auth(&ann.user, Some(&ann.password)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    support::deliver(&server, "ann@example.com", &[&message("Pushed", "hello", "")]).await;
+    let mut text = String::new();
+    // The stream ends after the first state event (closeafter=state).
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), stream.chunk()).await.unwrap().unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    assert!(text.starts_with("event: state"), "{text}");
+    let change: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(change["@type"], "StateChange");
+    let new_state = change["changed"][&ann.account]["Email"].as_str().unwrap();
+    assert_ne!(new_state, state);
+    assert!(change["changed"][&ann.account].get("Thread").is_none(), "only the types asked for: {change}");
+    let c = ann.call("Email/changes", json!({ "sinceState": state })).await;
+    assert_eq!(c["newState"], json!(new_state));
+    assert_eq!(c["created"].as_array().unwrap().len(), 1);
+}
+
+async fn shared_mailbox_per_role(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let r = ann.call("Mailbox/set", json!({ "create": { "t": { "name": "Team" } } })).await;
+    let team = r["created"]["t"]["id"].as_str().unwrap().to_owned();
+    let inbox = ann.role("inbox").await;
+    support::deliver(
+        &server,
+        "ann@example.com",
+        &[&message("Team news", "for the team", ""), &message("Mine", "private", "")],
+    )
+    .await;
+    let ids = ann.call("Email/query", json!({ "sort": [{ "property": "receivedAt" }] })).await["ids"].clone();
+    let (news, mine) = (ids[0].as_str().unwrap().to_owned(), ids[1].as_str().unwrap().to_owned());
+    ann.call("Email/set", json!({ "update": { &news: { "mailboxIds": { &team: true } } } })).await;
+    store.ok(&["share", "ann@example.com", "Team", "bob@example.com", "reviewer"], None);
+
+    // Bob's session has Ann's account, with only the shared folder in it.
+    let bob = Client::login(&server, "bob@example.com").await;
+    let shared = &bob.session["accounts"][&ann.account];
+    assert_eq!(shared["isPersonal"], false, "{}", bob.session);
+    assert_eq!(shared["name"], "ann@example.com");
+    let boxes = bob.call("Mailbox/get", json!({ "accountId": ann.account, "ids": null })).await;
+    let list = boxes["list"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{boxes}");
+    assert_eq!(list[0]["id"], json!(team));
+    assert_eq!(list[0]["myRights"]["mayReadItems"], true);
+    assert_eq!(list[0]["myRights"]["mayAddItems"], false);
+    assert_eq!(list[0]["myRights"]["maySetKeywords"], false);
+    assert_eq!(list[0]["myRights"]["maySetSeen"], true);
+
+    let q = bob.call("Email/query", json!({ "accountId": ann.account })).await;
+    assert_eq!(q["ids"], json!([news]), "only mail of the shared folder: {q}");
+    let r = bob
+        .call(
+            "Email/get",
+            json!({ "accountId": ann.account, "ids": [&news, &mine], "properties": ["subject", "mailboxIds"] }),
+        )
+        .await;
+    assert_eq!(r["list"][0]["subject"], "Team news");
+    assert_eq!(r["notFound"], json!([mine]));
+    let r = bob.call("Mailbox/get", json!({ "accountId": ann.account, "ids": [&inbox] })).await;
+    assert_eq!(r["notFound"], json!([inbox]));
+
+    // A reviewer marks read (its own seen state) but cannot flag, move or delete.
+    let r = bob
+        .call("Email/set", json!({ "accountId": ann.account, "update": { &news: { "keywords/$seen": true } } }))
+        .await;
+    assert!(r["updated"].get(&news).is_some(), "{r}");
+    let r = bob
+        .call(
+            "Email/set",
+            json!({ "accountId": ann.account, "update": { &news: { "keywords/$flagged": true } }, "destroy": [&news] }),
+        )
+        .await;
+    assert_eq!(r["notUpdated"][&news]["type"], "forbidden", "{r}");
+    assert_eq!(r["notDestroyed"][&news]["type"], "forbidden", "{r}");
+    let bob_view =
+        bob.call("Email/get", json!({ "accountId": ann.account, "ids": [&news], "properties": ["keywords"] })).await;
+    assert_eq!(bob_view["list"][0]["keywords"], json!({ "$seen": true }));
+    let ann_view = ann.call("Email/get", json!({ "ids": [&news], "properties": ["keywords"] })).await;
+    assert_eq!(ann_view["list"][0]["keywords"], json!({}), "Ann's own seen state is hers");
+    // Bob cannot make folders in Ann's account.
+    let r =
+        bob.call("Mailbox/set", json!({ "accountId": ann.account, "create": { "x": { "name": "Mine now" } } })).await;
+    assert_eq!(r["notCreated"]["x"]["type"], "forbidden");
+
+    // As editor, Bob may flag.
+    store.ok(&["share", "ann@example.com", "Team", "bob@example.com", "editor"], None);
+    let r = bob
+        .call("Email/set", json!({ "accountId": ann.account, "update": { &news: { "keywords/$flagged": true } } }))
+        .await;
+    assert!(r["updated"].get(&news).is_some(), "{r}");
+    let ann_view = ann.call("Email/get", json!({ "ids": [&news], "properties": ["keywords"] })).await;
+    assert_eq!(ann_view["list"][0]["keywords"], json!({ "$flagged": true }));
+}
+
+async fn blobs_up_and_down(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let bob = Client::login(&server, "bob@example.com").await;
+    let upload = ann.session["uploadUrl"].as_str().unwrap().replace("{accountId}", &ann.account);
+    let data = b"some bytes \x00\x01\x02 of a file".to_vec();
+    let r = ann
+        .http
+        .post(&upload)
+        .basic_auth(&ann.user, Some(&ann.password))
+        .header("content-type", "application/x-test")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await.unwrap();
+    assert_eq!((up["size"].clone(), up["type"].clone()), (json!(data.len()), json!("application/x-test")));
+    let blob = up["blobId"].as_str().unwrap().to_owned();
+    let download = |c: &Client, account: &str| {
+        c.session["downloadUrl"]
+            .as_str()
+            .unwrap()
+            .replace("{accountId}", account)
+            .replace("{blobId}", &blob)
+            .replace("{name}", "file.bin")
+            .replace("{type}", "")
+    };
+    let r = ann.http.get(download(&ann, &ann.account)).basic_auth(&ann.user, Some(&ann.password)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-test");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), data);
+    // Not Bob's: neither through Ann's account nor his own.
+    for account in [&ann.account, &bob.account] {
+        let r = bob.http.get(download(&bob, account)).basic_auth(&bob.user, Some(&bob.password)).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let r = bob.call("Blob/copy", json!({ "fromAccountId": ann.account, "blobIds": [&blob] })).await;
+    assert_eq!(r["notCopied"][&blob]["type"], "notFound");
+    // Uploading into someone else's account is refused.
+    let other = bob.session["uploadUrl"].as_str().unwrap().replace("{accountId}", &ann.account);
+    let r = bob.http.post(other).basic_auth(&bob.user, Some(&bob.password)).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}
