@@ -94,12 +94,20 @@ pub use crate::model::LogPosition;
 
 /// The relational store: the parts below, implemented by one type.
 pub trait Store:
-    DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore + UploadStore
+    DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore + UploadStore + DocumentStore
 {
 }
 
-impl<T: DirectoryStore + CollectionStore + GrantStore + ChangeLogStore + MailStore + OutboundStore + UploadStore> Store
-    for T
+impl<
+    T: DirectoryStore
+        + CollectionStore
+        + GrantStore
+        + ChangeLogStore
+        + MailStore
+        + OutboundStore
+        + UploadStore
+        + DocumentStore,
+> Store for T
 {
 }
 
@@ -444,6 +452,28 @@ pub trait UploadStore: Send + Sync + 'static {
     async fn upload(&self, account: AccountId, blob: &BlobId) -> Result<Option<(String, u64)>>;
     /// Forgets up to `limit` uploads made before `before`, releasing their references.
     async fn expire_uploads(&self, before: crate::ids::Timestamp, limit: usize) -> Result<usize>;
+}
+
+/// A small JSON document of an account (see [`DocumentStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub id: i64,
+    pub data: String,
+    pub created_at: crate::ids::Timestamp,
+    pub updated_at: crate::ids::Timestamp,
+}
+
+/// Small per-account documents kept as JSON text, by kind (the vacation response, JMAP's
+/// submission records and push subscriptions). Not in the change log.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
+    /// The account's documents of a kind, oldest first.
+    async fn documents(&self, account: AccountId, kind: &str) -> Result<Vec<Document>>;
+    /// Stores a new document (`id` `None`) or replaces one; returns its id. Replacing one that
+    /// is gone is `NotFound`.
+    async fn put_document(&self, account: AccountId, kind: &str, id: Option<i64>, data: &str) -> Result<i64>;
+    /// Removes a document; whether it was there.
+    async fn remove_document(&self, account: AccountId, kind: &str, id: i64) -> Result<bool>;
 }
 
 /// Content-addressed bytes.

@@ -18,9 +18,11 @@ use crate::{Jmap, Limits, generic, ids};
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const QUOTA: &str = "urn:ietf:params:jmap:quota";
+pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
+pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 
 /// The capabilities a request may name in `using`.
-pub const KNOWN: [&str; 3] = [CORE, MAIL, QUOTA];
+pub const KNOWN: [&str; 5] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION];
 
 /// What one request's method calls share.
 pub struct Ctx<'a> {
@@ -30,6 +32,10 @@ pub struct Ctx<'a> {
     using: HashSet<String>,
     /// Creation id → the id the server gave the object.
     pub created: HashMap<String, String>,
+    /// Responses a method adds after its own (EmailSubmission/set's implicit Email/set).
+    pub implicit: Vec<(String, MethodResult)>,
+    /// Submissions made in this request → their emails (for `onSuccessUpdateEmail`).
+    submitted: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Ctx<'_> {
@@ -53,6 +59,16 @@ impl Ctx<'_> {
             Some(creation) => self.created.get(creation).map(String::as_str),
             None => Some(id),
         }
+    }
+
+    pub fn note_submission(&self, submission: &str, email: &str) {
+        if let Ok(mut m) = self.submitted.lock() {
+            m.insert(submission.to_owned(), email.to_owned());
+        }
+    }
+
+    pub fn submitted_email(&self, submission: &str) -> Option<String> {
+        self.submitted.lock().ok().and_then(|m| m.get(submission).cloned())
     }
 
     pub fn uses(&self, capability: &str) -> bool {
@@ -191,7 +207,15 @@ pub(crate) async fn run(j: &Jmap, who: &Principal, request: Value) -> Result<Val
         Some(Value::Object(m)) => m.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_owned()))).collect(),
         _ => HashMap::new(),
     };
-    let mut ctx = Ctx { core: &j.core, who, limits: j.limits, using, created };
+    let mut ctx = Ctx {
+        core: &j.core,
+        who,
+        limits: j.limits,
+        using,
+        created,
+        implicit: Vec::new(),
+        submitted: std::sync::Mutex::default(),
+    };
 
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(parsed.len());
     for (name, args, call_id) in parsed {
@@ -199,9 +223,11 @@ pub(crate) async fn run(j: &Jmap, who: &Principal, request: Value) -> Result<Val
             Ok(args) => call(&mut ctx, &name, args).await,
             Err(e) => Err(e),
         };
-        match outcome {
-            Ok(v) => responses.push((name, v, call_id)),
-            Err(e) => responses.push(("error".into(), e.to_value(), call_id)),
+        for (n, r) in std::iter::once((name, outcome)).chain(std::mem::take(&mut ctx.implicit)) {
+            match r {
+                Ok(v) => responses.push((n, v, call_id.clone())),
+                Err(e) => responses.push(("error".into(), e.to_value(), call_id.clone())),
+            }
         }
     }
     let session_state = crate::session::state(&j.core, who).await.unwrap_or_default();
@@ -219,8 +245,10 @@ pub(crate) async fn run(j: &Jmap, who: &Principal, request: Value) -> Result<Val
 async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> MethodResult {
     let Some((object, verb)) = name.split_once('/') else { return Err(MethodError::unknown_method(name)) };
     let needs = match object {
-        "Core" => crate::api::CORE,
+        "Core" | "Blob" => CORE,
         "Quota" => QUOTA,
+        "EmailSubmission" | "Identity" => SUBMISSION,
+        "VacationResponse" => VACATION,
         _ => MAIL,
     };
     if !ctx.uses(needs) {
@@ -237,6 +265,12 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         ("Thread", v) => generic::dispatch::<crate::thread::Thread>(ctx, v, args).await,
         ("Identity", v) => generic::dispatch::<crate::misc::Identity>(ctx, v, args).await,
         ("Quota", v) => generic::dispatch::<crate::misc::Quota>(ctx, v, args).await,
+        ("SearchSnippet", "get") => crate::email::snippet::get(ctx, &args).await,
+        ("EmailSubmission", "set") => crate::submission::set(ctx, args).await,
+        ("EmailSubmission", v) => generic::dispatch::<crate::submission::EmailSubmission>(ctx, v, args).await,
+        ("VacationResponse", v @ ("get" | "set")) => {
+            generic::dispatch::<crate::submission::VacationResponse>(ctx, v, args).await
+        }
         _ => Err(MethodError::unknown_method(name)),
     }
 }

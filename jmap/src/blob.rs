@@ -29,11 +29,14 @@ pub async fn read(
         None => (blob, None),
     };
     let Some(id) = BlobId::parse(hex) else { return Ok(None) };
-    if part.is_none()
-        && let Some((media, _)) = core.uploaded(who, account, &id).await?
+    if core.uploaded(who, account, &id).await?.is_some()
         && let Some(bytes) = core.uploaded_bytes(who, account, &id).await?
     {
-        return Ok(Some((bytes, media)));
+        return Ok(match part {
+            None => core.uploaded(who, account, &id).await?.map(|(media, _)| (bytes, media)),
+            Some(None) => None,
+            Some(Some(n)) => crate::email::render::part_content(&bytes, n).map(|(b, t)| (bytes::Bytes::from(b), t)),
+        });
     }
     let view = match core.mail_view(who, account).await {
         Ok(v) => v,

@@ -21,6 +21,7 @@ mod mailbox;
 mod misc;
 mod push;
 mod session;
+mod submission;
 mod thread;
 
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use kontor_domain::auth::Authenticated;
 use kontor_domain::model::{CollectionKind, Principal};
 use serde_json::{Map, Value, json};
 
-use crate::api::{CORE, MAIL, QUOTA};
+use crate::api::{CORE, MAIL, QUOTA, SUBMISSION, VACATION};
 use crate::error::RequestError;
 use crate::{Jmap, Limits, ids};
 
@@ -19,7 +19,7 @@ async fn accounts(
     core: &Core,
     who: &Principal,
 ) -> kontor_domain::Result<Vec<(String, String, bool, Vec<&'static str>)>> {
-    let mut out = vec![(ids::account(who.id), who.address.to_string(), true, vec![MAIL, QUOTA])];
+    let mut out = vec![(ids::account(who.id), who.address.to_string(), true, vec![MAIL, QUOTA, SUBMISSION, VACATION])];
     for (owner, kinds) in core.shared_accounts(who).await? {
         let mut caps = Vec::new();
         if kinds.contains(&CollectionKind::MailFolder) {
@@ -85,7 +85,12 @@ async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domai
     for (id, name, personal, caps) in accounts(&j.core, who).await? {
         let mut account_caps = Map::new();
         for c in caps {
-            account_caps.insert(c.to_owned(), if c == MAIL { mail_capability(&l) } else { json!({}) });
+            let cap = match c {
+                MAIL => mail_capability(&l),
+                SUBMISSION => json!({ "maxDelayedSend": 0, "submissionExtensions": {} }),
+                _ => json!({}),
+            };
+            account_caps.insert(c.to_owned(), cap);
         }
         accounts_json.insert(
             id,
@@ -107,9 +112,11 @@ async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domai
             },
             MAIL: {},
             QUOTA: {},
+            SUBMISSION: {},
+            VACATION: {},
         },
         "accounts": accounts_json,
-        "primaryAccounts": { MAIL: me, QUOTA: me },
+        "primaryAccounts": { MAIL: me, QUOTA: me, SUBMISSION: me, VACATION: me },
         "username": who.address.to_string(),
         "apiUrl": format!("{base}/jmap/api/"),
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?type={{type}}"),

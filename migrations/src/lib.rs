@@ -16,6 +16,7 @@ mod m20261125_000008_shared_seen;
 mod m20261125_000009_fulltext;
 mod m20261125_000010_leases;
 mod m20261125_000012_jmap;
+mod m20261125_000014_documents;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000009_fulltext::Migration),
             Box::new(m20261125_000010_leases::Migration),
             Box::new(m20261125_000012_jmap::Migration),
+            Box::new(m20261125_000014_documents::Migration),
         ]
     }
 

@@ -183,7 +183,7 @@ async fn deliver(core: &Core, listener: &Listener, session: &mut Session, peer: 
                 stamped.extend_from_slice(&message);
                 message = stamped;
             }
-            let outcome = core.deliver(&recipients, &message).await;
+            let outcome = core.deliver_from(session.envelope().1, &recipients, &message).await;
             // Stored for some and not for others: 250 goes out (a retry would deliver twice),
             // and the sender learns of the others from a DSN.
             if let Ok(all) = &outcome

@@ -373,3 +373,21 @@ pub mod upload {
 
     no_relations!();
 }
+
+pub mod document {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "documents")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub kind: String,
+        pub data: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    no_relations!();
+}

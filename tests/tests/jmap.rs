@@ -21,10 +21,18 @@ both_stores!(
     errors_and_limits,
     push_after_delivery,
     shared_mailbox_per_role,
-    blobs_up_and_down
+    blobs_up_and_down,
+    compose_send_and_vacation,
+    import_parse_and_snippets
 );
 
-const USING: [&str; 3] = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:quota"];
+const USING: [&str; 5] = [
+    "urn:ietf:params:jmap:core",
+    "urn:ietf:params:jmap:mail",
+    "urn:ietf:params:jmap:quota",
+    "urn:ietf:params:jmap:submission",
+    "urn:ietf:params:jmap:vacationresponse",
+];
 
 fn setup(store: &Store) {
     store.ok(&["domain", "add", "example.com"], None);
@@ -623,4 +631,184 @@ async fn blobs_up_and_down(store: &Store) {
     let other = bob.session["uploadUrl"].as_str().unwrap().replace("{accountId}", &ann.account);
     let r = bob.http.post(other).basic_auth(&bob.user, Some(&bob.password)).body("x").send().await.unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// Uploads bytes; the blob id.
+async fn upload(c: &Client, media: &str, data: &[u8]) -> String {
+    let url = c.session["uploadUrl"].as_str().unwrap().replace("{accountId}", &c.account);
+    let r = c.http.post(url).basic_auth(&c.user, Some(&c.password)).header("content-type", media).body(data.to_vec());
+    let v: Value = r.send().await.unwrap().json().await.unwrap();
+    v["blobId"].as_str().unwrap().to_owned()
+}
+
+async fn compose_send_and_vacation(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let bob = Client::login(&server, "bob@example.com").await;
+    let identities = ann.call("Identity/get", json!({})).await;
+    let identity = &identities["list"][0];
+    assert_eq!(identity["email"], "ann@example.com");
+    let (drafts, sent) = (ann.role("drafts").await, ann.role("sent").await);
+
+    // Bob is away.
+    let r = bob
+        .call(
+            "VacationResponse/set",
+            json!({ "update": { "singleton": { "isEnabled": true, "subject": "Away", "textBody": "Back on Monday." } } }),
+        )
+        .await;
+    assert!(r["updated"].get("singleton").is_some(), "{r}");
+    let v = bob.call("VacationResponse/get", json!({})).await;
+    assert_eq!((v["list"][0]["isEnabled"].clone(), v["list"][0]["subject"].clone()), (json!(true), json!("Away")));
+
+    // A draft with text, HTML and an uploaded attachment, then sent, moved to Sent.
+    let pdf = upload(&ann, "application/pdf", b"%PDF-1.4 fake").await;
+    let r = ann
+        .calls(&[
+            (
+                "Email/set",
+                json!({ "accountId": ann.account, "create": { "d": {
+                    "mailboxIds": { &drafts: true },
+                    "keywords": { "$draft": true, "$seen": true },
+                    "from": [{ "name": "Ann", "email": "ann@example.com" }],
+                    "to": [{ "name": "Bob", "email": "bob@example.com" }],
+                    "subject": "Plans für Montag",
+                    "header:X-Project:asText": "Kontor",
+                    "textBody": [{ "partId": "t", "type": "text/plain" }],
+                    "htmlBody": [{ "partId": "h", "type": "text/html" }],
+                    "attachments": [{ "blobId": pdf, "type": "application/pdf", "name": "plan.pdf", "disposition": "attachment" }],
+                    "bodyValues": { "t": { "value": "See the plan." }, "h": { "value": "<p>See the <b>plan</b>.</p>" } },
+                } } }),
+            ),
+            (
+                "EmailSubmission/set",
+                json!({ "accountId": ann.account,
+                        "create": { "s": { "identityId": identity["id"], "emailId": "#d" } },
+                        "onSuccessUpdateEmail": { "#s": {
+                            format!("mailboxIds/{drafts}"): null, format!("mailboxIds/{sent}"): true, "keywords/$draft": null } } }),
+            ),
+        ])
+        .await;
+    assert_eq!(r[0][0], "Email/set", "{r:?}");
+    let email = r[0][1]["created"]["d"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(r[1][0], "EmailSubmission/set", "{r:?}");
+    assert_eq!(r[1][1]["created"]["s"]["undoStatus"], "final", "{r:?}");
+    assert_eq!(r[2][0], "Email/set", "the implicit Email/set follows: {r:?}");
+    assert!(r[2][1]["updated"].get(&email).is_some(), "{r:?}");
+    let got = ann
+        .call("Email/get", json!({ "ids": [&email], "properties": ["mailboxIds", "keywords", "subject", "attachments", "header:X-Project:asText"] }))
+        .await;
+    let e = &got["list"][0];
+    assert_eq!(e["mailboxIds"], json!({ &sent: true }));
+    assert_eq!(e["keywords"], json!({ "$seen": true }));
+    assert_eq!(e["subject"], "Plans für Montag");
+    assert_eq!(e["header:X-Project:asText"], "Kontor");
+    assert_eq!(e["attachments"][0]["name"], "plan.pdf");
+    // Sent once: no second copy in Sent.
+    let in_sent = ann.call("Email/query", json!({ "filter": { "inMailbox": sent } })).await;
+    assert_eq!(in_sent["ids"], json!([email]));
+
+    // Bob has it, with the text and the attachment.
+    let q = bob.call("Email/query", json!({ "filter": { "subject": "Montag" } })).await;
+    let got = bob
+        .call("Email/get", json!({ "ids": q["ids"], "properties": ["from", "textBody", "bodyValues", "attachments"], "fetchTextBodyValues": true }))
+        .await;
+    let e = &got["list"][0];
+    assert_eq!(e["from"][0]["email"], "ann@example.com");
+    let part = e["textBody"][0]["partId"].as_str().unwrap();
+    assert_eq!(e["bodyValues"][part]["value"], "See the plan.");
+    assert_eq!(e["attachments"][0]["type"], "application/pdf");
+
+    // Ann got Bob's vacation response, once.
+    let away = ann.call("Email/query", json!({ "filter": { "subject": "Away" } })).await;
+    assert_eq!(away["ids"].as_array().unwrap().len(), 1, "{away}");
+    let got = ann
+        .call(
+            "Email/get",
+            json!({ "ids": away["ids"], "properties": ["from", "header:Auto-Submitted:asText", "inReplyTo"] }),
+        )
+        .await;
+    assert_eq!(got["list"][0]["from"][0]["email"], "bob@example.com");
+    assert_eq!(got["list"][0]["header:Auto-Submitted:asText"], "auto-replied");
+    let r = ann
+        .calls(&[
+            ("Email/set", json!({ "accountId": ann.account, "create": { "d2": {
+                "mailboxIds": { &drafts: true }, "from": [{ "email": "ann@example.com" }], "to": [{ "email": "bob@example.com" }],
+                "subject": "Second", "textBody": [{ "partId": "t" }], "bodyValues": { "t": { "value": "again" } } } } })),
+            ("EmailSubmission/set", json!({ "accountId": ann.account, "create": { "s": { "identityId": identity["id"], "emailId": "#d2" } } })),
+        ])
+        .await;
+    assert!(r[1][1]["created"]["s"].is_object(), "{r:?}");
+    let away = ann.call("Email/query", json!({ "filter": { "subject": "Away" } })).await;
+    assert_eq!(away["ids"].as_array().unwrap().len(), 1, "one response per sender: {away}");
+
+    // Sending as someone else is refused; a submission cannot be called back.
+    let r = ann
+        .calls(&[
+            ("Email/set", json!({ "accountId": ann.account, "create": { "f": {
+                "mailboxIds": { &drafts: true }, "from": [{ "email": "bob@example.com" }], "to": [{ "email": "ann@example.com" }],
+                "subject": "Forged", "textBody": [{ "partId": "t" }], "bodyValues": { "t": { "value": "x" } } } } })),
+            ("EmailSubmission/set", json!({ "accountId": ann.account, "create": { "s": { "identityId": identity["id"], "emailId": "#f" } } })),
+        ])
+        .await;
+    assert_eq!(r[1][1]["notCreated"]["s"]["type"], "forbiddenFrom", "{r:?}");
+    let subs = ann.call("EmailSubmission/query", json!({})).await;
+    let first = subs["ids"][0].as_str().unwrap().to_owned();
+    let r = ann.call("EmailSubmission/set", json!({ "update": { &first: { "undoStatus": "canceled" } } })).await;
+    assert_eq!(r["notUpdated"][&first]["type"], "cannotUnsend");
+    let got = ann.call("EmailSubmission/get", json!({ "ids": [&first] })).await;
+    assert_eq!(got["list"][0]["emailId"], json!(email));
+    assert_eq!(got["list"][0]["envelope"]["rcptTo"][0]["email"], "bob@example.com");
+    // Bad drafts: no mailbox, a property the server sets, an unknown part.
+    let r = ann
+        .call(
+            "Email/set",
+            json!({ "create": {
+            "a": { "subject": "no mailbox" },
+            "b": { "mailboxIds": { &drafts: true }, "size": 5 },
+            "c": { "mailboxIds": { &drafts: true }, "textBody": [{ "partId": "nope" }] } } }),
+        )
+        .await;
+    for k in ["a", "b", "c"] {
+        assert_eq!(r["notCreated"][k]["type"], "invalidProperties", "{k}: {r}");
+    }
+}
+
+async fn import_parse_and_snippets(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let inbox = ann.role("inbox").await;
+    let raw = message("Imported zebra", "The zebra crossed the road at noon.", "Message-ID: <imp@elsewhere.org>\r\n");
+    let blob = upload(&ann, "message/rfc822", raw.as_bytes()).await;
+    let parsed = ann.call("Email/parse", json!({ "blobIds": [&blob, "nonsense"], "fetchTextBodyValues": true })).await;
+    assert_eq!(parsed["parsed"][&blob]["subject"], "Imported zebra", "{parsed}");
+    assert_eq!(parsed["parsed"][&blob]["messageId"], json!(["imp@elsewhere.org"]));
+    assert_eq!(parsed["notFound"], json!(["nonsense"]));
+    let r = ann
+        .call(
+            "Email/import",
+            json!({ "emails": { "i": { "blobId": blob, "mailboxIds": { &inbox: true }, "keywords": { "$seen": true },
+                                                          "receivedAt": "2024-01-31T10:00:00Z" } } }),
+        )
+        .await;
+    let id = r["created"]["i"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(r["oldState"], r["newState"]);
+    let got = ann.call("Email/get", json!({ "ids": [&id], "properties": ["receivedAt", "keywords", "blobId"] })).await;
+    assert_eq!(got["list"][0]["receivedAt"], "2024-01-31T10:00:00Z");
+    assert_eq!(got["list"][0]["keywords"], json!({ "$seen": true }));
+    assert_eq!(got["list"][0]["blobId"], json!(blob));
+    let r = ann
+        .call(
+            "Email/import",
+            json!({ "emails": { "x": { "blobId": "f".repeat(64), "mailboxIds": { &inbox: true } } } }),
+        )
+        .await;
+    assert_eq!(r["notCreated"]["x"]["type"], "blobNotFound");
+
+    let s = ann.call("SearchSnippet/get", json!({ "filter": { "text": "zebra" }, "emailIds": [&id, "e999999"] })).await;
+    assert_eq!(s["list"][0]["subject"], "Imported <mark>zebra</mark>");
+    assert!(s["list"][0]["preview"].as_str().unwrap().contains("The <mark>zebra</mark> crossed"), "{s}");
+    assert_eq!(s["notFound"], json!(["e999999"]));
 }

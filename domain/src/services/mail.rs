@@ -227,6 +227,15 @@ impl crate::Core {
         Ok(out)
     }
 
+    /// [`Core::deliver`] for mail from another server with its envelope sender, which may get
+    /// vacation responses.
+    pub async fn deliver_from(&self, sender: &str, recipients: &[PrincipalId], raw: &[u8]) -> Result<Vec<Delivered>> {
+        let out = self.deliver(recipients, raw).await?;
+        let delivered: Vec<PrincipalId> = out.iter().filter(|d| d.outcome.is_ok()).map(|d| d.recipient).collect();
+        self.vacation_replies(sender, &delivered, raw).await;
+        Ok(out)
+    }
+
     /// Files a message taken in into the inboxes of `recipients` (each in its own transaction).
     pub(super) async fn deliver_incoming(&self, incoming: &Incoming, recipients: &[PrincipalId]) -> Vec<Delivered> {
         let received_at = Timestamp::now();

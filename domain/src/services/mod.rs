@@ -12,6 +12,7 @@ mod sharing;
 pub mod submission;
 mod sync;
 mod uploads;
+pub mod vacation;
 
 pub use admin::{Actor, NewUser};
 pub use shared_mail::{AclEntry, SharedMailbox};

@@ -142,6 +142,19 @@ impl crate::Core {
     /// sender of any that failed) and files a copy in the user's Sent mailbox. Bcc: is kept in
     /// the Sent copy only.
     pub async fn submit(&self, who: &Principal, mail_from: &str, rcpts: &[String], raw: &[u8]) -> Result<Submitted> {
+        self.submit_message(who, mail_from, rcpts, raw, true).await
+    }
+
+    /// [`Core::submit`]; without `sent_copy`, no copy is filed in Sent (a JMAP client sends an
+    /// email it stored itself and files it where it likes).
+    pub async fn submit_message(
+        &self,
+        who: &Principal,
+        mail_from: &str,
+        rcpts: &[String],
+        raw: &[u8],
+        sent_copy: bool,
+    ) -> Result<Submitted> {
         use crate::mail::parse::{self, without_fields};
         if !mail_from.is_empty() && self.sender_right(who, mail_from).await?.is_none() {
             return Err(Error::forbidden(format!("send as {mail_from}")));
@@ -234,11 +247,16 @@ impl crate::Core {
                 self.bounce_local(who, &rcpt, &e.to_string(), &message).await;
             }
         }
+        let delivered: Vec<crate::ids::PrincipalId> =
+            local.iter().filter(|d| d.outcome.is_ok()).map(|d| d.recipient).collect();
+        self.vacation_replies(&who.address.to_string(), &delivered, &message).await;
         // The sender's copy, with Bcc: when there was one.
-        let sent = self.mailbox_with_role(who.id, MailboxRole::Sent).await?;
-        let copy = if sent_only { self.take_in(&with_bcc).await? } else { incoming };
-        self.file(&copy, who.id, sent.id(), Keywords::new(["$seen"]), Timestamp::now()).await?;
-        self.restore_blob(&copy.blob, if sent_only { &with_bcc } else { &message }).await?;
+        if sent_copy {
+            let sent = self.mailbox_with_role(who.id, MailboxRole::Sent).await?;
+            let copy = if sent_only { self.take_in(&with_bcc).await? } else { incoming };
+            self.file(&copy, who.id, sent.id(), Keywords::new(["$seen"]), Timestamp::now()).await?;
+            self.restore_blob(&copy.blob, if sent_only { &with_bcc } else { &message }).await?;
+        }
         tracing::info!(sender = %who.address, local = local.len(), queued, "message submitted");
         Ok(Submitted { local, queued })
     }
@@ -254,34 +272,37 @@ impl crate::Core {
         let q = unqueued(None, mail_from, rcpt, original);
         let status = if why.contains("quota") { "5.2.2" } else { "5.0.0" };
         let dsn = dsn(&self.settings.hostname, &domain, &q, why, status, original);
-        let result = async {
-            match self.recipient(mail_from).await? {
-                Recipient::Local(id) => {
-                    self.deliver(&[id], dsn.as_bytes()).await?;
-                }
-                Recipient::NotLocal => {
-                    let incoming = self.take_in(dsn.as_bytes()).await?;
-                    self.store
-                        .enqueue(NewQueued {
-                            account: None,
-                            blob: incoming.blob.clone(),
-                            size: incoming.size,
-                            mail_from: String::new(),
-                            rcpts: vec![mail_from.to_owned()],
-                            now: Timestamp::now(),
-                        })
-                        .await?;
-                    self.restore_blob(&incoming.blob, dsn.as_bytes()).await?;
-                    self.outbound.notify_one();
-                }
-                _ => {}
-            }
-            Ok::<(), Error>(())
-        }
-        .await;
+        let result = self.send_system_mail(mail_from, dsn.as_bytes()).await;
         if let Err(e) = result {
             tracing::warn!(%rcpt, error = %e, "bounce of a failed delivery not sent");
         }
+    }
+
+    /// Sends mail the server writes itself (a DSN, a vacation response) to `to` with the null
+    /// reverse-path: into the local account, or through the outbound queue.
+    pub(crate) async fn send_system_mail(&self, to: &str, raw: &[u8]) -> Result<()> {
+        match self.recipient(to).await? {
+            Recipient::Local(id) => {
+                self.deliver(&[id], raw).await?;
+            }
+            Recipient::NotLocal => {
+                let incoming = self.take_in(raw).await?;
+                self.store
+                    .enqueue(NewQueued {
+                        account: None,
+                        blob: incoming.blob.clone(),
+                        size: incoming.size,
+                        mail_from: String::new(),
+                        rcpts: vec![to.to_owned()],
+                        now: Timestamp::now(),
+                    })
+                    .await?;
+                self.restore_blob(&incoming.blob, raw).await?;
+                self.outbound.notify_one();
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Tells the sender that a local recipient did not get its message (a DSN in its INBOX).

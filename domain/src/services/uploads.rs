@@ -47,6 +47,29 @@ impl Core {
         self.blobs.get(blob).await
     }
 
+    /// The caller's own protocol documents of a kind (JMAP's submissions, push subscriptions);
+    /// kinds start with `jmap-`, so a client never reaches the domain's own documents.
+    pub async fn client_documents(&self, who: &Principal, kind: &str) -> Result<Vec<crate::ports::Document>> {
+        Self::client_kind(kind)?;
+        self.store.documents(who.id, kind).await
+    }
+
+    /// Stores (`id` `None`) or replaces one of the caller's protocol documents.
+    pub async fn put_client_document(&self, who: &Principal, kind: &str, id: Option<i64>, data: &str) -> Result<i64> {
+        Self::client_kind(kind)?;
+        self.store.put_document(who.id, kind, id, data).await
+    }
+
+    /// Removes one of the caller's protocol documents; whether it was there.
+    pub async fn remove_client_document(&self, who: &Principal, kind: &str, id: i64) -> Result<bool> {
+        Self::client_kind(kind)?;
+        self.store.remove_document(who.id, kind, id).await
+    }
+
+    fn client_kind(kind: &str) -> Result<()> {
+        if kind.starts_with("jmap-") { Ok(()) } else { Err(Error::invalid(format!("no documents of kind {kind}"))) }
+    }
+
     /// Forgets uploads older than [`UPLOAD_TTL_MS`] (a background job).
     pub async fn expire_uploads(&self) -> Result<usize> {
         let before = Timestamp(Timestamp::now().0 - UPLOAD_TTL_MS);

@@ -2,8 +2,10 @@
 //! account's messages in SQL, changes from the one log, and changing keywords and mailboxes
 //! through the same domain calls IMAP's STORE, COPY, MOVE and EXPUNGE use.
 
+mod compose;
 mod filter;
 pub mod render;
+pub mod snippet;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -30,7 +32,98 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, verb: &str, args: Map<String, Value>) -
     {
         return Err(MethodError::invalid_arguments(format!("bad header property {bad:?}")));
     }
-    generic::dispatch::<Email>(ctx, verb, args).await
+    match verb {
+        "import" => import(ctx, &args).await,
+        "parse" => parse(ctx, &args).await,
+        _ => generic::dispatch::<Email>(ctx, verb, args).await,
+    }
+}
+
+/// Email/import (RFC 8621 §4.8).
+async fn import(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> MethodResult {
+    generic::known_arguments(args, &["accountId", "ifInState", "emails"])?;
+    let account = ctx.account(args)?;
+    let old_state = mail_state(ctx, account).await?;
+    match args.get("ifInState") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if *s == old_state => {}
+        Some(_) => return Err(MethodError::state_mismatch()),
+    }
+    let Some(Value::Object(emails)) = args.get("emails") else {
+        return Err(MethodError::invalid_arguments("emails must be an object"));
+    };
+    if emails.len() > ctx.limits.max_objects_in_set {
+        return Err(MethodError::request_too_large(format!(
+            "at most {} emails per call",
+            ctx.limits.max_objects_in_set
+        )));
+    }
+    let (mut created, mut not_created) = (Map::new(), Map::new());
+    for (cid, e) in emails {
+        let outcome = match e {
+            Value::Object(o) => compose::import(ctx, account, o).await,
+            _ => Err(SetError::invalid_properties(&[], "an EmailImport is an object")),
+        };
+        match outcome {
+            Ok(v) => {
+                if let Some(id) = v.get("id").and_then(Value::as_str) {
+                    ctx.created.insert(cid.clone(), id.to_owned());
+                }
+                created.insert(cid.clone(), v);
+            }
+            Err(e) => {
+                not_created.insert(cid.clone(), e.to_value());
+            }
+        }
+    }
+    let or_null = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+    Ok(serde_json::json!({
+        "accountId": ids::account(account),
+        "oldState": old_state,
+        "newState": mail_state(ctx, account).await?,
+        "created": or_null(created),
+        "notCreated": or_null(not_created),
+    }))
+}
+
+/// Email/parse (RFC 8621 §4.9): blobs read as messages, without storing them.
+async fn parse(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> MethodResult {
+    let account = ctx.account(args)?;
+    let blobs = generic::string_list(args, "blobIds")?.unwrap_or_default();
+    if blobs.len() > ctx.limits.max_objects_in_get {
+        return Err(MethodError::request_too_large(format!(
+            "at most {} blobs per call",
+            ctx.limits.max_objects_in_get
+        )));
+    }
+    let props: Vec<String> = match generic::string_list(args, "properties")? {
+        Some(p) => p,
+        None => render::PARSE_DEFAULT.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    if let Some(bad) = props.iter().find(|p| {
+        !(render::PARSE_ALL.contains(&p.as_str()) || p.starts_with("header:") && render::valid_header_property(p))
+    }) {
+        return Err(MethodError::invalid_arguments(format!("{bad:?} cannot be parsed out of a blob")));
+    }
+    let body = body_options(args)?;
+    let (mut parsed, mut not_parsable, mut not_found) = (Map::new(), Vec::new(), Vec::new());
+    for b in blobs {
+        match crate::blob::read(ctx.core, ctx.who, account, &b).await? {
+            Some((bytes, _)) => match render::parse_blob(&bytes, &props, &body) {
+                Some(v) => {
+                    parsed.insert(b, v);
+                }
+                None => not_parsable.push(b),
+            },
+            None => not_found.push(b),
+        }
+    }
+    Ok(serde_json::json!({
+        "accountId": ids::account(account),
+        "parsed": if parsed.is_empty() { Value::Null } else { Value::Object(parsed) },
+        "notParsable": not_parsable,
+        "notFound": not_found,
+    }))
 }
 
 fn body_options(args: &Map<String, Value>) -> Result<render::BodyOptions, MethodError> {
@@ -127,6 +220,10 @@ impl ObjectType for Email {
             }
         }
         Ok(out)
+    }
+
+    async fn create(ctx: &Ctx<'_>, account: AccountId, object: &Map<String, Value>) -> Result<Value, SetError> {
+        compose::create(ctx, account, object).await
     }
 
     async fn update(

@@ -66,6 +66,51 @@ pub const ALL: &[&str] = &[
     "bodyStructure",
 ];
 
+/// What Email/parse can say of a blob (no mailbox, keyword or thread).
+pub const PARSE_ALL: &[&str] = &[
+    "blobId",
+    "size",
+    "messageId",
+    "inReplyTo",
+    "references",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
+    "bodyValues",
+    "textBody",
+    "htmlBody",
+    "attachments",
+    "headers",
+    "bodyStructure",
+];
+/// Email/parse's default properties.
+pub const PARSE_DEFAULT: &[&str] = &[
+    "messageId",
+    "inReplyTo",
+    "references",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
+    "bodyValues",
+    "textBody",
+    "htmlBody",
+    "attachments",
+];
+
 /// The default of `bodyProperties`.
 pub const BODY_DEFAULT: &[&str] =
     &["partId", "blobId", "size", "name", "type", "charset", "disposition", "cid", "language", "location"];
@@ -160,6 +205,30 @@ pub fn email(
         o.insert(p.clone(), v);
     }
     Value::Object(o)
+}
+
+/// An Email object parsed from a blob (Email/parse); `None` when it is not a message.
+pub fn parse_blob(raw: &[u8], props: &[String], body: &BodyOptions) -> Option<Value> {
+    let parsed = kontor_domain::mail::parse::parse(raw);
+    let msg = MessageParser::default().parse(raw)?;
+    let blob = kontor_domain::ids::BlobId::of(raw);
+    let mut o = Map::new();
+    for p in props {
+        let v = match p.as_str() {
+            "blobId" => json!(blob.as_str()),
+            "size" => json!(raw.len()),
+            "messageId" => json!(parsed.envelope.message_id.as_ref().map(|id| vec![id])),
+            "inReplyTo" => list_or_null(&parsed.envelope.in_reply_to),
+            "references" => list_or_null(&parsed.envelope.references),
+            "subject" => json!(msg.subject()),
+            "sentAt" => json!(msg.date().map(mail_parser::DateTime::to_rfc3339)),
+            "hasAttachment" => json!(parsed.has_attachment),
+            "preview" => json!(parsed.preview),
+            other => from_message(&msg, blob.as_str(), other, body),
+        };
+        o.insert(p.clone(), v);
+    }
+    Some(Value::Object(o))
 }
 
 fn list_or_null(v: &[String]) -> Value {

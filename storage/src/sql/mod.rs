@@ -2,6 +2,7 @@
 
 mod collections;
 mod directory;
+mod documents;
 mod fulltext;
 mod grants;
 mod log;
