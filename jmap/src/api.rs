@@ -20,9 +20,10 @@ pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const QUOTA: &str = "urn:ietf:params:jmap:quota";
 pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
 pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
+pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
 
 /// The capabilities a request may name in `using`.
-pub const KNOWN: [&str; 5] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION];
+pub const KNOWN: [&str; 6] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET];
 
 /// What one request's method calls share.
 pub struct Ctx<'a> {

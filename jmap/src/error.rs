@@ -54,12 +54,20 @@ impl RequestError {
     }
 }
 
-impl IntoResponse for RequestError {
-    fn into_response(self) -> Response {
+impl RequestError {
+    /// The problem details object.
+    pub fn to_value(&self) -> Value {
         let mut body = json!({ "type": self.kind, "status": self.status.as_u16(), "detail": self.detail });
         if let Some(l) = self.limit {
             body["limit"] = json!(l);
         }
+        body
+    }
+}
+
+impl IntoResponse for RequestError {
+    fn into_response(self) -> Response {
+        let body = self.to_value();
         let mut r = (self.status, axum::Json(body)).into_response();
         r.headers_mut()
             .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/problem+json"));

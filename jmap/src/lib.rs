@@ -23,6 +23,7 @@ mod push;
 mod session;
 mod submission;
 mod thread;
+mod ws;
 
 use std::sync::Arc;
 
@@ -79,6 +80,8 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/jmap/download/{account}/{blob}/{name}", get(blob::download))
         .route("/jmap/eventsource", get(push::eventsource))
         .route("/jmap/eventsource/", get(push::eventsource))
+        .route("/jmap/ws", get(ws::upgrade))
+        .route("/jmap/ws/", get(ws::upgrade))
         .with_state(state)
 }
 

@@ -26,7 +26,7 @@ pub struct Params {
 }
 
 /// The JMAP types whose state a change of this kind moves.
-fn types_of(kind: CollectionKind) -> &'static [&'static str] {
+pub fn types_of(kind: CollectionKind) -> &'static [&'static str] {
     match kind {
         CollectionKind::MailFolder => &["Mailbox", "Email", "Thread"],
         _ => &[],
@@ -98,31 +98,53 @@ impl Stream {
 
     /// A `state` event for these accounts and kinds, if any type the client wants moved.
     async fn state_change(&self, accounts: &[AccountId], kinds: &[CollectionKind]) -> Option<String> {
-        let mut changed = serde_json::Map::new();
-        for account in accounts {
-            let mut types = BTreeMap::new();
-            for kind in kinds {
-                let names = types_of(*kind);
-                if names.is_empty() {
-                    continue;
-                }
-                let Ok(state) = self.jmap.core.kind_state(*account, *kind).await else { continue };
-                for t in names {
-                    if self.wanted.as_ref().is_none_or(|w| w.contains(*t)) {
-                        types.insert((*t).to_owned(), json!(state.0.to_string()));
-                    }
-                }
-            }
-            if !types.is_empty() {
-                changed.insert(ids::account(*account), serde_json::Value::Object(types.into_iter().collect()));
-            }
-        }
-        if changed.is_empty() {
-            return None;
-        }
+        let change = state_change(&self.jmap.core, accounts, kinds, self.wanted.as_ref()).await?;
         let _ = &self.who;
-        Some(format!("event: state\ndata: {}\n\n", json!({ "@type": "StateChange", "changed": changed })))
+        Some(format!("event: state\ndata: {change}\n\n"))
     }
+}
+
+/// A StateChange object (RFC 8620 §7.1) for these accounts and kinds, if any type in `wanted`
+/// (all, with `None`) moved.
+pub async fn state_change(
+    core: &kontor_domain::Core,
+    accounts: &[AccountId],
+    kinds: &[CollectionKind],
+    wanted: Option<&HashSet<String>>,
+) -> Option<serde_json::Value> {
+    let mut changed = serde_json::Map::new();
+    for account in accounts {
+        let mut types = BTreeMap::new();
+        for kind in kinds {
+            let names = types_of(*kind);
+            if names.is_empty() {
+                continue;
+            }
+            let Ok(state) = core.kind_state(*account, *kind).await else { continue };
+            for t in names {
+                if wanted.is_none_or(|w| w.contains(*t)) {
+                    types.insert((*t).to_owned(), json!(state.0.to_string()));
+                }
+            }
+        }
+        if !types.is_empty() {
+            changed.insert(ids::account(*account), serde_json::Value::Object(types.into_iter().collect()));
+        }
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    Some(json!({ "@type": "StateChange", "changed": changed }))
+}
+
+/// The accounts whose changes a user hears of: its own and those shared with it.
+pub async fn visible_accounts(core: &kontor_domain::Core, who: &Principal) -> HashSet<AccountId> {
+    let mut accounts: HashSet<AccountId> = HashSet::from([who.id]);
+    match core.shared_accounts(who).await {
+        Ok(list) => accounts.extend(list.into_iter().map(|(p, _)| p.id)),
+        Err(e) => tracing::warn!(error = %e, "push: shared accounts not read"),
+    }
+    accounts
 }
 
 /// `GET /jmap/eventsource?types=&closeafter=&ping=`.
@@ -144,11 +166,7 @@ pub async fn eventsource(
     };
     // Subscribe before anything else, so no change after this request is missed.
     let events = j.core.bus.subscribe();
-    let mut accounts: HashSet<AccountId> = HashSet::from([who.principal.id]);
-    match j.core.shared_accounts(&who.principal).await {
-        Ok(list) => accounts.extend(list.into_iter().map(|(p, _)| p.id)),
-        Err(e) => tracing::warn!(error = %e, "eventsource: shared accounts not read"),
-    }
+    let accounts = visible_accounts(&j.core, &who.principal).await;
     // Pings at least every 10 s apart keep proxies from closing a quiet stream too early.
     let ping_secs = p.ping.unwrap_or(0).min(3600);
     let ping = (ping_secs > 0).then(|| {

@@ -10,7 +10,7 @@ use kontor_domain::auth::Authenticated;
 use kontor_domain::model::{CollectionKind, Principal};
 use serde_json::{Map, Value, json};
 
-use crate::api::{CORE, MAIL, QUOTA, SUBMISSION, VACATION};
+use crate::api::{CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET};
 use crate::error::RequestError;
 use crate::{Jmap, Limits, ids};
 
@@ -114,6 +114,10 @@ async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domai
             QUOTA: {},
             SUBMISSION: {},
             VACATION: {},
+            WEBSOCKET: {
+                "url": format!("{}/jmap/ws", base.replacen("http", "ws", 1)),
+                "supportsPush": true,
+            },
         },
         "accounts": accounts_json,
         "primaryAccounts": { MAIL: me, QUOTA: me, SUBMISSION: me, VACATION: me },

@@ -23,7 +23,8 @@ both_stores!(
     shared_mailbox_per_role,
     blobs_up_and_down,
     compose_send_and_vacation,
-    import_parse_and_snippets
+    import_parse_and_snippets,
+    websocket_requests_and_push
 );
 
 const USING: [&str; 5] = [
@@ -811,4 +812,60 @@ async fn import_parse_and_snippets(store: &Store) {
     assert_eq!(s["list"][0]["subject"], "Imported <mark>zebra</mark>");
     assert!(s["list"][0]["preview"].as_str().unwrap().contains("The <mark>zebra</mark> crossed"), "{s}");
     assert_eq!(s["notFound"], json!(["e999999"]));
+}
+
+async fn websocket_requests_and_push(store: &Store) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    setup(store);
+    let server = Server::start(store, &[]);
+    support::deliver(&server, "ann@example.com", &[&message("Hello", "first", "")]).await;
+    let ann = Client::login(&server, "ann@example.com").await;
+    let ws = &ann.session["capabilities"]["urn:ietf:params:jmap:websocket"];
+    assert_eq!(ws["supportsPush"], true);
+    let mut req = ws["url"].as_str().unwrap().into_client_request().unwrap();
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ann@example.com:anns password");
+    req.headers_mut().insert("authorization", format!("Basic {auth}").parse().unwrap());
+    req.headers_mut().insert("sec-websocket-protocol", "jmap".parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "jmap");
+    // A request and its response, matched by id.
+    let request = json!({ "@type": "Request", "id": "r1", "using": USING,
+                          "methodCalls": [["Email/query", { "accountId": ann.account }, "q"]] });
+    socket.send(Message::Text(request.to_string().into())).await.unwrap();
+    let v = read(&mut socket).await;
+    assert_eq!((v["@type"].clone(), v["requestId"].clone()), (json!("Response"), json!("r1")), "{v}");
+    assert_eq!(v["methodResponses"][0][1]["ids"].as_array().unwrap().len(), 1);
+    // A bad request gets a RequestError with the id.
+    socket.send(Message::Text(json!({ "@type": "Request", "id": "r2", "using": ["urn:x"], "methodCalls": [] }).to_string().into())).await.unwrap();
+    let v = read(&mut socket).await;
+    assert_eq!((v["@type"].clone(), v["requestId"].clone()), (json!("RequestError"), json!("r2")), "{v}");
+
+    // Push on: a flag set over IMAP arrives as a StateChange.
+    let before = ann.call("Email/get", json!({ "ids": [] })).await["state"].clone();
+    socket.send(Message::Text(json!({ "@type": "WebSocketPushEnable", "dataTypes": ["Email"] }).to_string().into())).await.unwrap();
+    let mut imap = Imap::login(&server, "ann@example.com", "anns password").await;
+    imap.cmd("SELECT INBOX").await;
+    imap.cmd("STORE 1 +FLAGS (\\Flagged)").await;
+    let v = read(&mut socket).await;
+    assert_eq!(v["@type"], "StateChange", "{v}");
+    let state = v["changed"][&ann.account]["Email"].clone();
+    assert_ne!(state, before);
+    assert_eq!(ann.call("Email/get", json!({ "ids": [] })).await["state"], state);
+    assert!(v["changed"][&ann.account].get("Mailbox").is_none(), "only the types asked for: {v}");
+    socket.close(None).await.unwrap();
+}
+
+/// The next JSON text message of a WebSocket (bounded wait).
+async fn read(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), socket.next()).await.unwrap().unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
 }

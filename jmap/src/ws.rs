@@ -1,0 +1,111 @@
+//! JMAP over WebSocket (RFC 8887): requests and responses as text messages on one connection
+//! (subprotocol `jmap`), and push: after WebSocketPushEnable the server sends a StateChange
+//! whenever the event bus says a visible account changed.
+
+use std::collections::HashSet;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use kontor_domain::auth::Authenticated;
+use kontor_domain::events::Event;
+use kontor_domain::model::Principal;
+use serde_json::{Value, json};
+
+use crate::Jmap;
+use crate::error::RequestError;
+
+/// `GET /jmap/ws` with an upgrade to a WebSocket speaking `jmap`.
+pub async fn upgrade(State(j): State<Jmap>, Extension(who): Extension<Authenticated>, ws: WebSocketUpgrade) -> Response {
+    ws.protocols(["jmap"])
+        .max_message_size(j.limits.max_size_request)
+        .on_upgrade(move |socket| serve(j, who.principal, socket))
+        .into_response()
+}
+
+/// The answer to one client message, if it has one.
+async fn answer(j: &Jmap, who: &Principal, text: &str, push: &mut Option<Option<HashSet<String>>>) -> Option<Value> {
+    let error = |id: Option<&Value>, e: RequestError| {
+        let mut v = e.to_value();
+        v["@type"] = json!("RequestError");
+        if let Some(id) = id {
+            v["requestId"] = id.clone();
+        }
+        Some(v)
+    };
+    let Ok(Value::Object(mut msg)) = serde_json::from_str::<Value>(text) else {
+        return error(None, RequestError::not_json("a message is one JSON object"));
+    };
+    match msg.get("@type").and_then(Value::as_str) {
+        Some("Request") => {
+            let id = msg.remove("id");
+            msg.remove("@type");
+            match crate::api::run(j, who, Value::Object(msg)).await {
+                Ok(mut v) => {
+                    v["@type"] = json!("Response");
+                    if let Some(id) = id {
+                        v["requestId"] = id;
+                    }
+                    Some(v)
+                }
+                Err(e) => error(id.as_ref(), e),
+            }
+        }
+        Some("WebSocketPushEnable") => {
+            let types = msg.get("dataTypes").and_then(Value::as_array).map(|a| {
+                a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<HashSet<String>>()
+            });
+            *push = Some(types);
+            None
+        }
+        Some("WebSocketPushDisable") => {
+            *push = None;
+            None
+        }
+        _ => error(msg.get("id"), RequestError::not_request("@type must be Request, WebSocketPushEnable or WebSocketPushDisable")),
+    }
+}
+
+async fn serve(j: Jmap, who: Principal, mut socket: WebSocket) {
+    let mut events = j.core.bus.subscribe();
+    let accounts = crate::push::visible_accounts(&j.core, &who).await;
+    // `Some(types)` while push is on (`None` types: all of them).
+    let mut push: Option<Option<HashSet<String>>> = None;
+    loop {
+        tokio::select! {
+            m = socket.recv() => {
+                let text = match m {
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                };
+                if let Some(v) = answer(&j, &who, &text, &mut push).await
+                    && socket.send(Message::Text(v.to_string().into())).await.is_err()
+                {
+                    return;
+                }
+            }
+            e = events.recv() => {
+                let (account, kinds) = match e {
+                    Ok(Event::Changed { account, kinds, .. }) => (account, kinds),
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        (who.id, vec![kontor_domain::model::CollectionKind::MailFolder])
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(wanted) = &push else { continue };
+                if !accounts.contains(&account) {
+                    continue;
+                }
+                if let Some(change) = crate::push::state_change(&j.core, &[account], &kinds, wanted.as_ref()).await
+                    && socket.send(Message::Text(change.to_string().into())).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
