@@ -28,6 +28,7 @@ pub const KNOWN: [&str; 6] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET
 /// What one request's method calls share.
 pub struct Ctx<'a> {
     pub core: &'a Core,
+    pub push: &'a crate::PushSettings,
     pub who: &'a Principal,
     pub limits: Limits,
     using: HashSet<String>,
@@ -210,6 +211,7 @@ pub(crate) async fn run(j: &Jmap, who: &Principal, request: Value) -> Result<Val
     };
     let mut ctx = Ctx {
         core: &j.core,
+        push: &j.push,
         who,
         limits: j.limits,
         using,
@@ -246,7 +248,7 @@ pub(crate) async fn run(j: &Jmap, who: &Principal, request: Value) -> Result<Val
 async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> MethodResult {
     let Some((object, verb)) = name.split_once('/') else { return Err(MethodError::unknown_method(name)) };
     let needs = match object {
-        "Core" | "Blob" => CORE,
+        "Core" | "Blob" | "PushSubscription" => CORE,
         "Quota" => QUOTA,
         "EmailSubmission" | "Identity" => SUBMISSION,
         "VacationResponse" => VACATION,
@@ -266,6 +268,9 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         ("Thread", v) => generic::dispatch::<crate::thread::Thread>(ctx, v, args).await,
         ("Identity", v) => generic::dispatch::<crate::misc::Identity>(ctx, v, args).await,
         ("Quota", v) => generic::dispatch::<crate::misc::Quota>(ctx, v, args).await,
+        ("PushSubscription", v @ ("get" | "set")) => {
+            generic::dispatch::<crate::push_sub::PushSubscription>(ctx, v, args).await
+        }
         ("SearchSnippet", "get") => crate::email::snippet::get(ctx, &args).await,
         ("EmailSubmission", "set") => crate::submission::set(ctx, args).await,
         ("EmailSubmission", v) => generic::dispatch::<crate::submission::EmailSubmission>(ctx, v, args).await,

@@ -20,6 +20,7 @@ mod ids;
 mod mailbox;
 mod misc;
 mod push;
+mod push_sub;
 mod session;
 mod submission;
 mod thread;
@@ -33,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use kontor_domain::Core;
 pub use kontor_domain::auth::Authenticated;
+pub use push_sub::PushSettings;
 
 /// Limits the session advertises and the API enforces.
 #[derive(Debug, Clone, Copy)]
@@ -65,12 +67,15 @@ impl Limits {
 pub(crate) struct Jmap {
     pub core: Arc<Core>,
     pub limits: Limits,
+    pub push: Arc<PushSettings>,
 }
 
-/// The JMAP routes, for a router whose requests carry an [`Authenticated`] extension.
-pub fn router(core: Arc<Core>) -> Router {
+/// The JMAP routes, for a router whose requests carry an [`Authenticated`] extension. Starts
+/// the task that posts push notifications.
+pub fn router(core: Arc<Core>, push: PushSettings) -> Router {
     let limits = Limits::for_core(&core);
-    let state = Jmap { core, limits };
+    push_sub::spawn_dispatcher(core.clone());
+    let state = Jmap { core, limits, push: Arc::new(push) };
     Router::new()
         .route("/jmap/session", get(session::handle))
         .route("/jmap/api", post(api::handle))

@@ -17,15 +17,26 @@ use crate::Jmap;
 use crate::error::RequestError;
 
 /// `GET /jmap/ws` with an upgrade to a WebSocket speaking `jmap`.
-pub async fn upgrade(State(j): State<Jmap>, Extension(who): Extension<Authenticated>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(j): State<Jmap>,
+    Extension(who): Extension<Authenticated>,
+    ws: WebSocketUpgrade,
+) -> Response {
     ws.protocols(["jmap"])
         .max_message_size(j.limits.max_size_request)
         .on_upgrade(move |socket| serve(j, who.principal, socket))
         .into_response()
 }
 
+/// Whether push is on, and for which types.
+enum Push {
+    Off,
+    /// `None`: every type.
+    On(Option<HashSet<String>>),
+}
+
 /// The answer to one client message, if it has one.
-async fn answer(j: &Jmap, who: &Principal, text: &str, push: &mut Option<Option<HashSet<String>>>) -> Option<Value> {
+async fn answer(j: &Jmap, who: &Principal, text: &str, push: &mut Push) -> Option<Value> {
     let error = |id: Option<&Value>, e: RequestError| {
         let mut v = e.to_value();
         v["@type"] = json!("RequestError");
@@ -53,25 +64,28 @@ async fn answer(j: &Jmap, who: &Principal, text: &str, push: &mut Option<Option<
             }
         }
         Some("WebSocketPushEnable") => {
-            let types = msg.get("dataTypes").and_then(Value::as_array).map(|a| {
-                a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<HashSet<String>>()
-            });
-            *push = Some(types);
+            let types = msg
+                .get("dataTypes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect::<HashSet<String>>());
+            *push = Push::On(types);
             None
         }
         Some("WebSocketPushDisable") => {
-            *push = None;
+            *push = Push::Off;
             None
         }
-        _ => error(msg.get("id"), RequestError::not_request("@type must be Request, WebSocketPushEnable or WebSocketPushDisable")),
+        _ => error(
+            msg.get("id"),
+            RequestError::not_request("@type must be Request, WebSocketPushEnable or WebSocketPushDisable"),
+        ),
     }
 }
 
 async fn serve(j: Jmap, who: Principal, mut socket: WebSocket) {
     let mut events = j.core.bus.subscribe();
     let accounts = crate::push::visible_accounts(&j.core, &who).await;
-    // `Some(types)` while push is on (`None` types: all of them).
-    let mut push: Option<Option<HashSet<String>>> = None;
+    let mut push = Push::Off;
     loop {
         tokio::select! {
             m = socket.recv() => {
@@ -96,7 +110,7 @@ async fn serve(j: Jmap, who: Principal, mut socket: WebSocket) {
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
-                let Some(wanted) = &push else { continue };
+                let Push::On(wanted) = &push else { continue };
                 if !accounts.contains(&account) {
                     continue;
                 }

@@ -38,7 +38,16 @@ pub struct Config {
     pub dns: Dns,
     pub auth: Auth,
     pub quota: QuotaCfg,
+    pub jmap: Jmap,
     pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jmap {
+    /// URL prefixes push notifications may be posted to (comma-separated, e.g.
+    /// `http://push.internal:8080/`); empty: no PushSubscription is accepted.
+    pub push_allowed: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,6 +194,7 @@ impl Default for Config {
                 failures_per_address_burst: 30,
             },
             quota: QuotaCfg { default: String::new(), max_item_size: "64MiB".into() },
+            jmap: Jmap { push_allowed: String::new() },
             log: Log { level: "info".into(), format: "text".into() },
         }
     }

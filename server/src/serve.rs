@@ -166,6 +166,16 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let router = http::router(
         AppState { core: app.core.clone(), metrics },
         Limits { max_body: cfg.max_body(), request_timeout: cfg.request_timeout() },
+        kontor_jmap::PushSettings {
+            allowed: cfg
+                .jmap
+                .push_allowed
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        },
     );
     let (signal_tx, mut signal_rx) = watch::channel(false);
     tokio::spawn(async move {

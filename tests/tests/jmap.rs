@@ -24,7 +24,8 @@ both_stores!(
     blobs_up_and_down,
     compose_send_and_vacation,
     import_parse_and_snippets,
-    websocket_requests_and_push
+    websocket_requests_and_push,
+    push_subscription
 );
 
 const USING: [&str; 5] = [
@@ -838,13 +839,21 @@ async fn websocket_requests_and_push(store: &Store) {
     assert_eq!((v["@type"].clone(), v["requestId"].clone()), (json!("Response"), json!("r1")), "{v}");
     assert_eq!(v["methodResponses"][0][1]["ids"].as_array().unwrap().len(), 1);
     // A bad request gets a RequestError with the id.
-    socket.send(Message::Text(json!({ "@type": "Request", "id": "r2", "using": ["urn:x"], "methodCalls": [] }).to_string().into())).await.unwrap();
+    socket
+        .send(Message::Text(
+            json!({ "@type": "Request", "id": "r2", "using": ["urn:x"], "methodCalls": [] }).to_string().into(),
+        ))
+        .await
+        .unwrap();
     let v = read(&mut socket).await;
     assert_eq!((v["@type"].clone(), v["requestId"].clone()), (json!("RequestError"), json!("r2")), "{v}");
 
     // Push on: a flag set over IMAP arrives as a StateChange.
     let before = ann.call("Email/get", json!({ "ids": [] })).await["state"].clone();
-    socket.send(Message::Text(json!({ "@type": "WebSocketPushEnable", "dataTypes": ["Email"] }).to_string().into())).await.unwrap();
+    socket
+        .send(Message::Text(json!({ "@type": "WebSocketPushEnable", "dataTypes": ["Email"] }).to_string().into()))
+        .await
+        .unwrap();
     let mut imap = Imap::login(&server, "ann@example.com", "anns password").await;
     imap.cmd("SELECT INBOX").await;
     imap.cmd("STORE 1 +FLAGS (\\Flagged)").await;
@@ -868,4 +877,105 @@ async fn read(
             return serde_json::from_str(&t).unwrap();
         }
     }
+}
+
+/// A loopback HTTP endpoint that answers 201 to every POST and hands over the bodies.
+async fn push_endpoint() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/push/ann", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Bounded: one request of at most 1 MiB.
+                while buf.len() < 1 << 20 {
+                    let Ok(n) = s.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            let _ = tx.send(serde_json::from_str(&body[..len]).unwrap_or(Value::Null));
+                            let _ = s
+                                .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+async fn push_subscription(store: &Store) {
+    setup(store);
+    let (url, mut posted) = push_endpoint().await;
+    let allowed = url.rsplit_once("/push/").unwrap().0.to_owned() + "/push/";
+    let server = Server::start(store, &[("KONTOR_JMAP_PUSH_ALLOWED", allowed.as_str())]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let mut next = async || tokio::time::timeout(Duration::from_secs(30), posted.recv()).await.unwrap().unwrap();
+
+    // Only allowed URLs; no encrypted push.
+    let r = ann
+        .call(
+            "PushSubscription/set",
+            json!({ "create": {
+            "bad": { "deviceClientId": "d1", "url": "http://127.0.0.1:9/elsewhere" },
+            "enc": { "deviceClientId": "d1", "url": url, "keys": { "p256dh": "x", "auth": "y" } } } }),
+        )
+        .await;
+    assert_eq!(r["notCreated"]["bad"]["type"], "forbidden", "{r}");
+    assert_eq!(r["notCreated"]["enc"]["type"], "invalidProperties", "{r}");
+
+    let r = ann
+        .call(
+            "PushSubscription/set",
+            json!({ "create": { "s": { "deviceClientId": "d1", "url": url, "types": ["Email"] } } }),
+        )
+        .await;
+    let id = r["created"]["s"]["id"].as_str().unwrap().to_owned();
+    let verification = next().await;
+    assert_eq!(verification["@type"], "PushVerification");
+    assert_eq!(verification["pushSubscriptionId"], json!(id));
+    // Nothing is pushed before the client proves it got the code; a wrong code is refused.
+    let r = ann.call("PushSubscription/set", json!({ "update": { &id: { "verificationCode": "wrong" } } })).await;
+    assert_eq!(r["notUpdated"][&id]["type"], "invalidProperties");
+    support::deliver(&server, "ann@example.com", &[&message("Before", "not pushed", "")]).await;
+    let r = ann
+        .call(
+            "PushSubscription/set",
+            json!({ "update": { &id: { "verificationCode": verification["verificationCode"] } } }),
+        )
+        .await;
+    assert!(r["updated"].get(&id).is_some(), "{r}");
+    let got = ann.call("PushSubscription/get", json!({ "ids": null })).await;
+    assert_eq!(got["list"][0]["verificationCode"], verification["verificationCode"]);
+    assert!(got["list"][0].get("url").is_none(), "the URL is not given back");
+
+    support::deliver(&server, "ann@example.com", &[&message("After", "pushed", "")]).await;
+    let change = next().await;
+    assert_eq!(change["@type"], "StateChange", "{change}");
+    let state = change["changed"][&ann.account]["Email"].clone();
+    assert_eq!(ann.call("Email/get", json!({ "ids": [] })).await["state"], state);
+    assert!(change["changed"][&ann.account].get("Mailbox").is_none(), "only the types asked for");
+
+    let r = ann.call("PushSubscription/set", json!({ "destroy": [&id] })).await;
+    assert_eq!(r["destroyed"], json!([id]));
+    assert_eq!(ann.call("PushSubscription/get", json!({})).await["list"], json!([]));
 }

@@ -54,6 +54,17 @@ impl Core {
         self.store.documents(who.id, kind).await
     }
 
+    /// An account's protocol documents of a kind, for the server's own work (posting push
+    /// notifications to the subscriptions of the account that changed).
+    pub async fn account_client_documents(
+        &self,
+        account: AccountId,
+        kind: &str,
+    ) -> Result<Vec<crate::ports::Document>> {
+        Self::client_kind(kind)?;
+        self.store.documents(account, kind).await
+    }
+
     /// Stores (`id` `None`) or replaces one of the caller's protocol documents.
     pub async fn put_client_document(&self, who: &Principal, kind: &str, id: Option<i64>, data: &str) -> Result<i64> {
         Self::client_kind(kind)?;

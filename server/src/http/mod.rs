@@ -72,7 +72,7 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 }
 
 /// The whole HTTP application.
-pub fn router(state: AppState, limits: Limits) -> Router {
+pub fn router(state: AppState, limits: Limits, push: kontor_jmap::PushSettings) -> Router {
     let routes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -86,7 +86,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(kontor_dav::well_known())
         .merge(kontor_jmap::well_known())
         .merge(
-            kontor_jmap::router(state.core.clone())
+            kontor_jmap::router(state.core.clone(), push)
                 .route_layer(middleware::from_fn_with_state(state.core.clone(), auth::require_auth)),
         )
         .merge(
