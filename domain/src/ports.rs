@@ -484,6 +484,24 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, data: &[u8]) -> Result<BlobId>;
     /// Shared bytes: a cached blob is handed out without a copy.
     async fn get(&self, id: &BlobId) -> Result<Option<bytes::Bytes>>;
+    /// [`Self::put`] of bytes not worth keeping in a memory cache: mail, which a client reads
+    /// once (and then keeps), unlike the calendar and contact objects reports read again.
+    async fn put_uncached(&self, data: &[u8]) -> Result<BlobId> {
+        self.put(data).await
+    }
+    /// [`Self::get`] that leaves the memory cache as it is (see [`Self::put_uncached`]).
+    async fn get_uncached(&self, id: &BlobId) -> Result<Option<bytes::Bytes>> {
+        self.get(id).await
+    }
+    /// [`Self::get_uncached`] of several blobs, in order: a FETCH of many bodies reads them in
+    /// one go instead of one file operation after the other.
+    async fn get_many_uncached(&self, ids: &[BlobId]) -> Result<Vec<Option<bytes::Bytes>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get_uncached(id).await?);
+        }
+        Ok(out)
+    }
     /// The first `len` bytes (all, if it is shorter): a message's header without its body.
     async fn get_prefix(&self, id: &BlobId, len: u64) -> Result<Option<bytes::Bytes>> {
         Ok(self.get(id).await?.map(|b| b.slice(..b.len().min(usize::try_from(len).unwrap_or(usize::MAX)))))

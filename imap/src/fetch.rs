@@ -20,18 +20,29 @@ const STREAM_CHUNK: usize = 256 << 10;
 
 /// IMAP flags of a message's keywords.
 pub fn flags(k: &Keywords) -> String {
-    let words: Vec<String> = k
-        .iter()
-        .map(|w| match w {
-            "$seen" => "\\Seen".into(),
-            "$answered" => "\\Answered".into(),
-            "$flagged" => "\\Flagged".into(),
-            "$draft" => "\\Draft".into(),
-            "$deleted" => "\\Deleted".into(),
-            other => other.to_owned(),
-        })
-        .collect();
-    format!("({})", words.join(" "))
+    let mut out = Vec::new();
+    write_flags(&mut out, k);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`flags`], written to `out`.
+pub fn write_flags(out: &mut Vec<u8>, k: &Keywords) {
+    out.push(b'(');
+    for (n, w) in k.iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        let word: &[u8] = match w {
+            "$seen" => b"\\Seen",
+            "$answered" => b"\\Answered",
+            "$flagged" => b"\\Flagged",
+            "$draft" => b"\\Draft",
+            "$deleted" => b"\\Deleted",
+            other => other.as_bytes(),
+        };
+        out.extend_from_slice(word);
+    }
+    out.push(b')');
 }
 
 enum Item {
@@ -297,8 +308,11 @@ pub(crate) async fn fetch(
     let needs_bytes = items
         .iter()
         .any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. } | Item::Envelope | Item::Structure(_)));
-    // ENVELOPE and BODYSTRUCTURE need only the header (unless messages are attached).
+    // ENVELOPE and BODYSTRUCTURE need no bytes when delivery kept the envelopes, else only the
+    // header (unless messages are attached).
     let whole = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. }));
+    let heads = items.iter().any(|i| matches!(i, Item::Envelope | Item::Structure(_)));
+    let read = |msg: &Message| whole || (heads && !msg.structure.has_envelopes());
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
     let reads =
         |i: &Item| matches!(i, Item::Section { peek: false, .. } | Item::Binary { peek: false, size: false, .. });
@@ -341,76 +355,33 @@ pub(crate) async fn fetch(
     for (n, &(i, (m, msg))) in chosen.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
         if bodies.is_empty()
+            && read(msg)
             && let Some(r) = &reader
         {
-            let mut reads = Vec::with_capacity(READ_AHEAD);
-            for (_, (_, next)) in chosen.iter().skip(n).take(READ_AHEAD) {
-                reads.push(core.read_message_or_head(r, next, whole));
-            }
-            for read in futures_util::future::join_all(reads).await {
-                bodies.push_back(Some(read.map_err(|_| Fail::No("[UNAVAILABLE] Cannot read the message"))?));
+            let unreadable = |_| Fail::No("[UNAVAILABLE] Cannot read the message");
+            let ahead = chosen.iter().skip(n).take(READ_AHEAD).map(|(_, (_, next))| next);
+            if whole {
+                // Whole messages: read in one go.
+                let batch: Vec<&Message> = ahead.collect();
+                bodies.extend(core.read_messages(r, &batch).await.map_err(unreadable)?.into_iter().map(Some));
+            } else {
+                // Headers of messages stored before their envelopes were kept.
+                let reads = ahead.map(|next| async move {
+                    if read(next) { core.read_message_head(r, next).await.map(Some) } else { Ok(None) }
+                });
+                for got in futures_util::future::join_all(reads).await {
+                    bodies.push_back(got.map_err(unreadable)?);
+                }
             }
         }
         let raw = bodies.pop_front().flatten();
-        // Built apart, so a part that cannot be answered leaves no half line behind.
-        let mut answer = Vec::new();
-        push(&mut answer, &format!("* {seq} FETCH ("));
-        for (n, item) in items.iter().enumerate() {
-            if n > 0 {
-                answer.push(b' ');
-            }
-            match item {
-                Item::Uid => push(&mut answer, &format!("UID {}", m.uid)),
-                Item::Flags => push(&mut answer, &format!("FLAGS {}", flags(&msg.keywords))),
-                Item::Size => push(&mut answer, &format!("RFC822.SIZE {}", msg.size)),
-                Item::Modseq => push(&mut answer, &format!("MODSEQ ({})", m.modseq.0)),
-                Item::InternalDate => push(&mut answer, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
-                Item::Envelope => {
-                    push(
-                        &mut answer,
-                        &format!("ENVELOPE {}", crate::structure::envelope(raw.as_deref().unwrap_or_default())),
-                    );
-                }
-                Item::Structure(extended) => {
-                    let b = crate::structure::body(&msg.structure, raw.as_deref().unwrap_or_default(), *extended);
-                    push(&mut answer, &format!("{} {b}", if *extended { "BODYSTRUCTURE" } else { "BODY" }));
-                }
-                Item::Section { name, section: s, partial, .. } => {
-                    let raw = raw.as_deref().unwrap_or_default();
-                    let bytes = section(raw, &msg.structure, s)?;
-                    let (label, data) = match partial {
-                        Some((o, n)) => {
-                            let from = (*o).min(bytes.len());
-                            (format!("{name}<{o}>"), &bytes[from..from.saturating_add(*n).min(bytes.len())])
-                        }
-                        None => (name.clone(), &bytes[..]),
-                    };
-                    push(&mut answer, &format!("{label} {{{}}}\r\n", data.len()));
-                    answer.extend_from_slice(data);
-                }
-                Item::Binary { section: s, partial, size, .. } => {
-                    let raw = raw.as_deref().unwrap_or_default();
-                    let bytes = binary(raw, &msg.structure, s)?;
-                    if *size {
-                        push(&mut answer, &format!("BINARY.SIZE[{s}] {}", bytes.len()));
-                        continue;
-                    }
-                    let (label, data) = match partial {
-                        Some((o, n)) => {
-                            let from = (*o).min(bytes.len());
-                            (format!("BINARY[{s}]<{o}>"), &bytes[from..from.saturating_add(*n).min(bytes.len())])
-                        }
-                        None => (format!("BINARY[{s}]"), &bytes[..]),
-                    };
-                    // literal8 only where it is needed (NUL bytes), so rev1 clients still read it.
-                    let tilde = if data.contains(&0) { "~" } else { "" };
-                    push(&mut answer, &format!("{label} {tilde}{{{}}}\r\n", data.len()));
-                    answer.extend_from_slice(data);
-                }
-            }
+        let raw = raw.as_deref().unwrap_or_default();
+        // A part that cannot be answered takes back what was written of its line.
+        let start = out.len();
+        if let Err(e) = answer(out, seq, &items, m, msg, raw) {
+            out.truncate(start);
+            return Err(e);
         }
-        push(&mut answer, ")\r\n");
-        out.extend_from_slice(&answer);
         // Large answers go out as they are made, not built whole first.
         if let Some(tx) = stream
             && out.len() >= STREAM_CHUNK
@@ -419,5 +390,72 @@ pub(crate) async fn fetch(
             return Err(Fail::No("[UNAVAILABLE] The connection went away"));
         }
     }
+    Ok(())
+}
+
+/// Writes one message's FETCH line.
+fn answer(out: &mut Vec<u8>, seq: u32, items: &[Item], m: &Membership, msg: &Message, raw: &[u8]) -> Result<(), Fail> {
+    use std::io::Write as _;
+    let _ = write!(out, "* {seq} FETCH (");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        match item {
+            Item::Uid => {
+                let _ = write!(out, "UID {}", m.uid);
+            }
+            Item::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                write_flags(out, &msg.keywords);
+            }
+            Item::Size => {
+                let _ = write!(out, "RFC822.SIZE {}", msg.size);
+            }
+            Item::Modseq => {
+                let _ = write!(out, "MODSEQ ({})", m.modseq.0);
+            }
+            Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
+            Item::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                crate::structure::write_message_envelope(out, &msg.structure, raw);
+            }
+            Item::Structure(extended) => {
+                out.extend_from_slice(if *extended { b"BODYSTRUCTURE " } else { b"BODY " });
+                crate::structure::write_body(out, &msg.structure, raw, *extended);
+            }
+            Item::Section { name, section: s, partial, .. } => {
+                let bytes = section(raw, &msg.structure, s)?;
+                let (label, data) = match partial {
+                    Some((o, n)) => {
+                        let from = (*o).min(bytes.len());
+                        (format!("{name}<{o}>"), &bytes[from..from.saturating_add(*n).min(bytes.len())])
+                    }
+                    None => (name.clone(), &bytes[..]),
+                };
+                let _ = write!(out, "{label} {{{}}}\r\n", data.len());
+                out.extend_from_slice(data);
+            }
+            Item::Binary { section: s, partial, size, .. } => {
+                let bytes = binary(raw, &msg.structure, s)?;
+                if *size {
+                    let _ = write!(out, "BINARY.SIZE[{s}] {}", bytes.len());
+                    continue;
+                }
+                let (label, data) = match partial {
+                    Some((o, n)) => {
+                        let from = (*o).min(bytes.len());
+                        (format!("BINARY[{s}]<{o}>"), &bytes[from..from.saturating_add(*n).min(bytes.len())])
+                    }
+                    None => (format!("BINARY[{s}]"), &bytes[..]),
+                };
+                // literal8 only where it is needed (NUL bytes), so rev1 clients still read it.
+                let tilde = if data.contains(&0) { "~" } else { "" };
+                let _ = write!(out, "{label} {tilde}{{{}}}\r\n", data.len());
+                out.extend_from_slice(data);
+            }
+        }
+    }
+    out.extend_from_slice(b")\r\n");
     Ok(())
 }

@@ -238,19 +238,47 @@ pub fn sequence_set(s: &str, largest: u32) -> Option<Vec<(u32, u32)>> {
 
 /// IMAP quoting for a string in a response.
 pub fn quote(s: &str) -> String {
-    if s.bytes().any(|b| b == b'\r' || b == b'\n' || b >= 0x80) {
-        return format!("{{{}}}\r\n{s}", s.len());
+    let mut out = Vec::with_capacity(s.len() + 2);
+    quote_into(&mut out, s, false);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`quote`] written to `out`; `upper`: the text in ASCII upper case.
+pub fn quote_into(out: &mut Vec<u8>, s: &str, upper: bool) {
+    let bytes = s.as_bytes();
+    // One look at the bytes decides; most values need neither a literal nor an escape.
+    let (mut literal, mut escapes) = (false, false);
+    for &b in bytes {
+        literal |= b == b'\r' || b == b'\n' || b >= 0x80;
+        escapes |= b == b'"' || b == b'\\';
     }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+    let start = out.len();
+    if literal {
+        use std::io::Write as _;
+        let _ = write!(out, "{{{}}}\r\n", bytes.len());
+        let from = out.len();
+        out.extend_from_slice(bytes);
+        if upper {
+            out[from..].make_ascii_uppercase();
         }
-        out.push(c);
+        return;
     }
-    out.push('"');
-    out
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if escapes {
+        for &b in bytes {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+    if upper {
+        out[start..].make_ascii_uppercase();
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +314,10 @@ mod tests {
         assert_eq!(sequence_set("1:3,5,7:*", 9), Some(vec![(1, 3), (5, 5), (7, 9)]));
         assert_eq!(sequence_set("0", 9), None);
         assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        let mut up = Vec::new();
+        quote_into(&mut up, "mixed\\Case", true);
+        quote_into(&mut up, "gr\u{fc}n", true);
+        assert_eq!(String::from_utf8(up).unwrap(), "\"MIXED\\\\CASE\"{5}\r\nGR\u{fc}N");
     }
 
     #[test]

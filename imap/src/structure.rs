@@ -1,111 +1,262 @@
 //! ENVELOPE, BODY and BODYSTRUCTURE (RFC 3501 §7.4.2) from what delivery stored: the MIME
-//! structure with offsets, and the header (read again for the envelope's addresses).
+//! structure with offsets and the envelopes of the message and of the messages attached in it.
+//! Messages stored before envelopes were kept have theirs read from the header again. The
+//! answers are written straight into the response buffer: a FETCH of every message's
+//! ENVELOPE and BODYSTRUCTURE makes no string per field.
+
+use std::io::Write as _;
 
 use kontor_domain::mail::MimePart;
 use kontor_domain::mail::parse::{EnvelopeAddress, ImapEnvelope, imap_envelope};
 
-use crate::parse::quote;
+use crate::parse::quote_into;
 
-fn nstring(s: Option<&str>) -> String {
-    s.map_or_else(|| "NIL".to_owned(), quote)
-}
+/// What a multipart without parts, or an attached message without a structure, shows.
+const EMPTY_TEXT: &[u8] = b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)";
 
-fn addresses(list: &[EnvelopeAddress]) -> String {
-    if list.is_empty() {
-        return "NIL".into();
+fn nstring(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => quote_into(out, s, false),
+        None => out.extend_from_slice(b"NIL"),
     }
-    let each: Vec<String> = list
-        .iter()
-        .map(|a| format!("({} NIL {} {})", nstring(a.name.as_deref()), quote(&a.mailbox), quote(&a.host)))
-        .collect();
-    format!("({})", each.concat())
 }
 
-fn envelope_of(e: &ImapEnvelope) -> String {
-    format!(
-        "({} {} {} {} {} {} {} {} {} {})",
-        nstring(e.date.as_deref()),
-        nstring(e.subject.as_deref()),
-        addresses(&e.from),
-        addresses(&e.sender),
-        addresses(&e.reply_to),
-        addresses(&e.to),
-        addresses(&e.cc),
-        addresses(&e.bcc),
-        nstring(e.in_reply_to.as_deref()),
-        nstring(e.message_id.as_deref()),
-    )
+fn addresses(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
+    if list.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for a in list {
+        out.push(b'(');
+        nstring(out, a.name.as_deref());
+        out.extend_from_slice(b" NIL ");
+        quote_into(out, &a.mailbox, false);
+        out.push(b' ');
+        quote_into(out, &a.host, false);
+        out.push(b')');
+    }
+    out.push(b')');
+}
+
+/// Writes an envelope.
+pub fn write_envelope(out: &mut Vec<u8>, e: &ImapEnvelope) {
+    out.push(b'(');
+    nstring(out, e.date.as_deref());
+    out.push(b' ');
+    nstring(out, e.subject.as_deref());
+    for list in [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc] {
+        out.push(b' ');
+        addresses(out, list);
+    }
+    out.push(b' ');
+    nstring(out, e.in_reply_to.as_deref());
+    out.push(b' ');
+    nstring(out, e.message_id.as_deref());
+    out.push(b')');
 }
 
 /// The ENVELOPE of the message whose header starts `raw`.
-pub fn envelope(raw: &[u8]) -> String {
-    envelope_of(&imap_envelope(raw))
+#[cfg(test)]
+fn envelope(raw: &[u8]) -> String {
+    let mut out = Vec::new();
+    write_envelope(&mut out, &imap_envelope(raw));
+    into_string(out)
 }
 
-fn params(p: &[(String, String)]) -> String {
+/// The ENVELOPE of a message: as stored with its structure, else read from `raw` (its header).
+pub fn write_message_envelope(out: &mut Vec<u8>, top: &MimePart, raw: &[u8]) {
+    match &top.envelope {
+        Some(e) => write_envelope(out, e),
+        None => write_envelope(out, &imap_envelope(raw)),
+    }
+}
+
+#[cfg(test)]
+fn into_string(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn params(out: &mut Vec<u8>, p: &[(String, String)]) {
     if p.is_empty() {
-        return "NIL".into();
+        out.extend_from_slice(b"NIL");
+        return;
     }
-    let each: Vec<String> = p.iter().map(|(k, v)| format!("{} {}", quote(&k.to_ascii_uppercase()), quote(v))).collect();
-    format!("({})", each.join(" "))
+    out.push(b'(');
+    for (n, (k, v)) in p.iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        quote_into(out, k, true);
+        out.push(b' ');
+        quote_into(out, v, false);
+    }
+    out.push(b')');
 }
 
-fn extension(p: &MimePart) -> String {
-    let disposition = p.disposition.as_ref().map_or_else(
-        || "NIL".to_owned(),
-        |(kind, ps)| format!("({} {})", quote(&kind.to_ascii_uppercase()), params(ps)),
-    );
-    let language = match p.language.as_slice() {
-        [] => "NIL".to_owned(),
-        [one] => quote(one),
-        many => format!("({})", many.iter().map(|l| quote(l)).collect::<Vec<_>>().join(" ")),
-    };
-    format!("{disposition} {language} {}", nstring(p.location.as_deref()))
+fn extension(out: &mut Vec<u8>, p: &MimePart) {
+    match &p.disposition {
+        Some((kind, ps)) => {
+            out.push(b'(');
+            quote_into(out, kind, true);
+            out.push(b' ');
+            params(out, ps);
+            out.push(b')');
+        }
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
+    match p.language.as_slice() {
+        [] => out.extend_from_slice(b"NIL"),
+        [one] => quote_into(out, one, false),
+        many => {
+            out.push(b'(');
+            for (n, l) in many.iter().enumerate() {
+                if n > 0 {
+                    out.push(b' ');
+                }
+                quote_into(out, l, false);
+            }
+            out.push(b')');
+        }
+    }
+    out.push(b' ');
+    nstring(out, p.location.as_deref());
 }
 
-/// BODYSTRUCTURE (`extended`) or BODY of a part; `raw` is the whole message (for attached
-/// messages' envelopes).
-pub fn body(p: &MimePart, raw: &[u8], extended: bool) -> String {
+/// What [`write_body`] writes, as a string.
+#[cfg(test)]
+fn body(p: &MimePart, raw: &[u8], extended: bool) -> String {
+    let mut out = Vec::new();
+    write_body(&mut out, p, raw, extended);
+    into_string(out)
+}
+
+/// Writes BODYSTRUCTURE (`extended`) or BODY of a part; `raw` is the whole message (for the
+/// envelopes of attached messages stored without theirs).
+pub fn write_body(out: &mut Vec<u8>, p: &MimePart, raw: &[u8], extended: bool) {
+    out.push(b'(');
     if p.is_multipart() {
-        let parts: String = p.parts.iter().map(|c| body(c, raw, extended)).collect();
-        let parts = if parts.is_empty() { "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_owned() } else { parts };
-        let sub = quote(&p.subtype.to_ascii_uppercase());
-        return if extended {
-            format!("({parts} {sub} {} {})", params(&p.params), extension(p))
-        } else {
-            format!("({parts} {sub})")
-        };
+        if p.parts.is_empty() {
+            out.extend_from_slice(EMPTY_TEXT);
+        }
+        for c in &p.parts {
+            write_body(out, c, raw, extended);
+        }
+        out.push(b' ');
+        quote_into(out, &p.subtype, true);
+        if extended {
+            out.push(b' ');
+            params(out, &p.params);
+            out.push(b' ');
+            extension(out, p);
+        }
+        out.push(b')');
+        return;
     }
-    let encoding = p.encoding.as_deref().unwrap_or("7bit").to_ascii_uppercase();
-    let mut s = format!(
-        "({} {} {} {} {} {} {}",
-        quote(&p.media_type.to_ascii_uppercase()),
-        quote(&p.subtype.to_ascii_uppercase()),
-        params(&p.params),
-        nstring(p.id.as_deref()),
-        nstring(p.description.as_deref()),
-        quote(&encoding),
-        p.size()
-    );
+    quote_into(out, &p.media_type, true);
+    out.push(b' ');
+    quote_into(out, &p.subtype, true);
+    out.push(b' ');
+    params(out, &p.params);
+    out.push(b' ');
+    nstring(out, p.id.as_deref());
+    out.push(b' ');
+    nstring(out, p.description.as_deref());
+    out.push(b' ');
+    quote_into(out, p.encoding.as_deref().unwrap_or("7bit"), true);
+    let _ = write!(out, " {}", p.size());
     if p.media_type == "message" && p.subtype == "rfc822" {
         let nested = p.parts.first();
-        let header = raw.get(p.body_start as usize..p.body_end as usize).unwrap_or_default();
-        let inner = nested
-            .map_or_else(|| "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_owned(), |n| body(n, raw, extended));
-        s.push_str(&format!(" {} {inner} {}", envelope(header), p.lines));
+        out.push(b' ');
+        match nested.and_then(|n| n.envelope.as_deref()) {
+            Some(e) => write_envelope(out, e),
+            None => {
+                let header = raw.get(p.body_start as usize..p.body_end as usize).unwrap_or_default();
+                write_envelope(out, &imap_envelope(header));
+            }
+        }
+        out.push(b' ');
+        match nested {
+            Some(n) => write_body(out, n, raw, extended),
+            None => out.extend_from_slice(EMPTY_TEXT),
+        }
+        let _ = write!(out, " {}", p.lines);
     } else if p.media_type == "text" {
-        s.push_str(&format!(" {}", p.lines));
+        let _ = write!(out, " {}", p.lines);
     }
     if extended {
-        s.push_str(&format!(" NIL {}", extension(p)));
+        out.extend_from_slice(b" NIL ");
+        extension(out, p);
     }
-    s.push(')');
-    s
+    out.push(b')');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The structure as rows stored before envelopes were kept have it.
+    fn without_envelopes(p: &MimePart) -> MimePart {
+        let mut p = p.clone();
+        p.envelope = None;
+        p.parts = p.parts.iter().map(without_envelopes).collect();
+        p
+    }
+
+    fn attaches(p: &MimePart) -> bool {
+        (p.media_type == "message" && p.subtype == "rfc822") || p.parts.iter().any(attaches)
+    }
+
+    /// ENVELOPE and BODYSTRUCTURE from the stored envelopes are byte for byte what reading the
+    /// header again gives (what FETCH read before: the header, or the whole message when
+    /// messages are attached).
+    #[test]
+    fn stored_envelopes_answer_as_the_header_does() {
+        let messages: Vec<Vec<u8>> = vec![
+            // encoded words, 8-bit names, quotes and backslashes, folding
+            b"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nFrom: =?utf-8?q?J=C3=BCrgen?= <j@example.com>\r\nTo: \"M\xc3\xbcller, Anna\" <anna@example.com>, \"Q \\\"x\\\" \\\\y\" <q@example.com>\r\nSubject: =?iso-8859-1?q?Gr=FC=DFe?=\r\n  und mehr\r\nMessage-ID:   <a1@example.com>  \r\nIn-Reply-To: <a0@example.com>\r\n\r\nhi\r\n".to_vec(),
+            // groups, sender, reply-to, cc, bcc
+            b"From: boss@example.com\r\nSender: assistant@example.com\r\nReply-To: Team: a@example.com, B <b@example.com>;\r\nTo: undisclosed-recipients:;\r\nCc: x@example.com\r\nBcc: y@example.com\r\nSubject: groups\r\n\r\nbody\r\n".to_vec(),
+            // missing fields, an address without a domain
+            b"To: postmaster\r\n\r\nno from, no date, no subject\r\n".to_vec(),
+            // an attached message holding a multipart, and one attached in it
+            b"From: a@example.com\r\nSubject: Fwd: two deep\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nsee below\r\n--o\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\nFrom: =?utf-8?b?w4RybmU=?= <arne@example.org>\r\nTo: b@example.com\r\nSubject: inner\r\nDate: Tue, 24 Nov 2026 09:00:00 +0100\r\nMessage-ID: <inner@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n--i\r\nContent-Type: text/html; charset=utf-8\r\nContent-Language: de, en\r\n\r\n<p>x</p>\r\n--i\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.net\r\nSubject: innermost\r\n\r\ndeep\r\n--i--\r\n--o--\r\n".to_vec(),
+            // a base64 attached message (kept opaque: its envelope is read from the bytes)
+            b"From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nRnJvbTogYkBleGFtcGxlLmNvbQ0KU3ViamVjdDogaGkNCg0KeA0K\r\n--o--\r\n".to_vec(),
+            // the whole message is an attached one
+            b"From: a@example.com\r\nSubject: wrapper\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\nSubject: wrapped\r\n\r\ninside\r\n".to_vec(),
+            // bare line feeds, attachment parameters
+            b"From: a@example.com\nSubject: lf\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=us-ascii; format=flowed\n\nx\n--b\nContent-Type: application/pdf; name=\"r.pdf\"\nContent-Disposition: attachment; filename=\"r.pdf\"; size=3\nContent-ID: <c1@x>\nContent-Description: a report\nContent-Location: http://x/r.pdf\nContent-Transfer-Encoding: base64\n\nAAAA\n--b--\n".to_vec(),
+            // garbage and nothing
+            b"\x00\xff not mail at all".to_vec(),
+            Vec::new(),
+        ];
+        for raw in &messages {
+            let stored = kontor_domain::mail::parse::parse(raw).structure;
+            assert!(stored.envelope.is_some(), "{:?}", String::from_utf8_lossy(raw));
+            let old = without_envelopes(&stored);
+            assert!(!old.has_envelopes());
+            let read: &[u8] =
+                if attaches(&old) { raw } else { &raw[..(old.body_start as usize).max(1).min(raw.len())] };
+            let mut new_env = Vec::new();
+            write_message_envelope(&mut new_env, &stored, b"");
+            assert_eq!(String::from_utf8_lossy(&new_env), envelope(read), "{:?}", String::from_utf8_lossy(raw));
+            for extended in [true, false] {
+                // With every envelope stored no bytes are needed; without, they are read.
+                let bytes: &[u8] = if stored.has_envelopes() { b"" } else { raw };
+                assert_eq!(
+                    body(&stored, bytes, extended),
+                    body(&old, read, extended),
+                    "{:?}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+        // The two-deep forward keeps both attached envelopes: FETCH reads nothing.
+        assert!(kontor_domain::mail::parse::parse(&messages[3]).structure.has_envelopes());
+        assert!(!kontor_domain::mail::parse::parse(&messages[4]).structure.has_envelopes());
+    }
 
     #[test]
     fn envelope_and_structure_of_a_multipart() {

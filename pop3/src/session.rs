@@ -77,6 +77,40 @@ impl Default for Session {
     }
 }
 
+/// Whether a message goes out as stored: every line ends in CRLF (the last may end in
+/// nothing), and none starts with a dot.
+fn sent_as_is(bytes: &[u8]) -> bool {
+    bytes.first() != Some(&b'.')
+        && bytes.last() != Some(&b'\r')
+        && memchr::memchr_iter(b'\n', bytes)
+            .all(|at| at > 0 && bytes[at - 1] == b'\r' && bytes.get(at + 1) != Some(&b'.'))
+}
+
+/// The lines of a message, dot-stuffed, each ending in CRLF (`top`: the header, the blank line
+/// and that many body lines).
+fn stuff(out: &mut Vec<u8>, bytes: &[u8], top: Option<usize>) {
+    let mut in_body = false;
+    let mut body_lines = 0;
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    for line in text.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if in_body && let Some(max) = top {
+            if body_lines >= max {
+                break;
+            }
+            body_lines += 1;
+        }
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        if line.is_empty() {
+            in_body = true;
+        }
+    }
+}
+
 impl Session {
     pub fn new() -> Self {
         Self {
@@ -324,25 +358,13 @@ impl Session {
         let top = self.top.take();
         let mut out = Vec::with_capacity(bytes.len() + 64);
         out.extend_from_slice(format!("+OK {} octets\r\n", bytes.len()).as_bytes());
-        let mut in_body = false;
-        let mut body_lines = 0;
-        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        for line in text.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if in_body && let Some(max) = top {
-                if body_lines >= max {
-                    break;
-                }
-                body_lines += 1;
+        if top.is_none() && sent_as_is(bytes) {
+            out.extend_from_slice(bytes);
+            if !bytes.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
             }
-            if line.first() == Some(&b'.') {
-                out.push(b'.');
-            }
-            out.extend_from_slice(line);
-            out.extend_from_slice(b"\r\n");
-            if line.is_empty() {
-                in_body = true;
-            }
+        } else {
+            stuff(&mut out, bytes, top);
         }
         out.extend_from_slice(b".\r\n");
         Step::Data(out)
@@ -361,6 +383,39 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::{Session, Step};
+
+    /// Messages sent as stored are what dot-stuffing line by line makes of them.
+    #[test]
+    fn messages_sent_as_is_are_stuffed_alike() {
+        let cases: [&[u8]; 12] = [
+            b"",
+            b"a\r\nb\r\n",
+            b"a\r\nb",
+            b"a\r\nb\r",
+            b"a\nb\r\n",
+            b".a\r\n",
+            b"a\r\n.b\r\n",
+            b"a\r\n\r\n..\r\n",
+            b"\r\n",
+            b"\n",
+            b"a\r\r\nb\r\n",
+            b"Subject: x\r\n\r\nbody.\r\n",
+        ];
+        let mut fast = 0;
+        for bytes in cases {
+            let mut slow = Vec::new();
+            super::stuff(&mut slow, bytes, None);
+            if super::sent_as_is(bytes) {
+                fast += 1;
+                let mut as_is = bytes.to_vec();
+                if !bytes.ends_with(b"\n") {
+                    as_is.extend_from_slice(b"\r\n");
+                }
+                assert_eq!(as_is, slow, "{:?}", String::from_utf8_lossy(bytes));
+            }
+        }
+        assert_eq!(fast, 6);
+    }
 
     fn reply(s: &mut Session, line: &str) -> String {
         match s.line(line) {

@@ -92,6 +92,17 @@ impl FsBlobStore {
         }
     }
 
+    /// Writes the bytes durably (see the module); gives back their id and the bytes.
+    async fn write(&self, data: &[u8]) -> Result<(BlobId, Vec<u8>)> {
+        let id = BlobId::of(data);
+        let (root, path, data) = (self.root.clone(), self.path(&id), data.to_vec());
+        let data = tokio::task::spawn_blocking(move || Self::put_sync(&root, &path, &data).map(|()| data))
+            .await
+            .map_err(Error::internal)?
+            .map_err(io_err("write", &id))?;
+        Ok((id, data))
+    }
+
     fn path(&self, id: &BlobId) -> PathBuf {
         let h = id.as_str();
         self.root.join(&h[0..2]).join(&h[2..4]).join(h)
@@ -136,29 +147,56 @@ fn io_err(what: &str, id: &BlobId) -> impl FnOnce(std::io::Error) -> Error {
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn put(&self, data: &[u8]) -> Result<BlobId> {
-        let id = BlobId::of(data);
-        let (root, path, data) = (self.root.clone(), self.path(&id), data.to_vec());
-        let data = tokio::task::spawn_blocking(move || Self::put_sync(&root, &path, &data).map(|()| data))
-            .await
-            .map_err(Error::internal)?
-            .map_err(io_err("write", &id))?;
+        let (id, data) = self.write(data).await?;
         self.remember(&id, &Bytes::from(data));
         Ok(id)
     }
 
+    async fn put_uncached(&self, data: &[u8]) -> Result<BlobId> {
+        Ok(self.write(data).await?.0)
+    }
+
     async fn get(&self, id: &BlobId) -> Result<Option<Bytes>> {
+        let d = self.get_uncached(id).await?;
+        if let Some(d) = &d {
+            self.remember(id, d);
+        }
+        Ok(d)
+    }
+
+    async fn get_uncached(&self, id: &BlobId) -> Result<Option<Bytes>> {
         if let Some(hit) = self.cache.as_ref().zip(cache_key(id)).and_then(|(c, key)| c.get(&key)) {
             return Ok(Some(hit));
         }
         match tokio::fs::read(self.path(id)).await {
-            Ok(d) => {
-                let d = Bytes::from(d);
-                self.remember(id, &d);
-                Ok(Some(d))
-            }
+            Ok(d) => Ok(Some(Bytes::from(d))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", id)(e)),
         }
+    }
+
+    async fn get_many_uncached(&self, ids: &[BlobId]) -> Result<Vec<Option<Bytes>>> {
+        // One blocking task reads them all: a hop to a blocking thread per file cost more than
+        // the read of a file in the page cache.
+        let cache = self.cache.clone();
+        let wanted: Vec<(BlobId, PathBuf)> = ids.iter().map(|id| (id.clone(), self.path(id))).collect();
+        tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .map(|(id, path)| {
+                    if let Some(hit) = cache.as_ref().zip(cache_key(&id)).and_then(|(c, key)| c.get(&key)) {
+                        return Ok(Some(hit));
+                    }
+                    match std::fs::read(&path) {
+                        Ok(d) => Ok(Some(Bytes::from(d))),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(io_err("read", &id)(e)),
+                    }
+                })
+                .collect()
+        })
+        .await
+        .map_err(Error::internal)?
     }
 
     async fn get_prefix(&self, id: &BlobId, len: u64) -> Result<Option<Bytes>> {
@@ -205,6 +243,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, BlobId::of(b"hello"));
         assert_eq!(s.get(&a).await.unwrap().as_deref(), Some(&b"hello"[..]));
+        let c = s.put_uncached(b"other").await.unwrap();
+        let many = s.get_many_uncached(&[c.clone(), BlobId::of(b"nothing"), a.clone()]).await.unwrap();
+        assert_eq!(many, [Some(Bytes::from_static(b"other")), None, Some(Bytes::from_static(b"hello"))]);
+        s.delete(&c).await.unwrap();
         let files: Vec<_> = walk(dir.path()).into_iter().filter(|p| !p.starts_with(dir.path().join("tmp"))).collect();
         assert_eq!(files.len(), 1, "deduplicated: {files:?}");
         assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no temp file left");

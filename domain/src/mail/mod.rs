@@ -184,6 +184,11 @@ pub struct MimePart {
     /// attached message's own top part).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<MimePart>,
+    /// On the top part of a message (the whole message's, and an attached message's): the
+    /// message's IMAP envelope, read on delivery so ENVELOPE and BODYSTRUCTURE read no bytes.
+    /// Absent in messages stored before it was kept (their header is read again).
+    #[serde(default, rename = "env", skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Box<parse::ImapEnvelope>>,
 }
 
 impl MimePart {
@@ -193,6 +198,17 @@ impl MimePart {
 
     pub fn size(&self) -> u32 {
         self.body_end.saturating_sub(self.body_start)
+    }
+
+    /// Whether this (top) part's stored structure holds every envelope that ENVELOPE and
+    /// BODYSTRUCTURE show: its own and those of the messages attached in it.
+    pub fn has_envelopes(&self) -> bool {
+        fn attached(p: &MimePart) -> bool {
+            let nested_ok = !(p.media_type == "message" && p.subtype == "rfc822")
+                || p.parts.first().is_some_and(|top| top.envelope.is_some());
+            nested_ok && p.parts.iter().all(attached)
+        }
+        self.envelope.is_some() && attached(self)
     }
 }
 

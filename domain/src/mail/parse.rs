@@ -3,6 +3,7 @@
 //! stored as received, as one text part spanning its bytes.
 
 use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
 
 use super::{Envelope, MimePart};
 use crate::ids::Timestamp;
@@ -29,7 +30,9 @@ pub struct Parsed {
 /// Parses `raw`; never fails.
 pub fn parse(raw: &[u8]) -> Parsed {
     let Some(m) = MessageParser::default().parse(raw) else {
-        return Parsed { structure: opaque(raw), text: super::search::search_text(raw), ..Parsed::default() };
+        let mut structure = opaque(raw);
+        structure.envelope = Some(Box::new(imap_envelope(raw)));
+        return Parsed { structure, text: super::search::search_text(raw), ..Parsed::default() };
     };
     let ids = |v: &HeaderValue<'_>| -> Vec<String> {
         match v {
@@ -48,7 +51,8 @@ pub fn parse(raw: &[u8]) -> Parsed {
         to: addresses(m.to()),
         cc: addresses(m.cc()),
     };
-    let structure = m.parts.first().map_or_else(|| opaque(raw), |root| part(&m, root, raw, 0));
+    let mut structure = m.parts.first().map_or_else(|| opaque(raw), |root| part(&m, root, raw, 0));
+    structure.envelope = Some(Box::new(imap_envelope(raw)));
     Parsed {
         envelope,
         sent_at: m.date().map(|d| Timestamp(d.to_timestamp().saturating_mul(1000))),
@@ -61,26 +65,41 @@ pub fn parse(raw: &[u8]) -> Parsed {
 }
 
 /// One address of an envelope: display name, local part, domain (RFC 3501 §7.4.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvelopeAddress {
+    #[serde(default, rename = "n", skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, rename = "m")]
     pub mailbox: String,
+    #[serde(default, rename = "h")]
     pub host: String,
 }
 
 /// The IMAP ENVELOPE of a message: header values as written (encoded words left for the
-/// client), addresses parsed; sender and reply-to fall back to from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// client), addresses parsed; sender and reply-to fall back to from. Read once on delivery and
+/// kept with the MIME structure ([`super::MimePart::envelope`]), in a compact form: short
+/// names, empty fields left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImapEnvelope {
+    #[serde(default, rename = "d", skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
+    #[serde(default, rename = "s", skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    #[serde(default, rename = "f", skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<EnvelopeAddress>,
+    #[serde(default, rename = "se", skip_serializing_if = "Vec::is_empty")]
     pub sender: Vec<EnvelopeAddress>,
+    #[serde(default, rename = "r", skip_serializing_if = "Vec::is_empty")]
     pub reply_to: Vec<EnvelopeAddress>,
+    #[serde(default, rename = "t", skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<EnvelopeAddress>,
+    #[serde(default, rename = "c", skip_serializing_if = "Vec::is_empty")]
     pub cc: Vec<EnvelopeAddress>,
+    #[serde(default, rename = "b", skip_serializing_if = "Vec::is_empty")]
     pub bcc: Vec<EnvelopeAddress>,
+    #[serde(default, rename = "i", skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<String>,
+    #[serde(default, rename = "id", skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
 }
 
@@ -284,7 +303,14 @@ fn part(m: &mail_parser::Message<'_>, p: &MessagePart<'_>, raw: &[u8], depth: us
         // An attached message that was not transfer-encoded was parsed in place: its offsets
         // are into the same bytes. An encoded one stays opaque.
         PartType::Message(nested) if depth < MAX_DEPTH && p.encoding == mail_parser::Encoding::None => {
-            nested.parts.first().map(|root| vec![part(nested, root, raw, depth + 1)]).unwrap_or_default()
+            let inner = |root| {
+                let mut top = part(nested, root, raw, depth + 1);
+                // What BODYSTRUCTURE tells of the attached message: the envelope of its bytes.
+                let bytes = raw.get(p.offset_body as usize..p.offset_end as usize).unwrap_or_default();
+                top.envelope = Some(Box::new(imap_envelope(bytes)));
+                top
+            };
+            nested.parts.first().map(|root| vec![inner(root)]).unwrap_or_default()
         }
         _ => Vec::new(),
     };
@@ -303,6 +329,7 @@ fn part(m: &mail_parser::Message<'_>, p: &MessagePart<'_>, raw: &[u8], depth: us
         body_end: p.offset_end,
         lines: lines(raw, p.offset_body, p.offset_end),
         parts,
+        envelope: None,
     }
 }
 
@@ -333,6 +360,16 @@ mod tests {
         assert!(body.starts_with(b"JVBERi0="), "{:?}", String::from_utf8_lossy(body));
         let text = &s.parts[0];
         assert_eq!(&raw[text.body_start as usize..text.body_start as usize + 16], b"See you at noon.");
+        // The envelope is kept with the structure, and comes back from its stored form.
+        let env = s.envelope.as_deref().expect("envelope");
+        assert_eq!(
+            env.to[1],
+            EnvelopeAddress { name: Some("Carol".into()), mailbox: "carol".into(), host: "example.com".into() }
+        );
+        assert_eq!((env.sender.len(), env.bcc.len()), (1, 0));
+        let json = serde_json::to_string(s).expect("json");
+        assert!(json.contains("\"env\":{\"d\":"), "{json}");
+        assert_eq!(&serde_json::from_str::<super::super::MimePart>(&json).expect("json"), s);
     }
 
     #[test]

@@ -262,9 +262,9 @@ impl crate::Core {
         if size > self.settings.max_item_size {
             return Err(Error::TooLarge { size, max: self.settings.max_item_size });
         }
-        let parsed = parse::parse(raw);
-        let blob = self.blobs.put(raw).await?;
-        Ok(Incoming { parsed, blob, size })
+        // The bytes are on their way to the disk (and its fsyncs) while they are parsed here.
+        let (blob, parsed) = tokio::join!(self.blobs.put_uncached(raw), async { parse::parse(raw) });
+        Ok(Incoming { parsed, blob: blob?, size })
     }
 
     /// Stores an incoming message in one mailbox of `account`, in its thread.
@@ -445,9 +445,17 @@ impl crate::Core {
             .ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
     }
 
-    /// The whole message (`whole`), or what [`Self::read_message_head`] reads.
-    pub async fn read_message_or_head(&self, reader: &MailboxReader, m: &Message, whole: bool) -> Result<bytes::Bytes> {
-        if whole { self.read_message(reader, m).await } else { self.read_message_head(reader, m).await }
+    /// Several messages' bytes (in order), through a reader of a mailbox of their account.
+    pub async fn read_messages(&self, reader: &MailboxReader, ms: &[&Message]) -> Result<Vec<bytes::Bytes>> {
+        if ms.iter().any(|m| m.account != reader.account) {
+            return Err(Error::not_found("message"));
+        }
+        let ids: Vec<crate::ids::BlobId> = ms.iter().map(|m| m.blob.clone()).collect();
+        let got = self.blobs.get_many_uncached(&ids).await?;
+        got.into_iter()
+            .zip(ms)
+            .map(|(b, m)| b.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob))))
+            .collect()
     }
 
     /// A message's bytes, through a reader of a mailbox of its account.
@@ -455,7 +463,7 @@ impl crate::Core {
         if m.account != reader.account {
             return Err(Error::not_found("message"));
         }
-        self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
+        self.blobs.get_uncached(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
     }
 
     /// Takes the exclusive lock on the account's POP3 maildrop (RFC 1939 §8), seen by every
@@ -572,7 +580,7 @@ impl crate::Core {
             .into_iter()
             .find(|(m, _)| m.uid == uid)
             .ok_or_else(|| Error::not_found(format!("message {uid} in {mailbox:?}")))?;
-        self.blobs.get(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
+        self.blobs.get_uncached(&m.blob).await?.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
     }
 
     /// Mails the pending quota warnings, one to each account that crossed 70 % or 90 % (the

@@ -614,26 +614,30 @@ impl MailStore for SqlStore {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.message_id).collect();
-        let mut messages = Vec::with_capacity(ids.len());
-        // Bounded IN lists: SQLite allows 32,766 parameters, PostgreSQL 65,535.
-        for chunk in ids.chunks(10_000) {
-            messages.extend(
-                message::Entity::find()
-                    .filter(message::Column::Id.is_in(chunk.iter().copied()))
-                    .all(&self.db)
-                    .await
-                    .map_err(db_err)?,
-            );
+        // A thousand at a time, each row made a message at once: a mailbox of thousands is not
+        // held as rows, copies of them and messages all at the same time.
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(1000) {
+            let mut messages: Vec<Option<message::Model>> = message::Entity::find()
+                .filter(message::Column::Id.is_in(chunk.iter().map(|r| r.message_id)))
+                .order_by_asc(message::Column::Id)
+                .all(&self.db)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(Some)
+                .collect();
+            let ids: Vec<i64> = messages.iter().flatten().map(|m| m.id).collect();
+            for r in chunk {
+                // A message is in a mailbox once (a unique key), so each row is taken once.
+                if let Ok(at) = ids.binary_search(&r.message_id)
+                    && let Some(m) = messages[at].take()
+                {
+                    out.push((to_membership(r)?, to_message(m)?));
+                }
+            }
         }
-        messages.sort_by_key(|m| m.id);
-        rows.iter()
-            .filter_map(|r| {
-                let at = messages.binary_search_by_key(&r.message_id, |m| m.id).ok()?;
-                Some((r, messages[at].clone()))
-            })
-            .map(|(r, m)| Ok((to_membership(r)?, to_message(m)?)))
-            .collect()
+        Ok(out)
     }
 
     async fn seen_states(&self, principal: PrincipalId, messages: &[i64]) -> Result<Vec<(i64, bool, Modseq)>> {
