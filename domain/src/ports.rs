@@ -307,6 +307,18 @@ pub trait MailStore: Send + Sync + 'static {
         new: crate::mail::NewMessage,
         thread: Option<i64>,
     ) -> Result<Committed<crate::mail::Stored>>;
+    /// [`Self::append_message`] that waits for `durable` (the message's bytes reaching the
+    /// disk) only just before it commits, so the transaction's work overlaps the fsyncs of the
+    /// blob. When `durable` fails nothing is committed.
+    async fn append_message_after(
+        &self,
+        new: crate::mail::NewMessage,
+        thread: Option<i64>,
+        durable: Durable<'_>,
+    ) -> Result<Committed<crate::mail::Stored>> {
+        durable.await?;
+        self.append_message(new, thread).await
+    }
     // --- full-text index (its rows are written with the message and go with it)
     /// The messages of the account (only those in `mailbox`, if given) whose indexed text
     /// meets every condition of `query` (case-insensitive substrings of the normalized text,
@@ -475,6 +487,9 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// Removes a document; whether it was there.
     async fn remove_document(&self, account: AccountId, kind: &str, id: i64) -> Result<bool>;
 }
+
+/// Waits until bytes a write depends on are durably stored.
+pub type Durable<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;
 
 /// Content-addressed bytes.
 #[async_trait]

@@ -11,6 +11,32 @@ pub(super) struct Incoming {
     pub(super) parsed: parse::Parsed,
     pub(super) blob: crate::ids::BlobId,
     pub(super) size: u64,
+    /// The write of the bytes when it may still be under way (`take_in_pending`);
+    /// none when they are stored.
+    pub(super) pending: Option<PendingWrite>,
+}
+
+/// A blob write under way; waited for (once) before a row that names the blob commits.
+pub(super) struct PendingWrite {
+    handle: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<crate::ids::BlobId>>>>,
+    done: tokio::sync::OnceCell<()>,
+}
+
+impl Incoming {
+    /// Returns once the bytes are durably stored. A wait given up half way (its caller went
+    /// away) leaves the write unknown: later waits fail rather than file a message whose bytes
+    /// may not be there.
+    pub(super) async fn durable(&self) -> Result<()> {
+        let Some(p) = &self.pending else { return Ok(()) };
+        p.done
+            .get_or_try_init(|| async {
+                let handle = p.handle.lock().map_err(|_| Error::internal("blob write lock poisoned"))?.take();
+                let handle = handle.ok_or_else(|| Error::internal("the blob write was abandoned"))?;
+                handle.await.map_err(Error::internal)?.map(|_| ())
+            })
+            .await?;
+        Ok(())
+    }
 }
 
 /// What delivery did for one recipient.
@@ -219,7 +245,7 @@ impl crate::Core {
     /// in their own transaction. Each recipient gets its own outcome (over quota, say); the
     /// message is only acknowledged for those whose outcome is `Ok`.
     pub async fn deliver(&self, recipients: &[PrincipalId], raw: &[u8]) -> Result<Vec<Delivered>> {
-        let incoming = self.take_in(raw).await?;
+        let incoming = self.take_in_pending(raw)?;
         let out = self.deliver_incoming(&incoming, recipients).await;
         if out.iter().any(|d| d.outcome.is_ok()) {
             self.restore_blob(&incoming.blob, raw).await?;
@@ -264,7 +290,23 @@ impl crate::Core {
         }
         // The bytes are on their way to the disk (and its fsyncs) while they are parsed here.
         let (blob, parsed) = tokio::join!(self.blobs.put_uncached(raw), async { parse::parse(raw) });
-        Ok(Incoming { parsed, blob: blob?, size })
+        Ok(Incoming { parsed, blob: blob?, size, pending: None })
+    }
+
+    /// [`Self::take_in`] that does not wait for the bytes to be stored: their write (and its
+    /// fsyncs) goes on while the message is parsed and filed, and [`Self::file`] waits for it
+    /// just before its commit. Whoever else uses the blob (a queue row) waits with
+    /// [`Incoming::durable`] first.
+    pub(super) fn take_in_pending(&self, raw: &[u8]) -> Result<Incoming> {
+        let size = raw.len() as u64;
+        if size > self.settings.max_item_size {
+            return Err(Error::TooLarge { size, max: self.settings.max_item_size });
+        }
+        let blob = crate::ids::BlobId::of(raw);
+        let (blobs, bytes) = (self.blobs.clone(), raw.to_vec());
+        let handle = tokio::spawn(async move { blobs.put_uncached(&bytes).await });
+        let pending = PendingWrite { handle: std::sync::Mutex::new(Some(handle)), done: tokio::sync::OnceCell::new() };
+        Ok(Incoming { parsed: parse::parse(raw), blob, size, pending: Some(pending) })
     }
 
     /// Stores an incoming message in one mailbox of `account`, in its thread.
@@ -286,7 +328,7 @@ impl crate::Core {
             keywords,
             mailboxes: vec![mailbox],
         };
-        Ok(self.publish(self.store.append_message(new, thread).await?))
+        Ok(self.publish(self.store.append_message_after(new, thread, Box::pin(m.durable())).await?))
     }
 
     /// The thread a message joins: by its references, else (for a reply or forward, whose
@@ -379,7 +421,8 @@ impl crate::Core {
                 .get(&msg.blob)
                 .await?
                 .ok_or_else(|| Error::internal(format!("blob {} is missing", msg.blob)))?;
-            let incoming = Incoming { parsed: parse::parse(&raw), blob: msg.blob.clone(), size: msg.size };
+            let incoming =
+                Incoming { parsed: parse::parse(&raw), blob: msg.blob.clone(), size: msg.size, pending: None };
             let stored = self.file(&incoming, to.account, to.id, msg.keywords.clone(), msg.received_at).await?;
             self.restore_blob(&msg.blob, &raw).await?;
             if let Some(new) = stored.memberships.first() {
@@ -405,7 +448,7 @@ impl crate::Core {
     ) -> Result<Stored> {
         let access = self.access(who, mailbox).await?;
         access.require(Rights::CREATE)?;
-        let incoming = self.take_in(raw).await?;
+        let incoming = self.take_in_pending(raw)?;
         let at = received_at.unwrap_or_else(Timestamp::now);
         let stored = self.file(&incoming, access.collection.account, mailbox, keywords, at).await?;
         self.restore_blob(&incoming.blob, raw).await?;

@@ -9,7 +9,7 @@ use kontor_domain::mail::{
     Envelope, KeywordOp, Keywords, Mailbox, MailboxRole, Membership, Message, MimePart, NewMessage, Stored,
 };
 use kontor_domain::model::CollectionKind;
-use kontor_domain::ports::{Committed, MailStore, NewCollection};
+use kontor_domain::ports::{Committed, Durable, MailStore, NewCollection};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
@@ -255,6 +255,15 @@ impl MailStore for SqlStore {
     }
 
     async fn append_message(&self, new: NewMessage, thread: Option<i64>) -> Result<Committed<Stored>> {
+        self.append_message_after(new, thread, Box::pin(async { Ok(()) })).await
+    }
+
+    async fn append_message_after(
+        &self,
+        new: NewMessage,
+        thread: Option<i64>,
+        durable: Durable<'_>,
+    ) -> Result<Committed<Stored>> {
         if new.mailboxes.is_empty() {
             return Err(Error::invalid("a message must be in at least one mailbox"));
         }
@@ -325,6 +334,8 @@ impl MailStore for SqlStore {
             tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string()));
             memberships.push(to_membership(&row)?);
         }
+        // The row names the blob: it commits only once the bytes are on the disk.
+        durable.await?;
         let events = tx.commit().await?;
         Ok(Committed { value: Stored { message: to_message(m)?, memberships }, events })
     }
