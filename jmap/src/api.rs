@@ -21,9 +21,11 @@ pub const QUOTA: &str = "urn:ietf:params:jmap:quota";
 pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
 pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
+pub const CONTACTS: &str = "urn:ietf:params:jmap:contacts";
+pub const CALENDARS: &str = "urn:ietf:params:jmap:calendars";
 
 /// The capabilities a request may name in `using`.
-pub const KNOWN: [&str; 6] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET];
+pub const KNOWN: [&str; 8] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET, CONTACTS, CALENDARS];
 
 /// What one request's method calls share.
 pub struct Ctx<'a> {
@@ -252,6 +254,8 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         "Quota" => QUOTA,
         "EmailSubmission" | "Identity" => SUBMISSION,
         "VacationResponse" => VACATION,
+        "AddressBook" | "ContactCard" => CONTACTS,
+        "Calendar" | "CalendarEvent" => CALENDARS,
         _ => MAIL,
     };
     if !ctx.uses(needs) {
@@ -277,6 +281,10 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         ("VacationResponse", v @ ("get" | "set")) => {
             generic::dispatch::<crate::submission::VacationResponse>(ctx, v, args).await
         }
+        ("AddressBook", v) => generic::dispatch::<crate::contacts::AddressBook>(ctx, v, args).await,
+        ("ContactCard", v) => generic::dispatch::<crate::contacts::ContactCard>(ctx, v, args).await,
+        ("Calendar", v) => generic::dispatch::<crate::calendars::Calendar>(ctx, v, args).await,
+        ("CalendarEvent", v) => generic::dispatch::<crate::calendar_event::CalendarEvent>(ctx, v, args).await,
         _ => Err(MethodError::unknown_method(name)),
     }
 }

@@ -13,9 +13,14 @@
 
 mod api;
 mod blob;
+mod calendar_event;
+mod calendars;
+mod contacts;
+mod convert;
 mod email;
 mod error;
 mod generic;
+mod groupware;
 mod ids;
 mod mailbox;
 mod misc;

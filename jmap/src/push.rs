@@ -29,6 +29,8 @@ pub struct Params {
 pub fn types_of(kind: CollectionKind) -> &'static [&'static str] {
     match kind {
         CollectionKind::MailFolder => &["Mailbox", "Email", "Thread"],
+        CollectionKind::AddressBook => &["AddressBook", "ContactCard"],
+        CollectionKind::Calendar => &["Calendar", "CalendarEvent"],
         _ => &[],
     }
 }
@@ -71,7 +73,8 @@ impl Stream {
                         // Missed events: announce every type of every account, the client re-syncs.
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                             let all: Vec<AccountId> = self.accounts.iter().copied().collect();
-                            match self.state_change(&all, &[CollectionKind::MailFolder]).await {
+                            let kinds = [CollectionKind::MailFolder, CollectionKind::AddressBook, CollectionKind::Calendar];
+                            match self.state_change(&all, &kinds).await {
                                 Some(s) => return Some(self.finish(s)),
                                 None => continue,
                             }

@@ -10,7 +10,7 @@ use kontor_domain::auth::Authenticated;
 use kontor_domain::model::{CollectionKind, Principal};
 use serde_json::{Map, Value, json};
 
-use crate::api::{CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET};
+use crate::api::{CALENDARS, CONTACTS, CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET};
 use crate::error::RequestError;
 use crate::{Jmap, Limits, ids};
 
@@ -19,11 +19,22 @@ async fn accounts(
     core: &Core,
     who: &Principal,
 ) -> kontor_domain::Result<Vec<(String, String, bool, Vec<&'static str>)>> {
-    let mut out = vec![(ids::account(who.id), who.address.to_string(), true, vec![MAIL, QUOTA, SUBMISSION, VACATION])];
+    let mut out = vec![(
+        ids::account(who.id),
+        who.address.to_string(),
+        true,
+        vec![MAIL, QUOTA, SUBMISSION, VACATION, CONTACTS, CALENDARS],
+    )];
     for (owner, kinds) in core.shared_accounts(who).await? {
         let mut caps = Vec::new();
         if kinds.contains(&CollectionKind::MailFolder) {
             caps.push(MAIL);
+        }
+        if kinds.contains(&CollectionKind::AddressBook) {
+            caps.push(CONTACTS);
+        }
+        if kinds.contains(&CollectionKind::Calendar) {
+            caps.push(CALENDARS);
         }
         if !caps.is_empty() {
             out.push((ids::account(owner.id), owner.address.to_string(), false, caps));
@@ -53,6 +64,18 @@ fn mail_capability(limits: &Limits) -> Value {
             "hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword"
         ],
         "mayCreateTopLevelMailbox": true,
+    })
+}
+
+/// The draft's account capability of `urn:ietf:params:jmap:calendars`.
+fn calendars_capability(personal: bool) -> Value {
+    json!({
+        "maxCalendarsPerEvent": 1,
+        "minDateTime": "0001-01-01T00:00:00Z",
+        "maxDateTime": "9999-12-31T23:59:59Z",
+        "maxExpandedQueryDuration": "P366D",
+        "maxParticipantsPerEvent": null,
+        "mayCreateCalendar": personal,
     })
 }
 
@@ -88,6 +111,8 @@ async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domai
             let cap = match c {
                 MAIL => mail_capability(&l),
                 SUBMISSION => json!({ "maxDelayedSend": 0, "submissionExtensions": {} }),
+                CONTACTS => json!({ "maxAddressBooksPerCard": 1, "mayCreateAddressBook": personal }),
+                CALENDARS => calendars_capability(personal),
                 _ => json!({}),
             };
             account_caps.insert(c.to_owned(), cap);
@@ -118,9 +143,13 @@ async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domai
                 "url": format!("{}/jmap/ws", base.replacen("http", "ws", 1)),
                 "supportsPush": true,
             },
+            CONTACTS: {},
+            CALENDARS: {},
         },
         "accounts": accounts_json,
-        "primaryAccounts": { MAIL: me, QUOTA: me, SUBMISSION: me, VACATION: me },
+        "primaryAccounts": {
+            MAIL: me, QUOTA: me, SUBMISSION: me, VACATION: me, CONTACTS: me, CALENDARS: me,
+        },
         "username": who.address.to_string(),
         "apiUrl": format!("{base}/jmap/api/"),
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?type={{type}}"),
