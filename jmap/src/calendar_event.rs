@@ -141,7 +141,9 @@ fn check_event(e: &Map<String, Value>) -> Result<(), SetError> {
     for (k, v) in e {
         let ok = match k.as_str() {
             "@type" => v.as_str() == Some("Event"),
-            "start" => v.as_str().is_some_and(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok()),
+            "start" => {
+                v.as_str().is_some_and(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").is_ok())
+            }
             "timeZone" => {
                 v.is_null() || v.as_str().is_some_and(|z| recurrence::resolve_zone(z).is_some() || z == "Etc/UTC")
             }
@@ -181,7 +183,11 @@ fn first_instance(object: &CalendarObject, from: Option<i64>) -> Option<recurren
         Some(s) => Range { start: MIN_TIME, end: s.saturating_add(3 * 86_400) },
         None => Range::ALL,
     };
-    object.instances("VEVENT", w).into_iter().next().or_else(|| object.instances("VEVENT", Range::ALL).into_iter().next())
+    object
+        .instances("VEVENT", w)
+        .into_iter()
+        .next()
+        .or_else(|| object.instances("VEVENT", Range::ALL).into_iter().next())
 }
 
 fn event_json(ctx_zone: Option<&str>, l: &gw::Loaded, props: Option<&[String]>) -> Option<Map<String, Value>> {
@@ -222,7 +228,8 @@ fn event_text(e: &mut Map<String, Value>, original: Option<&str>) -> Result<Stri
     e.retain(|k, _| !JMAP_ONLY.contains(&k.as_str()));
     e.entry("@type").or_insert_with(|| json!("Event"));
     check_event(e)?;
-    convert::json_to_event(e, original).ok_or_else(|| SetError::invalid_properties(&[], "the event cannot be converted"))
+    convert::json_to_event(e, original)
+        .ok_or_else(|| SetError::invalid_properties(&[], "the event cannot be converted"))
 }
 
 #[async_trait]
@@ -362,6 +369,9 @@ impl ObjectType for CalendarEvent {
             ));
         }
         let filter = args.get("filter").filter(|f| !f.is_null());
+        if let Some(f) = filter {
+            gw::check_filter(f, EVENT_FILTERS, "events")?;
+        }
         let query_zone = match args.get("timeZone") {
             None | Some(Value::Null) => None,
             Some(Value::String(z)) if recurrence::resolve_zone(z).is_some() => Some(z.clone()),
@@ -415,6 +425,9 @@ impl ObjectType for CalendarEvent {
     }
 }
 
+const EVENT_FILTERS: &[&str] =
+    &["inCalendars", "after", "before", "uid", "title", "description", "location", "owner", "attendee", "text"];
+
 fn sort_events(found: &mut [(i64, String, String)], sort: Option<&Value>) -> Result<(), MethodError> {
     let mut keys = vec![("start".to_owned(), true)];
     if let Some(Value::Array(sort)) = sort {
@@ -449,7 +462,12 @@ fn text_in(v: &Value, needle: &str) -> bool {
 }
 
 /// The draft's FilterCondition (and AND/OR/NOT operators) on one event.
-fn matches_event(f: &Value, e: &Map<String, Value>, object: &CalendarObject, l: &gw::Loaded) -> Result<bool, MethodError> {
+fn matches_event(
+    f: &Value,
+    e: &Map<String, Value>,
+    object: &CalendarObject,
+    l: &gw::Loaded,
+) -> Result<bool, MethodError> {
     let Value::Object(f) = f else { return Err(MethodError::invalid_arguments("a filter must be an object")) };
     if let Some(op) = f.get("operator") {
         let Some(Value::Array(conds)) = f.get("conditions") else {
@@ -484,7 +502,9 @@ fn matches_event(f: &Value, e: &Map<String, Value>, object: &CalendarObject, l: 
                 let Value::Array(list) = v else {
                     return Err(MethodError::invalid_arguments("inCalendars must be an array of ids"));
                 };
-                list.iter().filter_map(Value::as_str).any(|c| ids::parse_collection(c, CALENDARS.coll) == Some(l.item.collection))
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .any(|c| ids::parse_collection(c, CALENDARS.coll) == Some(l.item.collection))
             }
             "uid" => e.get("uid") == Some(v),
             "title" => text_in(&get("title"), &needle(v)?),
@@ -496,7 +516,9 @@ fn matches_event(f: &Value, e: &Map<String, Value>, object: &CalendarObject, l: 
             "owner" | "attendee" => text_in(&get("participants"), &needle(v)?),
             "text" => {
                 let n = needle(v)?;
-                ["title", "description", "locations", "virtualLocations", "participants"].iter().any(|p| text_in(&get(p), &n))
+                ["title", "description", "locations", "virtualLocations", "participants"]
+                    .iter()
+                    .any(|p| text_in(&get(p), &n))
             }
             _ => return Err(MethodError::new("unsupportedFilter", format!("cannot filter events by {k}"))),
         };
@@ -508,7 +530,10 @@ fn matches_event(f: &Value, e: &Map<String, Value>, object: &CalendarObject, l: 
 }
 
 /// The time zone of each calendar of the account the caller reads.
-async fn zones(ctx: &Ctx<'_>, account: AccountId) -> Result<Vec<(kontor_domain::ids::CollectionId, Option<String>)>, MethodError> {
+async fn zones(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+) -> Result<Vec<(kontor_domain::ids::CollectionId, Option<String>)>, MethodError> {
     let mut out = Vec::new();
     for a in gw::collections(ctx, account, CALENDARS).await? {
         out.push((a.collection.id, zone(ctx, &a).await));

@@ -446,8 +446,11 @@ impl ObjectType for ContactCard {
         args: &Map<String, Value>,
         window: &Window,
     ) -> Result<QueryOut, MethodError> {
-        let (items, _) = gw::load_items(ctx, account, BOOKS, None).await?;
         let filter = args.get("filter").filter(|f| !f.is_null());
+        if let Some(f) = filter {
+            gw::check_filter(f, CARD_FILTERS, "cards")?;
+        }
+        let (items, _) = gw::load_items(ctx, account, BOOKS, None).await?;
         let mut found: Vec<(Value, i64, String)> = Vec::new();
         for l in &items {
             let Some(card) = card_json(l, None) else { continue };
@@ -463,6 +466,25 @@ impl ObjectType for ContactCard {
         window.apply(found.into_iter().map(|(_, _, id)| id).collect())
     }
 }
+
+const CARD_FILTERS: &[&str] = &[
+    "inAddressBook",
+    "uid",
+    "kind",
+    "hasMember",
+    "text",
+    "name",
+    "name/given",
+    "name/surname",
+    "name/surname2",
+    "nickname",
+    "organization",
+    "email",
+    "phone",
+    "onlineService",
+    "address",
+    "note",
+];
 
 fn sort_cards(found: &mut [(Value, i64, String)], sort: Option<&Value>) -> Result<(), MethodError> {
     let Some(Value::Array(sort)) = sort else { return Ok(()) };
@@ -543,9 +565,7 @@ fn matches_card(f: &Value, card: &Value, l: &gw::Loaded) -> Result<bool, MethodE
     }
     for (k, v) in f {
         let ok = match k.as_str() {
-            "inAddressBook" => {
-                v.as_str().and_then(|b| ids::parse_collection(b, BOOKS.coll)) == Some(l.item.collection)
-            }
+            "inAddressBook" => v.as_str().and_then(|b| ids::parse_collection(b, BOOKS.coll)) == Some(l.item.collection),
             "uid" => card["uid"] == *v,
             "kind" => card["kind"].as_str().unwrap_or("individual") == v.as_str().unwrap_or_default(),
             "hasMember" => v.as_str().is_some_and(|m| card["members"][m] == true),

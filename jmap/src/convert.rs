@@ -119,7 +119,10 @@ mod tests {
             "emails": { "e1": { "address": "bob@example.com" } },
         });
         let text = json_to_card(made.as_object().unwrap(), "4.0").unwrap();
-        assert!(text.contains("VERSION:4.0") && text.contains("UID:new-1") && text.contains("bob@example.com"), "{text}");
+        assert!(
+            text.contains("VERSION:4.0") && text.contains("UID:new-1") && text.contains("bob@example.com"),
+            "{text}"
+        );
         assert!(text.contains("N:Jones;Bob") || text.contains("N;"), "{text}");
     }
 
@@ -148,7 +151,10 @@ mod tests {
         });
         let text = json_to_event(made.as_object().unwrap(), None).unwrap();
         assert!(text.starts_with("BEGIN:VCALENDAR\r\n") && text.contains("VERSION:2.0"), "{text}");
-        assert!(text.contains("BEGIN:VEVENT") && text.contains("SUMMARY:Lunch") && text.contains("UID:new-e"), "{text}");
+        assert!(
+            text.contains("BEGIN:VEVENT") && text.contains("SUMMARY:Lunch") && text.contains("UID:new-e"),
+            "{text}"
+        );
         assert!(text.contains("PRODID:") && text.contains("BEGIN:VTIMEZONE"), "{text}");
     }
 }

@@ -291,11 +291,7 @@ pub async fn set_text_properties(
 
 /// `shareWith` (RFC 9670): the grants on the collection by principal id, for a caller that
 /// may manage them (else null: RFC 9670 shows them only to those).
-pub async fn share_with(
-    ctx: &Ctx<'_>,
-    a: &Access,
-    to_json: fn(Rights) -> Value,
-) -> Result<Value, MethodError> {
+pub async fn share_with(ctx: &Ctx<'_>, a: &Access, to_json: fn(Rights) -> Value) -> Result<Value, MethodError> {
     if !a.rights.contains(Rights::SHARE) {
         return Ok(Value::Null);
     }
@@ -317,6 +313,7 @@ pub async fn set_share_with(
     from_json: fn(&Map<String, Value>) -> Rights,
 ) -> Result<(), SetError> {
     let bad = |m: &str| SetError::invalid_properties(&["shareWith"], m);
+    a.require(Rights::SHARE)?;
     let mut changes: Vec<(String, Rights)> = Vec::new();
     if let Some(whole) = whole {
         let wanted = match whole {
@@ -349,13 +346,12 @@ pub async fn set_share_with(
             None => None,
         };
         let Some(grantee) = grantee else { return Err(bad(&format!("no principal {id}"))) };
-        ctx.core
-            .share(ctx.who, a.collection.account, Some(a.collection.id), &grantee.address, rights)
-            .await
-            .map_err(|e| match e {
+        ctx.core.share(ctx.who, a.collection.account, Some(a.collection.id), &grantee.address, rights).await.map_err(
+            |e| match e {
                 Error::Invalid(m) | Error::CrossDomainGrant(m) => bad(&m),
                 other => SetError::from(other),
-            })?;
+            },
+        )?;
     }
     Ok(())
 }
@@ -407,4 +403,23 @@ pub fn one_collection<'a>(
 /// The `{id: true}` map of an item's collection.
 pub fn collection_ids(spec: Spec, c: CollectionId) -> Value {
     json!({ ids::collection(spec.coll, c): true })
+}
+
+/// Checks a `/query` filter before it runs: objects, AND/OR/NOT operators with conditions,
+/// and condition properties among `known`.
+pub fn check_filter(f: &Value, known: &[&str], what: &str) -> Result<(), MethodError> {
+    let Value::Object(f) = f else { return Err(MethodError::invalid_arguments("a filter must be an object")) };
+    if let Some(op) = f.get("operator") {
+        if !matches!(op.as_str(), Some("AND" | "OR" | "NOT")) {
+            return Err(MethodError::invalid_arguments("operator must be AND, OR or NOT"));
+        }
+        let Some(Value::Array(conds)) = f.get("conditions") else {
+            return Err(MethodError::invalid_arguments("a filter operator needs conditions"));
+        };
+        return conds.iter().try_for_each(|c| check_filter(c, known, what));
+    }
+    match f.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(MethodError::new("unsupportedFilter", format!("cannot filter {what} by {k}"))),
+        None => Ok(()),
+    }
 }
