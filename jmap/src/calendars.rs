@@ -106,7 +106,7 @@ fn unchanged_ok(list: &[Access], a: &Access, k: &str, v: &Value) -> bool {
 }
 
 /// The dead properties a create or update sets: (namespace, name, value or removal).
-fn text_props(object: &Map<String, Value>) -> Result<Vec<(&'static str, &'static str, Option<String>)>, SetError> {
+fn text_props(object: &Map<String, Value>) -> Result<Vec<gw::TextProp>, SetError> {
     let mut out = Vec::new();
     for (k, ns, name) in [
         ("description", CALDAV, "calendar-description"),
@@ -180,12 +180,17 @@ impl ObjectType for Calendar {
     }
 
     async fn create(ctx: &Ctx<'_>, account: AccountId, object: &Map<String, Value>) -> Result<Value, SetError> {
-        let list = gw::collections(ctx, account, CALENDARS).await.unwrap_or_default();
         for (k, v) in object {
             let settable = matches!(k.as_str(), "name" | "description" | "color" | "timeZone" | "shareWith");
-            let harmless = matches!(k.as_str(), "sortOrder" | "isSubscribed" | "isVisible" | "includeInAvailability")
-                || (k.starts_with("defaultAlerts") && v.is_null());
-            if !settable && !(harmless && list.first().is_some_and(|a| unchanged_ok(&list, a, k, v))) {
+            // What every calendar here has anyway may be sent.
+            let harmless = match k.as_str() {
+                "sortOrder" => v.as_u64() == Some(0),
+                "isSubscribed" | "isVisible" => v.as_bool() == Some(true),
+                "includeInAvailability" => v.as_str() == Some("all"),
+                "defaultAlertsWithTime" | "defaultAlertsWithoutTime" => v.is_null(),
+                _ => false,
+            };
+            if !settable && !harmless {
                 return Err(SetError::invalid_properties(&[k], format!("{k} cannot be set")));
             }
         }

@@ -261,13 +261,12 @@ pub async fn text_property(ctx: &Ctx<'_>, a: &Access, namespace: &str, name: &st
     Some(v)
 }
 
+/// A text dead property to set: namespace, name, and the value (`None`: remove it).
+pub type TextProp = (&'static str, &'static str, Option<String>);
+
 /// Sets (or with `None` removes) text dead properties of a collection, where CalDAV/CardDAV
 /// clients keep them too, and logs a change of the collection so its state moves.
-pub async fn set_text_properties(
-    ctx: &Ctx<'_>,
-    a: &Access,
-    values: Vec<(&str, &str, Option<String>)>,
-) -> Result<(), SetError> {
+pub async fn set_text_properties(ctx: &Ctx<'_>, a: &Access, values: Vec<TextProp>) -> Result<(), SetError> {
     if values.is_empty() {
         return Ok(());
     }

@@ -7,6 +7,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Server, Store};
@@ -246,10 +248,26 @@ async fn calendars_both_ways(store: &Store) {
     assert!(ics.contains("SUMMARY:Lunch") && ics.contains("DTSTART;TZID=Europe/Paris:20260302T120000"), "{ics}");
     assert!(ics.contains("BEGIN:VTIMEZONE") && ics.contains("PRODID:"), "{ics}");
 
-    // CalDAV → JMAP: a recurring event with an override, and a task (not an event).
+    // CalDAV → JMAP: a recurring event with an override, and a task (not an event). Push
+    // tells an EventSource client that CalendarEvent moved.
+    let url = ann.session["eventSourceUrl"]
+        .as_str()
+        .unwrap()
+        .replace("{types}", "CalendarEvent")
+        .replace("{closeafter}", "state")
+        .replace("{ping}", "0");
+    let mut stream = ann.http.get(url).basic_auth(&ann.user, Some(&ann.password)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
     let put =
         ann.dav_put("calendars/ann@example.com/calendar/standup.ics", "text/calendar", &weekly("standup-1")).await;
     assert_eq!(put, StatusCode::CREATED);
+    let mut text = String::new();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), stream.chunk()).await.unwrap().unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let change: Value = serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert!(change["changed"][&ann.account]["CalendarEvent"].is_string(), "{change}");
+    assert!(change["changed"][&ann.account].get("Email").is_none(), "{change}");
     let todo = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\nUID:todo-1\r\nDTSTAMP:20260101T000000Z\r\n\
         SUMMARY:Not an event\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
     assert_eq!(
