@@ -2,13 +2,16 @@
 //! JSCalendar converted from the stored iCalendar objects (one UID per object: the master and
 //! its overrides, which become `recurrenceOverrides`). An event written here is stored as
 //! iCalendar, so CalDAV clients read it. `/query` by time range finds recurring events by
-//! their instances, expanded by the domain's recurrence module (the one CalDAV uses).
+//! their instances, expanded by the domain's recurrence module (the one CalDAV uses); with
+//! `expandRecurrences` it answers one id per instance (`v<item>-<UTC recurrence id>`), which
+//! /get shows as the draft's instance objects and /set turns into overrides or exclusions of
+//! the master.
 //!
 //! Tasks (VTODO) and journals are not CalendarEvents: they stay reachable over CalDAV only.
 
 use async_trait::async_trait;
 use kontor_domain::changes::ObjectType as Obj;
-use kontor_domain::ids::AccountId;
+use kontor_domain::ids::{AccountId, ItemId};
 use kontor_domain::recurrence::{self, CalendarObject, MAX_TIME, MIN_TIME, Window as Range};
 use kontor_domain::rights::Rights;
 use serde_json::{Map, Value, json};
@@ -190,6 +193,86 @@ fn first_instance(object: &CalendarObject, from: Option<i64>) -> Option<recurren
         .or_else(|| object.instances("VEVENT", Range::ALL).into_iter().next())
 }
 
+/// An instance of a recurring event (`expandRecurrences`): the event's id, `-`, and the
+/// instance's recurrence id in UTC (`v12-20260105T090000Z`).
+fn instance_id(item: ItemId, rid: i64) -> String {
+    format!("{}-{}", ids::item(CALENDARS.item, item), recurrence::format_utc(rid))
+}
+
+/// The event id and recurrence id of an instance id.
+fn parse_instance(s: &str) -> Option<(String, i64)> {
+    let (base, rid) = s.split_once('-')?;
+    ids::parse_item(base, CALENDARS.item)?;
+    Some((base.to_owned(), recurrence::parse_utc(rid)?))
+}
+
+/// A UTC time as a JSCalendar LocalDateTime in a zone (UTC when it has none).
+fn local_time(t: i64, zone: Option<&str>) -> Option<String> {
+    use chrono::TimeZone as _;
+    let tz = zone.and_then(recurrence::resolve_zone).unwrap_or(calcard::common::timezone::Tz::UTC);
+    let d = tz.timestamp_opt(t, 0).single()?;
+    Some(d.naive_local().format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+/// The recurrence id of an instance as the master's `recurrenceOverrides` key: local time in
+/// the event's zone (a floating event's, the calendar's). `None` when `rid` is no instance.
+fn instance_key(master: &Map<String, Value>, text: &str, rid: i64, cal_zone: Option<&str>) -> Option<String> {
+    let zone = master.get("timeZone").and_then(Value::as_str).or(cal_zone);
+    let local = local_time(rid, zone)?;
+    let moved = master.get("recurrenceOverrides").and_then(|o| o.get(&local)).is_some();
+    let at_rid = CalendarObject::parse(text, cal_zone).is_some_and(|o| {
+        o.instances("VEVENT", Range { start: rid, end: rid.saturating_add(1) })
+            .iter()
+            .any(|i| i.recurrence_id == Some(rid))
+    });
+    (moved || at_rid).then_some(local)
+}
+
+/// The draft's instance object: the master without its rule, at its recurrence id, with the
+/// override's patch applied. `None` for an excluded instance.
+fn instance_json(master: &Map<String, Value>, id: &str, key: &str) -> Option<Map<String, Value>> {
+    let mut e = master.clone();
+    let overrides = e.remove("recurrenceOverrides");
+    e.remove("recurrenceRule");
+    e.insert("recurrenceId".into(), json!(key));
+    e.insert("start".into(), json!(key));
+    if let Some(tz) = master.get("timeZone").filter(|v| v.is_string()) {
+        e.insert("recurrenceIdTimeZone".into(), tz.clone());
+    }
+    e.insert("baseEventId".into(), master.get("id").cloned().unwrap_or(Value::Null));
+    e.insert("id".into(), json!(id));
+    if let Some(Value::Object(p)) = overrides.as_ref().and_then(|o| o.get(key)) {
+        if p.get("excluded") == Some(&Value::Bool(true)) {
+            return None;
+        }
+        gw::apply_patch(&mut e, p).ok()?;
+    }
+    Some(e)
+}
+
+/// A patch of an instance as a patch of its master: under `recurrenceOverrides/<key>/`.
+fn instance_patch(
+    master: &mut Map<String, Value>,
+    key: &str,
+    patch: &Map<String, Value>,
+) -> Result<Map<String, Value>, SetError> {
+    let overrides = master.entry("recurrenceOverrides").or_insert_with(|| json!({}));
+    let Value::Object(overrides) = overrides else {
+        return Err(SetError::new("serverFail", "the stored overrides cannot be read"));
+    };
+    overrides.entry(key.to_owned()).or_insert_with(|| json!({}));
+    let mut out = Map::new();
+    for (k, v) in patch {
+        let top = k.split('/').next().unwrap_or_default();
+        if JMAP_ONLY.contains(&top) || matches!(top, "uid" | "recurrenceId" | "recurrenceRule" | "recurrenceOverrides")
+        {
+            return Err(SetError::invalid_properties(&[k], format!("{k} cannot be changed on one instance")));
+        }
+        out.insert(format!("recurrenceOverrides/{key}/{k}"), v.clone());
+    }
+    Ok(out)
+}
+
 fn event_json(ctx_zone: Option<&str>, l: &gw::Loaded, props: Option<&[String]>) -> Option<Map<String, Value>> {
     let mut e = convert::event_to_json(&l.text)?;
     if e.get("@type").and_then(Value::as_str) != Some("Event") {
@@ -249,23 +332,59 @@ impl ObjectType for CalendarEvent {
         args: &Map<String, Value>,
     ) -> Result<(Vec<Value>, Vec<String>), MethodError> {
         let all = matches!(args.get("properties"), None | Some(Value::Null));
-        let (items, mut not_found) = gw::load_items(ctx, account, CALENDARS, wanted).await?;
-        let mut out = Vec::with_capacity(items.len());
         let explicit = !all;
-        let zones = if explicit && props.iter().any(|p| p.starts_with("utc")) {
+        // Instance ids (from an expanded query) are read through their master events.
+        let (mut plain, mut instances) = (None, Vec::new());
+        if let Some(w) = wanted {
+            let mut p = Vec::new();
+            for id in w {
+                match parse_instance(&id) {
+                    Some((base, rid)) => instances.push((id, base, rid)),
+                    None => p.push(id),
+                }
+            }
+            plain = Some(p);
+        }
+        let (items, mut not_found) = match &plain {
+            Some(p) if p.is_empty() => (Vec::new(), Vec::new()),
+            _ => gw::load_items(ctx, account, CALENDARS, plain.clone()).await?,
+        };
+        let zones = if !instances.is_empty() || (explicit && props.iter().any(|p| p.starts_with("utc"))) {
             zones(ctx, account).await?
         } else {
             Vec::new()
         };
+        let zone_of = |l: &gw::Loaded| zones.iter().find(|(c, _)| *c == l.item.collection).and_then(|(_, z)| z.clone());
+        let mut out = Vec::with_capacity(items.len() + instances.len());
         for l in &items {
-            let z = zones.iter().find(|(c, _)| *c == l.item.collection).and_then(|(_, z)| z.as_deref());
-            match event_json(z, l, explicit.then_some(props)) {
+            match event_json(zone_of(l).as_deref(), l, explicit.then_some(props)) {
                 Some(v) => out.push(Value::Object(v)),
                 // Tasks and journals are not events; asked for by id, they are not found.
                 None if args.get("ids").is_some_and(|v| !v.is_null()) => {
                     not_found.push(ids::item(CALENDARS.item, l.item.id));
                 }
                 None => {}
+            }
+        }
+        if !instances.is_empty() {
+            let bases: Vec<String> = instances.iter().map(|(_, b, _)| b.clone()).collect();
+            let (masters, _) = gw::load_items(ctx, account, CALENDARS, Some(bases)).await?;
+            for (id, base, rid) in instances {
+                let l = masters.iter().find(|l| ids::item(CALENDARS.item, l.item.id) == base);
+                let found = l.and_then(|l| {
+                    let master = event_json(None, l, None)?;
+                    let key = instance_key(&master, &l.text, rid, zone_of(l).as_deref())?;
+                    instance_json(&master, &id, &key)
+                });
+                match found {
+                    Some(mut e) => {
+                        if explicit {
+                            e.retain(|k, _| props.iter().any(|p| p == k));
+                        }
+                        out.push(Value::Object(e));
+                    }
+                    None => not_found.push(id),
+                }
             }
         }
         Ok((out, not_found))
@@ -308,6 +427,9 @@ impl ObjectType for CalendarEvent {
         id: &str,
         patch: &Map<String, Value>,
     ) -> Result<Option<Value>, SetError> {
+        if let Some((base, rid)) = parse_instance(id) {
+            return update_instance(ctx, account, &base, rid, InstanceChange::Patch(patch)).await;
+        }
         let l = gw::item_for_update(ctx, account, CALENDARS, id).await?;
         let mut e = event_json(None, &l, None).ok_or_else(SetError::not_found)?;
         let mut cals = gw::collection_ids(CALENDARS, l.item.collection);
@@ -349,6 +471,9 @@ impl ObjectType for CalendarEvent {
     }
 
     async fn destroy(ctx: &Ctx<'_>, account: AccountId, id: &str, _args: &Map<String, Value>) -> Result<(), SetError> {
+        if let Some((base, rid)) = parse_instance(id) {
+            return update_instance(ctx, account, &base, rid, InstanceChange::Exclude).await.map(|_| ());
+        }
         let l = gw::item_for_update(ctx, account, CALENDARS, id).await?;
         if event_json(None, &l, Some(&[])).is_none() {
             return Err(SetError::not_found());
@@ -363,11 +488,7 @@ impl ObjectType for CalendarEvent {
         args: &Map<String, Value>,
         window: &Window,
     ) -> Result<QueryOut, MethodError> {
-        if args.get("expandRecurrences").and_then(Value::as_bool) == Some(true) {
-            return Err(MethodError::invalid_arguments(
-                "expandRecurrences is not supported: query finds events by their instances, without expanding",
-            ));
-        }
+        let expand = crate::generic::boolean(args, "expandRecurrences")?;
         let filter = args.get("filter").filter(|f| !f.is_null());
         if let Some(f) = filter {
             gw::check_filter(f, EVENT_FILTERS, "events")?;
@@ -386,6 +507,15 @@ impl ObjectType for CalendarEvent {
                     .then(|| Range { start: start.unwrap_or(MIN_TIME), end: end.unwrap_or(MAX_TIME) })
             }
             _ => None,
+        };
+        let range = match (expand, range) {
+            (false, r) => r,
+            (true, Some(r)) if r.start > MIN_TIME && r.end < MAX_TIME => Some(r),
+            (true, _) => {
+                return Err(MethodError::invalid_arguments(
+                    "expandRecurrences needs a filter condition with both after and before",
+                ));
+            }
         };
         let readable: Vec<_> = gw::collections(ctx, account, CALENDARS)
             .await?
@@ -412,11 +542,21 @@ impl ObjectType for CalendarEvent {
                 {
                     continue;
                 }
+                let uid = e.get("uid").and_then(Value::as_str).unwrap_or_default().to_owned();
+                if let (true, Some(w)) = (expand, range) {
+                    for i in object.instances("VEVENT", w) {
+                        let id = match i.recurrence_id {
+                            Some(rid) => instance_id(l.item.id, rid),
+                            None => ids::item(CALENDARS.item, l.item.id),
+                        };
+                        found.push((i.start, uid.clone(), id));
+                    }
+                    continue;
+                }
                 let start = match range {
                     Some(w) => object.instances("VEVENT", w).first().map(|i| i.start),
                     None => first_instance(&object, l.item.span.start).map(|i| i.start),
                 };
-                let uid = e.get("uid").and_then(Value::as_str).unwrap_or_default().to_owned();
                 found.push((start.unwrap_or(MAX_TIME), uid, ids::item(CALENDARS.item, l.item.id)));
             }
         }
@@ -539,4 +679,43 @@ async fn zones(
         out.push((a.collection.id, zone(ctx, &a).await));
     }
     Ok(out)
+}
+
+/// What a /set does to one instance of a recurring event.
+enum InstanceChange<'a> {
+    Patch(&'a Map<String, Value>),
+    Exclude,
+}
+
+/// Changes one instance: an override (or, to destroy it, an exclusion) in its master.
+async fn update_instance(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+    base: &str,
+    rid: i64,
+    change: InstanceChange<'_>,
+) -> Result<Option<Value>, SetError> {
+    let l = gw::item_for_update(ctx, account, CALENDARS, base).await?;
+    let mut master = event_json(None, &l, None).ok_or_else(SetError::not_found)?;
+    let access = gw::collections(ctx, account, CALENDARS)
+        .await
+        .map_err(|_| SetError::not_found())?
+        .into_iter()
+        .find(|a| a.collection.id == l.item.collection)
+        .ok_or_else(SetError::not_found)?;
+    let cal_zone = zone(ctx, &access).await;
+    let key = instance_key(&master, &l.text, rid, cal_zone.as_deref()).ok_or_else(SetError::not_found)?;
+    let patch = match change {
+        InstanceChange::Patch(p) => instance_patch(&mut master, &key, p)?,
+        InstanceChange::Exclude => {
+            let mut p = Map::new();
+            p.insert(format!("recurrenceOverrides/{key}"), json!({ "excluded": true }));
+            instance_patch(&mut master, &key, &Map::new())?;
+            p
+        }
+    };
+    gw::apply_patch(&mut master, &patch)?;
+    let text = event_text(&mut master, Some(&l.text))?;
+    ctx.core.replace_item(ctx.who, l.item.id, ICS, text.as_bytes(), Some(l.item.modseq)).await?;
+    Ok(None)
 }

@@ -305,12 +305,48 @@ async fn calendars_both_ways(store: &Store) {
     let found = ann.call("CalendarEvent/query", json!({ "filter": { "title": "lunch" } })).await;
     assert_eq!(found["ids"], json!([lunch]));
 
+    // Expanded: one id per instance; an instance reads as the draft's instance object, and
+    // changing or destroying one writes an override or an exclusion into the master.
+    let mut expand = q("2026-01-12T00:00:00Z", "2026-01-27T00:00:00Z");
+    expand["expandRecurrences"] = json!(true);
+    let found = ann.call("CalendarEvent/query", expand.clone()).await;
+    let inst = |day: &str| format!("{standup_id}-202601{day}T090000Z");
+    assert_eq!(found["ids"], json!([inst("12"), inst("19"), inst("26")]), "{found}");
+    let got = ann.call("CalendarEvent/get", json!({ "ids": [inst("19"), inst("20"), &lunch] })).await;
+    let moved = got["list"].as_array().unwrap().iter().find(|e| e["id"] == json!(inst("19"))).unwrap();
+    assert_eq!(moved["title"], "Standup (afternoon)", "{got}");
+    assert_eq!(
+        (moved["start"].as_str(), moved["recurrenceId"].as_str()),
+        (Some("2026-01-19T14:00:00"), Some("2026-01-19T10:00:00"))
+    );
+    assert_eq!(moved["baseEventId"], json!(standup_id));
+    assert!(moved.get("recurrenceRule").is_none(), "{moved}");
+    assert_eq!(got["list"].as_array().unwrap().len(), 2, "{got}");
+    assert_eq!(got["notFound"], json!([inst("20")]), "no instance on the 20th: {got}");
+    let r = ann
+        .call(
+            "CalendarEvent/set",
+            json!({ "update": { inst("26"): { "title": "Standup (remote)" } }, "destroy": [inst("12")] }),
+        )
+        .await;
+    assert!(r["updated"].get(inst("26")).is_some() && r["destroyed"] == json!([inst("12")]), "{r}");
+    let (_, ics) = ann.dav_get("calendars/ann@example.com/calendar/standup.ics").await;
+    assert!(
+        ics.contains("RECURRENCE-ID;TZID=Europe/Berlin:20260126T100000") && ics.contains("Standup (remote)"),
+        "{ics}"
+    );
+    assert!(ics.contains("EXDATE") && ics.contains("20260112T100000"), "{ics}");
+    let found = ann.call("CalendarEvent/query", expand).await;
+    assert_eq!(found["ids"], json!([inst("19"), inst("26")]), "{found}");
+    let unbounded = json!({ "filter": { "after": "2026-01-01T00:00:00Z" }, "expandRecurrences": true });
+    assert_eq!(ann.error("CalendarEvent/query", unbounded).await, "invalidArguments");
+
     // A JMAP change keeps the rule, the override, and what iCalendar has that JSCalendar lacks.
     let r = ann.call("CalendarEvent/set", json!({ "update": { &standup_id: { "title": "Daily standup" } } })).await;
     assert!(r["updated"].get(&standup_id).is_some(), "{r}");
     let (_, ics) = ann.dav_get("calendars/ann@example.com/calendar/standup.ics").await;
     assert!(ics.contains("SUMMARY:Daily standup") && ics.contains("RRULE:FREQ=WEEKLY;COUNT=6"), "{ics}");
-    assert!(ics.contains("Standup (afternoon)") && ics.contains("RECURRENCE-ID"), "{ics}");
+    assert!(ics.contains("Standup (afternoon)") && ics.contains("Standup (remote)"), "{ics}");
     assert!(ics.contains("X-CUSTOM;X-P=1:kept") && ics.contains("X-WR-CALNAME:kept too"), "{ics}");
 
     // Calendars: create with a colour, rename, move an event in, destroy.
