@@ -433,9 +433,8 @@ async fn query<T: ObjectType>(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> M
     if let Some(t) = out.total {
         v["total"] = json!(t);
     }
-    if let Some(l) = w.limit {
-        v["limit"] = json!(l);
-    }
+    // No `limit` in the answer: RFC 8620 §5.5 returns it only when the server set or changed
+    // the limit, and the server takes the client's as given.
     Ok(v)
 }
 

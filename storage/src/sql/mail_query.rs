@@ -148,12 +148,15 @@ impl SqlStore {
     ) -> Result<Vec<(Message, Vec<Membership>)>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let rows = message::Entity::find()
-                .filter(message::Column::AccountId.eq(account.0))
+            // By primary key only, the account checked on the rows: with `account_id = ?` in the
+            // WHERE clause SQLite (no statistics) walks the account's index instead of looking
+            // up the ids, a scan of every message of the account (30 ms at 100,000 messages).
+            let mut rows = message::Entity::find()
                 .filter(message::Column::Id.is_in(chunk.iter().copied()))
                 .all(&self.db)
                 .await
                 .map_err(db_err)?;
+            rows.retain(|m| m.account_id == account.0);
             let members = mailbox_message::Entity::find()
                 .filter(mailbox_message::Column::MessageId.is_in(rows.iter().map(|m| m.id)))
                 .order_by_asc(mailbox_message::Column::MailboxId)
