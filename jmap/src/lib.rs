@@ -79,7 +79,7 @@ pub(crate) struct Jmap {
 /// the task that posts push notifications.
 pub fn router(core: Arc<Core>, push: PushSettings) -> Router {
     let limits = Limits::for_core(&core);
-    push_sub::spawn_dispatcher(core.clone());
+    push_sub::spawn_dispatcher(&core);
     let state = Jmap { core, limits, push: Arc::new(push) };
     Router::new()
         .route("/jmap/session", get(session::handle))

@@ -228,9 +228,11 @@ impl ObjectType for PushSubscription {
 }
 
 /// Posts a StateChange to the verified, unexpired subscriptions of each account that changes,
-/// for as long as the event bus runs.
-pub fn spawn_dispatcher(core: Arc<Core>) {
+/// for as long as the event bus runs. The task does not keep the core alive: when the server
+/// drops it (shutting down), the bus closes and the task ends.
+pub fn spawn_dispatcher(core: &Arc<Core>) {
     let mut events = core.bus.subscribe();
+    let weak = Arc::downgrade(core);
     tokio::spawn(async move {
         loop {
             let (account, kinds) = match events.recv().await {
@@ -238,6 +240,7 @@ pub fn spawn_dispatcher(core: Arc<Core>) {
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
+            let Some(core) = weak.upgrade() else { return };
             let now = Timestamp::now().rfc3339();
             for (_, o) in subscriptions(&core, account).await {
                 let live = o.get("verified") == Some(&Value::Bool(true))
