@@ -106,7 +106,8 @@ async fn serve(j: Jmap, who: Principal, mut socket: WebSocket) {
                     Ok(Event::Changed { account, kinds, .. }) => (account, kinds),
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        (who.id, vec![kontor_domain::model::CollectionKind::MailFolder])
+                        use kontor_domain::model::CollectionKind as K;
+                        (who.id, vec![K::MailFolder, K::AddressBook, K::Calendar])
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
