@@ -369,7 +369,7 @@ impl ObjectType for ContactCard {
         };
         let mut card = object.clone();
         let generated = if gw::opt_string(&card, "uid")?.is_none() {
-            let uid = format!("urn:uuid:{}", gw::random_id());
+            let uid = format!("urn:uuid:{}", gw::random_uuid());
             card.insert("uid".into(), json!(uid));
             Some(uid)
         } else {

@@ -224,6 +224,15 @@ pub fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A random (version 4) UUID, for the `urn:uuid:` UIDs of new cards.
+pub fn random_uuid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 /// The collection an id names, of those the caller sees (`None` when not one of them).
 pub fn find<'a>(list: &'a [Access], spec: Spec, id: &str) -> Option<&'a Access> {
     let c = ids::parse_collection(id, spec.coll)?;
