@@ -159,7 +159,7 @@ pub async fn copy(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> MethodResult 
             }
         }
     }
-    let or_null = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+    let or_null = crate::generic::or_null;
     Ok(json!({
         "fromAccountId": ids::account(from),
         "accountId": ids::account(to),

@@ -147,6 +147,22 @@ pub async fn dispatch<T: ObjectType>(ctx: &mut Ctx<'_>, verb: &str, args: Map<St
     }
 }
 
+/// A state for small values that are not in the change log: a hash (FNV-1a) of their text.
+pub fn state_of(text: &str) -> String {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+/// A map of answers, or null when it is empty (the `created`/`notCreated`… arguments).
+pub fn or_null(m: Map<String, Value>) -> Value {
+    if m.is_empty() { Value::Null } else { Value::Object(m) }
+}
+
+/// Objects kept only in the user's own account (identities, quotas, submissions).
+pub fn own_account(ctx: &Ctx<'_>, account: AccountId) -> Result<(), MethodError> {
+    if account == ctx.who.id { Ok(()) } else { Err(MethodError::account_not_found()) }
+}
+
 /// Checks the arguments are among `known` (RFC 8620: unknown arguments are invalid).
 pub fn known_arguments(args: &Map<String, Value>, known: &[&str]) -> Result<(), MethodError> {
     match args.keys().find(|k| !known.contains(&k.as_str())) {
@@ -363,7 +379,6 @@ async fn set<T: ObjectType>(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> Met
         }
     }
     let new_state = T::state(ctx, account).await?;
-    let or_null = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
     Ok(json!({
         "accountId": ids::account(account),
         "oldState": old_state,

@@ -25,7 +25,7 @@ impl ObjectType for Identity {
         // state is what the list holds.
         let list = ctx.core.identities(ctx.who).await?;
         let text: Vec<String> = list.iter().map(|(a, n, _)| format!("{a}|{}", n.as_deref().unwrap_or(""))).collect();
-        Ok(format!("{:x}", fnv(text.join("\n").as_bytes())))
+        Ok(crate::generic::state_of(&text.join("\n")))
     }
 
     async fn get(
@@ -66,10 +66,7 @@ impl ObjectType for Identity {
     }
 }
 
-/// Only the user's own account has identities and quotas here.
-fn own(ctx: &Ctx<'_>, account: AccountId) -> Result<(), MethodError> {
-    if account == ctx.who.id { Ok(()) } else { Err(MethodError::account_not_found()) }
-}
+use crate::generic::own_account as own;
 
 /// The objects asked for (all, with `None`) and the ids not found.
 fn pick(all: Vec<(String, Value)>, ids: Option<Vec<String>>) -> (Vec<Value>, Vec<String>) {
@@ -87,11 +84,6 @@ fn pick(all: Vec<(String, Value)>, ids: Option<Vec<String>>) -> (Vec<Value>, Vec
             (list, not_found)
         }
     }
-}
-
-/// FNV-1a: a short state for small values that are not in the change log.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub struct Quota;

@@ -47,10 +47,7 @@ async fn accounts(
 pub async fn state(core: &Core, who: &Principal) -> kontor_domain::Result<String> {
     let list = accounts(core, who).await?;
     let text: String = list.iter().map(|(id, name, _, caps)| format!("{id}:{name}:{};", caps.join(","))).collect();
-    Ok(format!(
-        "{:016x}",
-        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-    ))
+    Ok(crate::generic::state_of(&text))
 }
 
 fn mail_capability(limits: &Limits) -> Value {

@@ -18,9 +18,7 @@ const KIND: &str = "jmap-submission";
 
 pub struct EmailSubmission;
 
-fn own(ctx: &Ctx<'_>, account: AccountId) -> Result<(), MethodError> {
-    if account == ctx.who.id { Ok(()) } else { Err(MethodError::account_not_found()) }
-}
+use generic::own_account as own;
 
 fn submission_id(doc: i64) -> String {
     format!("s{doc}")
@@ -373,10 +371,7 @@ impl ObjectType for VacationResponse {
             &Self::PROPERTIES.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>(),
         ))
         .unwrap_or_default();
-        Ok(format!(
-            "{:x}",
-            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-        ))
+        Ok(generic::state_of(&text))
     }
 
     async fn get(

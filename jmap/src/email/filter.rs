@@ -58,10 +58,7 @@ fn node(
         };
         let keyword = || -> Result<String, MethodError> {
             let w = string()?;
-            if w.is_empty()
-                || w.len() > 255
-                || w.bytes().any(|b| !(0x21..=0x7e).contains(&b) || b"(){]%*\"\\".contains(&b))
-            {
+            if !super::is_keyword(w) {
                 return Err(MethodError::invalid_arguments(format!("{w:?} is not a keyword")));
             }
             Ok(w.to_ascii_lowercase())

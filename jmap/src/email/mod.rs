@@ -76,7 +76,7 @@ async fn import(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> MethodResult {
             }
         }
     }
-    let or_null = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+    let or_null = crate::generic::or_null;
     Ok(serde_json::json!({
         "accountId": ids::account(account),
         "oldState": old_state,
@@ -403,8 +403,13 @@ impl ObjectType for Email {
     }
 }
 
+/// Whether `k` may be a keyword (RFC 8621 §4.1.1: 1–255 printable ASCII, none of `( ) { ] % * " \`).
+pub(crate) fn is_keyword(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..=0x7e).contains(&b) && !b"(){]%*\"\\".contains(&b))
+}
+
 fn keyword(k: &str) -> Result<String, SetError> {
-    if k.is_empty() || k.len() > 255 || k.bytes().any(|b| !(0x21..=0x7e).contains(&b) || b"(){]%*\"\\".contains(&b)) {
+    if !is_keyword(k) {
         return Err(SetError::invalid_properties(&["keywords"], format!("{k:?} is not a keyword")));
     }
     if k.eq_ignore_ascii_case("$recent") {
