@@ -15,12 +15,15 @@ pub enum Event {
     Changed { account: AccountId, modseq: Modseq, kinds: Vec<CollectionKind> },
     /// The account's use crossed a warning mark upwards.
     QuotaWarning { account: AccountId, level: QuotaLevel, used_bytes: u64, limit_bytes: u64 },
+    /// The account's share notices changed (a colleague shared something with it, or one was
+    /// dismissed).
+    Noticed { account: AccountId },
 }
 
 impl Event {
     pub fn account(&self) -> AccountId {
         match self {
-            Self::Changed { account, .. } | Self::QuotaWarning { account, .. } => *account,
+            Self::Changed { account, .. } | Self::QuotaWarning { account, .. } | Self::Noticed { account } => *account,
         }
     }
 }

@@ -25,6 +25,7 @@ pub use services::collections::Access;
 pub use services::files::{DRIVE_ROOT, Node};
 pub use services::mail::{Delivered, MailboxReader, Recipient};
 pub use services::mail_view::{LogPage, MailView};
+pub use services::share_notices::{ShareNotice, ShareNotices};
 pub use services::submission::{Route, SendAs, Submitted};
 pub use services::vacation::Vacation;
 pub use services::{AclEntry, SharedMailbox};

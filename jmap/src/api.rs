@@ -23,9 +23,12 @@ pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
 pub const CONTACTS: &str = "urn:ietf:params:jmap:contacts";
 pub const CALENDARS: &str = "urn:ietf:params:jmap:calendars";
+pub const PRINCIPALS: &str = "urn:ietf:params:jmap:principals";
+pub const PRINCIPALS_OWNER: &str = "urn:ietf:params:jmap:principals:owner";
 
 /// The capabilities a request may name in `using`.
-pub const KNOWN: [&str; 8] = [CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET, CONTACTS, CALENDARS];
+pub const KNOWN: [&str; 10] =
+    [CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET, CONTACTS, CALENDARS, PRINCIPALS, PRINCIPALS_OWNER];
 
 /// What one request's method calls share.
 pub struct Ctx<'a> {
@@ -256,6 +259,7 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         "VacationResponse" => VACATION,
         "AddressBook" | "ContactCard" => CONTACTS,
         "Calendar" | "CalendarEvent" => CALENDARS,
+        "Principal" | "ShareNotification" => PRINCIPALS,
         _ => MAIL,
     };
     if !ctx.uses(needs) {
@@ -285,6 +289,12 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         ("ContactCard", v) => generic::dispatch::<crate::contacts::ContactCard>(ctx, v, args).await,
         ("Calendar", v) => generic::dispatch::<crate::calendars::Calendar>(ctx, v, args).await,
         ("CalendarEvent", v) => generic::dispatch::<crate::calendar_event::CalendarEvent>(ctx, v, args).await,
+        ("Principal", v @ ("get" | "changes" | "query" | "queryChanges" | "set")) => {
+            generic::dispatch::<crate::principals::Principal>(ctx, v, args).await
+        }
+        ("ShareNotification", v @ ("get" | "changes" | "query" | "queryChanges" | "set")) => {
+            generic::dispatch::<crate::principals::ShareNotification>(ctx, v, args).await
+        }
         _ => Err(MethodError::unknown_method(name)),
     }
 }

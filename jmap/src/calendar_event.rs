@@ -318,6 +318,9 @@ fn event_text(e: &mut Map<String, Value>, original: Option<&str>) -> Result<Stri
 #[async_trait]
 impl ObjectType for CalendarEvent {
     const NAME: &'static str = "CalendarEvent";
+    const COPY: bool = true;
+    /// A copy goes to the target account's default collection unless the entry names one.
+    const SERVER_SET: &'static [&'static str] = &["id", "calendarIds"];
     const PROPERTIES: &'static [&'static str] = EVENT_PROPERTIES;
 
     async fn state(ctx: &Ctx<'_>, account: AccountId) -> Result<String, MethodError> {

@@ -332,6 +332,9 @@ fn card_text(card: &mut Map<String, Value>, version: &str) -> Result<String, Set
 #[async_trait]
 impl ObjectType for ContactCard {
     const NAME: &'static str = "ContactCard";
+    const COPY: bool = true;
+    /// A copy goes to the target account's default collection unless the entry names one.
+    const SERVER_SET: &'static [&'static str] = &["id", "addressBookIds"];
     const PROPERTIES: &'static [&'static str] = CARD_PROPERTIES;
 
     async fn state(ctx: &Ctx<'_>, account: AccountId) -> Result<String, MethodError> {

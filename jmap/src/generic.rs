@@ -113,6 +113,31 @@ pub trait ObjectType: Send + Sync {
         Err(SetError::forbidden(format!("{} objects cannot be destroyed", Self::NAME)))
     }
 
+    /// Whether the type has `/copy` (RFC 8620 §5.4).
+    const COPY: bool = false;
+    /// Properties `/copy` does not carry over: the server sets them on the copy.
+    const SERVER_SET: &'static [&'static str] = &["id"];
+
+    /// Copies object `id` of account `from` into `account`, `overrides` replacing properties
+    /// of the original: by default the original's every property, the overrides on top, and a
+    /// create.
+    async fn copy(
+        ctx: &Ctx<'_>,
+        from: AccountId,
+        account: AccountId,
+        id: &str,
+        overrides: &Map<String, Value>,
+    ) -> Result<Value, SetError> {
+        let all: Vec<String> = Self::PROPERTIES.iter().map(|p| (*p).to_owned()).collect();
+        let (list, _) = Self::get(ctx, from, Some(vec![id.to_owned()]), &all, &Map::new())
+            .await
+            .map_err(|e| SetError::new(e.kind, e.description.unwrap_or_default()))?;
+        let Some(Value::Object(mut object)) = list.into_iter().next() else { return Err(SetError::not_found()) };
+        object.retain(|k, _| !Self::SERVER_SET.contains(&k.as_str()));
+        object.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Self::create(ctx, account, &object).await
+    }
+
     async fn query(
         ctx: &Ctx<'_>,
         account: AccountId,
@@ -143,6 +168,7 @@ pub async fn dispatch<T: ObjectType>(ctx: &mut Ctx<'_>, verb: &str, args: Map<St
         "set" => set::<T>(ctx, &args).await,
         "query" => query::<T>(ctx, &args).await,
         "queryChanges" => query_changes::<T>(ctx, &args).await,
+        "copy" if T::COPY => copy::<T>(ctx, &args).await,
         _ => Err(MethodError::unknown_method(&format!("{}/{verb}", T::NAME))),
     }
 }
@@ -389,6 +415,102 @@ async fn set<T: ObjectType>(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> Met
         "notCreated": or_null(not_created),
         "notUpdated": or_null(not_updated),
         "notDestroyed": or_null(not_destroyed),
+    }))
+}
+
+/// `/copy` (RFC 8620 §5.4): objects of one account created in another, and with
+/// `onSuccessDestroyOriginal` an implicit `/set` destroying the originals.
+async fn copy<T: ObjectType>(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> MethodResult {
+    known_arguments(
+        args,
+        &[
+            "fromAccountId",
+            "ifFromInState",
+            "accountId",
+            "ifInState",
+            "create",
+            "onSuccessDestroyOriginal",
+            "destroyFromIfInState",
+        ],
+    )?;
+    let from = match args.get("fromAccountId") {
+        Some(Value::String(s)) => ids::parse_account(s).ok_or_else(MethodError::account_not_found)?,
+        _ => return Err(MethodError::invalid_arguments("fromAccountId must be a string")),
+    };
+    let account = ctx.account(args)?;
+    if from == account {
+        return Err(MethodError::invalid_arguments("fromAccountId and accountId must differ"));
+    }
+    let if_state = |name: &str, state: &str| match args.get(name) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s == state => Ok(()),
+        Some(Value::String(_)) => Err(MethodError::state_mismatch()),
+        Some(_) => Err(MethodError::invalid_arguments(format!("{name} must be a string"))),
+    };
+    if_state("ifFromInState", &T::state(ctx, from).await?)?;
+    let old_state = T::state(ctx, account).await?;
+    if_state("ifInState", &old_state)?;
+    let create = match args.get("create") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => return Err(MethodError::invalid_arguments("create must be an object")),
+    };
+    if create.len() > ctx.limits.max_objects_in_set {
+        return Err(MethodError::request_too_large(format!(
+            "{} objects; at most {} per call",
+            create.len(),
+            ctx.limits.max_objects_in_set
+        )));
+    }
+    let destroy_original = boolean(args, "onSuccessDestroyOriginal")?;
+    let (mut created, mut not_created, mut originals) = (Map::new(), Map::new(), Vec::new());
+    for (creation_id, object) in create {
+        let Value::Object(mut object) = object else {
+            not_created.insert(creation_id, SetError::invalid_properties(&[], "not an object").to_value());
+            continue;
+        };
+        let source = match object.remove("id") {
+            Some(Value::String(s)) => ctx.resolve(&s).map(str::to_owned),
+            _ => None,
+        };
+        let Some(source) = source.filter(|_| ids::valid(&creation_id)) else {
+            let e = SetError::invalid_properties(
+                &["id"],
+                "each entry needs the id of the original (and a valid creation id)",
+            );
+            not_created.insert(creation_id, e.to_value());
+            continue;
+        };
+        match T::copy(ctx, from, account, &source, &object).await {
+            Ok(value) => {
+                if let Some(id) = value.get("id").and_then(Value::as_str) {
+                    ctx.created.insert(creation_id.clone(), id.to_owned());
+                }
+                created.insert(creation_id, value);
+                originals.push(Value::String(source));
+            }
+            Err(e) => {
+                not_created.insert(creation_id, e.to_value());
+            }
+        }
+    }
+    let new_state = T::state(ctx, account).await?;
+    if destroy_original && !originals.is_empty() {
+        let mut destroy = Map::new();
+        destroy.insert("accountId".into(), json!(ids::account(from)));
+        destroy.insert("destroy".into(), Value::Array(originals));
+        if let Some(s) = args.get("destroyFromIfInState").filter(|v| !v.is_null()) {
+            destroy.insert("ifInState".into(), s.clone());
+        }
+        let outcome = set::<T>(ctx, &destroy).await;
+        ctx.implicit.push((format!("{}/set", T::NAME), outcome));
+    }
+    Ok(json!({
+        "fromAccountId": ids::account(from),
+        "accountId": ids::account(account),
+        "oldState": old_state,
+        "newState": new_state,
+        "created": or_null(created),
+        "notCreated": or_null(not_created),
     }))
 }
 

@@ -24,6 +24,7 @@ mod groupware;
 mod ids;
 mod mailbox;
 mod misc;
+mod principals;
 mod push;
 mod push_sub;
 mod session;

@@ -44,7 +44,37 @@ pub fn my_rights(r: Rights) -> Value {
         "mayRename": r.contains(Rights::DELETE_COLLECTION),
         "mayDelete": r.contains(Rights::DELETE_COLLECTION),
         "maySubmit": r.contains(Rights::ALL),
+        "mayShare": r.contains(Rights::SHARE),
     })
+}
+
+/// The rights a MailboxRights object in `shareWith` grants: each `may…` is its right
+/// (`mayRename`/`mayDelete` both mean deleting and renaming; `mayShare` or `mayAdmin`, managing
+/// the grants).
+fn rights_of_mailbox(m: &Map<String, Value>) -> Rights {
+    let on = |k: &str| m.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let mut r = Rights::NONE;
+    for (key, right) in [
+        ("mayReadItems", Rights::READ),
+        ("maySetSeen", Rights::SEEN),
+        ("maySetKeywords", Rights::FLAG),
+        ("mayAddItems", Rights::CREATE),
+        ("mayRemoveItems", Rights::DELETE),
+        ("mayCreateChild", Rights::CREATE_CHILD),
+        ("mayRename", Rights::DELETE_COLLECTION),
+        ("mayDelete", Rights::DELETE_COLLECTION),
+        ("mayShare", Rights::SHARE),
+        ("mayAdmin", Rights::SHARE),
+    ] {
+        if on(key) {
+            r |= right;
+        }
+    }
+    r
+}
+
+fn access(b: &kontor_domain::mail::Mailbox, rights: Rights) -> kontor_domain::Access {
+    kontor_domain::Access { collection: b.collection.clone(), rights }
 }
 
 fn sort_order(role: Option<MailboxRole>) -> u32 {
@@ -112,6 +142,7 @@ impl ObjectType for Mailbox {
         "unreadThreads",
         "myRights",
         "isSubscribed",
+        "shareWith",
     ];
 
     async fn state(ctx: &Ctx<'_>, account: AccountId) -> Result<String, MethodError> {
@@ -131,17 +162,28 @@ impl ObjectType for Mailbox {
         } else {
             HashMap::new()
         };
-        let one = |b: &kontor_domain::mail::Mailbox, r: Rights| {
-            to_json(&view, b, r, counts.get(&b.id()).copied().unwrap_or_default(), props)
-        };
-        let Some(wanted) = ids else {
-            return Ok((view.mailboxes.iter().map(|(b, r)| one(b, *r)).collect(), Vec::new()));
+        let share_with = props.iter().any(|p| p == "shareWith");
+        let one = async |b: &kontor_domain::mail::Mailbox, r: Rights| -> Result<Value, MethodError> {
+            let mut v = to_json(&view, b, r, counts.get(&b.id()).copied().unwrap_or_default(), props);
+            if share_with {
+                v["shareWith"] = crate::groupware::share_with(ctx, &access(b, r), my_rights).await?;
+            }
+            Ok(v)
         };
         let (mut list, mut not_found) = (Vec::new(), Vec::new());
-        for id in wanted {
-            match ids::parse_mailbox(&id).and_then(|m| view.mailboxes.iter().find(|(b, _)| b.id() == m)) {
-                Some((b, r)) => list.push(one(b, *r)),
-                None => not_found.push(id),
+        match ids {
+            None => {
+                for (b, r) in &view.mailboxes {
+                    list.push(one(b, *r).await?);
+                }
+            }
+            Some(wanted) => {
+                for id in wanted {
+                    match ids::parse_mailbox(&id).and_then(|m| view.mailboxes.iter().find(|(b, _)| b.id() == m)) {
+                        Some((b, r)) => list.push(one(b, *r).await?),
+                        None => not_found.push(id),
+                    }
+                }
             }
         }
         Ok((list, not_found))
@@ -234,8 +276,14 @@ impl ObjectType for Mailbox {
     ) -> Result<Option<Value>, SetError> {
         let view = ctx.core.mail_view(ctx.who, account).await?;
         let target = ids::parse_mailbox(id).and_then(|m| view.mailbox(m)).cloned().ok_or_else(SetError::not_found)?;
+        let (patch, shares) = crate::groupware::split_share_patches(patch);
+        if patch.contains_key("shareWith") || !shares.is_empty() {
+            let rights = view.mailboxes.iter().find(|(b, _)| b.id() == target.id()).map_or(Rights::NONE, |(_, r)| *r);
+            let a = access(&target, rights);
+            crate::groupware::set_share_with(ctx, &a, patch.get("shareWith"), shares, rights_of_mailbox).await?;
+        }
         let mut rename: Option<String> = None;
-        for (k, v) in patch {
+        for (k, v) in &patch {
             match k.as_str() {
                 "isSubscribed" => {
                     let Value::Bool(on) = v else {
@@ -255,7 +303,7 @@ impl ObjectType for Mailbox {
                     }
                     rename = Some(n.clone());
                 }
-                "parentId" => {}
+                "parentId" | "shareWith" => {}
                 // Unchanged values of properties the server sets are fine to send back.
                 "sortOrder" if v.as_u64() == Some(u64::from(sort_order(target.role))) => {}
                 "role" if v.as_str() == target.role.map(MailboxRole::as_str) => {}

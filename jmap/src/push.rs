@@ -67,14 +67,15 @@ impl Stream {
                     return Some(format!("event: ping\ndata: {}\n\n", json!({ "interval": self.ping_secs })));
                 }
                 e = self.events.recv() => {
-                    let (account, kinds) = match e {
-                        Ok(Event::Changed { account, kinds, .. }) => (account, kinds),
+                    let (account, kinds, notices) = match e {
+                        Ok(Event::Changed { account, kinds, .. }) => (account, kinds, false),
+                        Ok(Event::Noticed { account }) if account == self.who.id => (account, Vec::new(), true),
                         Ok(_) => continue,
                         // Missed events: announce every type of every account, the client re-syncs.
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                             let all: Vec<AccountId> = self.accounts.iter().copied().collect();
                             let kinds = [CollectionKind::MailFolder, CollectionKind::AddressBook, CollectionKind::Calendar];
-                            match self.state_change(&all, &kinds).await {
+                            match self.state_change(&all, &kinds, true).await {
                                 Some(s) => return Some(self.finish(s)),
                                 None => continue,
                             }
@@ -84,7 +85,7 @@ impl Stream {
                     if !self.accounts.contains(&account) {
                         continue;
                     }
-                    if let Some(s) = self.state_change(&[account], &kinds).await {
+                    if let Some(s) = self.state_change(&[account], &kinds, notices).await {
                         return Some(self.finish(s));
                     }
                 }
@@ -100,24 +101,32 @@ impl Stream {
     }
 
     /// A `state` event for these accounts and kinds, if any type the client wants moved.
-    async fn state_change(&self, accounts: &[AccountId], kinds: &[CollectionKind]) -> Option<String> {
-        let change = state_change(&self.jmap.core, accounts, kinds, self.wanted.as_ref()).await?;
-        let _ = &self.who;
+    async fn state_change(&self, accounts: &[AccountId], kinds: &[CollectionKind], notices: bool) -> Option<String> {
+        let notices = notices.then_some(self.who.id);
+        let change = state_change(&self.jmap.core, accounts, kinds, notices, self.wanted.as_ref()).await?;
         Some(format!("event: state\ndata: {change}\n\n"))
     }
 }
 
-/// A StateChange object (RFC 8620 §7.1) for these accounts and kinds, if any type in `wanted`
-/// (all, with `None`) moved.
+/// A StateChange object (RFC 8620 §7.1) for these accounts and kinds, and for the share
+/// notices of `notices` (the listener's own account), if any type in `wanted` (all, with
+/// `None`) moved.
 pub async fn state_change(
     core: &kontor_domain::Core,
     accounts: &[AccountId],
     kinds: &[CollectionKind],
+    notices: Option<AccountId>,
     wanted: Option<&HashSet<String>>,
 ) -> Option<serde_json::Value> {
     let mut changed = serde_json::Map::new();
     for account in accounts {
         let mut types = BTreeMap::new();
+        if notices == Some(*account)
+            && wanted.is_none_or(|w| w.contains("ShareNotification"))
+            && let Ok(n) = core.share_notice_position(*account).await
+        {
+            types.insert("ShareNotification".to_owned(), json!(n.to_string()));
+        }
         for kind in kinds {
             let names = types_of(*kind);
             if names.is_empty() {

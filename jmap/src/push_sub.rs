@@ -235,8 +235,9 @@ pub fn spawn_dispatcher(core: &Arc<Core>) {
     let weak = Arc::downgrade(core);
     tokio::spawn(async move {
         loop {
-            let (account, kinds) = match events.recv().await {
-                Ok(Event::Changed { account, kinds, .. }) => (account, kinds),
+            let (account, kinds, notices) = match events.recv().await {
+                Ok(Event::Changed { account, kinds, .. }) => (account, kinds, None),
+                Ok(Event::Noticed { account }) => (account, Vec::new(), Some(account)),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
@@ -250,7 +251,9 @@ pub fn spawn_dispatcher(core: &Arc<Core>) {
                     .get("types")
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect());
-                if let Some(change) = crate::push::state_change(&core, &[account], &kinds, wanted.as_ref()).await {
+                if let Some(change) =
+                    crate::push::state_change(&core, &[account], &kinds, notices, wanted.as_ref()).await
+                {
                     let url = url.to_owned();
                     tokio::spawn(async move { post(&url, change).await });
                 }

@@ -10,7 +10,9 @@ use kontor_domain::auth::Authenticated;
 use kontor_domain::model::{CollectionKind, Principal};
 use serde_json::{Map, Value, json};
 
-use crate::api::{CALENDARS, CONTACTS, CORE, MAIL, QUOTA, SUBMISSION, VACATION, WEBSOCKET};
+use crate::api::{
+    CALENDARS, CONTACTS, CORE, MAIL, PRINCIPALS, PRINCIPALS_OWNER, QUOTA, SUBMISSION, VACATION, WEBSOCKET,
+};
 use crate::error::RequestError;
 use crate::{Jmap, Limits, ids};
 
@@ -23,7 +25,7 @@ async fn accounts(
         ids::account(who.id),
         who.address.to_string(),
         true,
-        vec![MAIL, QUOTA, SUBMISSION, VACATION, CONTACTS, CALENDARS],
+        vec![MAIL, QUOTA, SUBMISSION, VACATION, CONTACTS, CALENDARS, PRINCIPALS],
     )];
     for (owner, kinds) in core.shared_accounts(who).await? {
         let mut caps = Vec::new();
@@ -98,27 +100,44 @@ pub async fn handle(State(j): State<Jmap>, Extension(who): Extension<Authenticat
     }
 }
 
-async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domain::Result<Value> {
-    let l = j.limits;
-    let base = base_url(headers);
+/// The Account objects (RFC 8620 §2) of the accounts the user sees, by account id.
+pub(crate) async fn account_objects(
+    core: &Core,
+    who: &Principal,
+    l: &Limits,
+) -> kontor_domain::Result<Map<String, Value>> {
     let mut accounts_json = Map::new();
-    for (id, name, personal, caps) in accounts(&j.core, who).await? {
+    for (id, name, personal, caps) in accounts(core, who).await? {
         let mut account_caps = Map::new();
         for c in caps {
             let cap = match c {
-                MAIL => mail_capability(&l),
+                MAIL => mail_capability(l),
                 SUBMISSION => json!({ "maxDelayedSend": 0, "submissionExtensions": {} }),
                 CONTACTS => json!({ "maxAddressBooksPerCard": 1, "mayCreateAddressBook": personal }),
                 CALENDARS => calendars_capability(personal),
+                PRINCIPALS => json!({ "currentUserPrincipalId": ids::principal(who.id) }),
                 _ => json!({}),
             };
             account_caps.insert(c.to_owned(), cap);
         }
+        // RFC 9670 §2: whose account it is, and where that principal's Principal object is.
+        let owner = ids::parse_account(&id).map_or_else(String::new, ids::principal);
+        account_caps.insert(
+            PRINCIPALS_OWNER.to_owned(),
+            json!({ "accountIdForPrincipal": ids::account(who.id), "principalId": owner }),
+        );
         accounts_json.insert(
             id,
             json!({ "name": name, "isPersonal": personal, "isReadOnly": false, "accountCapabilities": account_caps }),
         );
     }
+    Ok(accounts_json)
+}
+
+async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domain::Result<Value> {
+    let l = j.limits;
+    let base = base_url(headers);
+    let accounts_json = account_objects(&j.core, who, &l).await?;
     let me = ids::account(who.id);
     Ok(json!({
         "capabilities": {
@@ -142,10 +161,12 @@ async fn session(j: &Jmap, who: &Principal, headers: &HeaderMap) -> kontor_domai
             },
             CONTACTS: {},
             CALENDARS: {},
+            PRINCIPALS: {},
+            PRINCIPALS_OWNER: {},
         },
         "accounts": accounts_json,
         "primaryAccounts": {
-            MAIL: me, QUOTA: me, SUBMISSION: me, VACATION: me, CONTACTS: me, CALENDARS: me,
+            MAIL: me, QUOTA: me, SUBMISSION: me, VACATION: me, CONTACTS: me, CALENDARS: me, PRINCIPALS: me,
         },
         "username": who.address.to_string(),
         "apiUrl": format!("{base}/jmap/api/"),

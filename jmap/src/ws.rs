@@ -102,12 +102,13 @@ async fn serve(j: Jmap, who: Principal, mut socket: WebSocket) {
                 }
             }
             e = events.recv() => {
-                let (account, kinds) = match e {
-                    Ok(Event::Changed { account, kinds, .. }) => (account, kinds),
+                let (account, kinds, notices) = match e {
+                    Ok(Event::Changed { account, kinds, .. }) => (account, kinds, None),
+                    Ok(Event::Noticed { account }) if account == who.id => (account, Vec::new(), Some(account)),
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         use kontor_domain::model::CollectionKind as K;
-                        (who.id, vec![K::MailFolder, K::AddressBook, K::Calendar])
+                        (who.id, vec![K::MailFolder, K::AddressBook, K::Calendar], Some(who.id))
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
@@ -115,7 +116,7 @@ async fn serve(j: Jmap, who: Principal, mut socket: WebSocket) {
                 if !accounts.contains(&account) {
                     continue;
                 }
-                if let Some(change) = crate::push::state_change(&j.core, &[account], &kinds, wanted.as_ref()).await
+                if let Some(change) = crate::push::state_change(&j.core, &[account], &kinds, notices, wanted.as_ref()).await
                     && socket.send(Message::Text(change.to_string().into())).await.is_err()
                 {
                     return;

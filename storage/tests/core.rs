@@ -173,7 +173,7 @@ async fn quota_refuses_and_warns_once_per_crossing(mut env: Env) {
             .into_iter()
             .filter_map(|e| match e {
                 Event::QuotaWarning { level, used_bytes, limit_bytes, .. } => Some((level, used_bytes, limit_bytes)),
-                Event::Changed { .. } => None,
+                Event::Changed { .. } | Event::Noticed { .. } => None,
             })
             .collect::<Vec<_>>()
     };

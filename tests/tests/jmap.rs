@@ -25,15 +25,17 @@ both_stores!(
     compose_send_and_vacation,
     import_parse_and_snippets,
     websocket_requests_and_push,
-    push_subscription
+    push_subscription,
+    principals_share_notifications_and_copy
 );
 
-const USING: [&str; 5] = [
+const USING: [&str; 6] = [
     "urn:ietf:params:jmap:core",
     "urn:ietf:params:jmap:mail",
     "urn:ietf:params:jmap:quota",
     "urn:ietf:params:jmap:submission",
     "urn:ietf:params:jmap:vacationresponse",
+    "urn:ietf:params:jmap:principals",
 ];
 
 fn setup(store: &Store) {
@@ -978,4 +980,177 @@ async fn push_subscription(store: &Store) {
     let r = ann.call("PushSubscription/set", json!({ "destroy": [&id] })).await;
     assert_eq!(r["destroyed"], json!([id]));
     assert_eq!(ann.call("PushSubscription/get", json!({})).await["list"], json!([]));
+}
+
+/// RFC 9670: the directory as Principal objects, Mailbox `shareWith`, the grantee's
+/// ShareNotifications (from JMAP and from the CLI) with their changes, and Email/copy out of a
+/// colleague's shared mailbox.
+async fn principals_share_notifications_and_copy(store: &Store) {
+    setup(store);
+    store.ok(&["user", "add", "carl@example.com", "--password-stdin"], Some("carls password\n"));
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let bob = Client::login(&server, "bob@example.com").await;
+    let principal = |c: &Client| format!("p{}", &c.account[1..]);
+    let (ann_p, bob_p) = (principal(&ann), principal(&bob));
+
+    // The session names the principals capability and the account's owner.
+    let caps = &ann.session["accounts"][&ann.account]["accountCapabilities"];
+    assert_eq!(caps["urn:ietf:params:jmap:principals"]["currentUserPrincipalId"], json!(ann_p), "{caps}");
+    assert_eq!(caps["urn:ietf:params:jmap:principals:owner"]["principalId"], json!(ann_p));
+    assert_eq!(ann.session["primaryAccounts"]["urn:ietf:params:jmap:principals"], json!(ann.account));
+
+    // The directory: every user of the domain, found by email, name or text.
+    let all = ann.call("Principal/get", json!({ "ids": null })).await;
+    let emails: Vec<&str> = all["list"].as_array().unwrap().iter().filter_map(|p| p["email"].as_str()).collect();
+    for e in ["ann@example.com", "bob@example.com", "carl@example.com"] {
+        assert!(emails.contains(&e), "{all}");
+    }
+    let me = all["list"].as_array().unwrap().iter().find(|p| p["id"] == json!(ann_p)).unwrap();
+    assert_eq!(me["type"], "individual");
+    assert!(me["accounts"].get(&ann.account).is_some(), "Ann reaches her own account: {me}");
+    let r = ann.call("Principal/query", json!({ "filter": { "email": "bob@" } })).await;
+    assert_eq!(r["ids"], json!([bob_p]), "{r}");
+    let r = ann
+        .call("Principal/query", json!({ "filter": { "operator": "OR", "conditions": [{ "text": "carl" }, { "name": "bob" }] }, "sort": [{ "property": "email" }] }))
+        .await;
+    assert_eq!(r["ids"].as_array().unwrap().len(), 2, "{r}");
+    let r = ann.call("Principal/get", json!({ "ids": [&bob_p, "p999999"], "properties": ["email", "accounts"] })).await;
+    assert_eq!(r["list"][0]["email"], "bob@example.com");
+    assert_eq!(r["list"][0]["accounts"], Value::Null, "Bob shared nothing with Ann yet: {r}");
+    assert_eq!(r["notFound"], json!(["p999999"]));
+    let r = ann.calls(&[("Principal/query", json!({ "accountId": ann.account, "filter": { "colour": "red" } }))]).await;
+    assert_eq!(r[0][1]["type"], "unsupportedFilter", "{r:?}");
+
+    let notes_before = bob.call("ShareNotification/get", json!({ "ids": null })).await;
+    assert_eq!(notes_before["list"], json!([]), "{notes_before}");
+    let state0 = notes_before["state"].as_str().unwrap().to_owned();
+
+    // Ann shares a folder with Bob over JMAP: shareWith shows it, Bob is told.
+    let r = ann.call("Mailbox/set", json!({ "create": { "t": { "name": "Team" } } })).await;
+    let team = r["created"]["t"]["id"].as_str().unwrap().to_owned();
+    support::deliver(&server, "ann@example.com", &[&message("Team news", "for the team", "")]).await;
+    let news = ann.call("Email/query", json!({})).await["ids"][0].as_str().unwrap().to_owned();
+    ann.call("Email/set", json!({ "update": { &news: { "mailboxIds": { &team: true }, "keywords/$flagged": true } } }))
+        .await;
+    let r = ann
+        .call(
+            "Mailbox/set",
+            json!({ "update": { &team: { "shareWith": { &bob_p: { "mayReadItems": true, "maySetSeen": true } } } } }),
+        )
+        .await;
+    assert!(r["updated"].get(&team).is_some(), "{r}");
+    let got = ann.call("Mailbox/get", json!({ "ids": [&team], "properties": ["name", "shareWith"] })).await;
+    let granted = &got["list"][0]["shareWith"][&bob_p];
+    assert_eq!(granted["mayReadItems"], true, "{got}");
+    assert_eq!(granted["mayAddItems"], false, "{got}");
+    assert_eq!(granted["maySetKeywords"], false, "{got}");
+
+    let notes = bob.call("ShareNotification/get", json!({ "ids": null })).await;
+    let list = notes["list"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{notes}");
+    let first = &list[0];
+    assert_eq!(first["objectType"], "Mailbox");
+    assert_eq!(first["objectAccountId"], json!(ann.account));
+    assert_eq!(first["objectId"], json!(team));
+    assert_eq!(first["name"], "Team");
+    assert_eq!(first["oldRights"], Value::Null, "Bob had no rights before: {first}");
+    assert_eq!(first["newRights"]["mayReadItems"], true, "{first}");
+    assert_eq!(first["changedBy"]["email"], "ann@example.com");
+    assert_eq!(first["changedBy"]["principalId"], json!(ann_p));
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let r = bob.call("ShareNotification/changes", json!({ "sinceState": state0 })).await;
+    assert_eq!(r["created"], json!([first_id]), "{r}");
+    let state1 = r["newState"].as_str().unwrap().to_owned();
+    // Nobody else is told, and Ann's Principal object for Bob now... stays without accounts;
+    // Bob's view of Ann reaches her account.
+    let carl = Client::login(&server, "carl@example.com").await;
+    assert_eq!(carl.call("ShareNotification/get", json!({})).await["list"], json!([]));
+    let r = bob.call("Principal/get", json!({ "ids": [&ann_p], "properties": ["accounts"] })).await;
+    assert!(r["list"][0]["accounts"].get(&ann.account).is_some(), "{r}");
+    // Bob may not pass the folder on.
+    let r = bob
+        .call(
+            "Mailbox/set",
+            json!({ "accountId": ann.account, "update": { &team: { format!("shareWith/{}", principal(&carl)): { "mayReadItems": true } } } }),
+        )
+        .await;
+    assert_eq!(r["notUpdated"][&team]["type"], "forbidden", "{r}");
+
+    // A change made with the CLI (editor) is a second notice, from the old rights to the new.
+    store.ok(&["share", "ann@example.com", "Team", "bob@example.com", "editor"], None);
+    let r =
+        bob.call("ShareNotification/query", json!({ "sort": [{ "property": "created", "isAscending": false }] })).await;
+    let ids = r["ids"].as_array().unwrap().clone();
+    assert_eq!(ids.len(), 2, "{r}");
+    assert_eq!(ids[1], json!(first_id), "newest first: {r}");
+    let second_id = ids[0].as_str().unwrap().to_owned();
+    let second = bob.call("ShareNotification/get", json!({ "ids": [&second_id] })).await;
+    assert_eq!(second["list"][0]["oldRights"]["maySetKeywords"], false, "{second}");
+    assert_eq!(second["list"][0]["newRights"]["maySetKeywords"], true, "{second}");
+    let r = bob.call("ShareNotification/query", json!({ "filter": { "objectType": "Calendar" } })).await;
+    assert_eq!(r["ids"], json!([]), "{r}");
+
+    // Bob dismisses the first: it is gone, and /changes says so.
+    let r = bob
+        .call("ShareNotification/set", json!({ "destroy": [&first_id], "create": { "x": { "name": "mine" } } }))
+        .await;
+    assert_eq!(r["destroyed"], json!([first_id]), "{r}");
+    assert_eq!(r["notCreated"]["x"]["type"], "forbidden", "notices are the server's: {r}");
+    let r = bob.call("ShareNotification/changes", json!({ "sinceState": state1 })).await;
+    assert_eq!(r["created"], json!([second_id]), "{r}");
+    assert_eq!(r["destroyed"], json!([first_id]), "{r}");
+    let r = bob.call("ShareNotification/get", json!({ "ids": [&first_id] })).await;
+    assert_eq!(r["notFound"], json!([first_id]));
+    let r = bob.calls(&[("ShareNotification/get", json!({ "accountId": ann.account }))]).await;
+    assert_eq!(r[0][1]["type"], "accountNotFound", "notices live in one's own account: {r:?}");
+
+    // Email/copy: Bob copies the shared message into his own Inbox, keywords kept.
+    let bob_inbox = bob.role("inbox").await;
+    let r = bob
+        .call(
+            "Email/copy",
+            json!({ "fromAccountId": ann.account, "accountId": bob.account,
+                "create": { "c": { "id": &news, "mailboxIds": { &bob_inbox: true } } } }),
+        )
+        .await;
+    let copy = r["created"]["c"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_owned();
+    let got =
+        bob.call("Email/get", json!({ "ids": [&copy], "properties": ["subject", "keywords", "mailboxIds"] })).await;
+    assert_eq!(got["list"][0]["subject"], "Team news", "{got}");
+    assert_eq!(got["list"][0]["keywords"]["$flagged"], true, "{got}");
+    assert_eq!(got["list"][0]["mailboxIds"], json!({ &bob_inbox: true }));
+    // A copy needs a mailbox of the target account, and an original the caller may read.
+    let r = bob
+        .call(
+            "Email/copy",
+            json!({ "fromAccountId": ann.account, "accountId": bob.account,
+                "create": { "a": { "id": &news, "mailboxIds": { &team: true } }, "b": { "id": "e999999", "mailboxIds": { &bob_inbox: true } } } }),
+        )
+        .await;
+    assert_eq!(r["notCreated"]["a"]["type"], "invalidProperties", "{r}");
+    assert_eq!(r["notCreated"]["b"]["type"], "notFound", "{r}");
+    // With onSuccessDestroyOriginal the original leaves Ann's folder (an editor may remove).
+    let r = bob
+        .calls(&[(
+            "Email/copy",
+            json!({ "fromAccountId": ann.account, "accountId": bob.account, "onSuccessDestroyOriginal": true,
+                "create": { "m": { "id": &news, "mailboxIds": { &bob_inbox: true } } } }),
+        )])
+        .await;
+    assert_eq!(r[0][0], "Email/copy", "{r:?}");
+    assert!(r[0][1]["created"]["m"]["id"].is_string(), "{r:?}");
+    assert_eq!(r[1][0], "Email/set", "{r:?}");
+    assert_eq!(r[1][1]["destroyed"], json!([news]), "{r:?}");
+    let q = ann.call("Email/query", json!({ "filter": { "inMailbox": &team } })).await;
+    assert_eq!(q["ids"], json!([]), "{q}");
+
+    // Ann revokes with a shareWith patch: Bob is told his rights are gone.
+    let r = ann.call("Mailbox/set", json!({ "update": { &team: { format!("shareWith/{bob_p}"): null } } })).await;
+    assert!(r["updated"].get(&team).is_some(), "{r}");
+    let r =
+        bob.call("ShareNotification/query", json!({ "sort": [{ "property": "created", "isAscending": false }] })).await;
+    let last = bob.call("ShareNotification/get", json!({ "ids": [&r["ids"][0]] })).await;
+    assert_eq!(last["list"][0]["newRights"], Value::Null, "{last}");
+    assert_eq!(last["list"][0]["oldRights"]["mayRemoveItems"], true, "{last}");
 }

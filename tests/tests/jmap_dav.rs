@@ -466,6 +466,48 @@ async fn errors_and_sharing(store: &Store) {
     assert_eq!(cals["list"][0]["myRights"]["mayWriteAll"], false);
     let events = bob.call("CalendarEvent/query", theirs.clone()).await;
     assert_eq!(events["ids"], json!([event]));
+
+    // A reviewer copies Ann's card and event into its own account (RFC 8620 §5.4), but cannot
+    // destroy the originals on success.
+    let r = bob
+        .calls_using(
+            &USING,
+            &[
+                (
+                    "ContactCard/copy",
+                    json!({ "fromAccountId": &ann.account, "accountId": &bob.account,
+                    "create": { "k": { "id": &card } }, "onSuccessDestroyOriginal": true }),
+                ),
+                (
+                    "CalendarEvent/copy",
+                    json!({ "fromAccountId": &ann.account, "accountId": &bob.account,
+                    "create": { "k": { "id": &event, "title": "Ann's, copied" } } }),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r[0][0], "ContactCard/copy", "{r:?}");
+    let copied_card = r[0][1]["created"]["k"]["id"].as_str().unwrap_or_else(|| panic!("{r:?}")).to_owned();
+    assert_eq!(r[1][0], "ContactCard/set", "the implicit destroy follows the copy: {r:?}");
+    assert_eq!(r[1][1]["notDestroyed"][&card]["type"], "forbidden", "{r:?}");
+    assert_eq!(r[2][0], "CalendarEvent/copy", "{r:?}");
+    let copied_event = r[2][1]["created"]["k"]["id"].as_str().unwrap_or_else(|| panic!("{r:?}")).to_owned();
+    let mine = bob.call("ContactCard/get", json!({ "ids": [&copied_card] })).await;
+    assert_eq!(mine["list"][0]["name"]["full"], "Ann's friend", "{mine}");
+    let mine = bob.call("CalendarEvent/get", json!({ "ids": [&copied_event], "properties": ["title", "start"] })).await;
+    assert_eq!(mine["list"][0]["title"], "Ann's, copied", "{mine}");
+    assert_eq!(mine["list"][0]["start"], "2026-05-01T09:00:00", "{mine}");
+    assert_eq!(
+        bob.error("ContactCard/copy", json!({ "fromAccountId": &bob.account, "create": {} })).await,
+        "invalidArguments",
+        "a copy goes between two accounts"
+    );
+    assert_eq!(
+        eve.error("ContactCard/copy", json!({ "fromAccountId": &ann.account, "create": { "k": { "id": &card } } }))
+            .await,
+        "accountNotFound",
+        "Eve copies nothing of Ann's"
+    );
     let r = bob
         .call(
             "ContactCard/set",

@@ -7,6 +7,7 @@ mod items;
 pub mod mail;
 mod mail_search;
 pub mod mail_view;
+pub mod share_notices;
 mod shared_mail;
 mod sharing;
 pub mod submission;

@@ -61,8 +61,19 @@ impl Core {
                 return Err(Error::forbidden(format!("{rights} (more than the caller holds)")));
             }
         }
+        let old = self
+            .store
+            .grants_on(account)
+            .await?
+            .into_iter()
+            .find(|g| g.collection == collection && g.grantee == target.id)
+            .map_or(Rights::NONE, |g| g.rights);
         let g = self.store.put_grant(account, collection, target.id, rights).await?;
         tracing::info!(owner = %owner.address, grantee = %target.address, ?collection, %rights, "grant set");
+        // The grant stands; a notice that could not be written is logged, not an error.
+        if let Err(e) = self.notice_share(who, &target, account, collection, old, rights).await {
+            tracing::warn!(error = %e, grantee = %target.address, "share notice not written");
+        }
         Ok(g)
     }
 

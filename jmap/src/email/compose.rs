@@ -329,3 +329,30 @@ pub async fn import(ctx: &Ctx<'_>, account: AccountId, o: &Map<String, Value>) -
         .ok_or_else(|| SetError::new("blobNotFound", format!("no blob {blob}")))?;
     store(ctx, account, o, &bytes).await
 }
+
+/// Email/copy (RFC 8621 §4.7): a message the caller may read in `from`, stored into mailboxes
+/// of `account`, keeping its keywords and receivedAt unless the entry gives others.
+pub async fn copy(
+    ctx: &Ctx<'_>,
+    from: AccountId,
+    account: AccountId,
+    id: &str,
+    overrides: &Map<String, Value>,
+) -> Result<Value, SetError> {
+    if let Some(k) = overrides.keys().find(|k| !["mailboxIds", "keywords", "receivedAt"].contains(&k.as_str())) {
+        return Err(bad(k, format!("{k} cannot be given to Email/copy")));
+    }
+    let view = ctx.core.mail_view(ctx.who, from).await?;
+    let n = crate::ids::parse_email(id).ok_or_else(SetError::not_found)?;
+    let (message, _) = ctx.core.view_messages(&view, &[n]).await?.into_iter().next().ok_or_else(SetError::not_found)?;
+    let raw = ctx.core.view_message_bytes(&view, &message).await?;
+    let mut o = overrides.clone();
+    if !o.contains_key("keywords") {
+        let k: Map<String, Value> = message.keywords.iter().map(|k| (k.to_owned(), Value::Bool(true))).collect();
+        o.insert("keywords".into(), Value::Object(k));
+    }
+    if !o.contains_key("receivedAt") {
+        o.insert("receivedAt".into(), json!(message.received_at.rfc3339()));
+    }
+    store(ctx, account, &o, &raw).await
+}

@@ -164,6 +164,17 @@ impl ObjectType for Email {
     const NAME: &'static str = "Email";
     const PROPERTIES: &'static [&'static str] = render::ALL;
     const DEFAULT_PROPERTIES: Option<&'static [&'static str]> = Some(render::DEFAULT);
+    const COPY: bool = true;
+
+    async fn copy(
+        ctx: &Ctx<'_>,
+        from: AccountId,
+        account: AccountId,
+        id: &str,
+        overrides: &Map<String, Value>,
+    ) -> Result<Value, SetError> {
+        compose::copy(ctx, from, account, id, overrides).await
+    }
 
     async fn state(ctx: &Ctx<'_>, account: AccountId) -> Result<String, MethodError> {
         mail_state(ctx, account).await
