@@ -34,4 +34,9 @@ impl Event {
 pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, event: Event);
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
+    /// Only the events published on this node: for work that one node must do once per event
+    /// (posting a web push), where every node hearing every event would repeat it.
+    fn subscribe_local(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.subscribe()
+    }
 }

@@ -231,33 +231,64 @@ impl ObjectType for PushSubscription {
 /// for as long as the event bus runs. The task does not keep the core alive: when the server
 /// drops it (shutting down), the bus closes and the task ends.
 pub fn spawn_dispatcher(core: &Arc<Core>) {
-    let mut events = core.bus.subscribe();
+    // Events published on this node only: with several nodes on one database, each event is
+    // posted once, by the node that made the change.
+    let mut events = core.bus.subscribe_local();
     let weak = Arc::downgrade(core);
     tokio::spawn(async move {
         loop {
             let (account, kinds, notices) = match events.recv().await {
-                Ok(Event::Changed { account, kinds, .. }) => (account, kinds, None),
-                Ok(Event::Noticed { account }) => (account, Vec::new(), Some(account)),
+                Ok(Event::Changed { account, kinds, .. }) => (account, kinds, false),
+                Ok(Event::Noticed { account }) => (account, Vec::new(), true),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             };
             let Some(core) = weak.upgrade() else { return };
-            let now = Timestamp::now().rfc3339();
-            for (_, o) in subscriptions(&core, account).await {
-                let live = o.get("verified") == Some(&Value::Bool(true))
-                    && o.get("expires").and_then(Value::as_str).is_some_and(|e| e > now.as_str());
-                let Some(url) = o.get("url").and_then(Value::as_str).filter(|_| live) else { continue };
-                let wanted: Option<std::collections::HashSet<String>> = o
-                    .get("types")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect());
-                if let Some(change) =
-                    crate::push::state_change(&core, &[account], &kinds, notices, wanted.as_ref()).await
-                {
-                    let url = url.to_owned();
-                    tokio::spawn(async move { post(&url, change).await });
+            // The owner's subscriptions, and (for changes) those of colleagues who may read
+            // the kinds that changed there.
+            let watchers = match core.account_watchers(account).await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, "push: watchers not read");
+                    continue;
                 }
+            };
+            for (watcher, visible) in watchers {
+                let owner = watcher.id == account;
+                if notices && !owner {
+                    continue;
+                }
+                let kinds: Vec<_> =
+                    kinds.iter().copied().filter(|k| visible.as_ref().is_none_or(|v| v.contains(k))).collect();
+                if !notices && kinds.is_empty() {
+                    continue;
+                }
+                notify(&core, watcher.id, account, &kinds, notices.then_some(account)).await;
             }
         }
     });
+}
+
+/// Posts a StateChange about `account` to `watcher`'s live subscriptions that want it.
+async fn notify(
+    core: &Core,
+    watcher: AccountId,
+    account: AccountId,
+    kinds: &[kontor_domain::model::CollectionKind],
+    notices: Option<AccountId>,
+) {
+    let now = Timestamp::now().rfc3339();
+    for (_, o) in subscriptions(core, watcher).await {
+        let live = o.get("verified") == Some(&Value::Bool(true))
+            && o.get("expires").and_then(Value::as_str).is_some_and(|e| e > now.as_str());
+        let Some(url) = o.get("url").and_then(Value::as_str).filter(|_| live) else { continue };
+        let wanted: Option<std::collections::HashSet<String>> = o
+            .get("types")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect());
+        if let Some(change) = crate::push::state_change(core, &[account], kinds, notices, wanted.as_ref()).await {
+            let url = url.to_owned();
+            tokio::spawn(async move { post(&url, change).await });
+        }
+    }
 }

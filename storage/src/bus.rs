@@ -42,6 +42,8 @@ impl EventBus for LocalBus {
 pub struct PgBus {
     outbound: mpsc::UnboundedSender<Event>,
     local: broadcast::Sender<Event>,
+    /// What this node published (see [`EventBus::subscribe_local`]).
+    own: broadcast::Sender<Event>,
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
@@ -89,16 +91,21 @@ impl PgBus {
                 }
             }
         });
-        Ok(Self { outbound, local, tasks: [listen, send] })
+        Ok(Self { outbound, local, own: broadcast::channel(CAPACITY).0, tasks: [listen, send] })
     }
 }
 
 impl EventBus for PgBus {
     fn publish(&self, event: Event) {
+        let _ = self.own.send(event.clone());
         let _ = self.outbound.send(event);
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
+    }
+
+    fn subscribe_local(&self) -> broadcast::Receiver<Event> {
+        self.own.subscribe()
     }
 }

@@ -980,6 +980,34 @@ async fn push_subscription(store: &Store) {
     let r = ann.call("PushSubscription/set", json!({ "destroy": [&id] })).await;
     assert_eq!(r["destroyed"], json!([id]));
     assert_eq!(ann.call("PushSubscription/get", json!({})).await["list"], json!([]));
+
+    // A colleague's device hears that something was shared with it, and then of changes in
+    // the shared folder of Ann's account.
+    let bob = Client::login(&server, "bob@example.com").await;
+    let r =
+        bob.call("PushSubscription/set", json!({ "create": { "s": { "deviceClientId": "d2", "url": url } } })).await;
+    let bob_sub = r["created"]["s"]["id"].as_str().unwrap().to_owned();
+    let verification = next().await;
+    assert_eq!(verification["pushSubscriptionId"], json!(bob_sub), "{verification}");
+    bob.call(
+        "PushSubscription/set",
+        json!({ "update": { &bob_sub: { "verificationCode": verification["verificationCode"] } } }),
+    )
+    .await;
+    let inbox = ann.role("inbox").await;
+    let bob_p = format!("p{}", &bob.account[1..]);
+    let r = ann
+        .call("Mailbox/set", json!({ "update": { &inbox: { "shareWith": { &bob_p: { "mayReadItems": true } } } } }))
+        .await;
+    assert!(r["updated"].get(&inbox).is_some(), "{r}");
+    let change = next().await;
+    let notices = bob.call("ShareNotification/get", json!({ "ids": [] })).await["state"].clone();
+    assert_eq!(change["changed"][&bob.account]["ShareNotification"], notices, "{change}");
+    assert!(change["changed"].get(&ann.account).is_none(), "Ann's notices are not Bob's: {change}");
+    support::deliver(&server, "ann@example.com", &[&message("Shared", "Bob's device hears of it", "")]).await;
+    let change = next().await;
+    let state = bob.call("Email/get", json!({ "accountId": ann.account, "ids": [] })).await["state"].clone();
+    assert_eq!(change["changed"][&ann.account]["Email"], state, "{change}");
 }
 
 /// RFC 9670: the directory as Principal objects, Mailbox `shareWith`, the grantee's
