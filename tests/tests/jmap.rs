@@ -576,6 +576,13 @@ async fn shared_mailbox_per_role(store: &Store) {
     assert_eq!(bob_view["list"][0]["keywords"], json!({ "$seen": true }));
     let ann_view = ann.call("Email/get", json!({ "ids": [&news], "properties": ["keywords"] })).await;
     assert_eq!(ann_view["list"][0]["keywords"], json!({}), "Ann's own seen state is hers");
+    // Searches on $seen ask the searcher's own seen state too.
+    let seen = json!({ "accountId": ann.account, "filter": { "hasKeyword": "$seen" } });
+    assert_eq!(bob.call("Email/query", seen).await["ids"], json!([news]));
+    let unseen = json!({ "accountId": ann.account, "filter": { "notKeyword": "$seen" } });
+    assert_eq!(bob.call("Email/query", unseen).await["ids"], json!([]));
+    let mine_seen = ann.call("Email/query", json!({ "filter": { "hasKeyword": "$seen" } })).await;
+    assert_eq!(mine_seen["ids"], json!([]), "Bob's reading is not Ann's: {mine_seen}");
     // Bob cannot make folders in Ann's account.
     let r =
         bob.call("Mailbox/set", json!({ "accountId": ann.account, "create": { "x": { "name": "Mine now" } } })).await;

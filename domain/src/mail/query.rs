@@ -33,8 +33,26 @@ pub enum Condition {
     HasAttachment(bool),
     /// The text conditions of the full-text index, all of them.
     Text(TextQuery),
+    /// A colleague's own `$seen` on a message of someone else's account (shared folders keep
+    /// \Seen per user): this principal has seen it.
+    SeenBy(crate::ids::PrincipalId),
     /// Never holds (e.g. a mailbox the caller may not read).
     False,
+}
+
+impl Condition {
+    /// The tree with every `$seen` condition asked of `viewer`'s own seen state.
+    #[must_use]
+    pub fn seen_by(self, viewer: crate::ids::PrincipalId) -> Self {
+        let map = |v: Vec<Self>| v.into_iter().map(|c| c.seen_by(viewer)).collect();
+        match self {
+            Self::All(v) => Self::All(map(v)),
+            Self::Any(v) => Self::Any(map(v)),
+            Self::None(v) => Self::None(map(v)),
+            Self::HasKeyword(w) if w.eq_ignore_ascii_case("$seen") => Self::SeenBy(viewer),
+            other => other,
+        }
+    }
 }
 
 /// What messages are ordered by.

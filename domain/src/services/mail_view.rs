@@ -152,7 +152,9 @@ impl Core {
         q.account = view.account;
         if !view.is_own() {
             let visible = Condition::Any(view.mailboxes.iter().map(|(b, _)| Condition::InMailbox(b.id())).collect());
-            q.filter = Condition::All(vec![visible, q.filter]);
+            // `$seen` there is the caller's own, as Email/get shows it.
+            let filter = std::mem::replace(&mut q.filter, Condition::False).seen_by(view.viewer.id);
+            q.filter = Condition::All(vec![visible, filter]);
         }
         self.store.query_messages(&q).await
     }

@@ -93,6 +93,13 @@ fn where_clause(sql: &mut Sql, account: AccountId, c: &Condition, hits: &mut std
             Some(ids) if !ids.is_empty() => format!("m.id IN ({})", id_list(&ids)),
             _ => "1=0".into(),
         },
+        Condition::SeenBy(p) => {
+            let yes = sql.bind(true);
+            format!(
+                "EXISTS (SELECT 1 FROM message_seen s WHERE s.message_id = m.id AND s.principal_id = {} AND s.seen = {yes})",
+                p.0
+            )
+        }
         Condition::False => "1=0".into(),
     }
 }
