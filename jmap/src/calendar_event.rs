@@ -564,7 +564,22 @@ impl ObjectType for CalendarEvent {
             }
         }
         sort_events(&mut found, args.get("sort"))?;
-        window.apply(found.into_iter().map(|(_, _, id)| id).collect())
+        let mut out = window.apply(found.into_iter().map(|(_, _, id)| id).collect())?;
+        // Instances are not in the change log: expanded results cannot be followed.
+        out.can_calculate_changes = !expand;
+        Ok(out)
+    }
+
+    async fn query_changes(
+        ctx: &Ctx<'_>,
+        account: AccountId,
+        args: &Map<String, Value>,
+        since: &str,
+    ) -> Result<(Vec<String>, Vec<(String, usize)>, Option<usize>), MethodError> {
+        if crate::generic::boolean(args, "expandRecurrences")? {
+            return Err(MethodError::cannot_calculate_changes());
+        }
+        crate::generic::simple_query_changes::<Self>(ctx, account, args, since).await
     }
 }
 

@@ -127,6 +127,7 @@ fn text_props(object: &Map<String, Value>) -> Result<Vec<gw::TextProp>, SetError
 #[async_trait]
 impl ObjectType for Calendar {
     const NAME: &'static str = "Calendar";
+    const SIMPLE_QUERY_CHANGES: bool = true;
     const PROPERTIES: &'static [&'static str] = &[
         "id",
         "name",

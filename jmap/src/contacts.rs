@@ -85,6 +85,7 @@ fn unchanged_ok(list: &[Access], a: &Access, k: &str, v: &Value) -> bool {
 #[async_trait]
 impl ObjectType for AddressBook {
     const NAME: &'static str = "AddressBook";
+    const SIMPLE_QUERY_CHANGES: bool = true;
     const PROPERTIES: &'static [&'static str] =
         &["id", "name", "description", "sortOrder", "isDefault", "isSubscribed", "shareWith", "myRights"];
 
@@ -332,6 +333,7 @@ fn card_text(card: &mut Map<String, Value>, version: &str) -> Result<String, Set
 #[async_trait]
 impl ObjectType for ContactCard {
     const NAME: &'static str = "ContactCard";
+    const SIMPLE_QUERY_CHANGES: bool = true;
     const COPY: bool = true;
     /// A copy goes to the target account's default collection unless the entry names one.
     const SERVER_SET: &'static [&'static str] = &["id", "addressBookIds"];

@@ -148,6 +148,10 @@ pub trait ObjectType: Send + Sync {
         Err(MethodError::unknown_method(&format!("{}/query", Self::NAME)))
     }
 
+    /// Whether `/queryChanges` may follow RFC 8620 §5.6's simple way (see
+    /// [`simple_query_changes`]): the query state is the type's state and `/changes` is exact.
+    const SIMPLE_QUERY_CHANGES: bool = false;
+
     /// `/queryChanges` (RFC 8620 §5.6): `removed` and `added` (id, index) since the query state.
     async fn query_changes(
         ctx: &Ctx<'_>,
@@ -155,9 +159,41 @@ pub trait ObjectType: Send + Sync {
         args: &Map<String, Value>,
         since: &str,
     ) -> Result<(Vec<String>, Vec<(String, usize)>, Option<usize>), MethodError> {
-        let _ = (ctx, account, args, since);
+        if Self::SIMPLE_QUERY_CHANGES {
+            return simple_query_changes::<Self>(ctx, account, args, since).await;
+        }
         Err(MethodError::cannot_calculate_changes())
     }
+}
+
+/// RFC 8620 §5.6's simple answer: every object changed since the state counts as removed, and
+/// those of them in the current results as added at their index. Exact for any filter and sort,
+/// at the price of naming more ids than moved.
+pub async fn simple_query_changes<T: ObjectType + ?Sized>(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+    args: &Map<String, Value>,
+    since: &str,
+) -> Result<(Vec<String>, Vec<(String, usize)>, Option<usize>), MethodError> {
+    let max = match uint(args, "maxChanges")? {
+        Some(0) => return Err(MethodError::invalid_arguments("maxChanges must be positive")),
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(5000),
+        None => 5000,
+    };
+    let c = T::changes(ctx, account, since, max).await?;
+    if c.has_more {
+        return Err(MethodError::new("tooManyChanges", "more changes than maxChanges"));
+    }
+    let mut changed: Vec<String> = c.created.into_iter().chain(c.updated).chain(c.destroyed).collect();
+    changed.sort_unstable();
+    changed.dedup();
+    let whole = Window { position: 0, anchor: None, anchor_offset: 0, limit: None, calculate_total: false };
+    let all = T::query(ctx, account, args, &whole).await?;
+    let moved: std::collections::HashSet<&String> = changed.iter().collect();
+    let added =
+        all.ids.iter().enumerate().filter(|(_, id)| moved.contains(id)).map(|(at, id)| (id.clone(), at)).collect();
+    let total = boolean(args, "calculateTotal")?.then_some(all.ids.len());
+    Ok((changed, added, total))
 }
 
 /// Runs `Type/verb` for a type.
@@ -563,7 +599,7 @@ async fn query<T: ObjectType>(ctx: &mut Ctx<'_>, args: &Map<String, Value>) -> M
     let mut v = json!({
         "accountId": ids::account(account),
         "queryState": state,
-        "canCalculateChanges": out.can_calculate_changes,
+        "canCalculateChanges": out.can_calculate_changes || T::SIMPLE_QUERY_CHANGES,
         "position": out.position,
         "ids": out.ids,
     });

@@ -130,6 +130,7 @@ const COUNTS: [&str; 4] = ["totalEmails", "unreadEmails", "totalThreads", "unrea
 #[async_trait]
 impl ObjectType for Mailbox {
     const NAME: &'static str = "Mailbox";
+    const SIMPLE_QUERY_CHANGES: bool = true;
     const PROPERTIES: &'static [&'static str] = &[
         "id",
         "name",
@@ -407,9 +408,7 @@ impl ObjectType for Mailbox {
         } else {
             keyed.sort();
         }
-        let mut out = window.apply(keyed.into_iter().map(|(_, _, id)| ids::mailbox(id)).collect())?;
-        out.can_calculate_changes = false;
-        Ok(out)
+        window.apply(keyed.into_iter().map(|(_, _, id)| ids::mailbox(id)).collect())
     }
 }
 

@@ -344,6 +344,7 @@ fn utc(s: &str) -> Result<i64, MethodError> {
 #[async_trait]
 impl ObjectType for ShareNotification {
     const NAME: &'static str = "ShareNotification";
+    const SIMPLE_QUERY_CHANGES: bool = true;
     const PROPERTIES: &'static [&'static str] =
         &["id", "created", "changedBy", "objectType", "objectAccountId", "objectId", "oldRights", "newRights", "name"];
 
@@ -451,8 +452,6 @@ impl ObjectType for ShareNotification {
         if !ascending {
             list.reverse();
         }
-        let mut out = window.apply(list.iter().map(|(id, _)| notification_id(*id)).collect())?;
-        out.can_calculate_changes = false;
-        Ok(out)
+        window.apply(list.iter().map(|(id, _)| notification_id(*id)).collect())
     }
 }

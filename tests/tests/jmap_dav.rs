@@ -115,6 +115,8 @@ async fn contacts_both_ways(store: &Store) {
     assert_eq!(book["myRights"]["mayWrite"], true);
     let book_id = book["id"].as_str().unwrap().to_owned();
     let state = books["state"].as_str().unwrap().to_owned();
+    let q0 = ann.call("ContactCard/query", json!({})).await;
+    assert_eq!(q0["canCalculateChanges"], true, "{q0}");
 
     // JMAP → CardDAV.
     let r = ann
@@ -145,6 +147,17 @@ async fn contacts_both_ways(store: &Store) {
     let created: Vec<String> = serde_json::from_value(changes["created"].clone()).unwrap();
     assert_eq!(created.len(), 2, "{changes}");
     let dav_id = created.iter().find(|c| **c != card_id).unwrap().clone();
+    // …and in /queryChanges: both cards added, each at its index in the results now.
+    let qc = ann
+        .call("ContactCard/queryChanges", json!({ "sinceQueryState": q0["queryState"], "calculateTotal": true }))
+        .await;
+    let now = ann.call("ContactCard/query", json!({})).await["ids"].clone();
+    assert_eq!(qc["total"], json!(now.as_array().unwrap().len()), "{qc}");
+    for id in [&card_id, &dav_id] {
+        let entry =
+            qc["added"].as_array().unwrap().iter().find(|a| a["id"] == json!(id)).unwrap_or_else(|| panic!("{qc}"));
+        assert_eq!(now[entry["index"].as_u64().unwrap() as usize], json!(id), "{qc}");
+    }
     let got = ann.call("ContactCard/get", json!({ "ids": [&dav_id] })).await;
     let card = &got["list"][0];
     assert_eq!(card["name"]["full"], "Dora Vance", "{got}");
