@@ -258,7 +258,7 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         "EmailSubmission" | "Identity" => SUBMISSION,
         "VacationResponse" => VACATION,
         "AddressBook" | "ContactCard" => CONTACTS,
-        "Calendar" | "CalendarEvent" => CALENDARS,
+        "Calendar" | "CalendarEvent" | "ParticipantIdentity" => CALENDARS,
         "Principal" | "ShareNotification" => PRINCIPALS,
         _ => MAIL,
     };
@@ -289,6 +289,9 @@ async fn call(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Method
         ("ContactCard", v) => generic::dispatch::<crate::contacts::ContactCard>(ctx, v, args).await,
         ("Calendar", v) => generic::dispatch::<crate::calendars::Calendar>(ctx, v, args).await,
         ("CalendarEvent", v) => generic::dispatch::<crate::calendar_event::CalendarEvent>(ctx, v, args).await,
+        ("ParticipantIdentity", v @ ("get" | "set" | "changes")) => {
+            generic::dispatch::<crate::misc::ParticipantIdentity>(ctx, v, args).await
+        }
         ("Principal", v @ ("get" | "changes" | "query" | "queryChanges" | "set")) => {
             generic::dispatch::<crate::principals::Principal>(ctx, v, args).await
         }

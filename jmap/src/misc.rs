@@ -66,6 +66,57 @@ impl ObjectType for Identity {
     }
 }
 
+/// JMAP Calendars' ParticipantIdentity: the addresses the user takes part in events as (its
+/// own address first, the default, then its aliases), read-only.
+pub struct ParticipantIdentity;
+
+#[async_trait]
+impl ObjectType for ParticipantIdentity {
+    const NAME: &'static str = "ParticipantIdentity";
+    const PROPERTIES: &'static [&'static str] = &["id", "name", "calendarAddress", "isDefault"];
+
+    async fn state(ctx: &Ctx<'_>, account: AccountId) -> Result<String, MethodError> {
+        own(ctx, account)?;
+        let list = ctx.core.identities(ctx.who).await?;
+        let text: Vec<String> = list
+            .iter()
+            .filter(|(_, _, how)| matches!(how, SendAs::Own))
+            .map(|(a, n, _)| format!("{a}|{}", n.as_deref().unwrap_or("")))
+            .collect();
+        Ok(crate::generic::state_of(&text.join("\n")))
+    }
+
+    async fn get(
+        ctx: &Ctx<'_>,
+        account: AccountId,
+        ids: Option<Vec<String>>,
+        props: &[String],
+        _args: &Map<String, Value>,
+    ) -> Result<(Vec<Value>, Vec<String>), MethodError> {
+        own(ctx, account)?;
+        let mine = ctx.core.identities(ctx.who).await?.into_iter().filter(|(_, _, how)| matches!(how, SendAs::Own));
+        let all: Vec<(String, Value)> = mine
+            .enumerate()
+            .map(|(n, (address, name, _))| {
+                let id = ids::identity(ctx.who.id, n);
+                let mut o = Map::new();
+                for p in props {
+                    let v = match p.as_str() {
+                        "id" => json!(id),
+                        "name" => json!(name.as_deref().unwrap_or_default()),
+                        "calendarAddress" => json!(format!("mailto:{address}")),
+                        "isDefault" => json!(n == 0),
+                        _ => continue,
+                    };
+                    o.insert(p.clone(), v);
+                }
+                (id, Value::Object(o))
+            })
+            .collect();
+        Ok(pick(all, ids))
+    }
+}
+
 use crate::generic::own_account as own;
 
 /// The objects asked for (all, with `None`) and the ids not found.

@@ -407,6 +407,14 @@ async fn errors_and_sharing(store: &Store) {
         .await;
     let event = r["created"]["e"]["id"].as_str().unwrap_or_else(|| panic!("{r}")).to_owned();
 
+    // Ann takes part in events as her own address (JMAP Calendars' ParticipantIdentity).
+    let who = ann.call("ParticipantIdentity/get", json!({})).await;
+    assert_eq!(who["list"][0]["calendarAddress"], "mailto:ann@example.com", "{who}");
+    assert_eq!(who["list"][0]["isDefault"], true, "{who}");
+    let r =
+        ann.call("ParticipantIdentity/set", json!({ "create": { "x": { "calendarAddress": "mailto:x@y" } } })).await;
+    assert_eq!(r["notCreated"]["x"]["type"], "forbidden", "{r}");
+
     // Client mistakes.
     let r = ann
         .call("ContactCard/set", json!({ "create": { "a": { "name": "not an object" }, "b": { "emails": { "e": { "address": "x@y" } }, "bogus": 1 } } }))
