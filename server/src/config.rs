@@ -32,6 +32,8 @@ pub struct Config {
     pub submissions: Listener,
     pub imaps: Listener,
     pub pop3s: Listener,
+    /// HTTPS (the same service as `http`) with the `tls` certificate; empty: off.
+    pub https: Listener,
     pub tls: Tls,
     pub mail: Mail,
     pub outbound: Outbound,
@@ -176,6 +178,7 @@ impl Default for Config {
             submissions: l(""),
             imaps: l(""),
             pop3s: l(""),
+            https: l(""),
             tls: Tls { cert: String::new(), key: String::new() },
             mail: Mail { hostname: String::new(), verify_inbound: true },
             outbound: Outbound {
@@ -220,6 +223,7 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("KONTOR_SUBMISSIONS", "submissions.listen"),
     ("KONTOR_IMAPS", "imaps.listen"),
     ("KONTOR_POP3S", "pop3s.listen"),
+    ("KONTOR_HTTPS", "https.listen"),
 ];
 
 /// Every leaf key of the defaults, with its default value.
@@ -351,9 +355,12 @@ impl Config {
         ] {
             parse_addr(key, addr)?;
         }
-        for (key, l) in
-            [("submissions.listen", &self.submissions), ("imaps.listen", &self.imaps), ("pop3s.listen", &self.pop3s)]
-        {
+        for (key, l) in [
+            ("submissions.listen", &self.submissions),
+            ("imaps.listen", &self.imaps),
+            ("pop3s.listen", &self.pop3s),
+            ("https.listen", &self.https),
+        ] {
             if !l.listen.is_empty() {
                 parse_addr(key, &l.listen)?;
                 if self.tls.cert.is_empty() {
@@ -369,6 +376,7 @@ impl Config {
             ("submissions", &self.submissions),
             ("imaps", &self.imaps),
             ("pop3s", &self.pop3s),
+            ("https", &self.https),
         ] {
             if !(1..=100_000).contains(&l.max_per_address) {
                 return Err(err(format!("{key}.max_per_address: must be between 1 and 100000")));

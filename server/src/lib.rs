@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod https;
 pub mod listen;
 pub mod serve;
 pub mod tls;

@@ -69,6 +69,8 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
     let imaps_listener = bind_implicit("imaps", "IMAPS", &cfg.imaps).await?;
     let pop3s_listener = bind_implicit("pop3s", "POP3S", &cfg.pop3s).await?;
     let submissions_listener = bind_implicit("submissions", "SUBMISSIONS", &cfg.submissions).await?;
+    let https_listener = bind_implicit("https", "HTTPS", &cfg.https).await?;
+    let https_tls = crate::tls::https_acceptor(&cfg)?;
     // Last: tests and scripts wait for this line.
     println!("HTTP listening on http://{local}");
     tracing::info!(%local, "http listening");
@@ -182,6 +184,12 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
         signalled.await;
         let _ = signal_tx.send(true);
     });
+    let https = match (https_listener, https_tls) {
+        (Some(l), Some(acceptor)) => {
+            Some(tokio::spawn(crate::https::serve(l, acceptor, router.clone(), signal_rx.clone())))
+        }
+        _ => None,
+    };
     let mut graceful = signal_rx.clone();
     let mut server = tokio::spawn(
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -201,6 +209,12 @@ pub async fn run(cfg: Config) -> Result<(), Fatal> {
                     server.abort();
                 }
             }
+        }
+    }
+    if let Some(mut h) = https {
+        match tokio::time::timeout(DRAIN, &mut h).await {
+            Ok(r) => report(r),
+            Err(_) => h.abort(),
         }
     }
     let _ = stop_tx.send(true);

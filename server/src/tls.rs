@@ -13,6 +13,18 @@ use crate::config::Config;
 
 /// The acceptor, when `tls.cert` and `tls.key` are set.
 pub fn acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>, Fatal> {
+    Ok(server_config(cfg)?.map(|c| TlsAcceptor::from(Arc::new(c))))
+}
+
+/// The acceptor of the HTTPS listener: the same certificate, offering HTTP/1.1 by ALPN.
+pub fn https_acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>, Fatal> {
+    Ok(server_config(cfg)?.map(|mut c| {
+        c.alpn_protocols = vec![b"http/1.1".to_vec()];
+        TlsAcceptor::from(Arc::new(c))
+    }))
+}
+
+fn server_config(cfg: &Config) -> Result<Option<rustls::ServerConfig>, Fatal> {
     if cfg.tls.cert.is_empty() && cfg.tls.key.is_empty() {
         return Ok(None);
     }
@@ -35,5 +47,5 @@ pub fn acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>, Fatal> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| Fatal(format!("tls.cert/tls.key: {e}")))?;
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+    Ok(Some(config))
 }

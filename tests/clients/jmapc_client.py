@@ -3,7 +3,7 @@
 the user and the password. Run by tests/tests/jmap_clients.rs, which delivered the messages
 before and checks the effects afterwards (over IMAP and JMAP).
 
-  python jmapc_client.py --base http://127.0.0.1:PORT --user ann@example.com --password PW \
+  python jmapc_client.py --base https://localhost:PORT --user ann@example.com --password PW \
       --to bob@example.com --expect 3 --search zebra
 
 Steps: session and Mailbox/get; Email/query + Email/get in one request (the get takes the ids by
@@ -94,7 +94,12 @@ def main():
     ap.add_argument("--search", required=True, help="a word in exactly one message's body")
     a = ap.parse_args()
     loopback_only(a.base)
-    client = PlainHttpClient(a.base, a.user, a.password)
+    if a.base.startswith("https://"):
+        # jmapc as it ships: https://HOST/.well-known/jmap, certificates checked (the test's
+        # self-signed one through REQUESTS_CA_BUNDLE).
+        client = Client(urllib.parse.urlsplit(a.base).netloc, auth=(a.user, a.password))
+    else:
+        client = PlainHttpClient(a.base, a.user, a.password)
     seen = {}
 
     # Session and mailboxes.

@@ -131,15 +131,38 @@ impl Imap {
     }
 }
 
+/// A self-signed certificate for `localhost` (and 127.0.0.1), made with the openssl command:
+/// (certificate path, key path).
+fn certificate(store: &Store) -> (String, String) {
+    let dir = store.dir.path();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert.display().to_string(), key.display().to_string())
+}
+
+/// jmapc as it ships, over HTTPS: it asks `https://HOST/.well-known/jmap` and checks the
+/// certificate (the test's own, trusted through `REQUESTS_CA_BUNDLE`).
 async fn jmapc_reads_flags_and_sends(store: &Store) {
     setup(store);
-    let server = Server::start(store, &[]);
+    let (cert, key) = certificate(store);
+    let server =
+        Server::start(store, &[("KONTOR_TLS_CERT", &cert), ("KONTOR_TLS_KEY", &key), ("KONTOR_HTTPS", "127.0.0.1:0")]);
     deliver_three(&server).await;
+    let base = format!("https://localhost:{}", server.https_addr().port());
 
     let mut command = tokio::process::Command::new(python());
-    command.arg(script("jmapc_client.py")).args([
+    command.env("REQUESTS_CA_BUNDLE", &cert).arg(script("jmapc_client.py")).args([
         "--base",
-        &server.url,
+        &base,
         "--user",
         "ann@example.com",
         "--password",

@@ -178,6 +178,11 @@ impl Server {
             .unwrap_or_else(|| panic!("the server printed its {label} address"))
     }
 
+    /// The HTTPS listener (`KONTOR_HTTPS` and a certificate given).
+    pub fn https_addr(&self) -> std::net::SocketAddr {
+        self.listening("HTTPS")
+    }
+
     pub fn imap_addr(&self) -> std::net::SocketAddr {
         self.listening("IMAP")
     }
