@@ -74,6 +74,9 @@ pub struct ChangeRow {
     /// The object's name at the time (an item's resource name, a collection's name), so a
     /// tombstone can still say which URL went away.
     pub name: String,
+    /// For a message: its thread (so a removal still says which thread it left); rows logged
+    /// before threads were recorded have none.
+    pub thread: Option<i64>,
 }
 
 /// A position in one account's change log, as handed to clients (opaque to them).
@@ -242,6 +245,7 @@ mod tests {
             kind: CollectionKind::Calendar,
             op,
             name: format!("{id}.ics"),
+            thread: None,
         }
     }
 

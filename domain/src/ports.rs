@@ -369,10 +369,18 @@ pub trait MailStore: Send + Sync + 'static {
     async fn query_messages(&self, q: &crate::mail::query::MessageQuery) -> Result<crate::mail::query::QueryAnswer>;
     /// The ids of the account's messages stored as this blob.
     async fn messages_with_blob(&self, account: AccountId, blob: &BlobId) -> Result<Vec<i64>>;
-    /// The counts of every mailbox of the account that holds a message.
+    /// The counts of every mailbox of the account, by the owner's keywords (kept up to date by
+    /// every write, so reading them costs no scan).
     async fn mailbox_counts(
         &self,
         account: AccountId,
+    ) -> Result<Vec<(CollectionId, crate::mail::query::MailboxCounts)>>;
+    /// The counts of these mailboxes with unread meaning unread by `viewer`'s own seen state (a
+    /// colleague's view of shared mailboxes): this one counts the messages.
+    async fn mailbox_counts_seen_by(
+        &self,
+        mailboxes: &[CollectionId],
+        viewer: PrincipalId,
     ) -> Result<Vec<(CollectionId, crate::mail::query::MailboxCounts)>>;
     /// The messages of these threads as (thread, message), each thread's oldest (by arrival)
     /// first.

@@ -1,6 +1,6 @@
 //! Thread (RFC 8621 §3): the messages of a conversation, oldest first.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use kontor_domain::changes::ObjectType as Obj;
@@ -64,6 +64,13 @@ impl ObjectType for Thread {
             .ok_or_else(MethodError::cannot_calculate_changes)?;
         let touched: BTreeSet<i64> =
             page.rows.iter().filter(|r| r.object == Obj::Message).map(|r| r.object_id).collect();
+        // The thread each message was in, as the log says (a removed message's is only there).
+        let logged: HashMap<i64, i64> = page
+            .rows
+            .iter()
+            .filter(|r| r.object == Obj::Message)
+            .filter_map(|r| r.thread.map(|t| (r.object_id, t)))
+            .collect();
         let ids_now: Vec<i64> = touched.iter().copied().collect();
         let living = ctx.core.view_messages(&view, &ids_now).await?;
         let mut out = Changes { new_state: page.until.0.to_string(), has_more: page.has_more, ..Changes::default() };
@@ -71,10 +78,10 @@ impl ObjectType for Thread {
         for (m, _) in &living {
             threads.insert(m.thread);
         }
-        // A removed message is named by the thread it began, if it began one; a removed reply's
-        // thread is not in the log, so that thread is not reported (its Email/changes entry is).
+        // A removed message's thread is in its log rows; rows logged before threads were
+        // recorded name none, and then the thread the message began, if it began one.
         for id in touched.iter().filter(|id| !living.iter().any(|(m, _)| m.id == **id)) {
-            threads.insert(*id);
+            threads.insert(logged.get(id).copied().unwrap_or(*id));
         }
         let current = ctx.core.view_threads(&view, &threads.iter().copied().collect::<Vec<_>>()).await?;
         for t in threads {

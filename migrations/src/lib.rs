@@ -17,6 +17,9 @@ mod m20261125_000009_fulltext;
 mod m20261125_000010_leases;
 mod m20261125_000012_jmap;
 mod m20261125_000014_documents;
+mod m20261125_000015_mailbox_received;
+mod m20261125_000016_mailbox_counts;
+mod m20261125_000017_change_thread;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -37,6 +40,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_leases::Migration),
             Box::new(m20261125_000012_jmap::Migration),
             Box::new(m20261125_000014_documents::Migration),
+            Box::new(m20261125_000015_mailbox_received::Migration),
+            Box::new(m20261125_000016_mailbox_counts::Migration),
+            Box::new(m20261125_000017_change_thread::Migration),
         ]
     }
 

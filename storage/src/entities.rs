@@ -193,6 +193,8 @@ pub mod change {
         pub kind: i16,
         pub op: i16,
         pub name: String,
+        /// A message's thread (rows of messages only).
+        pub thread_id: Option<i64>,
     }
     no_relations!();
 }
@@ -226,6 +228,11 @@ pub mod mailbox {
         pub uidvalidity: i64,
         pub uidnext: i64,
         pub subscribed: bool,
+        /// The owner's counts, kept by every write (see `sql::counts`).
+        pub total_emails: i64,
+        pub unread_emails: i64,
+        pub total_threads: i64,
+        pub unread_threads: i64,
     }
     no_relations!();
 }
@@ -285,6 +292,8 @@ pub mod mailbox_message {
         pub uid: i64,
         pub message_id: i64,
         pub modseq: i64,
+        /// The message's arrival time (a copy: the mailbox's order is one index range).
+        pub received_at: i64,
     }
     no_relations!();
 }

@@ -120,6 +120,11 @@ impl Keywords {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
+
+    /// Unread as JMAP counts it (RFC 8621 §2: neither `$seen` nor `$draft`).
+    pub fn is_unread(&self) -> bool {
+        !self.contains("$seen") && !self.contains("$draft")
+    }
 }
 
 /// How STORE (IMAP) or a keywords patch (JMAP) changes a message's keywords.

@@ -53,6 +53,16 @@ impl Condition {
             other => other,
         }
     }
+
+    /// A mailbox every message that meets the condition is in (an `InMailbox` the condition
+    /// cannot hold without), if there is one.
+    pub fn required_mailbox(&self) -> Option<CollectionId> {
+        match self {
+            Self::InMailbox(b) => Some(*b),
+            Self::All(v) => v.iter().find_map(Self::required_mailbox),
+            _ => None,
+        }
+    }
 }
 
 /// What messages are ordered by.

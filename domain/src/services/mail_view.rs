@@ -151,17 +151,29 @@ impl Core {
     pub async fn view_query(&self, view: &MailView, mut q: MessageQuery) -> Result<QueryAnswer> {
         q.account = view.account;
         if !view.is_own() {
-            let visible = Condition::Any(view.mailboxes.iter().map(|(b, _)| Condition::InMailbox(b.id())).collect());
             // `$seen` there is the caller's own, as Email/get shows it.
             let filter = std::mem::replace(&mut q.filter, Condition::False).seen_by(view.viewer.id);
-            q.filter = Condition::All(vec![visible, filter]);
+            // A query inside one readable mailbox sees only visible messages anyway.
+            q.filter = if filter.required_mailbox().is_some_and(|b| view.readable(b)) {
+                filter
+            } else {
+                let visible =
+                    Condition::Any(view.mailboxes.iter().map(|(b, _)| Condition::InMailbox(b.id())).collect());
+                Condition::All(vec![visible, filter])
+            };
         }
         self.store.query_messages(&q).await
     }
 
-    /// Counts of every mailbox of the view.
+    /// Counts of every mailbox of the view; in a colleague's account, unread by the caller's
+    /// own seen state.
     pub async fn view_counts(&self, view: &MailView) -> Result<HashMap<CollectionId, MailboxCounts>> {
-        let counts = self.store.mailbox_counts(view.account).await?;
+        let counts = if view.is_own() {
+            self.store.mailbox_counts(view.account).await?
+        } else {
+            let boxes: Vec<CollectionId> = view.mailboxes.iter().map(|(b, _)| b.id()).collect();
+            self.store.mailbox_counts_seen_by(&boxes, view.viewer.id).await?
+        };
         Ok(counts.into_iter().filter(|(b, _)| view.readable(*b)).collect())
     }
 

@@ -1,5 +1,5 @@
-//! The change log: the account write transaction that bumps modseq, records change rows and
-//! settles quota use, and the `ChangeLogStore` port that reads the log.
+//! The change log: the account write transaction that bumps modseq, records change rows,
+//! settles quota use and mailbox counts, and the `ChangeLogStore` port that reads the log.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +14,7 @@ use kontor_domain::quota::{self, QuotaLevel};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::counts::CountChanges;
 use super::{SqlStore, commit, db_err, i, u};
 use crate::entities::{change, collection, principal};
 
@@ -25,26 +26,36 @@ pub(crate) struct Logged<'a> {
     pub collection: i64,
     pub kind: CollectionKind,
     pub name: &'a str,
+    /// A message's thread.
+    pub thread: Option<i64>,
 }
 
 impl<'a> Logged<'a> {
     pub fn collection(id: i64, kind: CollectionKind, name: &'a str) -> Self {
-        Self { object: ObjectType::Collection, id, collection: id, kind, name }
+        Self { object: ObjectType::Collection, id, collection: id, kind, name, thread: None }
     }
 
     pub fn item(id: i64, collection: i64, kind: CollectionKind, name: &'a str) -> Self {
-        Self { object: ObjectType::Item, id, collection, kind, name }
+        Self { object: ObjectType::Item, id, collection, kind, name, thread: None }
     }
 
-    /// A message in a mailbox; `uid` (its UID there, as text) is the name.
-    pub fn message(id: i64, mailbox: i64, uid: &'a str) -> Self {
-        Self { object: ObjectType::Message, id, collection: mailbox, kind: CollectionKind::MailFolder, name: uid }
+    /// A message of a thread in a mailbox; `uid` (its UID there, as text) is the name.
+    pub fn message(id: i64, mailbox: i64, uid: &'a str, thread: i64) -> Self {
+        Self {
+            object: ObjectType::Message,
+            id,
+            collection: mailbox,
+            kind: CollectionKind::MailFolder,
+            name: uid,
+            thread: Some(thread),
+        }
     }
 }
 
 /// One write transaction on an account. `begin` takes the account's next modseq first — on
 /// PostgreSQL that row lock orders concurrent writers of one account, so modseqs commit in
-/// order; on SQLite the transaction holds the write lock from BEGIN.
+/// order; on SQLite the transaction holds the write lock from BEGIN. Mailbox counts changed on
+/// the way are written at commit, in the same transaction.
 pub(crate) struct AccountTx {
     pub txn: DatabaseTransaction,
     pub account: AccountId,
@@ -56,6 +67,7 @@ pub(crate) struct AccountTx {
     rows: Vec<change::ActiveModel>,
     kinds: BTreeSet<CollectionKind>,
     touched: BTreeSet<i64>,
+    pub counts: CountChanges,
 }
 
 impl AccountTx {
@@ -80,6 +92,7 @@ impl AccountTx {
             rows: Vec::new(),
             kinds: BTreeSet::new(),
             touched: BTreeSet::new(),
+            counts: CountChanges::default(),
         })
     }
 
@@ -95,6 +108,7 @@ impl AccountTx {
             kind: Set(o.kind.code()),
             op: Set(op.as_i16()),
             name: Set(o.name.to_owned()),
+            thread_id: Set(o.thread),
             ..Default::default()
         });
         self.kinds.insert(o.kind);
@@ -125,6 +139,7 @@ impl AccountTx {
     /// Writes the log rows, the collections' modseqs and the quota use, and commits.
     pub async fn commit(mut self) -> Result<Vec<Event>> {
         let mut events = Vec::new();
+        std::mem::take(&mut self.counts).apply(&self.txn).await?;
         let rows = std::mem::take(&mut self.rows);
         if !rows.is_empty() {
             change::Entity::insert_many(rows).exec(&self.txn).await.map_err(db_err)?;
@@ -173,6 +188,7 @@ fn to_row(m: change::Model) -> Result<ChangeRow> {
         kind: CollectionKind::from_code(m.kind).ok_or_else(|| Error::internal(format!("bad kind {}", m.kind)))?,
         op: ChangeOp::from_i16(m.op).ok_or_else(|| Error::internal(format!("bad op {}", m.op)))?,
         name: m.name,
+        thread: m.thread_id,
     })
 }
 

@@ -1,6 +1,8 @@
 //! The mail store: mailbox state beside mail-folder collections, messages, and their
 //! membership in mailboxes with per-mailbox UIDs, all written through the account's change log.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use kontor_domain::changes::ChangeOp;
 use kontor_domain::error::{Error, Result};
@@ -34,10 +36,29 @@ pub(crate) async fn add_mailbox_state(
         uidvalidity: Set(coll.id),
         uidnext: Set(1),
         subscribed: Set(true),
+        total_emails: Set(0),
+        unread_emails: Set(0),
+        total_threads: Set(0),
+        unread_threads: Set(0),
     }
     .insert(c)
     .await
     .map_err(unique(format!("a {} mailbox", role.map_or("plain", MailboxRole::as_str))))
+}
+
+/// What the counts and the log need of a message: its thread and whether it is unread.
+async fn threads_and_unread(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, (i64, bool)>> {
+    let rows: Vec<(i64, i64, String)> = message::Entity::find()
+        .select_only()
+        .column(message::Column::Id)
+        .column(message::Column::ThreadId)
+        .column(message::Column::Keywords)
+        .filter(message::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(c)
+        .await
+        .map_err(db_err)?;
+    Ok(rows.into_iter().map(|(id, thread, k)| (id, (thread, Keywords::from_stored(&k).is_unread()))).collect())
 }
 
 /// Takes these memberships out of their mailbox (tombstones in the log); a message then in no
@@ -47,22 +68,25 @@ pub(crate) async fn drop_memberships(tx: &mut AccountTx, mailbox: i64, rows: &[m
         return Ok(());
     }
     for chunk in rows.chunks(10_000) {
+        let ids: Vec<i64> = chunk.iter().map(|r| r.message_id).collect();
+        let threads = threads_and_unread(&tx.txn, &ids).await?;
         mailbox_message::Entity::delete_many()
             .filter(mailbox_message::Column::MailboxId.eq(mailbox))
             .filter(mailbox_message::Column::Uid.is_in(chunk.iter().map(|r| r.uid)))
             .exec(&tx.txn)
             .await
             .map_err(db_err)?;
-        let ids: Vec<i64> = chunk.iter().map(|r| r.message_id).collect();
         // Messages still in another mailbox stay.
-        let kept: Vec<i64> = mailbox_message::Entity::find()
+        let kept: HashSet<i64> = mailbox_message::Entity::find()
             .select_only()
             .column(mailbox_message::Column::MessageId)
             .filter(mailbox_message::Column::MessageId.is_in(ids.iter().copied()))
             .into_tuple::<i64>()
             .all(&tx.txn)
             .await
-            .map_err(db_err)?;
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
         let gone: Vec<message::Model> = message::Entity::find()
             .filter(message::Column::Id.is_in(ids.iter().copied().filter(|id| !kept.contains(id))))
             .all(&tx.txn)
@@ -78,7 +102,9 @@ pub(crate) async fn drop_memberships(tx: &mut AccountTx, mailbox: i64, rows: &[m
             .await
             .map_err(db_err)?;
         for r in chunk {
-            tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, mailbox, &r.uid.to_string()));
+            let (thread, unread) = threads.get(&r.message_id).copied().unwrap_or((r.message_id, false));
+            tx.counts.add(mailbox, thread, -1, -i64::from(unread));
+            tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, mailbox, &r.uid.to_string(), thread));
         }
     }
     Ok(())
@@ -327,11 +353,13 @@ impl MailStore for SqlStore {
                 uid: Set(uid),
                 message_id: Set(m.id),
                 modseq: Set(tx.modseq),
+                received_at: Set(m.received_at),
             }
             .insert(&tx.txn)
             .await
             .map_err(unique(format!("message {} in mailbox {mb}", m.id)))?;
-            tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string()));
+            tx.counts.add(mb.0, m.thread_id, 1, i64::from(new.keywords.is_unread()));
+            tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string(), m.thread_id));
             memberships.push(to_membership(&row)?);
         }
         // The row names the blob: it commits only once the bytes are on the disk.
@@ -392,10 +420,14 @@ impl MailStore for SqlStore {
                 .await
                 .map_err(db_err)?;
             let mut changed = Vec::new();
+            // Per changed message: its thread and the change of its unread state (−1, 0, 1).
+            let mut unread: HashMap<i64, (i64, i64)> = HashMap::new();
             for m in &messages {
                 let before = Keywords::from_stored(&m.keywords);
                 let after = before.apply(op, words);
                 if after != before {
+                    let d = i64::from(after.is_unread()) - i64::from(before.is_unread());
+                    unread.insert(m.id, (m.thread_id, d));
                     message::Entity::update_many()
                         .col_expr(message::Column::Keywords, Expr::value(after.to_stored()))
                         .col_expr(message::Column::Modseq, Expr::value(tx.modseq))
@@ -419,7 +451,9 @@ impl MailStore for SqlStore {
                 .await
                 .map_err(db_err)?;
             for r in &everywhere {
-                tx.log(ChangeOp::Updated, &Logged::message(r.message_id, r.mailbox_id, &r.uid.to_string()));
+                let (thread, d) = unread.get(&r.message_id).copied().unwrap_or((r.message_id, 0));
+                tx.counts.add(r.mailbox_id, thread, 0, d);
+                tx.log(ChangeOp::Updated, &Logged::message(r.message_id, r.mailbox_id, &r.uid.to_string(), thread));
             }
             for r in &rows {
                 let Some(m) = messages.iter().find(|m| m.id == r.message_id) else { continue };
@@ -451,7 +485,10 @@ impl MailStore for SqlStore {
         let mut pairs = Vec::new();
         for chunk in uids.chunks(10_000) {
             let rows = memberships(&tx.txn, from, chunk).await?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.message_id).collect();
+            let threads = threads_and_unread(&tx.txn, &ids).await?;
             for r in rows {
+                let (thread, unread) = threads.get(&r.message_id).copied().unwrap_or((r.message_id, false));
                 let already = mailbox_message::Entity::find()
                     .filter(mailbox_message::Column::MailboxId.eq(target.collection_id))
                     .filter(mailbox_message::Column::MessageId.eq(r.message_id))
@@ -475,13 +512,15 @@ impl MailStore for SqlStore {
                             uid: Set(uid),
                             message_id: Set(r.message_id),
                             modseq: Set(tx.modseq),
+                            received_at: Set(r.received_at),
                         }
                         .insert(&tx.txn)
                         .await
                         .map_err(db_err)?;
+                        tx.counts.add(target.collection_id, thread, 1, i64::from(unread));
                         tx.log(
                             ChangeOp::Created,
-                            &Logged::message(r.message_id, target.collection_id, &uid.to_string()),
+                            &Logged::message(r.message_id, target.collection_id, &uid.to_string(), thread),
                         );
                         uid
                     }
@@ -493,7 +532,8 @@ impl MailStore for SqlStore {
                         .exec(&tx.txn)
                         .await
                         .map_err(db_err)?;
-                    tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, from.0, &r.uid.to_string()));
+                    tx.counts.add(from.0, thread, -1, -i64::from(unread));
+                    tx.log(ChangeOp::Destroyed, &Logged::message(r.message_id, from.0, &r.uid.to_string(), thread));
                 }
                 pairs.push((
                     u32::try_from(r.uid).map_err(Error::internal)?,
@@ -533,6 +573,14 @@ impl MailStore for SqlStore {
         account: AccountId,
     ) -> Result<Vec<(CollectionId, kontor_domain::mail::query::MailboxCounts)>> {
         self.mailbox_counts_of(account).await
+    }
+
+    async fn mailbox_counts_seen_by(
+        &self,
+        mailboxes: &[CollectionId],
+        viewer: PrincipalId,
+    ) -> Result<Vec<(CollectionId, kontor_domain::mail::query::MailboxCounts)>> {
+        self.mailbox_counts_seen_by_of(mailboxes, viewer).await
     }
 
     async fn thread_members(&self, account: AccountId, threads: &[i64]) -> Result<Vec<(i64, i64)>> {

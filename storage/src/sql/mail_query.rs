@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use kontor_domain::error::Result;
 use kontor_domain::ids::{AccountId, CollectionId, Modseq};
-use kontor_domain::mail::query::{Condition, MailboxCounts, MessageQuery, QueryAnswer, SortKey};
+use kontor_domain::mail::query::{Condition, MessageQuery, QueryAnswer, SortKey};
 use kontor_domain::mail::search::TextQuery;
 use kontor_domain::mail::{Membership, Message};
 use kontor_domain::model::CollectionKind;
@@ -20,7 +20,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use super::fulltext::Sql;
 use super::mail::{to_membership, to_message};
 use super::{SqlStore, db_err};
-use crate::entities::{mailbox_message, message};
+use crate::entities::{mailbox, mailbox_message, message};
 
 /// Ids per IN list (SQLite allows 32,766 parameters; these are written inline anyway).
 const CHUNK: usize = 10_000;
@@ -50,10 +50,17 @@ fn text_queries<'a>(c: &'a Condition, out: &mut Vec<&'a TextQuery>) {
 }
 
 /// The condition as SQL over `m` (a `messages` row); `hits` are the answers of the text
-/// conditions, consumed in order.
-fn where_clause(sql: &mut Sql, account: AccountId, c: &Condition, hits: &mut std::vec::IntoIter<Vec<i64>>) -> String {
+/// conditions, consumed in order. With a `driver`, the rows are that mailbox's messages, so
+/// being in it holds for each of them.
+fn where_clause(
+    sql: &mut Sql,
+    account: AccountId,
+    driver: Option<CollectionId>,
+    c: &Condition,
+    hits: &mut std::vec::IntoIter<Vec<i64>>,
+) -> String {
     let join = |sql: &mut Sql, v: &[Condition], op: &str, hits: &mut std::vec::IntoIter<Vec<i64>>| {
-        let parts: Vec<String> = v.iter().map(|c| where_clause(sql, account, c, hits)).collect();
+        let parts: Vec<String> = v.iter().map(|c| where_clause(sql, account, driver, c, hits)).collect();
         format!("({})", parts.join(op))
     };
     let thread_with = |sql: &mut Sql, word: &str, negate: bool| {
@@ -68,8 +75,10 @@ fn where_clause(sql: &mut Sql, account: AccountId, c: &Condition, hits: &mut std
         Condition::All(v) => join(sql, v, " AND ", hits),
         Condition::Any(v) => join(sql, v, " OR ", hits),
         Condition::None(v) => format!("NOT {}", join(sql, v, " OR ", hits)),
+        Condition::InMailbox(b) if Some(*b) == driver => "1=1".into(),
+        // A probe of the (message, mailbox) key per row: no list of the mailbox's ids is made.
         Condition::InMailbox(b) => {
-            format!("m.id IN (SELECT x.message_id FROM mailbox_messages x WHERE x.mailbox_id = {})", b.0)
+            format!("EXISTS (SELECT 1 FROM mailbox_messages x WHERE x.message_id = m.id AND x.mailbox_id = {})", b.0)
         }
         Condition::InMailboxOtherThan(bs) => {
             let ids: Vec<i64> = bs.iter().map(|b| b.0).collect();
@@ -104,12 +113,15 @@ fn where_clause(sql: &mut Sql, account: AccountId, c: &Condition, hits: &mut std
     }
 }
 
-fn order_by(sql: &mut Sql, account: AccountId, q: &MessageQuery) -> String {
+/// The ORDER BY terms; with a driving mailbox, arrival time and id come from its rows (then a
+/// sort by arrival alone is the order of its index).
+fn order_by(sql: &mut Sql, account: AccountId, q: &MessageQuery, driven: bool) -> String {
     let mut terms = Vec::new();
     let dir = |asc: bool| if asc { "ASC" } else { "DESC" };
+    let (received, id) = if driven { ("mm.received_at", "mm.message_id") } else { ("m.received_at", "m.id") };
     for s in &q.sort {
         let expr = match &s.key {
-            SortKey::ReceivedAt => "m.received_at".to_owned(),
+            SortKey::ReceivedAt => received.to_owned(),
             SortKey::SentAt => "COALESCE(m.sent_at, m.received_at)".to_owned(),
             SortKey::Size => "m.size".to_owned(),
             SortKey::From => "lower(m.from_addr)".to_owned(),
@@ -132,10 +144,39 @@ fn order_by(sql: &mut Sql, account: AccountId, q: &MessageQuery) -> String {
     }
     let last = q.sort.first().is_some_and(|s| s.ascending);
     if q.sort.is_empty() {
-        terms.push("m.received_at DESC".into());
+        terms.push(format!("{received} DESC"));
     }
-    terms.push(format!("m.id {}", dir(last)));
+    terms.push(format!("{id} {}", dir(last)));
     terms.join(", ")
+}
+
+/// Whether a text condition must hold for every match (then its hits, few as a rule, are the
+/// rows to start from).
+fn text_required(c: &Condition) -> bool {
+    match c {
+        Condition::Text(_) => true,
+        Condition::All(v) => v.iter().any(text_required),
+        _ => false,
+    }
+}
+
+/// Whether the condition says only "in `mailbox`".
+fn only_in(c: &Condition, mailbox: CollectionId) -> bool {
+    match c {
+        Condition::InMailbox(b) => *b == mailbox,
+        Condition::All(v) => v.iter().all(|c| only_in(c, mailbox)),
+        _ => false,
+    }
+}
+
+/// Where a query's rows come from.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// The account's messages (or the text hits among them).
+    Messages,
+    /// One mailbox's rows, joined to their messages; ordered by arrival, its index is the order.
+    /// `only`: no other condition.
+    Mailbox { mailbox: CollectionId, only: bool },
 }
 
 impl SqlStore {
@@ -186,37 +227,80 @@ impl SqlStore {
     }
 
     pub(super) async fn query_messages_of(&self, q: &MessageQuery) -> Result<QueryAnswer> {
+        // Inside one mailbox and without a text condition every match must meet: start from the
+        // mailbox's rows. The mailbox's row says whose it is (and, for "only in it", how many).
+        let mut plan = Plan::Messages;
+        let mut kept: Option<mailbox::Model> = None;
+        if let Some(b) = q.filter.required_mailbox() {
+            let Some(row) = mailbox::Entity::find_by_id(b.0)
+                .one(&self.db)
+                .await
+                .map_err(db_err)?
+                .filter(|row| row.account_id == q.account.0)
+            else {
+                return Ok(QueryAnswer { ids: Vec::new(), total: q.count.then_some(0) });
+            };
+            if !text_required(&q.filter) {
+                plan = Plan::Mailbox { mailbox: b, only: only_in(&q.filter, b) };
+            }
+            kept = Some(row);
+        }
         let mut texts = Vec::new();
         text_queries(&q.filter, &mut texts);
         let mut answers = Vec::with_capacity(texts.len());
+        // Every match is in the required mailbox: hits elsewhere do not matter.
+        let within = q.filter.required_mailbox();
         for t in texts {
-            answers.push(self.search_text_of(q.account, None, t).await?);
+            answers.push(self.search_text_of(q.account, within, t).await?);
         }
         let backend = self.db.get_database_backend();
+        let by_arrival = q.sort.iter().all(|s| s.key == SortKey::ReceivedAt);
         let build = |select: &str, windowed: bool| {
             let mut sql = Sql::new(backend);
             let mut hits = answers.clone().into_iter();
-            let cond = where_clause(&mut sql, q.account, &q.filter, &mut hits);
-            let mut text = format!("SELECT {select} FROM messages m WHERE m.account_id = {} AND {cond}", q.account.0);
+            let (driver, from) = match plan {
+                Plan::Messages => (None, format!("messages m WHERE m.account_id = {}", q.account.0)),
+                Plan::Mailbox { mailbox: b, .. } => (
+                    Some(b),
+                    format!(
+                        "mailbox_messages mm JOIN messages m ON m.id = mm.message_id WHERE mm.mailbox_id = {}",
+                        b.0
+                    ),
+                ),
+            };
+            let cond = where_clause(&mut sql, q.account, driver, &q.filter, &mut hits);
+            let mut window = String::new();
+            let mut order = String::new();
             if windowed {
-                let order = order_by(&mut sql, q.account, q);
-                text.push_str(&format!(" ORDER BY {order}"));
+                order = order_by(&mut sql, q.account, q, driver.is_some());
                 if !q.collapse_threads {
                     if let Some(limit) = q.limit {
-                        text.push_str(&format!(" LIMIT {limit}"));
+                        window.push_str(&format!(" LIMIT {limit}"));
                     } else if q.offset > 0 {
                         // SQLite needs a LIMIT before an OFFSET; PostgreSQL takes ALL.
-                        text.push_str(if backend == sea_orm::DatabaseBackend::Sqlite {
+                        window.push_str(if backend == sea_orm::DatabaseBackend::Sqlite {
                             " LIMIT -1"
                         } else {
                             " LIMIT ALL"
                         });
                     }
                     if q.offset > 0 {
-                        text.push_str(&format!(" OFFSET {}", q.offset));
+                        window.push_str(&format!(" OFFSET {}", q.offset));
                     }
                 }
             }
+            let text = match plan {
+                // The window out of the index alone (an OFFSET skips index entries, not
+                // messages), then the messages of the window only.
+                Plan::Mailbox { mailbox: b, only: true } if windowed && by_arrival && !q.collapse_threads => format!(
+                    "SELECT {select} FROM (SELECT mm.message_id, mm.received_at FROM mailbox_messages mm \
+                     WHERE mm.mailbox_id = {} ORDER BY {order}{window}) mm JOIN messages m ON m.id = mm.message_id \
+                     ORDER BY {order}",
+                    b.0
+                ),
+                _ if windowed => format!("SELECT {select} FROM {from} AND {cond} ORDER BY {order}{window}"),
+                _ => format!("SELECT {select} FROM {from} AND {cond}"),
+            };
             sql.push(&text);
             sql.statement()
         };
@@ -236,42 +320,17 @@ impl SqlStore {
             ids = ids.get(q.offset.min(ids.len())..end).map(<[_]>::to_vec).unwrap_or_default();
         } else if q.count {
             let unlimited = q.offset == 0 && q.limit.is_none_or(|l| ids.len() < l);
-            total = Some(if unlimited && q.offset == 0 {
-                ids.len()
-            } else {
-                let row = self.db.query_one_raw(build("count(*)", false)).await.map_err(db_err)?;
-                row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map_err(db_err)?.unwrap_or(0) as usize
+            total = Some(match (&kept, plan) {
+                _ if unlimited => ids.len(),
+                // All of the mailbox: its count as kept.
+                (Some(b), Plan::Mailbox { only: true, .. }) => usize::try_from(b.total_emails).unwrap_or(0),
+                _ => {
+                    let row = self.db.query_one_raw(build("count(*)", false)).await.map_err(db_err)?;
+                    row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map_err(db_err)?.unwrap_or(0) as usize
+                }
             });
         }
         Ok(QueryAnswer { ids, total })
-    }
-
-    pub(super) async fn mailbox_counts_of(&self, account: AccountId) -> Result<Vec<(CollectionId, MailboxCounts)>> {
-        let mut sql = Sql::new(self.db.get_database_backend());
-        let a = sql.bind(account.0);
-        let unseen = "(' ' || m.keywords || ' ') NOT LIKE '% $seen %'";
-        sql.push(&format!(
-            "SELECT mm.mailbox_id, count(*), sum(CASE WHEN {unseen} THEN 1 ELSE 0 END), count(DISTINCT m.thread_id), \
-             count(DISTINCT CASE WHEN {unseen} THEN m.thread_id END) \
-             FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id WHERE m.account_id = {a} \
-             GROUP BY mm.mailbox_id"
-        ));
-        let rows = self.db.query_all_raw(sql.statement()).await.map_err(db_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let n =
-                |i: usize| r.try_get_by_index::<Option<i64>>(i).map(|v| v.unwrap_or(0).max(0) as u64).map_err(db_err);
-            out.push((
-                CollectionId(r.try_get_by_index::<i64>(0).map_err(db_err)?),
-                MailboxCounts {
-                    total_emails: n(1)?,
-                    unread_emails: n(2)?,
-                    total_threads: n(3)?,
-                    unread_threads: n(4)?,
-                },
-            ));
-        }
-        Ok(out)
     }
 
     pub(super) async fn thread_members_of(&self, account: AccountId, threads: &[i64]) -> Result<Vec<(i64, i64)>> {

@@ -1,6 +1,7 @@
 //! The sea-orm store. One type implements every store port; each port lives in its own file.
 
 mod collections;
+mod counts;
 mod directory;
 mod documents;
 mod fulltext;

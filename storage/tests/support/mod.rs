@@ -78,6 +78,11 @@ impl Env {
         )
     }
 
+    /// The database's URL (for a connection of a test's own).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Drops the PostgreSQL database (left behind if the test failed before; the test
     /// script removes leftovers).
     pub async fn finish(self) {
