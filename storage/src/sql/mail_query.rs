@@ -255,10 +255,15 @@ impl SqlStore {
         }
         let backend = self.db.get_database_backend();
         let by_arrival = q.sort.iter().all(|s| s.key == SortKey::ReceivedAt);
+        let text = text_required(&q.filter);
         let build = |select: &str, windowed: bool| {
             let mut sql = Sql::new(backend);
             let mut hits = answers.clone().into_iter();
             let (driver, from) = match plan {
+                // The text hits are the rows to read: `+` keeps SQLite (which has no statistics)
+                // from walking the account's index in the sort order and testing every message
+                // against the hit list instead.
+                Plan::Messages if text => (None, format!("messages m WHERE +m.account_id = {}", q.account.0)),
                 Plan::Messages => (None, format!("messages m WHERE m.account_id = {}", q.account.0)),
                 Plan::Mailbox { mailbox: b, .. } => (
                     Some(b),
