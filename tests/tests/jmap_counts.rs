@@ -19,6 +19,7 @@ both_stores!(
     counts_follow_every_protocol,
     shared_mailbox_counts_are_the_readers_own,
     mailbox_pages_in_arrival_order,
+    collapsed_threads_page_through_a_large_mailbox,
     thread_changes_name_a_removed_reply_thread
 );
 
@@ -398,6 +399,70 @@ async fn mailbox_pages_in_arrival_order(store: &Store) {
     assert_eq!((r["ids"].clone(), r["total"].clone()), (json!([]), json!(0)));
     let r = ann.call("Email/query", json!({ "filter": { "inMailbox": "m999999" }, "calculateTotal": true })).await;
     assert_eq!((r["ids"].clone(), r["total"].clone()), (json!([]), json!(0)));
+}
+
+async fn collapsed_threads_page_through_a_large_mailbox(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    let ann = Client::login(&server, "ann@example.com").await;
+    let inbox = ann.role("inbox").await;
+    // 100 threads of 4, each thread's messages one minute apart, thread after thread: a page of
+    // collapsed threads far down reads more than the first rows.
+    let mut emails = serde_json::Map::new();
+    for t in 0..100 {
+        for k in 0..4 {
+            let extra = if k == 0 {
+                format!("Message-ID: <t{t}@elsewhere.org>\r\n")
+            } else {
+                format!("Message-ID: <t{t}.{k}@elsewhere.org>\r\nIn-Reply-To: <t{t}@elsewhere.org>\r\n")
+            };
+            let blob = ann
+                .http
+                .post(format!("{}/jmap/upload/{}/", server.url, ann.account))
+                .basic_auth(&ann.user, Some(password(&ann.user)))
+                .body(message(&format!("Topic {t}"), &extra))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()["blobId"]
+                .clone();
+            let at = utc_minute(t * 4 + k);
+            emails.insert(
+                format!("t{t}k{k}"),
+                json!({ "blobId": blob, "mailboxIds": { &inbox: true }, "receivedAt": at }),
+            );
+        }
+    }
+    let r = ann.call("Email/import", json!({ "emails": emails })).await;
+    let id = |t: u32, k: u32| r["created"][format!("t{t}k{k}")]["id"].as_str().unwrap().to_owned();
+    assert_eq!(ann.counts(&inbox).await, [400, 400, 100, 100]);
+
+    for (asc, k) in [(false, 3), (true, 0)] {
+        let sort = json!([{ "property": "receivedAt", "isAscending": asc }]);
+        let want: Vec<String> = (60..70).map(|n| id(if asc { n } else { 99 - n }, k)).collect();
+        for filter in [
+            json!({ "inMailbox": inbox }),
+            json!({ "operator": "AND", "conditions": [{ "inMailbox": inbox }, { "minSize": 0 }] }),
+        ] {
+            let r = ann
+                .call(
+                    "Email/query",
+                    json!({ "filter": filter, "sort": sort, "collapseThreads": true, "position": 60, "limit": 10,
+                            "calculateTotal": true }),
+                )
+                .await;
+            assert_eq!(r["ids"], json!(want), "ascending {asc}, {filter}");
+            assert_eq!(r["total"], 100);
+        }
+    }
+}
+
+/// The UTCDate `n` minutes into 2024 (within January).
+fn utc_minute(n: u32) -> String {
+    let (day, rest) = (n / 1440, n % 1440);
+    format!("2024-01-{:02}T{:02}:{:02}:00Z", day + 1, rest / 60, rest % 60)
 }
 
 async fn thread_changes_name_a_removed_reply_thread(store: &Store) {

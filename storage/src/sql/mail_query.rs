@@ -256,7 +256,8 @@ impl SqlStore {
         let backend = self.db.get_database_backend();
         let by_arrival = q.sort.iter().all(|s| s.key == SortKey::ReceivedAt);
         let text = text_required(&q.filter);
-        let build = |select: &str, windowed: bool| {
+        // `window`: (limit, offset) of the ordered rows; `None`: a count.
+        let build = |select: &str, window: Option<(Option<usize>, usize)>| {
             let mut sql = Sql::new(backend);
             let mut hits = answers.clone().into_iter();
             let (driver, from) = match plan {
@@ -274,66 +275,91 @@ impl SqlStore {
                 ),
             };
             let cond = where_clause(&mut sql, q.account, driver, &q.filter, &mut hits);
-            let mut window = String::new();
-            let mut order = String::new();
-            if windowed {
-                order = order_by(&mut sql, q.account, q, driver.is_some());
-                if !q.collapse_threads {
-                    if let Some(limit) = q.limit {
-                        window.push_str(&format!(" LIMIT {limit}"));
-                    } else if q.offset > 0 {
-                        // SQLite needs a LIMIT before an OFFSET; PostgreSQL takes ALL.
-                        window.push_str(if backend == sea_orm::DatabaseBackend::Sqlite {
-                            " LIMIT -1"
-                        } else {
-                            " LIMIT ALL"
-                        });
-                    }
-                    if q.offset > 0 {
-                        window.push_str(&format!(" OFFSET {}", q.offset));
-                    }
-                }
+            let Some((limit, offset)) = window else {
+                sql.push(&format!("SELECT {select} FROM {from} AND {cond}"));
+                return sql.statement();
+            };
+            let order = order_by(&mut sql, q.account, q, driver.is_some());
+            let mut range = String::new();
+            if let Some(limit) = limit {
+                range.push_str(&format!(" LIMIT {limit}"));
+            } else if offset > 0 {
+                // SQLite needs a LIMIT before an OFFSET; PostgreSQL takes ALL.
+                range.push_str(if backend == sea_orm::DatabaseBackend::Sqlite { " LIMIT -1" } else { " LIMIT ALL" });
             }
-            let text = match plan {
+            if offset > 0 {
+                range.push_str(&format!(" OFFSET {offset}"));
+            }
+            sql.push(&match plan {
                 // The window out of the index alone (an OFFSET skips index entries, not
-                // messages), then the messages of the window only.
-                Plan::Mailbox { mailbox: b, only: true } if windowed && by_arrival && !q.collapse_threads => format!(
+                // messages), then the messages of the window only. (No placeholders: the
+                // order is by arrival and the condition is the mailbox alone.)
+                Plan::Mailbox { mailbox: b, only: true } if by_arrival && limit.is_some() => format!(
                     "SELECT {select} FROM (SELECT mm.message_id, mm.received_at FROM mailbox_messages mm \
-                     WHERE mm.mailbox_id = {} ORDER BY {order}{window}) mm JOIN messages m ON m.id = mm.message_id \
+                     WHERE mm.mailbox_id = {} ORDER BY {order}{range}) mm JOIN messages m ON m.id = mm.message_id \
                      ORDER BY {order}",
                     b.0
                 ),
-                _ if windowed => format!("SELECT {select} FROM {from} AND {cond} ORDER BY {order}{window}"),
-                _ => format!("SELECT {select} FROM {from} AND {cond}"),
-            };
-            sql.push(&text);
+                _ => format!("SELECT {select} FROM {from} AND {cond} ORDER BY {order}{range}"),
+            });
             sql.statement()
         };
-        let rows = self.db.query_all_raw(build("m.id, m.thread_id", true)).await.map_err(db_err)?;
-        let mut ids = Vec::with_capacity(rows.len());
-        for r in rows {
-            ids.push((r.try_get_by_index::<i64>(0).map_err(db_err)?, r.try_get_by_index::<i64>(1).map_err(db_err)?));
-        }
-        let mut total = None;
-        if q.collapse_threads {
-            let mut seen = std::collections::HashSet::new();
-            ids.retain(|(_, t)| seen.insert(*t));
-            if q.count {
-                total = Some(ids.len());
+        let fetch = async |window| -> Result<Vec<(i64, i64)>> {
+            let rows = self.db.query_all_raw(build("m.id, m.thread_id", Some(window))).await.map_err(db_err)?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for r in rows {
+                ids.push((
+                    r.try_get_by_index::<i64>(0).map_err(db_err)?,
+                    r.try_get_by_index::<i64>(1).map_err(db_err)?,
+                ));
             }
-            let end = q.limit.map_or(ids.len(), |l| q.offset.saturating_add(l).min(ids.len()));
-            ids = ids.get(q.offset.min(ids.len())..end).map(<[_]>::to_vec).unwrap_or_default();
-        } else if q.count {
-            let unlimited = q.offset == 0 && q.limit.is_none_or(|l| ids.len() < l);
-            total = Some(match (&kept, plan) {
-                _ if unlimited => ids.len(),
-                // All of the mailbox: its count as kept.
-                (Some(b), Plan::Mailbox { only: true, .. }) => usize::try_from(b.total_emails).unwrap_or(0),
-                _ => {
-                    let row = self.db.query_one_raw(build("count(*)", false)).await.map_err(db_err)?;
-                    row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map_err(db_err)?.unwrap_or(0) as usize
+            Ok(ids)
+        };
+        let only = matches!(plan, Plan::Mailbox { only: true, .. });
+        let mut total = None;
+        let mut ids;
+        if q.collapse_threads {
+            // The first message of each thread, in order. In arrival order the rows come in
+            // growing chunks until the window is full (the count of a whole mailbox's threads is
+            // kept); otherwise all matches are read.
+            let end = q.limit.map(|l| q.offset.saturating_add(l));
+            let chunked = by_arrival && !text && end.is_some() && (!q.count || only);
+            let mut seen = std::collections::HashSet::new();
+            let (mut read, mut chunk) = (0, 256);
+            ids = Vec::new();
+            loop {
+                let window = if chunked { (Some(chunk), read) } else { (None, 0) };
+                let rows = fetch(window).await?;
+                let last = !chunked || rows.len() < chunk;
+                read += rows.len();
+                ids.extend(rows.into_iter().filter(|(_, t)| seen.insert(*t)));
+                if last || end.is_some_and(|e| ids.len() >= e) {
+                    break;
                 }
-            });
+                chunk *= 4;
+            }
+            if q.count {
+                total = Some(match &kept {
+                    Some(b) if chunked => usize::try_from(b.total_threads).unwrap_or(0),
+                    _ => ids.len(),
+                });
+            }
+            let end = end.map_or(ids.len(), |e| e.min(ids.len()));
+            ids = ids.get(q.offset.min(end)..end).map(<[_]>::to_vec).unwrap_or_default();
+        } else {
+            ids = fetch((q.limit, q.offset)).await?;
+            if q.count {
+                let unlimited = q.offset == 0 && q.limit.is_none_or(|l| ids.len() < l);
+                total = Some(match &kept {
+                    _ if unlimited => ids.len(),
+                    // All of the mailbox: its count as kept.
+                    Some(b) if only => usize::try_from(b.total_emails).unwrap_or(0),
+                    _ => {
+                        let row = self.db.query_one_raw(build("count(*)", None)).await.map_err(db_err)?;
+                        row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map_err(db_err)?.unwrap_or(0) as usize
+                    }
+                });
+            }
         }
         Ok(QueryAnswer { ids, total })
     }
