@@ -391,6 +391,14 @@ pub trait MailStore: Send + Sync + 'static {
         &self,
         mailbox: CollectionId,
     ) -> Result<Vec<(crate::mail::Membership, crate::mail::Message)>>;
+    /// The messages of a mailbox as a listing keeps them (no envelope, structure or preview),
+    /// by UID.
+    async fn mailbox_summaries(&self, mailbox: CollectionId) -> Result<Vec<crate::mail::Summary>>;
+    /// Messages of the account by id, by id; unknown ids and other accounts' are left out.
+    async fn messages(&self, account: AccountId, ids: &[i64]) -> Result<Vec<crate::mail::Message>>;
+    /// The blobs of messages of the account by id, as (message, blob) by id; unknown ids and
+    /// other accounts' are left out.
+    async fn message_blobs(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(i64, BlobId)>>;
     /// The own seen state a colleague keeps on messages of someone else's account (shared
     /// folders): (message, seen, modseq of its last change) for those of `messages` it ever
     /// changed; the others are unseen for it.
