@@ -415,6 +415,16 @@ pub trait MailStore: Send + Sync + 'static {
         uids: &[u32],
         seen: bool,
     ) -> Result<Committed<Vec<(crate::mail::Membership, crate::mail::Keywords)>>>;
+    /// The mailboxes of other accounts that the principal unsubscribed from (shared mailboxes
+    /// count as subscribed until then).
+    async fn unsubscribed_shared(&self, principal: PrincipalId) -> Result<Vec<CollectionId>>;
+    /// Subscribes the principal to a mailbox of another account again, or unsubscribes it.
+    async fn set_shared_subscribed(
+        &self,
+        principal: PrincipalId,
+        mailbox: CollectionId,
+        subscribed: bool,
+    ) -> Result<()>;
 }
 
 /// The outbound queue (mail for other servers) and the domains' DKIM keys.

@@ -18,7 +18,7 @@ use kontor_domain::model::Principal;
 use kontor_domain::{Core, Error};
 
 use crate::fetch;
-use crate::parse::{self, Command, Token, quote};
+use crate::parse::{self, Command, Token};
 
 /// What the driver does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -420,28 +420,7 @@ impl Session {
                 push(out, &format!("{tag} OK {code}APPEND completed\r\n"));
                 return Ok(Outcome::Continue);
             }
-            "GETQUOTAROOT" | "GETQUOTA" => {
-                // One quota root per account (RFC 9208), named "": storage in units of 1024 octets.
-                let fresh = core.principal_by_address(&who.address.to_string()).await.map_err(no)?;
-                if cmd.name == "GETQUOTAROOT" {
-                    let name =
-                        cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("GETQUOTAROOT needs a mailbox"))?;
-                    push(out, &format!("* QUOTAROOT {} \"\"\r\n", quote(&name)));
-                } else if cmd.args.first().and_then(Token::text).is_some_and(|r| !r.is_empty()) {
-                    return Err(Fail::No("[NONEXISTENT] No such quota root"));
-                }
-                match fresh.quota.limit_bytes {
-                    Some(limit) => push(
-                        out,
-                        &format!(
-                            "* QUOTA \"\" (STORAGE {} {})\r\n",
-                            fresh.quota.used_bytes.div_ceil(1024),
-                            limit / 1024
-                        ),
-                    ),
-                    None => push(out, "* QUOTA \"\" ()\r\n"),
-                }
-            }
+            "GETQUOTAROOT" | "GETQUOTA" => crate::quota::command(core, &who, &cmd.name, &cmd.args, out).await?,
             "CREATE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("CREATE needs a name"))?;
                 if crate::names::reserved(&name) {
@@ -473,12 +452,8 @@ impl Session {
             "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("A mailbox name is needed"))?;
                 let named = crate::names::find(core, &who, &name).await?;
-                if !named.own {
-                    // Shared mailboxes are always listed as subscribed; their owners delete them.
-                    if cmd.name.ends_with("SUBSCRIBE") {
-                        push(out, &format!("{tag} OK {} completed\r\n", cmd.name));
-                        return Ok(Outcome::Continue);
-                    }
+                // A shared mailbox's subscription is the user's own; its owner deletes or renames it.
+                if !named.own && !cmd.name.ends_with("SUBSCRIBE") {
                     return Err(Fail::No("[NOPERM] Only the owner deletes or renames a shared mailbox"));
                 }
                 let b = named.mailbox;

@@ -17,6 +17,7 @@ mod m20261125_000009_fulltext;
 mod m20261125_000010_leases;
 mod m20261125_000012_jmap;
 mod m20261125_000014_documents;
+mod m20261125_000017_mail_gaps;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_leases::Migration),
             Box::new(m20261125_000012_jmap::Migration),
             Box::new(m20261125_000014_documents::Migration),
+            Box::new(m20261125_000017_mail_gaps::Migration),
         ]
     }
 

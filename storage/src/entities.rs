@@ -343,6 +343,19 @@ pub mod message_seen {
     no_relations!();
 }
 
+pub mod shared_unsubscribed {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shared_unsubscribed")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub principal_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub collection_id: i64,
+    }
+    no_relations!();
+}
+
 pub mod lease {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -230,10 +230,12 @@ impl crate::Core {
         Ok(())
     }
 
-    /// Subscribes the caller to one of its mailboxes, or unsubscribes it.
+    /// Subscribes the caller to one of its mailboxes, or unsubscribes it; on a mailbox someone
+    /// shared with it, its own subscription (the owner's stays as it is).
     pub async fn subscribe(&self, who: &Principal, mailbox: &Mailbox, on: bool) -> Result<()> {
         if mailbox.collection.account != who.id {
-            return Err(Error::forbidden("owner"));
+            self.access(who, mailbox.id()).await?.require(Rights::READ)?;
+            return self.store.set_shared_subscribed(who.id, mailbox.id(), on).await;
         }
         self.store.set_subscribed(mailbox.id(), on).await
     }

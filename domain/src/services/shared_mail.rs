@@ -15,6 +15,7 @@ use crate::rights::Rights;
 pub struct SharedMailbox {
     /// The owner's address (IMAP names the folder `Shared/<owner>/<path>`).
     pub owner: Address,
+    /// With `subscribed` the user's own subscription, not the owner's.
     pub mailbox: Mailbox,
     /// Its full name in the owner's account (`Projects/X`).
     pub path: String,
@@ -32,20 +33,24 @@ pub struct AclEntry {
 
 impl Core {
     /// The mailboxes of other accounts that `who` may read (a grant on the folder, or on the
-    /// whole account), by owner and name.
+    /// whole account), by owner and name; `subscribed` is `who`'s own subscription (on until it
+    /// unsubscribes).
     pub async fn shared_mailboxes(&self, who: &Principal) -> Result<Vec<SharedMailbox>> {
         let grants = self.store.grants_to(who.id).await?;
         let mut accounts: Vec<AccountId> = grants.iter().map(|g| g.account).filter(|a| *a != who.id).collect();
         accounts.sort_unstable();
         accounts.dedup();
+        let unsubscribed =
+            if accounts.is_empty() { Vec::new() } else { self.store.unsubscribed_shared(who.id).await? };
         let mut out = Vec::new();
         for account in accounts {
             let Some(owner) = self.store.principal(account).await? else { continue };
             let boxes = self.store.mailboxes(account).await?;
             let paths = Self::mailbox_paths(&boxes);
-            for (b, (path, _)) in boxes.into_iter().zip(paths) {
+            for (mut b, (path, _)) in boxes.into_iter().zip(paths) {
                 let rights = super::collections::rights_from(&grants, account, Some(b.id()));
                 if rights.contains(Rights::READ) {
+                    b.subscribed = unsubscribed.binary_search(&b.id()).is_err();
                     out.push(SharedMailbox { owner: owner.address.clone(), mailbox: b, path, rights });
                 }
             }

@@ -651,6 +651,14 @@ impl MailStore for SqlStore {
         Ok(out)
     }
 
+    async fn unsubscribed_shared(&self, principal: PrincipalId) -> Result<Vec<CollectionId>> {
+        self.unsubscribed_shared_of(principal).await
+    }
+
+    async fn set_shared_subscribed(&self, principal: PrincipalId, mailbox: CollectionId, on: bool) -> Result<()> {
+        self.set_shared_subscribed_of(principal, mailbox, on).await
+    }
+
     async fn mailbox_summaries(&self, mailbox: CollectionId) -> Result<Vec<kontor_domain::mail::Summary>> {
         self.mailbox_summaries_of(mailbox).await
     }
