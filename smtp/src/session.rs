@@ -226,6 +226,11 @@ impl Session {
     /// A parsed command.
     pub fn request(&mut self, r: Request<Cow<'_, str>>) -> Step {
         match r {
+            Request::Ehlo { host } | Request::Helo { host } | Request::Lhlo { host }
+                if self.mode == Mode::Mx && !crate::helo::valid(&host) =>
+            {
+                self.refused("501 5.5.2 Invalid domain name or address literal\r\n")
+            }
             Request::Ehlo { host } => {
                 self.reset();
                 self.helo = Some(host.into_owned());
@@ -672,5 +677,19 @@ mod tests {
         let mut mx = Session::new(limits(), Mode::Mx, "127.0.0.1".parse().expect("ip"), 1);
         run(&mut mx, "EHLO client.test");
         assert!(run(&mut mx, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw==").starts_with("503 "));
+    }
+
+    #[test]
+    fn the_mx_refuses_a_helo_that_is_no_domain() {
+        let mut mx = Session::new(limits(), Mode::Mx, "192.0.2.1".parse().expect("ip"), 1);
+        for bad in ["EHLO exa_mple..com", "EHLO -bad.example", "HELO [192.0.2.300]", "EHLO [IPv6:nope]"] {
+            assert!(run(&mut mx, bad).starts_with("501 5.5.2 "), "{bad}");
+        }
+        assert!(run(&mut mx, "MAIL FROM:<a@example.org>").starts_with("503 "), "no greeting was taken");
+        assert!(run(&mut mx, "EHLO [192.0.2.1]").starts_with("250-"));
+        assert!(run(&mut mx, "HELO mail.example.org").starts_with("250 "));
+        // Submission clients name themselves as they like.
+        let mut sub = Session::new(limits(), Mode::Submission, "127.0.0.1".parse().expect("ip"), 1);
+        assert!(run(&mut sub, "EHLO my..laptop").starts_with("250-"));
     }
 }
