@@ -308,6 +308,10 @@ pub mod outbound_queue {
         pub last_error: Option<String>,
         pub claimed_until: i64,
         pub claim: Option<String>,
+        pub dsn_notify: Option<i16>,
+        pub dsn_orcpt: Option<String>,
+        pub dsn_full: Option<bool>,
+        pub dsn_envid: Option<String>,
     }
     no_relations!();
 }

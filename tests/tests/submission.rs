@@ -3,8 +3,9 @@
 //! send-on-behalf (Sender: added), and is refused otherwise; copies land in Sent and local
 //! inboxes; remote mail goes through the durable queue to a loopback SMTP sink found by MX
 //! lookup in a loopback DNS server, DKIM-signed, retried after a temporary failure, bounced
-//! (DSN) after a permanent one or when the retry window is over. A second server checks
-//! SPF, DKIM and DMARC of what the first one sent and records them in Authentication-Results.
+//! (DSN) after a permanent one or when the retry window is over, with the DSN requests of
+//! RFC 3461 (NOTIFY, RET, ENVID, ORCPT) kept and honoured. A second server checks SPF, DKIM
+//! and DMARC of what the first one sent and records them in Authentication-Results.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,7 +22,11 @@ use support::{Server, Store};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-both_stores!(submission_and_the_outbound_queue, authentication_results_of_signed_mail);
+both_stores!(
+    submission_and_the_outbound_queue,
+    authentication_results_of_signed_mail,
+    dsn_requests_are_kept_and_honoured
+);
 
 /// Adds the domain (printing its DKIM record, returned) and ann, bob, carol, dave.
 fn setup(store: &Store) -> (String, String) {
@@ -462,4 +467,107 @@ async fn authentication_results_of_signed_mail(store: &Store) {
     drop(a);
     drop(b);
     receiver.drop_database().await;
+}
+
+/// RFC 3461: DSN is offered on both ports; what MAIL and RCPT ask is kept with the queue
+/// entries and decides the reports: NOTIFY=NEVER none, FAILURE a bounce (RET=FULL with the
+/// whole message, ENVID and ORCPT given back), SUCCESS "relayed" for a remote recipient and
+/// "delivered" for a local one, also for mail from outside (to its sender, through the queue).
+async fn dsn_requests_are_kept_and_honoured(store: &Store) {
+    setup(store);
+    let dns = Dns::start().await;
+    dns.mx("remote.test", 10, "mx.remote.test");
+    dns.a("mx.remote.test", Ipv4Addr::LOCALHOST);
+    let sink = Sink::start(0, &[], &["nobody@remote.test", "gone@remote.test"]).await;
+    let server = Server::start(
+        store,
+        &[
+            ("KONTOR_DNS_SERVERS", &dns.addr.to_string()),
+            ("KONTOR_OUTBOUND_PORT", &sink.addr.port().to_string()),
+            ("KONTOR_OUTBOUND_RETRY", "300ms"),
+            ("KONTOR_OUTBOUND_POLL", "200ms"),
+        ],
+    );
+    let mut c = raw(&server).await;
+    assert!(cmd(&mut c, "EHLO client.test").await.contains("250-DSN\r\n"));
+    assert!(cmd(&mut c, "AUTH LOGIN").await.starts_with("334 "));
+    assert!(cmd(&mut c, "YW5uQGV4YW1wbGUuY29t").await.starts_with("334 "));
+    assert!(cmd(&mut c, "YW5ucyBwYXNzd29yZA==").await.starts_with("235 "));
+    let long = format!("MAIL FROM:<ann@example.com> ENVID={}", "x".repeat(101));
+    assert!(cmd(&mut c, &long).await.starts_with("501 "), "ENVID of more than 100 characters");
+    assert!(cmd(&mut c, "MAIL FROM:<ann@example.com> RET=FULL ENVID=QQ+2B314159").await.starts_with("250 "));
+    for (rcpt, reply) in [
+        ("<nobody@remote.test> NOTIFY=NEVER", "250 "),
+        ("<gone@remote.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;Gone+40Remote.test", "250 "),
+        ("<far@remote.test> NOTIFY=SUCCESS", "250 "),
+        ("<bob@example.com> NOTIFY=SUCCESS,FAILURE", "250 "),
+        ("<dave@example.com> NOTIFY=NEVER", "250 "),
+        ("<odd@remote.test> NOTIFY=NEVER,SUCCESS", "501 "),
+    ] {
+        let r = cmd(&mut c, &format!("RCPT TO:{rcpt}")).await;
+        assert!(r.starts_with(reply), "{rcpt}: {r}");
+    }
+    assert!(cmd(&mut c, "DATA").await.starts_with("354 "));
+    let data = "From: ann@example.com\r\nSubject: dsn test\r\n\r\nthe whole body\r\n.";
+    assert!(cmd(&mut c, data).await.starts_with("250 "));
+    assert!(cmd(&mut c, "QUIT").await.starts_with("221 "));
+
+    eventually("the remote copy", || sink.received.lock().unwrap().iter().any(|r| r.1 == "far@remote.test")).await;
+    eventually("the queue is empty", || store.ok(&["queue", "list"], None).trim().is_empty()).await;
+    // Delivered (bob), relayed (far), failed (gone); nothing for nobody (NEVER) or dave.
+    eventually("three reports", || messages(store, "ann@example.com", "INBOX").len() >= 3).await;
+    let inbox = messages(store, "ann@example.com", "INBOX");
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    let reports: Vec<String> = inbox
+        .iter()
+        .map(|m| store.ok(&["mailbox", "show", "ann@example.com", "INBOX", &m.0.to_string()], None))
+        .collect();
+    let find = |rcpt: &str| {
+        reports.iter().find(|r| r.contains(&format!("Final-Recipient: rfc822; {rcpt}"))).cloned().unwrap_or_default()
+    };
+    let failed = find("gone@remote.test");
+    for want in [
+        "Subject: Undelivered mail returned to sender",
+        "Original-Envelope-Id: QQ+314159",
+        "Original-Recipient: rfc822;Gone@Remote.test",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Content-Type: message/rfc822",
+        "the whole body",
+    ] {
+        assert!(failed.contains(want), "{want:?} in {failed}");
+    }
+    let relayed = find("far@remote.test");
+    assert!(relayed.contains("Action: relayed\r\nStatus: 2.0.0") && !relayed.contains("the whole body"), "{relayed}");
+    let delivered = find("bob@example.com");
+    assert!(delivered.contains("Action: delivered\r\nStatus: 2.0.0"), "{delivered}");
+    assert!(find("nobody@remote.test").is_empty() && find("dave@example.com").is_empty(), "{reports:?}");
+    assert_eq!(messages(store, "dave@example.com", "INBOX").len(), 1, "NEVER is about reports, not delivery");
+
+    // From outside: NOTIFY=SUCCESS at the MX gets the sender a "delivered" report (null
+    // sender, through the queue); the default gets none.
+    let (r, w) = TcpStream::connect(server.smtp_addr()).await.unwrap().into_split();
+    let mut mx = (BufReader::new(r), w);
+    let mut greeting = String::new();
+    mx.0.read_line(&mut greeting).await.unwrap();
+    assert!(cmd(&mut mx, "EHLO mx.remote.test").await.contains("250-DSN\r\n"));
+    assert!(cmd(&mut mx, "MAIL FROM:<someone@remote.test> ENVID=abc").await.starts_with("250 "));
+    assert!(cmd(&mut mx, "RCPT TO:<bob@example.com> NOTIFY=SUCCESS").await.starts_with("250 "));
+    assert!(cmd(&mut mx, "RCPT TO:<carol@example.com>").await.starts_with("250 "));
+    assert!(cmd(&mut mx, "DATA").await.starts_with("354 "));
+    assert!(
+        cmd(&mut mx, "From: someone@remote.test\r\nSubject: from outside\r\n\r\nhi\r\n.").await.starts_with("250 ")
+    );
+    eventually("a delivered report to the outside sender", || {
+        sink.received.lock().unwrap().iter().any(|r| r.1 == "someone@remote.test")
+    })
+    .await;
+    let got: Vec<(String, String, String)> =
+        sink.received.lock().unwrap().iter().filter(|r| r.1 == "someone@remote.test").cloned().collect();
+    assert_eq!(got.len(), 1, "one report (bob), none for carol: {got:?}");
+    let (from, _, report) = &got[0];
+    assert_eq!(from, "", "reports have the null sender");
+    for want in ["Final-Recipient: rfc822; bob@example.com", "Action: delivered", "Original-Envelope-Id: abc"] {
+        assert!(report.contains(want), "{want:?} in {report}");
+    }
 }

@@ -5,6 +5,7 @@
 //! `mailboxIds`); each membership has the mailbox's UID for it and the modseq of its last
 //! change. Keywords (IMAP flags) are the message's, so every mailbox shows the same flags.
 
+pub mod dsn;
 pub mod outbound;
 pub mod parse;
 pub mod query;
