@@ -39,4 +39,8 @@ pub trait EventBus: Send + Sync + 'static {
     fn subscribe_local(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.subscribe()
     }
+    /// Stops relaying, at shutdown: what the bus holds of the store (a listening connection)
+    /// goes back at once, even while sessions that still hold the core (an idle client's) wind
+    /// down, so the store can close.
+    fn close(&self) {}
 }

@@ -399,6 +399,14 @@ pub trait MailStore: Send + Sync + 'static {
         &self,
         mailbox: CollectionId,
     ) -> Result<Vec<(crate::mail::Membership, crate::mail::Message)>>;
+    /// The messages of a mailbox as a listing keeps them (no envelope, structure or preview),
+    /// by UID.
+    async fn mailbox_summaries(&self, mailbox: CollectionId) -> Result<Vec<crate::mail::Summary>>;
+    /// Messages of the account by id, by id; unknown ids and other accounts' are left out.
+    async fn messages(&self, account: AccountId, ids: &[i64]) -> Result<Vec<crate::mail::Message>>;
+    /// The blobs of messages of the account by id, as (message, blob) by id; unknown ids and
+    /// other accounts' are left out.
+    async fn message_blobs(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(i64, BlobId)>>;
     /// The own seen state a colleague keeps on messages of someone else's account (shared
     /// folders): (message, seen, modseq of its last change) for those of `messages` it ever
     /// changed; the others are unseen for it.
@@ -415,6 +423,16 @@ pub trait MailStore: Send + Sync + 'static {
         uids: &[u32],
         seen: bool,
     ) -> Result<Committed<Vec<(crate::mail::Membership, crate::mail::Keywords)>>>;
+    /// The mailboxes of other accounts that the principal unsubscribed from (shared mailboxes
+    /// count as subscribed until then).
+    async fn unsubscribed_shared(&self, principal: PrincipalId) -> Result<Vec<CollectionId>>;
+    /// Subscribes the principal to a mailbox of another account again, or unsubscribes it.
+    async fn set_shared_subscribed(
+        &self,
+        principal: PrincipalId,
+        mailbox: CollectionId,
+        subscribed: bool,
+    ) -> Result<()>;
 }
 
 /// The outbound queue (mail for other servers) and the domains' DKIM keys.

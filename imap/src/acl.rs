@@ -2,6 +2,11 @@
 //! permission model. The letters map to rights as ../shared/DESIGN.md's table says: `l r`
 //! read, `s` seen, `w` flag, `i p` create, `t e` delete, `k` create child, `x` delete the
 //! mailbox, `a` share; `i` with `t` also means modify. The domain decides who may do what.
+//!
+//! Rights on a mailbox are the union of a grant on it and one on the owner's whole account
+//! (delegation). SETACL and DELETEACL change the mailbox's grant; one that would take away
+//! rights the account-wide grant gives is refused with NO [CANNOT] and changes nothing, since
+//! only the account's owner changes that grant.
 
 use kontor_domain::address::Address;
 use kontor_domain::model::Principal;
@@ -120,6 +125,13 @@ pub(crate) async fn command(
         "SETACL" | "DELETEACL" => {
             let id = identifier.ok_or(Fail::Bad("An identifier is needed"))?;
             let grantee = Address::parse(&id).map_err(|_| Fail::No("[CANNOT] Rights are given to users by address"))?;
+            let (on_mailbox, account_wide) = core
+                .mailbox_acl(who, b.id())
+                .await
+                .map_err(refused)?
+                .into_iter()
+                .find(|e| e.grantee == grantee)
+                .map_or((Rights::NONE, Rights::NONE), |e| (e.on_mailbox, e.account_wide));
             let rights = if name == "DELETEACL" {
                 Rights::NONE
             } else {
@@ -129,22 +141,23 @@ pub(crate) async fn command(
                     _ => (None, spec.as_str()),
                 };
                 let given = rights_of(letters).ok_or(Fail::Bad("Unknown right letter"))?;
-                let current = if modifier.is_some() {
-                    core.mailbox_acl(who, b.id())
-                        .await
-                        .map_err(refused)?
-                        .into_iter()
-                        .find(|e| e.grantee == grantee)
-                        .map_or(Rights::NONE, |e| e.on_mailbox)
-                } else {
-                    Rights::NONE
-                };
+                // What the identifier holds here now: this mailbox's grant and the account's.
+                let current = on_mailbox | account_wide;
                 match modifier {
                     Some('+') => current | given,
                     Some(_) => Rights::from_bits(current.bits() & !given.bits()),
                     None => given,
                 }
             };
+            // A grant on the whole account reaches this mailbox as well, and only the account's
+            // owner changes it (`kontor share`, /api/shares): a change that would take away
+            // rights it gives is refused whole rather than done in part (RFC 4314 §3.1-3.2
+            // leave inherited rights to the server).
+            if !rights.contains(account_wide) {
+                return Err(Fail::No(
+                    "[CANNOT] A grant on the whole account gives these rights here; its owner changes it",
+                ));
+            }
             core.share(who, owner_account, Some(b.id()), &grantee, rights).await.map_err(refused)?;
         }
         _ => return Err(Fail::Bad("Unknown ACL command")),

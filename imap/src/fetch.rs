@@ -7,14 +7,17 @@
 //! quoted-printable) undone.
 
 use kontor_domain::Core;
-use kontor_domain::mail::{KeywordOp, Keywords, Membership, Message, MimePart};
+use kontor_domain::mail::{KeywordOp, Keywords, Message, MimePart, Summary};
 use kontor_domain::model::Principal;
+use kontor_domain::{BlobRef, MailboxReader};
 
 use crate::parse::Token;
 use crate::session::{Fail, Selected, push};
 
-/// How many messages' bytes a FETCH reads ahead of the one it answers.
+/// How many messages' bytes a FETCH reads at a time.
 const READ_AHEAD: usize = 16;
+/// How many messages' rows a FETCH of envelopes or structures reads at a time.
+const ROWS_AHEAD: usize = 250;
 /// A FETCH answer is handed to the connection in pieces of about this size.
 const STREAM_CHUNK: usize = 256 << 10;
 
@@ -248,8 +251,8 @@ fn header_fields(header: &[u8], wanted: &[String], not: bool) -> Vec<u8> {
     out
 }
 
-fn internal_date(m: &Message) -> String {
-    chrono::DateTime::from_timestamp_millis(m.received_at.0)
+fn internal_date(at: kontor_domain::ids::Timestamp) -> String {
+    chrono::DateTime::from_timestamp_millis(at.0)
         .map_or_else(String::new, |t| t.format("%d-%b-%Y %H:%M:%S +0000").to_string())
 }
 
@@ -289,7 +292,7 @@ pub(crate) async fn fetch(
         _ => return Err(Fail::Bad("Bad FETCH modifiers")),
     };
     if let (Some(since), true) = (changed_since, vanished) {
-        let top = sel.mailbox.uidnext.saturating_sub(1).max(sel.messages.last().map_or(0, |(m, _)| m.uid));
+        let top = sel.mailbox.uidnext.saturating_sub(1).max(sel.messages.last().map_or(0, |m| m.uid));
         let ranges = crate::parse::sequence_set(set, top).ok_or(Fail::Bad("Bad sequence set"))?;
         let gone = crate::qresync::vanished(core, who, sel, since, Some(&ranges)).await?;
         if !gone.is_empty() {
@@ -305,32 +308,19 @@ pub(crate) async fn fetch(
     // The UIDs asked for (sorted, as the selected messages are).
     let wanted = crate::store::uids(sel, by_uid, set)?;
     let asked = |uid: u32| wanted.binary_search(&uid).is_ok();
-    let needs_bytes = items
-        .iter()
-        .any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. } | Item::Envelope | Item::Structure(_)));
-    // ENVELOPE and BODYSTRUCTURE need no bytes when delivery kept the envelopes, else only the
-    // header (unless messages are attached).
-    let whole = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. }));
-    let heads = items.iter().any(|i| matches!(i, Item::Envelope | Item::Structure(_)));
-    let read = |msg: &Message| whole || (heads && !msg.structure.has_envelopes());
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
     let reads =
         |i: &Item| matches!(i, Item::Section { peek: false, .. } | Item::Binary { peek: false, size: false, .. });
     if !sel.read_only && items.iter().any(reads) {
-        let unseen: Vec<u32> = sel
-            .messages
-            .iter()
-            .enumerate()
-            .filter(|(_, (m, msg))| asked(m.uid) && !msg.keywords.contains("$seen"))
-            .map(|(_, (m, _))| m.uid)
-            .collect();
+        let unseen: Vec<u32> =
+            sel.messages.iter().filter(|m| asked(m.uid) && !m.keywords.contains("$seen")).map(|m| m.uid).collect();
         if !unseen.is_empty() {
             let seen = Keywords::new(["$seen"]);
             if let Ok(changed) = core.change_keywords(who, sel.mailbox.id(), &unseen, KeywordOp::Add, &seen).await {
                 for (membership, keywords) in changed {
-                    if let Some(entry) = sel.messages.iter_mut().find(|(m, _)| m.uid == membership.uid) {
-                        entry.1.keywords = keywords;
-                        entry.0.modseq = membership.modseq;
+                    if let Ok(at) = sel.messages.binary_search_by_key(&membership.uid, |m| m.uid) {
+                        sel.messages[at].keywords = keywords;
+                        sel.messages[at].modseq = membership.modseq;
                     }
                 }
                 if !items.iter().any(|i| matches!(i, Item::Flags)) {
@@ -339,63 +329,145 @@ pub(crate) async fn fetch(
             }
         }
     }
-    let chosen: Vec<(usize, &(Membership, Message))> = sel
+    let chosen: Vec<(usize, &Summary)> = sel
         .messages
         .iter()
         .enumerate()
-        .filter(|(_, (m, _))| asked(m.uid) && changed_since.is_none_or(|c| m.modseq.0 > c))
+        .filter(|(_, m)| asked(m.uid) && changed_since.is_none_or(|c| m.modseq.0 > c))
         .collect();
-    // The read right is checked once; the bytes are read a few messages ahead of the answer.
-    let reader = if needs_bytes {
+    let plan = Plan::of(&items);
+    // The read right is checked once; rows (or the blobs of whole bodies) are read for up to
+    // ROWS_AHEAD messages in one query, bytes READ_AHEAD messages at a time.
+    let reader = if plan.rows || plan.bodies {
         Some(core.mailbox_reader(who, sel.mailbox.id()).await.map_err(|_| Fail::No("[NONEXISTENT] No such mailbox"))?)
     } else {
         None
     };
-    let mut bodies: std::collections::VecDeque<Option<bytes::Bytes>> = std::collections::VecDeque::new();
-    for (n, &(i, (m, msg))) in chosen.iter().enumerate() {
-        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if bodies.is_empty()
-            && read(msg)
-            && let Some(r) = &reader
-        {
-            let unreadable = |_| Fail::No("[UNAVAILABLE] Cannot read the message");
-            let ahead = chosen.iter().skip(n).take(READ_AHEAD).map(|(_, (_, next))| next);
-            if whole {
-                // Whole messages: read in one go.
-                let batch: Vec<&Message> = ahead.collect();
-                bodies.extend(core.read_messages(r, &batch).await.map_err(unreadable)?.into_iter().map(Some));
-            } else {
-                // Headers of messages stored before their envelopes were kept.
-                let reads = ahead.map(|next| async move {
-                    if read(next) { core.read_message_head(r, next).await.map(Some) } else { Ok(None) }
-                });
-                for got in futures_util::future::join_all(reads).await {
-                    bodies.push_back(got.map_err(unreadable)?);
+    let unreadable = |_| Fail::No("[UNAVAILABLE] Cannot read the message");
+    for part in chosen.chunks(ROWS_AHEAD) {
+        let mut ids: Vec<i64> = part.iter().map(|(_, m)| m.message).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let (rows, blobs) = match &reader {
+            Some(r) if plan.rows => (core.listed_messages(r, &ids).await.map_err(unreadable)?, Vec::new()),
+            Some(r) => (Vec::new(), core.message_blobs(r, &ids).await.map_err(unreadable)?),
+            None => (Vec::new(), Vec::new()),
+        };
+        let row = |id: i64| rows.binary_search_by_key(&id, |r| r.id).ok().map(|at| &rows[at]);
+        let blob = |id: i64| blobs.binary_search_by_key(&id, |b| b.message).ok().map(|at| &blobs[at]);
+        for batch in part.chunks(if plan.bodies { READ_AHEAD } else { ROWS_AHEAD }) {
+            let bytes = match &reader {
+                Some(r) => read_batch(core, r, batch, &plan, &row, &blob).await?,
+                None => Vec::new(),
+            };
+            for (n, &(i, m)) in batch.iter().enumerate() {
+                let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                let msg = row(m.message);
+                if (plan.rows && msg.is_none()) || (plan.bodies && !plan.rows && blob(m.message).is_none()) {
+                    // Expunged and gone from the store since this session looked: nothing to
+                    // show (RFC 2180 §4.1.3).
+                    continue;
+                }
+                let raw = bytes.get(n).and_then(Option::as_deref).unwrap_or_default();
+                // A part that cannot be answered takes back what was written of its line.
+                let start = out.len();
+                if let Err(e) = answer(out, seq, &items, m, msg, raw) {
+                    out.truncate(start);
+                    return Err(e);
+                }
+                // Large answers go out as they are made, not built whole first.
+                if let Some(tx) = stream
+                    && out.len() >= STREAM_CHUNK
+                    && tx.send(std::mem::take(out)).await.is_err()
+                {
+                    return Err(Fail::No("[UNAVAILABLE] The connection went away"));
                 }
             }
-        }
-        let raw = bodies.pop_front().flatten();
-        let raw = raw.as_deref().unwrap_or_default();
-        // A part that cannot be answered takes back what was written of its line.
-        let start = out.len();
-        if let Err(e) = answer(out, seq, &items, m, msg, raw) {
-            out.truncate(start);
-            return Err(e);
-        }
-        // Large answers go out as they are made, not built whole first.
-        if let Some(tx) = stream
-            && out.len() >= STREAM_CHUNK
-            && tx.send(std::mem::take(out)).await.is_err()
-        {
-            return Err(Fail::No("[UNAVAILABLE] The connection went away"));
         }
     }
     Ok(())
 }
 
-/// Writes one message's FETCH line.
-fn answer(out: &mut Vec<u8>, seq: u32, items: &[Item], m: &Membership, msg: &Message, raw: &[u8]) -> Result<(), Fail> {
+/// What the items of a FETCH need beyond the summaries.
+struct Plan {
+    /// Whole message rows: the structure (sections, BINARY, BODYSTRUCTURE) or the envelope.
+    rows: bool,
+    /// Every message's bytes (body sections, BINARY).
+    bodies: bool,
+    /// ENVELOPE or BODYSTRUCTURE: from the rows, or the header where delivery kept no envelopes.
+    heads: bool,
+}
+
+impl Plan {
+    fn of(items: &[Item]) -> Self {
+        let bodies = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. }));
+        let heads = items.iter().any(|i| matches!(i, Item::Envelope | Item::Structure(_)));
+        // The whole message (BODY[], RFC822, BINARY[]) is its bytes: no row needed.
+        let structured = items.iter().any(|i| match i {
+            Item::Section { section, .. } | Item::Binary { section, .. } => !section.is_empty(),
+            _ => false,
+        });
+        Self { rows: heads || structured, bodies, heads }
+    }
+
+    /// Whether a message's bytes are read.
+    fn reads(&self, msg: &Message) -> bool {
+        self.bodies || (self.heads && !msg.structure.has_envelopes())
+    }
+}
+
+/// The bytes the plan needs of each message of a batch, in the batch's order (`None`: none
+/// needed, or the message is gone): from the rows, or (whole bodies only) from the blobs.
+async fn read_batch<'r>(
+    core: &Core,
+    reader: &MailboxReader,
+    batch: &[(usize, &Summary)],
+    plan: &Plan,
+    row: &impl Fn(i64) -> Option<&'r Message>,
+    blob: &impl Fn(i64) -> Option<&'r BlobRef>,
+) -> Result<Vec<Option<bytes::Bytes>>, Fail> {
+    let unreadable = |_| Fail::No("[UNAVAILABLE] Cannot read the message");
+    let mut bytes = Vec::with_capacity(batch.len());
+    if plan.bodies && !plan.rows {
+        let wanted: Vec<Option<&BlobRef>> = batch.iter().map(|(_, m)| blob(m.message)).collect();
+        let refs: Vec<&BlobRef> = wanted.iter().flatten().copied().collect();
+        let mut got = core.read_blobs(reader, &refs).await.map_err(unreadable)?.into_iter();
+        bytes.extend(wanted.iter().map(|w| w.and_then(|_| got.next())));
+        return Ok(bytes);
+    }
+    let wanted: Vec<Option<&Message>> = batch.iter().map(|(_, m)| row(m.message).filter(|r| plan.reads(r))).collect();
+    if plan.bodies {
+        // Whole messages: read in one go.
+        let msgs: Vec<&Message> = wanted.iter().flatten().copied().collect();
+        let mut got = core.read_messages(reader, &msgs).await.map_err(unreadable)?.into_iter();
+        bytes.extend(wanted.iter().map(|w| w.and_then(|_| got.next())));
+    } else {
+        // Headers of messages stored before their envelopes were kept.
+        let reads = wanted.iter().map(|w| async move {
+            match w {
+                Some(msg) => core.read_message_head(reader, msg).await.map(Some),
+                None => Ok(None),
+            }
+        });
+        for got in futures_util::future::join_all(reads).await {
+            bytes.push(got.map_err(unreadable)?);
+        }
+    }
+    Ok(bytes)
+}
+
+/// Writes one message's FETCH line: from its summary, and its row (`msg`) for what the
+/// summary does not hold.
+fn answer(
+    out: &mut Vec<u8>,
+    seq: u32,
+    items: &[Item],
+    m: &Summary,
+    msg: Option<&Message>,
+    raw: &[u8],
+) -> Result<(), Fail> {
     use std::io::Write as _;
+    let row = || msg.ok_or(Fail::No("[UNAVAILABLE] Cannot read the message"));
     let _ = write!(out, "* {seq} FETCH (");
     for (n, item) in items.iter().enumerate() {
         if n > 0 {
@@ -407,25 +479,25 @@ fn answer(out: &mut Vec<u8>, seq: u32, items: &[Item], m: &Membership, msg: &Mes
             }
             Item::Flags => {
                 out.extend_from_slice(b"FLAGS ");
-                write_flags(out, &msg.keywords);
+                write_flags(out, &m.keywords);
             }
             Item::Size => {
-                let _ = write!(out, "RFC822.SIZE {}", msg.size);
+                let _ = write!(out, "RFC822.SIZE {}", m.size);
             }
             Item::Modseq => {
                 let _ = write!(out, "MODSEQ ({})", m.modseq.0);
             }
-            Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(msg))),
+            Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(m.received_at))),
             Item::Envelope => {
                 out.extend_from_slice(b"ENVELOPE ");
-                crate::structure::write_message_envelope(out, &msg.structure, raw);
+                crate::structure::write_message_envelope(out, &row()?.structure, raw);
             }
             Item::Structure(extended) => {
                 out.extend_from_slice(if *extended { b"BODYSTRUCTURE " } else { b"BODY " });
-                crate::structure::write_body(out, &msg.structure, raw, *extended);
+                crate::structure::write_body(out, &row()?.structure, raw, *extended);
             }
             Item::Section { name, section: s, partial, .. } => {
-                let bytes = section(raw, &msg.structure, s)?;
+                let bytes = if s.is_empty() { raw.into() } else { section(raw, &row()?.structure, s)? };
                 let (label, data) = match partial {
                     Some((o, n)) => {
                         let from = (*o).min(bytes.len());
@@ -437,7 +509,7 @@ fn answer(out: &mut Vec<u8>, seq: u32, items: &[Item], m: &Membership, msg: &Mes
                 out.extend_from_slice(data);
             }
             Item::Binary { section: s, partial, size, .. } => {
-                let bytes = binary(raw, &msg.structure, s)?;
+                let bytes = if s.is_empty() { raw.into() } else { binary(raw, &row()?.structure, s)? };
                 if *size {
                     let _ = write!(out, "BINARY.SIZE[{s}] {}", bytes.len());
                     continue;

@@ -14,6 +14,7 @@ mod list;
 mod names;
 pub mod parse;
 mod qresync;
+mod quota;
 mod rev2;
 mod search;
 mod select;

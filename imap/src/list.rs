@@ -2,8 +2,9 @@
 //! SUBSCRIBED, SPECIAL-USE, RECURSIVEMATCH; return options CHILDREN, SUBSCRIBED, SPECIAL-USE;
 //! several patterns), LIST-STATUS (RFC 5819) and the shared namespace: `Shared/` and
 //! `Shared/<owner>` (and a shared folder's parents that are not shared themselves) are listed
-//! as `\Noselect` containers. Shared mailboxes count as subscribed and show no special use
-//! (a client must not take a colleague's Sent for its own).
+//! as `\Noselect` containers. Shared mailboxes count as subscribed until the user unsubscribes
+//! (its own state, not the owner's) and show no special use (a client must not take a
+//! colleague's Sent for its own).
 
 use kontor_domain::Core;
 use kontor_domain::mail::MailboxRole;
@@ -49,7 +50,7 @@ struct Entry<'a> {
 
 impl Entry<'_> {
     fn subscribed(&self) -> bool {
-        self.mailbox.is_some_and(|n| !n.own || n.mailbox.subscribed)
+        self.mailbox.is_some_and(|n| n.mailbox.subscribed)
     }
 
     fn special_use(&self) -> Option<&'static str> {

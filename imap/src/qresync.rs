@@ -63,7 +63,7 @@ pub(crate) async fn vanished(
     since: i64,
     within: Option<&[(u32, u32)]>,
 ) -> Result<Vec<u32>, Fail> {
-    let present = |uid: u32| sel.messages.binary_search_by_key(&uid, |(m, _)| m.uid).is_ok();
+    let present = |uid: u32| sel.messages.binary_search_by_key(&uid, |m| m.uid).is_ok();
     let logged = core
         .vanished_since(who, sel.mailbox.id(), Modseq(since))
         .await
@@ -99,17 +99,11 @@ pub(crate) async fn on_select(
     if !gone.is_empty() {
         push(out, &format!("* VANISHED (EARLIER) {}\r\n", uid_set(&gone)));
     }
-    for (i, (m, msg)) in sel.messages.iter().enumerate() {
+    for (i, m) in sel.messages.iter().enumerate() {
         if m.modseq.0 > p.modseq {
             push(
                 out,
-                &format!(
-                    "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))\r\n",
-                    i + 1,
-                    m.uid,
-                    flags(&msg.keywords),
-                    m.modseq.0
-                ),
+                &format!("* {} FETCH (UID {} FLAGS {} MODSEQ ({}))\r\n", i + 1, m.uid, flags(&m.keywords), m.modseq.0),
             );
         }
     }
@@ -122,7 +116,7 @@ pub(crate) async fn on_select(
 pub(crate) fn report_removed(sel: &mut Selected, gone: impl Fn(u32) -> bool, out: &mut Vec<u8>) {
     let mut uids = Vec::new();
     for i in (0..sel.messages.len()).rev() {
-        let uid = sel.messages[i].0.uid;
+        let uid = sel.messages[i].uid;
         if gone(uid) {
             sel.messages.remove(i);
             uids.push(uid);

@@ -1,13 +1,13 @@
 //! SEARCH and UID SEARCH (RFC 3501 §6.4.4): flags and keywords, dates, sizes, the stored
 //! envelope fields, header fields and text, sequence and UID sets, NOT, OR and parentheses.
-//! SUBJECT, FROM, TO and CC look in the stored envelope; TEXT, BODY, BCC and other header
-//! fields ask the domain's full-text index (case-insensitive substrings of the decoded text),
-//! one query per key, whose answer the key then stands for.
+//! Flags, dates, sizes and sets are read from the session's summaries; SUBJECT, FROM, TO, CC,
+//! BCC, TEXT, BODY and HEADER ask the domain's full-text index (case-insensitive substrings of
+//! the decoded text), one query per key, whose answer the key then stands for.
 
 use kontor_domain::Core;
 use kontor_domain::error::Error;
+use kontor_domain::mail::Summary;
 use kontor_domain::mail::search::{TextField, TextQuery};
-use kontor_domain::mail::{Membership, Message};
 use kontor_domain::model::Principal;
 
 use crate::parse::{self, Token};
@@ -25,8 +25,6 @@ enum Key {
     SentSince(i64),
     Larger(u64),
     Smaller(u64),
-    /// An envelope field (`subject`, `from`, `to`, `cc`) containing the text (lower case).
-    Header(String, String),
     /// The messages the full-text query with this index in [`Parser::text`] found.
     Indexed(usize),
     Uid(Vec<(u32, u32)>),
@@ -131,15 +129,10 @@ impl Parser<'_> {
             "SENTSINCE" => Ok(Key::SentSince(day(self.next()?)?)),
             "LARGER" => Ok(Key::Larger(self.number()?)),
             "SMALLER" => Ok(Key::Smaller(self.number()?)),
-            "SUBJECT" | "FROM" | "TO" | "CC" => Ok(Key::Header(a.to_ascii_lowercase(), self.text()?)),
-            "BCC" => Ok(self.indexed(TextField::Bcc)?),
+            "SUBJECT" | "FROM" | "TO" | "CC" | "BCC" => self.indexed(TextField::header(&a)),
             "HEADER" => {
                 let name = self.text()?;
-                match TextField::header(&name) {
-                    TextField::Bcc => self.indexed(TextField::Bcc),
-                    TextField::Header(name) => self.indexed(TextField::Header(name)),
-                    _ => Ok(Key::Header(name, self.text()?)),
-                }
+                self.indexed(TextField::header(&name))
             }
             "BODY" => self.indexed(TextField::Body),
             "TEXT" => self.indexed(TextField::Text),
@@ -172,35 +165,28 @@ impl Parser<'_> {
 
 /// Whether the message matches; `found` holds what each full-text query found (message ids,
 /// ascending).
-fn matches(k: &Key, seq: u32, m: &Membership, msg: &Message, found: &[Vec<i64>]) -> bool {
+fn matches(k: &Key, seq: u32, m: &Summary, found: &[Vec<i64>]) -> bool {
     const DAY: i64 = 86_400_000;
-    let sent = msg.sent_at.map(|t| t.0);
+    let sent = m.sent_at.map(|t| t.0);
     match k {
         Key::All => true,
-        Key::Flag(f, on) => msg.keywords.contains(f) == *on,
-        Key::Before(d) => msg.received_at.0 < *d,
-        Key::On(d) => (*d..d + DAY).contains(&msg.received_at.0),
-        Key::Since(d) => msg.received_at.0 >= *d,
+        Key::Flag(f, on) => m.keywords.contains(f) == *on,
+        Key::Before(d) => m.received_at.0 < *d,
+        Key::On(d) => (*d..d + DAY).contains(&m.received_at.0),
+        Key::Since(d) => m.received_at.0 >= *d,
         Key::SentBefore(d) => sent.is_some_and(|s| s < *d),
         Key::SentOn(d) => sent.is_some_and(|s| (*d..d + DAY).contains(&s)),
         Key::SentSince(d) => sent.is_some_and(|s| s >= *d),
-        Key::Larger(n) => msg.size > *n,
-        Key::Smaller(n) => msg.size < *n,
-        Key::Header(name, text) => match name.as_str() {
-            "subject" => msg.envelope.subject.to_lowercase().contains(text.as_str()),
-            "from" => msg.envelope.from.to_lowercase().contains(text.as_str()),
-            "to" => msg.envelope.to.to_lowercase().contains(text.as_str()),
-            "cc" => msg.envelope.cc.to_lowercase().contains(text.as_str()),
-            _ => false,
-        },
-        Key::Indexed(i) => found.get(*i).is_some_and(|ids| ids.binary_search(&msg.id).is_ok()),
+        Key::Larger(n) => m.size > *n,
+        Key::Smaller(n) => m.size < *n,
+        Key::Indexed(i) => found.get(*i).is_some_and(|ids| ids.binary_search(&m.message).is_ok()),
         Key::Uid(r) => in_ranges(r, m.uid),
         Key::Saved(uids) => uids.binary_search(&m.uid).is_ok(),
         Key::Modseq(n) => m.modseq.0 >= *n,
         Key::Seq(r) => in_ranges(r, seq),
-        Key::Not(k) => !matches(k, seq, m, msg, found),
-        Key::Or(a, b) => matches(a, seq, m, msg, found) || matches(b, seq, m, msg, found),
-        Key::And(ks) => ks.iter().all(|k| matches(k, seq, m, msg, found)),
+        Key::Not(k) => !matches(k, seq, m, found),
+        Key::Or(a, b) => matches(a, seq, m, found) || matches(b, seq, m, found),
+        Key::And(ks) => ks.iter().all(|k| matches(k, seq, m, found)),
     }
 }
 
@@ -332,7 +318,7 @@ async fn matching(
         tokens: args,
         at: 0,
         total: u32::try_from(sel.messages.len()).unwrap_or(u32::MAX),
-        max_uid: sel.messages.last().map_or(0, |(m, _)| m.uid),
+        max_uid: sel.messages.last().map_or(0, |m| m.uid),
         text: Vec::new(),
         saved: &sel.saved,
     };
@@ -350,9 +336,9 @@ async fn matching(
     }
     let mut hits = Vec::new();
     let mut uids = Vec::new();
-    for (i, (m, msg)) in sel.messages.iter().enumerate() {
+    for (i, m) in sel.messages.iter().enumerate() {
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if matches(&all, seq, m, msg, &found) {
+        if matches(&all, seq, m, &found) {
             hits.push(if by_uid { m.uid } else { seq });
             uids.push(m.uid);
         }

@@ -72,11 +72,11 @@ pub(crate) async fn select(
         Some(_) => return Err(Fail::Bad("Bad SELECT parameters")),
     }
     let named = names::find(core, who, &name).await?;
-    let messages = core.mailbox_messages(who, named.mailbox.id()).await.map_err(no)?;
+    let messages = core.mailbox_summaries(who, named.mailbox.id()).await.map_err(no)?;
     let writable = named.rights.intersects(Rights::SEEN | Rights::FLAG | Rights::CREATE | Rights::DELETE);
     let read_only = examine || !writable;
     let highest = crate::status::highest_modseq(&named, &messages);
-    let unseen = messages.iter().position(|(_, m)| !m.keywords.contains("$seen"));
+    let unseen = messages.iter().position(|m| !m.keywords.contains("$seen"));
     push(out, &format!("* {} EXISTS\r\n", messages.len()));
     if !modes.rev2 {
         push(out, "* 0 RECENT\r\n");

@@ -13,12 +13,12 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use kontor_domain::auth::Credentials;
-use kontor_domain::mail::{Mailbox, Membership, Message};
+use kontor_domain::mail::{Mailbox, Summary};
 use kontor_domain::model::Principal;
 use kontor_domain::{Core, Error};
 
 use crate::fetch;
-use crate::parse::{self, Command, Token, quote};
+use crate::parse::{self, Command, Token};
 
 /// What the driver does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,8 +50,9 @@ pub(crate) struct Selected {
     pub condstore: bool,
     /// QRESYNC is on: removals are reported as VANISHED.
     pub qresync: bool,
-    /// By UID; message sequence numbers are positions here (1-based).
-    pub messages: Vec<(Membership, Message)>,
+    /// By UID; message sequence numbers are positions here (1-based). Summaries only: whole
+    /// messages are read for what a FETCH asks.
+    pub messages: Vec<Summary>,
     /// SEARCHRES (RFC 5182): the UIDs `$` stands for, sorted.
     pub saved: Vec<u32>,
 }
@@ -328,25 +329,25 @@ impl Session {
     /// flags (FETCH).
     pub async fn refresh(&mut self, core: &Core, out: &mut Vec<u8>) {
         let State::Selected(who, sel) = &mut self.state else { return };
-        let Ok(now) = core.mailbox_messages(who, sel.mailbox.id()).await else { return };
-        let gone = |uid: u32| now.binary_search_by_key(&uid, |(m, _)| m.uid).is_err();
+        let Ok(now) = core.mailbox_summaries(who, sel.mailbox.id()).await else { return };
+        let gone = |uid: u32| now.binary_search_by_key(&uid, |n| n.uid).is_err();
         crate::qresync::report_removed(sel, gone, out);
-        for (i, (m, msg)) in sel.messages.iter_mut().enumerate() {
-            if let Ok(at) = now.binary_search_by_key(&m.uid, |(n, _)| n.uid)
-                && now[at].1.keywords != msg.keywords
+        for (i, m) in sel.messages.iter_mut().enumerate() {
+            if let Ok(at) = now.binary_search_by_key(&m.uid, |n| n.uid)
+                && now[at].keywords != m.keywords
             {
-                msg.keywords = now[at].1.keywords.clone();
-                *m = now[at].0;
+                m.keywords = now[at].keywords.clone();
+                m.modseq = now[at].modseq;
                 let modseq = if sel.condstore { format!(" MODSEQ ({})", m.modseq.0) } else { String::new() };
                 push(
                     out,
-                    &format!("* {} FETCH (UID {} FLAGS {}{modseq})\r\n", i + 1, m.uid, fetch::flags(&msg.keywords)),
+                    &format!("* {} FETCH (UID {} FLAGS {}{modseq})\r\n", i + 1, m.uid, fetch::flags(&m.keywords)),
                 );
             }
         }
-        let last = sel.messages.last().map_or(0, |(m, _)| m.uid);
+        let last = sel.messages.last().map_or(0, |m| m.uid);
         let before = sel.messages.len();
-        sel.messages.extend(now.into_iter().filter(|(m, _)| m.uid > last));
+        sel.messages.extend(now.into_iter().filter(|m| m.uid > last));
         if sel.messages.len() != before {
             push(out, &format!("* {} EXISTS\r\n", sel.messages.len()));
         }
@@ -413,34 +414,13 @@ impl Session {
                     && sel.mailbox.id() == mailbox
                     && let Some(m) = stored.memberships.first()
                 {
-                    sel.messages.push((*m, stored.message));
+                    sel.messages.push(Summary::of(m, &stored.message));
                     push(out, &format!("* {} EXISTS\r\n", sel.messages.len()));
                 }
                 push(out, &format!("{tag} OK {code}APPEND completed\r\n"));
                 return Ok(Outcome::Continue);
             }
-            "GETQUOTAROOT" | "GETQUOTA" => {
-                // One quota root per account (RFC 9208), named "": storage in units of 1024 octets.
-                let fresh = core.principal_by_address(&who.address.to_string()).await.map_err(no)?;
-                if cmd.name == "GETQUOTAROOT" {
-                    let name =
-                        cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("GETQUOTAROOT needs a mailbox"))?;
-                    push(out, &format!("* QUOTAROOT {} \"\"\r\n", quote(&name)));
-                } else if cmd.args.first().and_then(Token::text).is_some_and(|r| !r.is_empty()) {
-                    return Err(Fail::No("[NONEXISTENT] No such quota root"));
-                }
-                match fresh.quota.limit_bytes {
-                    Some(limit) => push(
-                        out,
-                        &format!(
-                            "* QUOTA \"\" (STORAGE {} {})\r\n",
-                            fresh.quota.used_bytes.div_ceil(1024),
-                            limit / 1024
-                        ),
-                    ),
-                    None => push(out, "* QUOTA \"\" ()\r\n"),
-                }
-            }
+            "GETQUOTAROOT" | "GETQUOTA" => crate::quota::command(core, &who, &cmd.name, &cmd.args, out).await?,
             "CREATE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("CREATE needs a name"))?;
                 if crate::names::reserved(&name) {
@@ -472,12 +452,8 @@ impl Session {
             "DELETE" | "RENAME" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
                 let name = cmd.args.first().and_then(Token::text).ok_or(Fail::Bad("A mailbox name is needed"))?;
                 let named = crate::names::find(core, &who, &name).await?;
-                if !named.own {
-                    // Shared mailboxes are always listed as subscribed; their owners delete them.
-                    if cmd.name.ends_with("SUBSCRIBE") {
-                        push(out, &format!("{tag} OK {} completed\r\n", cmd.name));
-                        return Ok(Outcome::Continue);
-                    }
+                // A shared mailbox's subscription is the user's own; its owner deletes or renames it.
+                if !named.own && !cmd.name.ends_with("SUBSCRIBE") {
                     return Err(Fail::No("[NOPERM] Only the owner deletes or renames a shared mailbox"));
                 }
                 let b = named.mailbox;
@@ -538,7 +514,7 @@ impl Session {
                     "EXPUNGE" => {
                         let only = if by_uid {
                             let set = args.first().and_then(Token::atom).ok_or(Fail::Bad("UID EXPUNGE needs a set"))?;
-                            let max = sel.messages.last().map_or(0, |(m, _)| m.uid);
+                            let max = sel.messages.last().map_or(0, |m| m.uid);
                             if set == "$" {
                                 Some(sel.saved.iter().map(|u| (*u, *u)).collect())
                             } else {

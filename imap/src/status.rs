@@ -2,7 +2,7 @@
 //! (IMAP4rev2); also the STATUS answers of LIST-STATUS (RFC 5819).
 
 use kontor_domain::Core;
-use kontor_domain::mail::{Membership, Message};
+use kontor_domain::mail::Summary;
 use kontor_domain::model::Principal;
 
 use crate::names::{self, Named};
@@ -10,8 +10,8 @@ use crate::parse::{Token, quote};
 use crate::session::{Fail, no, push};
 
 /// The highest MODSEQ of a mailbox as this user sees it (its own seen changes count).
-pub(crate) fn highest_modseq(named: &Named, messages: &[(Membership, Message)]) -> i64 {
-    messages.iter().map(|(m, _)| m.modseq.0).fold(named.mailbox.collection.modseq.0, i64::max)
+pub(crate) fn highest_modseq(named: &Named, messages: &[Summary]) -> i64 {
+    messages.iter().map(|m| m.modseq.0).fold(named.mailbox.collection.modseq.0, i64::max)
 }
 
 /// The status items asked for, upper case, checked.
@@ -37,8 +37,8 @@ pub(crate) async fn answer(
     items: &[String],
     out: &mut Vec<u8>,
 ) -> Result<(), Fail> {
-    let messages = core.mailbox_messages(who, named.mailbox.id()).await.map_err(no)?;
-    let count = |f: &dyn Fn(&Message) -> bool| messages.iter().filter(|(_, m)| f(m)).count() as u64;
+    let messages = core.mailbox_summaries(who, named.mailbox.id()).await.map_err(no)?;
+    let count = |f: &dyn Fn(&Summary) -> bool| messages.iter().filter(|m| f(m)).count() as u64;
     let parts: Vec<String> = items
         .iter()
         .map(|item| {
@@ -48,7 +48,7 @@ pub(crate) async fn answer(
                 "UIDVALIDITY" => u64::from(named.mailbox.uidvalidity),
                 "UNSEEN" => count(&|m| !m.keywords.contains("$seen")),
                 "DELETED" => count(&|m| m.keywords.contains("$deleted")),
-                "SIZE" => messages.iter().map(|(_, m)| m.size).sum(),
+                "SIZE" => messages.iter().map(|m| m.size).sum(),
                 "HIGHESTMODSEQ" => u64::try_from(highest_modseq(named, &messages)).unwrap_or(0),
                 _ => 0,
             };

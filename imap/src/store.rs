@@ -27,10 +27,10 @@ pub fn keyword(flag: &str) -> Option<String> {
 pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, Fail> {
     // SEARCHRES (RFC 5182): `$` is what the last SEARCH … RETURN (SAVE) kept, still here.
     if set == "$" {
-        return Ok(sel.messages.iter().map(|(m, _)| m.uid).filter(|u| sel.saved.binary_search(u).is_ok()).collect());
+        return Ok(sel.messages.iter().map(|m| m.uid).filter(|u| sel.saved.binary_search(u).is_ok()).collect());
     }
     let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
-    let max_uid = sel.messages.last().map_or(0, |(m, _)| m.uid);
+    let max_uid = sel.messages.last().map_or(0, |m| m.uid);
     let ranges = parse::sequence_set(set, if by_uid { max_uid } else { total }).ok_or(Fail::Bad("Bad sequence set"))?;
     if !by_uid && ranges.iter().any(|(_, hi)| *hi > total) {
         return Err(Fail::Bad("No such message"));
@@ -39,8 +39,8 @@ pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, 
         .messages
         .iter()
         .enumerate()
-        .filter(|(i, (m, _))| in_ranges(&ranges, if by_uid { m.uid } else { u32::try_from(i + 1).unwrap_or(u32::MAX) }))
-        .map(|(_, (m, _))| m.uid)
+        .filter(|(i, m)| in_ranges(&ranges, if by_uid { m.uid } else { u32::try_from(i + 1).unwrap_or(u32::MAX) }))
+        .map(|(_, m)| m.uid)
         .collect())
 }
 
@@ -91,8 +91,8 @@ pub(crate) async fn store(
     let mut modified = Vec::new();
     if let Some(limit) = unchanged_since {
         uids.retain(|uid| {
-            let at = sel.messages.iter().position(|(m, _)| m.uid == *uid);
-            let fresh = at.is_none_or(|i| sel.messages[i].0.modseq.0 <= limit);
+            let at = sel.messages.binary_search_by_key(uid, |m| m.uid).ok();
+            let fresh = at.is_none_or(|i| sel.messages[i].modseq.0 <= limit);
             if !fresh {
                 modified.push(if by_uid { *uid } else { at.map_or(0, |i| u32::try_from(i + 1).unwrap_or(u32::MAX)) });
             }
@@ -105,9 +105,9 @@ pub(crate) async fn store(
             e => crate::session::no(e),
         })?;
     for (membership, keywords) in changed {
-        let Some(at) = sel.messages.iter().position(|(m, _)| m.uid == membership.uid) else { continue };
-        sel.messages[at].1.keywords = keywords.clone();
-        sel.messages[at].0.modseq = membership.modseq;
+        let Ok(at) = sel.messages.binary_search_by_key(&membership.uid, |m| m.uid) else { continue };
+        sel.messages[at].keywords = keywords.clone();
+        sel.messages[at].modseq = membership.modseq;
         // CONDSTORE reports the new MODSEQ even for .SILENT (RFC 7162 §3.1.3).
         if !silent || sel.condstore {
             let mut parts = Vec::new();
@@ -145,8 +145,8 @@ pub(crate) async fn expunge(
     let doomed: Vec<u32> = sel
         .messages
         .iter()
-        .filter(|(m, msg)| msg.keywords.contains("$deleted") && only.is_none_or(|r| in_ranges(r, m.uid)))
-        .map(|(m, _)| m.uid)
+        .filter(|m| m.keywords.contains("$deleted") && only.is_none_or(|r| in_ranges(r, m.uid)))
+        .map(|m| m.uid)
         .collect();
     if doomed.is_empty() {
         return Ok(());

@@ -20,6 +20,7 @@ mod m20261125_000014_documents;
 mod m20261125_000015_mailbox_received;
 mod m20261125_000016_mailbox_counts;
 mod m20261125_000017_change_thread;
+mod m20261125_000018_mail_gaps;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000015_mailbox_received::Migration),
             Box::new(m20261125_000016_mailbox_counts::Migration),
             Box::new(m20261125_000017_change_thread::Migration),
+            Box::new(m20261125_000018_mail_gaps::Migration),
         ]
     }
 

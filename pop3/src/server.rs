@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use kontor_domain::Dropped;
 use kontor_domain::auth::Credentials;
 use kontor_domain::ids::{AccountId, CollectionId};
-use kontor_domain::mail::{MailboxRole, Message};
+use kontor_domain::mail::MailboxRole;
 use kontor_domain::model::Principal;
 use kontor_domain::{Core, Error};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -51,8 +52,8 @@ struct Maildrop {
     /// The read right, checked once at login.
     reader: kontor_domain::MailboxReader,
     uidvalidity: u32,
-    /// By UID, with their UIDs.
-    messages: Vec<(u32, Message)>,
+    /// By UID.
+    messages: Vec<Dropped>,
     /// Indexes of the messages downloaded (RETR) in this session, recorded at QUIT in one write.
     retrieved: Vec<usize>,
 }
@@ -155,11 +156,8 @@ async fn serve(
         let step = match session.line(text.trim_end_matches(['\r', '\n'])) {
             Step::Login { user, password } => match login(core, locks, &user, password, peer, lease).await {
                 Ok((m, held)) => {
-                    let entries = m
-                        .messages
-                        .iter()
-                        .map(|(uid, msg)| Entry { uid: *uid, size: msg.size, deleted: false })
-                        .collect();
+                    let entries =
+                        m.messages.iter().map(|msg| Entry { uid: msg.uid, size: msg.size, deleted: false }).collect();
                     let step = session.logged_in(Ok((entries, m.uidvalidity)));
                     maildrop = Some((m, held));
                     step
@@ -169,8 +167,8 @@ async fn serve(
             Step::Retrieve { index, top } => {
                 let bytes = match &mut maildrop {
                     Some((m, _)) => match m.messages.get(index) {
-                        Some((_, msg)) => {
-                            let bytes = core.read_message(&m.reader, msg).await.ok();
+                        Some(msg) => {
+                            let bytes = core.read_blobs(&m.reader, &[&msg.bytes]).await.ok().and_then(|mut b| b.pop());
                             // RETR is a download (the retention clock starts); TOP is a look.
                             if bytes.is_some() && top.is_none() {
                                 m.retrieved.push(index);
@@ -185,8 +183,7 @@ async fn serve(
             }
             Step::Update(uids) => {
                 if let Some((m, _)) = &maildrop {
-                    let downloaded: Vec<&Message> =
-                        m.retrieved.iter().filter_map(|i| m.messages.get(*i)).map(|(_, msg)| msg).collect();
+                    let downloaded: Vec<&Dropped> = m.retrieved.iter().filter_map(|i| m.messages.get(*i)).collect();
                     if !downloaded.is_empty()
                         && let Err(e) = core.pop3_retrieved(&m.who, &downloaded).await
                     {
@@ -265,9 +262,7 @@ async fn login<'a>(
     };
     *lease = Some((who.id, holder, std::time::Instant::now()));
     let inbox = core.mailbox_with_role(who.id, MailboxRole::Inbox).await.map_err(unavailable)?;
-    let listed = core.mailbox_messages(&who, inbox.id()).await.map_err(unavailable)?;
-    let reader = core.mailbox_reader(&who, inbox.id()).await.map_err(unavailable)?;
-    let messages = listed.into_iter().map(|(m, msg)| (m.uid, msg)).collect();
+    let (reader, messages) = core.maildrop(&who, inbox.id()).await.map_err(unavailable)?;
     let drop =
         Maildrop { who, inbox: inbox.id(), reader, uidvalidity: inbox.uidvalidity, messages, retrieved: Vec::new() };
     Ok((drop, held))

@@ -13,6 +13,7 @@ use crate::config::Config;
 pub struct App {
     pub core: Arc<Core>,
     pub store: SqlStore,
+    bus: Arc<dyn EventBus>,
 }
 
 /// Whether the event bus must reach other nodes.
@@ -45,12 +46,15 @@ impl App {
             }
             _ => Arc::new(LocalBus::new()),
         };
-        let core = Core::new(Arc::new(store.clone()), Arc::new(blobs), bus, cfg.settings()).await?;
-        Ok(Self { core: Arc::new(core), store })
+        let core = Core::new(Arc::new(store.clone()), Arc::new(blobs), bus.clone(), cfg.settings()).await?;
+        Ok(Self { core: Arc::new(core), store, bus })
     }
 
-    /// Closes the database cleanly.
+    /// Closes the database cleanly. Connections still open (an idle IMAP or SMTP client) hold
+    /// the core until they end; the bus lets go of the store now, so closing does not wait for
+    /// them.
     pub async fn close(self) -> Result<(), Fatal> {
+        self.bus.close();
         drop(self.core);
         self.store.close().await?;
         Ok(())

@@ -121,6 +121,16 @@ pub struct Outbound {
     pub give_up: String,
     /// How often the queue is looked at without being woken (mail queued on other nodes).
     pub poll: String,
+    /// TLS with the servers mail is handed to: `may` (STARTTLS when offered, certificate not
+    /// checked, else in the clear), `encrypt` (STARTTLS required), `verify` (STARTTLS with a
+    /// certificate valid for the server's name).
+    pub tls: String,
+    /// Sign in at the relay with this user (AUTH PLAIN/LOGIN; over TLS only unless the relay is
+    /// on this machine); empty: no sign-in.
+    pub relay_user: String,
+    pub relay_password: String,
+    /// A PEM file of more certificates to trust with `tls = "verify"` (e.g. the company CA).
+    pub ca: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +197,10 @@ impl Default for Config {
                 retry: "1m".into(),
                 give_up: "5d".into(),
                 poll: "30s".into(),
+                tls: "may".into(),
+                relay_user: String::new(),
+                relay_password: String::new(),
+                ca: String::new(),
             },
             dns: Dns { servers: String::new(), timeout: "5s".into() },
             auth: Auth {
@@ -397,6 +411,14 @@ impl Config {
             return Err(err("outbound.port: must be between 1 and 65535"));
         }
         self.relay()?;
+        self.outbound_tls()?;
+        if !self.outbound.relay_user.is_empty() && self.outbound.relay.trim().is_empty() {
+            return Err(err("outbound.relay_user: set outbound.relay too (credentials are for a relay)"));
+        }
+        if !self.outbound.relay_user.is_empty() && self.outbound.relay_password.is_empty() {
+            return Err(err("outbound.relay_password: needed with outbound.relay_user"));
+        }
+        self.outbound_roots()?;
         self.dns_servers()?;
         if !self.mail.hostname.is_empty() {
             kontor_domain::address::DomainName::parse(&self.mail.hostname)
@@ -490,6 +512,30 @@ impl Config {
         Ok(Some((host.trim_matches(['[', ']']).to_owned(), port)))
     }
 
+    /// `outbound.tls` as a policy.
+    pub fn outbound_tls(&self) -> Result<kontor_smtp::outbound::TlsPolicy, ConfigError> {
+        use kontor_smtp::outbound::TlsPolicy;
+        match self.outbound.tls.trim().to_ascii_lowercase().as_str() {
+            "may" => Ok(TlsPolicy::May),
+            "encrypt" => Ok(TlsPolicy::Encrypt),
+            "verify" => Ok(TlsPolicy::Verify),
+            other => Err(err(format!("outbound.tls: expected may, encrypt or verify, got {other:?}"))),
+        }
+    }
+
+    /// The certificates of `outbound.ca` (PEM), if set.
+    pub fn outbound_roots(&self) -> Result<Vec<u8>, ConfigError> {
+        if self.outbound.ca.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pem = std::fs::read(&self.outbound.ca)
+            .map_err(|e| err(format!("outbound.ca: cannot read {}: {e}", self.outbound.ca)))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(err(format!("outbound.ca: no PEM certificate in {}", self.outbound.ca)));
+        }
+        Ok(pem)
+    }
+
     /// The configured name servers (none: the system's).
     pub fn dns_servers(&self) -> Result<Vec<SocketAddr>, ConfigError> {
         self.dns
@@ -519,6 +565,10 @@ impl Config {
             poll: duration("outbound.poll", &self.outbound.poll).unwrap_or(Duration::from_secs(30)),
             // RFC 5321 §4.5.3.2: up to 10 minutes for the answer to the final dot.
             timeout: Duration::from_mins(10),
+            tls: self.outbound_tls().unwrap_or(kontor_smtp::outbound::TlsPolicy::May),
+            relay_auth: (!self.outbound.relay_user.is_empty())
+                .then(|| (self.outbound.relay_user.clone(), self.outbound.relay_password.clone())),
+            roots: self.outbound_roots().unwrap_or_default(),
         }
     }
 
@@ -667,6 +717,10 @@ mod tests {
             ("http = 3\n", "http"),
             ("[quota]\ndefault = \"lots\"\n", "quota.default"),
             ("[auth]\ntoken_ttl = \"forever\"\n", "auth.token_ttl"),
+            ("[outbound]\ntls = \"always\"\n", "outbound.tls"),
+            ("[outbound]\nrelay_user = \"u\"\nrelay_password = \"p\"\n", "outbound.relay_user"),
+            ("[outbound]\nrelay = \"smtp.example:587\"\nrelay_user = \"u\"\n", "outbound.relay_password"),
+            ("[outbound]\nca = \"/nonexistent/ca.pem\"\n", "outbound.ca"),
             ("this is not toml", "k.toml"),
         ];
         for (text, key) in cases {

@@ -65,10 +65,14 @@ pub async fn mail_hosts(dns: &MessageAuthenticator, domain: &str) -> Result<Vec<
     }
 }
 
-/// The addresses of a host (a literal IP stands for itself).
+/// The addresses of a host (a literal IP stands for itself; `localhost` is the loopback
+/// addresses without asking DNS, RFC 6761 §6.3: a relay on this machine).
 pub async fn addresses(dns: &MessageAuthenticator, host: &str) -> Result<Vec<IpAddr>, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
+    }
+    if host.trim_end_matches('.').eq_ignore_ascii_case("localhost") {
+        return Ok(vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)]);
     }
     let name = format!("{}.", host.trim_end_matches('.'));
     match dns.0.lookup_ip(name.as_str()).await {

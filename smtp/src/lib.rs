@@ -7,6 +7,7 @@
 
 pub mod dkim;
 pub mod dns;
+pub mod helo;
 pub mod outbound;
 pub mod server;
 pub mod session;

@@ -1,7 +1,7 @@
 //! The outbound queue's worker: claims due entries, signs each message with its domain's DKIM
-//! key, and hands it to the recipient domain's mail servers (MX lookup, or a configured relay),
-//! with STARTTLS where they offer it. What happened goes back to the domain, which retries
-//! with backoff or bounces.
+//! key, and hands it to the recipient domain's mail servers (MX lookup, or a configured relay,
+//! signing in there when credentials are set), with STARTTLS as [`TlsPolicy`] says. What
+//! happened goes back to the domain, which retries with backoff or bounces.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,13 +11,29 @@ use kontor_domain::Core;
 use kontor_domain::address::DomainName;
 use kontor_domain::mail::outbound::{Attempt, Queued};
 use lettre::address::Envelope;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mail_auth::MessageAuthenticator;
 use tokio::sync::watch;
 
 use crate::{dkim, dns};
+
+/// How the worker uses TLS with the servers it hands mail to (`outbound.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsPolicy {
+    /// STARTTLS when the server offers it, its certificate not checked, and in the clear when
+    /// it offers none or the handshake fails (RFC 7435: most MX certificates would not pass a
+    /// check, and a check that fails would make mail undeliverable).
+    May,
+    /// STARTTLS or nothing: a server that offers none, or whose handshake fails, is tried again
+    /// later; the certificate is not checked.
+    Encrypt,
+    /// STARTTLS with a certificate valid for the server's name (the MX host, or the relay as
+    /// configured) from the built-in roots or `outbound.ca`; otherwise tried again later.
+    Verify,
+}
 
 /// How the worker reaches other servers.
 #[derive(Debug, Clone)]
@@ -35,6 +51,24 @@ pub struct Settings {
     pub poll: Duration,
     /// Longest wait for a server's answer.
     pub timeout: Duration,
+    pub tls: TlsPolicy,
+    /// Signs in at the relay (AUTH PLAIN or LOGIN) with these (user, password). They are sent
+    /// over TLS only (at least [`TlsPolicy::Encrypt`]), unless the relay is on this machine.
+    pub relay_auth: Option<(String, String)>,
+    /// More trusted certificates (PEM) for [`TlsPolicy::Verify`], e.g. a company CA.
+    pub roots: Vec<u8>,
+}
+
+impl Settings {
+    /// The TLS policy for a server: credentials raise it to at least [`TlsPolicy::Encrypt`]
+    /// unless the relay is a loopback address.
+    fn policy_for(&self, ip: std::net::IpAddr) -> TlsPolicy {
+        if self.relay.is_some() && self.relay_auth.is_some() && !ip.is_loopback() {
+            self.tls.max(TlsPolicy::Encrypt)
+        } else {
+            self.tls
+        }
+    }
 }
 
 /// Recipient domains worked on at once; one slow domain does not hold up the others.
@@ -176,35 +210,44 @@ async fn send(
     let Ok(Ok(envelope)) = q.rcpt.parse::<lettre::Address>().map(|to| Envelope::new(from, vec![to])) else {
         return (Attempt::Failed(format!("bad address: {}", q.rcpt)), false);
     };
-    let mut last = String::from("no mail host");
+    // What each host and address said, for the queue's last error.
+    let mut errors: Vec<String> = Vec::new();
     let mut answered = false;
     for (host, port) in hosts {
         let addresses = match dns::addresses(dns, host).await {
             Ok(a) => a,
             Err(e) => {
-                last = e;
+                errors.push(e);
                 continue;
             }
         };
         for ip in addresses {
-            let tls = TlsParameters::builder(host.clone())
-                .dangerous_accept_invalid_certs(true)
-                .dangerous_accept_invalid_hostnames(true)
-                .build_rustls();
-            let transport = |tls: Option<TlsParameters>| {
+            let policy = s.policy_for(ip);
+            let params = match tls_parameters(s, host, policy) {
+                Ok(p) => p,
+                Err(e) => return (Attempt::Deferred(format!("TLS set-up for {host}: {e}")), false),
+            };
+            let transport = |tls: Option<Tls>| {
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
                     .port(*port)
                     .hello_name(ClientId::Domain(s.hostname.clone()))
                     .timeout(Some(s.timeout));
                 if let Some(tls) = tls {
-                    builder = builder.tls(Tls::Opportunistic(tls));
+                    builder = builder.tls(tls);
+                }
+                if let (Some(_), Some((user, password))) = (&s.relay, &s.relay_auth) {
+                    builder = builder
+                        .credentials(Credentials::new(user.clone(), password.clone()))
+                        .authentication(vec![Mechanism::Plain, Mechanism::Login]);
                 }
                 builder.build()
             };
-            let mut sent = transport(tls.ok()).send_raw(&envelope, message).await;
+            let tls = if policy == TlsPolicy::May { Tls::Opportunistic(params) } else { Tls::Required(params) };
+            let mut sent = transport(Some(tls)).send_raw(&envelope, message).await;
             // A server whose STARTTLS fails gets the message in the clear, as before TLS (RFC 3207
             // §4.1 leaves it to the client; opportunistic TLS must not make mail undeliverable).
-            if let Err(e) = &sent
+            if policy == TlsPolicy::May
+                && let Err(e) = &sent
                 && e.is_tls()
             {
                 tracing::info!(%host, error = %e, "STARTTLS failed; sending without TLS");
@@ -212,17 +255,47 @@ async fn send(
             }
             match sent {
                 Ok(_) => return (Attempt::Delivered, false),
-                Err(e) if e.is_permanent() => {
+                // A refused sign-in at the relay is the configuration's fault, not the message's:
+                // tried again (and bounced only after the retry window), not bounced at once.
+                Err(e) if e.is_permanent() && !refused_sign_in(&e) => {
                     return (Attempt::Failed(format!("{host} ({ip}) said: {}", reply(&e))), false);
                 }
                 Err(e) => {
-                    answered |= e.is_transient();
-                    last = format!("{host} ({ip}): {}", reply(&e));
+                    answered |= e.is_transient() || e.is_permanent();
+                    errors.push(format!("{host} ({ip}): {}", reply(&e)));
                 }
             }
         }
     }
+    let mut last = if errors.is_empty() { String::from("no mail host") } else { errors.join("; ") };
+    if last.len() > 2000 {
+        let cut = (0..=2000).rev().find(|i| last.is_char_boundary(*i)).unwrap_or(0);
+        last.truncate(cut);
+    }
     (Attempt::Deferred(last), !answered)
+}
+
+/// TLS parameters for a server under a policy: certificates checked against the name (and the
+/// extra roots) for [`TlsPolicy::Verify`], taken as they come otherwise.
+fn tls_parameters(
+    s: &Settings,
+    host: &str,
+    policy: TlsPolicy,
+) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut b = TlsParameters::builder(host.to_owned());
+    if policy == TlsPolicy::Verify {
+        if !s.roots.is_empty() {
+            b = b.add_root_certificate(Certificate::from_pem(&s.roots)?);
+        }
+    } else {
+        b = b.dangerous_accept_invalid_certs(true).dangerous_accept_invalid_hostnames(true);
+    }
+    b.build_rustls()
+}
+
+/// Whether a refusal answered the sign-in (RFC 4954 §6: 530, 534, 535, 538).
+fn refused_sign_in(e: &lettre::transport::smtp::Error) -> bool {
+    e.status().is_some_and(|c| matches!(c.to_string().as_str(), "530" | "534" | "535" | "538"))
 }
 
 /// A server's refusal as it was sent (`550 5.1.1 …`), else the client's error.

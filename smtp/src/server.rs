@@ -167,7 +167,8 @@ async fn deliver(core: &Core, listener: &Listener, session: &mut Session, peer: 
         (Mode::Submission, Some(user)) => {
             let (_, from) = session.envelope();
             let from = from.to_owned();
-            let outcome = core.submit(&user, &from, &session.recipient_addresses(), &message).await;
+            let outcome =
+                core.submit_with_dsn(&user, &from, &session.recipient_addresses(), session.dsn(), &message, true).await;
             session.submitted(&outcome)
         }
         (Mode::Submission, None) => Step::Reply("530 5.7.0 Authentication required\r\n".into()),
@@ -185,15 +186,18 @@ async fn deliver(core: &Core, listener: &Listener, session: &mut Session, peer: 
             }
             let outcome = core.deliver_from(session.envelope().1, &recipients, &message).await;
             // Stored for some and not for others: 250 goes out (a retry would deliver twice),
-            // and the sender learns of the others from a DSN.
+            // and the sender learns of the others from a DSN; of those stored, when it asked
+            // (NOTIFY=SUCCESS).
             if let Ok(all) = &outcome
                 && all.iter().any(|d| d.outcome.is_ok())
             {
                 let (_, mail_from) = session.envelope();
                 for d in all {
-                    if let Err(e) = &d.outcome {
-                        let rcpt = session.address_of(d.recipient).unwrap_or_default();
-                        core.bounce_inbound(mail_from, &rcpt, &e.to_string(), &message).await;
+                    let (rcpt, rcpt_dsn) = session.recipient(d.recipient).unwrap_or_default();
+                    let who = (rcpt.as_str(), &rcpt_dsn);
+                    match &d.outcome {
+                        Err(e) => core.bounce_inbound(mail_from, who, session.dsn(), &e.to_string(), &message).await,
+                        Ok(_) => core.report_inbound_delivery(mail_from, who, session.dsn(), &message).await,
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! One SMTP session as a state machine (RFC 5321, with PIPELINING, 8BITMIME, SMTPUTF8, SIZE,
-//! CHUNKING, ENHANCEDSTATUSCODES): requests in, replies out. It does no I/O: where the answer
+//! CHUNKING, ENHANCEDSTATUSCODES, DSN of RFC 3461): requests in, replies out. It does no I/O: where the answer
 //! needs the store (is a recipient local? was the message stored?) it hands the question to
 //! the connection driver and takes the answer back.
 
@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use kontor_domain::ids::PrincipalId;
+use kontor_domain::mail::outbound::{DsnRequest, Notify, RcptDsn};
 use kontor_domain::model::Principal;
 use kontor_domain::{Delivered, Recipient, Route, Submitted};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
@@ -100,7 +101,11 @@ pub struct Session {
     line: Vec<u8>,
     helo: Option<String>,
     from: Option<String>,
-    recipients: Vec<(String, PrincipalId)>,
+    /// MAIL FROM's RET and ENVID (RFC 3461).
+    dsn: DsnRequest,
+    recipients: Vec<(String, PrincipalId, RcptDsn)>,
+    /// The NOTIFY and ORCPT of the RCPT whose address is being looked up.
+    pending: RcptDsn,
     body: Body,
     data: Vec<u8>,
     /// A BDAT transaction is under way (chunks so far were kept).
@@ -123,7 +128,9 @@ impl Session {
             line: Vec::new(),
             helo: None,
             from: None,
+            dsn: DsnRequest::default(),
             recipients: Vec::new(),
+            pending: RcptDsn::default(),
             body: Body::Commands,
             data: Vec::new(),
             chunking: false,
@@ -174,14 +181,19 @@ impl Session {
         (self.helo.as_deref().unwrap_or_default(), self.from.as_deref().unwrap_or_default())
     }
 
-    /// The address a recipient was given as.
-    pub fn address_of(&self, id: PrincipalId) -> Option<String> {
-        self.recipients.iter().find(|(_, p)| *p == id).map(|(a, _)| a.clone())
+    /// The address a recipient was given as, and its DSN requests.
+    pub fn recipient(&self, id: PrincipalId) -> Option<(String, RcptDsn)> {
+        self.recipients.iter().find(|(_, p, _)| *p == id).map(|(a, _, d)| (a.clone(), d.clone()))
     }
 
-    /// The recipients' addresses as given.
-    pub fn recipient_addresses(&self) -> Vec<String> {
-        self.recipients.iter().map(|(a, _)| a.clone()).collect()
+    /// The recipients' addresses as given, with their DSN requests.
+    pub fn recipient_addresses(&self) -> Vec<(String, RcptDsn)> {
+        self.recipients.iter().map(|(a, _, d)| (a.clone(), d.clone())).collect()
+    }
+
+    /// The transaction's DSN requests (MAIL FROM's RET and ENVID).
+    pub fn dsn(&self) -> &DsnRequest {
+        &self.dsn
     }
 
     /// Whether AUTH may be offered: over TLS, or to a client on this machine.
@@ -191,6 +203,7 @@ impl Session {
 
     fn reset(&mut self) {
         self.from = None;
+        self.dsn = DsnRequest::default();
         self.recipients.clear();
         self.data.clear();
         self.chunking = false;
@@ -226,6 +239,11 @@ impl Session {
     /// A parsed command.
     pub fn request(&mut self, r: Request<Cow<'_, str>>) -> Step {
         match r {
+            Request::Ehlo { host } | Request::Helo { host } | Request::Lhlo { host }
+                if self.mode == Mode::Mx && !crate::helo::valid(&host) =>
+            {
+                self.refused("501 5.5.2 Invalid domain name or address literal\r\n")
+            }
             Request::Ehlo { host } => {
                 self.reset();
                 self.helo = Some(host.into_owned());
@@ -233,7 +251,7 @@ impl Session {
                 let starttls = if self.tls == TlsState::Offered { "250-STARTTLS\r\n" } else { "" };
                 Step::Reply(format!(
                     "250-{} greets {}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE {}\r\n\
-                     {starttls}{auth}250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n",
+                     {starttls}{auth}250-DSN\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n",
                     self.limits.hostname, self.peer, self.limits.max_message_size
                 ))
             }
@@ -249,6 +267,10 @@ impl Session {
                 }
                 if self.recipients.len() >= self.limits.max_recipients {
                     return Step::Reply("452 4.5.3 Too many recipients\r\n".into());
+                }
+                match rcpt_dsn(to.flags, to.orcpt.as_deref()) {
+                    Some(dsn) => self.pending = dsn,
+                    None => return self.refused("501 5.5.4 NOTIFY=NEVER goes alone\r\n"),
                 }
                 Step::CheckRecipient(to.address.into_owned())
             }
@@ -422,8 +444,16 @@ impl Session {
                 self.limits.max_message_size
             ));
         }
+        // RFC 3461 §4.4: an envelope id of at most 100 characters.
+        if from.env_id.as_ref().is_some_and(|e| e.chars().count() > 100 || e.chars().any(char::is_control)) {
+            return self.refused("501 5.5.4 ENVID is too long or not printable\r\n");
+        }
         self.reset();
         self.from = Some(from.address.to_string());
+        self.dsn = DsnRequest {
+            full: from.flags & smtp_proto::MAIL_RET_FULL != 0,
+            envid: from.env_id.as_ref().map(ToString::to_string),
+        };
         Step::Reply("250 2.1.0 Sender OK\r\n".into())
     }
 
@@ -431,11 +461,11 @@ impl Session {
     pub fn route_checked(&mut self, address: String, r: kontor_domain::Result<Result<Route, Recipient>>) -> Step {
         match r {
             Ok(Ok(Route::Local(id))) => {
-                self.recipients.push((address, id));
+                self.recipients.push((address, id, std::mem::take(&mut self.pending)));
                 Step::Reply("250 2.1.5 Recipient OK\r\n".into())
             }
             Ok(Ok(Route::Remote)) => {
-                self.recipients.push((address, PrincipalId(0)));
+                self.recipients.push((address, PrincipalId(0), std::mem::take(&mut self.pending)));
                 Step::Reply("250 2.1.5 Recipient OK\r\n".into())
             }
             Ok(Err(other)) => self.recipient_checked(address, &Ok(other)),
@@ -447,7 +477,7 @@ impl Session {
     pub fn recipient_checked(&mut self, address: String, r: &kontor_domain::Result<Recipient>) -> Step {
         match r {
             Ok(Recipient::Local(id)) => {
-                self.recipients.push((address, *id));
+                self.recipients.push((address, *id, std::mem::take(&mut self.pending)));
                 Step::Reply("250 2.1.5 Recipient OK\r\n".into())
             }
             Ok(Recipient::Unknown) => self.refused("550 5.1.1 No such user here\r\n"),
@@ -519,7 +549,7 @@ impl Session {
         // DATA: without the CRLF primed in front (the receiver keeps the last line's CRLF).
         let body: &[u8] = if self.chunking { &self.data } else { self.data.get(2..).unwrap_or_default() };
         let for_clause = match self.recipients.as_slice() {
-            [(one, _)] => format!("\r\n\tfor <{one}>"),
+            [(one, _, _)] => format!("\r\n\tfor <{one}>"),
             _ => String::new(),
         };
         let with = match (self.mode, self.tls == TlsState::Active) {
@@ -616,6 +646,33 @@ impl Session {
     }
 }
 
+/// A RCPT's DSN requests (RFC 3461 §4.1-4.2); `None` when NEVER comes with another value.
+fn rcpt_dsn(flags: u64, orcpt: Option<&str>) -> Option<RcptDsn> {
+    use smtp_proto::{RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS};
+    let given = flags & (RCPT_NOTIFY_NEVER | RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY);
+    let notify = if given == 0 {
+        None
+    } else if given & RCPT_NOTIFY_NEVER != 0 {
+        if given != RCPT_NOTIFY_NEVER {
+            return None;
+        }
+        Some(Notify::NEVER)
+    } else {
+        let mut n = Notify::NEVER;
+        for (bit, v) in [
+            (RCPT_NOTIFY_SUCCESS, Notify::SUCCESS),
+            (RCPT_NOTIFY_FAILURE, Notify::FAILURE),
+            (RCPT_NOTIFY_DELAY, Notify::DELAY),
+        ] {
+            if given & bit != 0 {
+                n = n.with(v);
+            }
+        }
+        Some(n)
+    };
+    Some(RcptDsn { notify, orcpt: orcpt.map(str::to_owned) })
+}
+
 fn decode(b64: &str) -> Option<String> {
     if b64 == "=" {
         return Some(String::new());
@@ -672,5 +729,19 @@ mod tests {
         let mut mx = Session::new(limits(), Mode::Mx, "127.0.0.1".parse().expect("ip"), 1);
         run(&mut mx, "EHLO client.test");
         assert!(run(&mut mx, "AUTH PLAIN AGFubkBleGFtcGxlLmNvbQBwdw==").starts_with("503 "));
+    }
+
+    #[test]
+    fn the_mx_refuses_a_helo_that_is_no_domain() {
+        let mut mx = Session::new(limits(), Mode::Mx, "192.0.2.1".parse().expect("ip"), 1);
+        for bad in ["EHLO exa_mple..com", "EHLO -bad.example", "HELO [192.0.2.300]", "EHLO [IPv6:nope]"] {
+            assert!(run(&mut mx, bad).starts_with("501 5.5.2 "), "{bad}");
+        }
+        assert!(run(&mut mx, "MAIL FROM:<a@example.org>").starts_with("503 "), "no greeting was taken");
+        assert!(run(&mut mx, "EHLO [192.0.2.1]").starts_with("250-"));
+        assert!(run(&mut mx, "HELO mail.example.org").starts_with("250 "));
+        // Submission clients name themselves as they like.
+        let mut sub = Session::new(limits(), Mode::Submission, "127.0.0.1".parse().expect("ip"), 1);
+        assert!(run(&mut sub, "EHLO my..laptop").starts_with("250-"));
     }
 }

@@ -101,6 +101,12 @@ impl EventBus for PgBus {
         let _ = self.outbound.send(event);
     }
 
+    fn close(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
     }

@@ -317,6 +317,10 @@ pub mod outbound_queue {
         pub last_error: Option<String>,
         pub claimed_until: i64,
         pub claim: Option<String>,
+        pub dsn_notify: Option<i16>,
+        pub dsn_orcpt: Option<String>,
+        pub dsn_full: Option<bool>,
+        pub dsn_envid: Option<String>,
     }
     no_relations!();
 }
@@ -348,6 +352,19 @@ pub mod message_seen {
         pub principal_id: i64,
         pub seen: bool,
         pub modseq: i64,
+    }
+    no_relations!();
+}
+
+pub mod shared_unsubscribed {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shared_unsubscribed")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub principal_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub collection_id: i64,
     }
     no_relations!();
 }

@@ -18,7 +18,8 @@ both_stores!(
     seen_is_kept_per_user,
     acl_commands_and_a_real_client,
     list_extended_status_and_binary,
-    qresync_and_rev2
+    qresync_and_rev2,
+    quota_acl_and_subscriptions_of_shared_mailboxes
 );
 
 fn setup(store: &Store) {
@@ -509,4 +510,90 @@ async fn qresync_and_rev2(store: &Store) {
     assert_eq!(s[0], "* ESEARCH (TAG \"r4\") UID\r\n", "{s:?}");
     let s = r.cmd("r5", "SEARCH RETURN (COUNT) ALL").await;
     assert_eq!(s[0], "* ESEARCH (TAG \"r5\") COUNT 2\r\n", "{s:?}");
+}
+
+/// On a shared mailbox, GETQUOTAROOT names the owner's quota root (whose use the message there
+/// counts against) to those who see the mailbox; SETACL and DELETEACL on a mailbox leave what a
+/// grant on the whole account gives alone (NO [CANNOT]); SUBSCRIBE and UNSUBSCRIBE are the
+/// user's own.
+async fn quota_acl_and_subscriptions_of_shared_mailboxes(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, "ann@example.com", &["Subject: q\r\n\r\nquota"]).await;
+    store.ok(&["quota", "set", "ann@example.com", "1MiB"], None);
+    store.ok(&["share", "ann@example.com", "INBOX", "bob@example.com", "author"], None);
+    let mut ann = Raw::login(&server, "ann@example.com").await;
+    assert!(ann.last("a0", "CREATE Private").await.starts_with("a0 OK"));
+
+    // QUOTA: the owner's root, for those who see one of its mailboxes.
+    let mut bob = Raw::login(&server, "bob@example.com").await;
+    let q = bob.cmd("b1", &format!("GETQUOTAROOT {ANN_INBOX}")).await;
+    assert_eq!(
+        q[..2],
+        [
+            "* QUOTAROOT \"Shared/ann@example.com/INBOX\" \"Shared/ann@example.com\"\r\n",
+            "* QUOTA \"Shared/ann@example.com\" (STORAGE 1 1024)\r\n"
+        ],
+        "{q:?}"
+    );
+    let q = bob.cmd("b2", "GETQUOTA \"Shared/ann@example.com\"").await;
+    assert_eq!(q[0], "* QUOTA \"Shared/ann@example.com\" (STORAGE 1 1024)\r\n", "{q:?}");
+    let q = bob.cmd("b3", "GETQUOTAROOT INBOX").await;
+    assert_eq!(q[..2], ["* QUOTAROOT \"INBOX\" \"\"\r\n", "* QUOTA \"\" ()\r\n"], "bob's own: {q:?}");
+    let hidden = bob.last("b4", "GETQUOTAROOT \"Shared/ann@example.com/Private\"").await;
+    assert!(hidden.starts_with("b4 NO [NONEXISTENT]"), "{hidden}");
+    assert!(bob.last("b5", "GETQUOTA \"Shared/carl@example.com\"").await.starts_with("b5 NO [NONEXISTENT]"));
+    assert!(bob.last("b6", "GETQUOTA \"Shared/ann@example.com/INBOX\"").await.starts_with("b6 NO [NONEXISTENT]"));
+    let mut carl = Raw::login(&server, "carl@example.com").await;
+    assert!(carl.last("c1", &format!("GETQUOTAROOT {ANN_INBOX}")).await.starts_with("c1 NO [NONEXISTENT]"));
+    assert!(carl.last("c2", "GETQUOTA \"Shared/ann@example.com\"").await.starts_with("c2 NO [NONEXISTENT]"));
+
+    // ACL: a grant on the whole account reaches every mailbox and is changed by its owner only.
+    store.ok(&["share", "ann@example.com", "*", "carl@example.com", "reviewer"], None);
+    let carls = |acl: &[String]| {
+        acl[0]
+            .split(" \"carl@example.com\" ")
+            .nth(1)
+            .map(|r| r.split_whitespace().next().unwrap_or_default().to_owned())
+    };
+    let acl = ann.cmd("a1", "GETACL INBOX").await;
+    assert_eq!(carls(&acl).as_deref(), Some("lrs"), "{acl:?}");
+    for (tag, cmd) in [
+        ("a2", "DELETEACL INBOX carl@example.com"),
+        ("a3", "SETACL INBOX carl@example.com -s"),
+        ("a4", "SETACL INBOX carl@example.com lr"),
+    ] {
+        assert!(ann.last(tag, cmd).await.starts_with(&format!("{tag} NO [CANNOT]")), "{cmd}");
+    }
+    assert_eq!(ann.cmd("a5", "GETACL INBOX").await[0], acl[0], "nothing changed");
+    // More than the account gives is a grant on the mailbox, and can be taken back to it.
+    assert!(ann.last("a6", "SETACL INBOX carl@example.com +w").await.starts_with("a6 OK"));
+    assert_eq!(carls(&ann.cmd("a7", "GETACL INBOX").await).as_deref(), Some("lrsw"));
+    assert!(ann.last("a8", "SETACL INBOX carl@example.com lrs").await.starts_with("a8 OK"));
+    assert_eq!(carls(&ann.cmd("a9", "GETACL INBOX").await).as_deref(), Some("lrs"));
+    assert!(carl.last("c3", &format!("SELECT {ANN_INBOX}")).await.starts_with("c3 OK"), "carl still reads it");
+    // Once the account-wide grant is gone, DELETEACL removes the rest.
+    store.ok(&["share", "ann@example.com", "*", "carl@example.com", "none"], None);
+    assert!(ann.last("a10", "DELETEACL INBOX carl@example.com").await.starts_with("a10 OK"));
+    assert_eq!(carls(&ann.cmd("a11", "GETACL INBOX").await), None);
+    assert!(carl.last("c4", &format!("EXAMINE {ANN_INBOX}")).await.starts_with("c4 NO [NONEXISTENT]"));
+
+    // Subscriptions: a shared mailbox is subscribed until the user unsubscribes, for itself.
+    let subscribed = |lines: &[String]| lines.iter().any(|l| l.contains("\"Shared/ann@example.com/INBOX\""));
+    assert!(subscribed(&bob.cmd("b7", "LSUB \"\" \"Shared/*\"").await));
+    assert!(bob.last("b8", &format!("UNSUBSCRIBE {ANN_INBOX}")).await.starts_with("b8 OK"));
+    assert!(!subscribed(&bob.cmd("b9", "LSUB \"\" \"*\"").await));
+    assert!(!subscribed(&bob.cmd("b10", "LIST (SUBSCRIBED) \"\" \"*\"").await));
+    let all = bob.cmd("b11", "LIST \"\" \"Shared/*\" RETURN (SUBSCRIBED)").await;
+    let line = all.iter().find(|l| l.contains("\"Shared/ann@example.com/INBOX\"")).unwrap();
+    assert!(!line.contains("\\Subscribed"), "still listed, not subscribed: {line}");
+    let mut again = Raw::login(&server, "bob@example.com").await;
+    assert!(!subscribed(&again.cmd("d1", "LSUB \"\" \"*\"").await), "kept across sessions");
+    // The owner's own subscription is untouched.
+    assert!(ann.cmd("a12", "LSUB \"\" INBOX").await.iter().any(|l| l.contains("\"INBOX\"")));
+    assert!(bob.last("b12", &format!("SUBSCRIBE {ANN_INBOX}")).await.starts_with("b12 OK"));
+    let list = bob.cmd("b13", "LIST (SUBSCRIBED) \"\" \"*\"").await;
+    assert!(list.iter().any(|l| l.contains("\\Subscribed") && l.contains("\"Shared/ann@example.com/INBOX\"")));
+    let private = bob.last("b14", "UNSUBSCRIBE \"Shared/ann@example.com/Private\"").await;
+    assert!(private.starts_with("b14 NO [NONEXISTENT]"), "{private}");
 }

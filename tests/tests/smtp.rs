@@ -156,6 +156,14 @@ async fn protocol_edges_over_a_raw_socket(store: &Store) {
     let server = Server::start(store, &[]);
     let mut c = Raw::open(&server).await;
     assert!(c.cmd("MAIL FROM:<x@elsewhere.org>").await.starts_with("503 "), "EHLO first");
+    // RFC 5321 §4.1.1.1: the MX takes a domain or an address literal as the client's name.
+    let mut greet = Raw::open(&server).await;
+    for bad in ["EHLO bad..name", "EHLO -leading.example", "HELO [300.1.2.3]", "EHLO [IPv6:zz::1]", "EHLO a\"b"] {
+        assert!(greet.cmd(bad).await.starts_with("501 5.5.2 "), "{bad}");
+    }
+    assert!(greet.cmd("MAIL FROM:<x@elsewhere.org>").await.starts_with("503 "), "no name was taken");
+    assert!(greet.cmd("EHLO [192.0.2.1]").await.starts_with("250-"), "an address literal");
+    assert!(greet.cmd("HELO mail.elsewhere.org").await.starts_with("250 "));
     let ehlo = c.cmd("EHLO client.test").await;
     for ext in ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE ", "CHUNKING", "ENHANCEDSTATUSCODES"] {
         assert!(ehlo.contains(ext), "{ext} in {ehlo}");

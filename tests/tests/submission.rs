@@ -3,8 +3,9 @@
 //! send-on-behalf (Sender: added), and is refused otherwise; copies land in Sent and local
 //! inboxes; remote mail goes through the durable queue to a loopback SMTP sink found by MX
 //! lookup in a loopback DNS server, DKIM-signed, retried after a temporary failure, bounced
-//! (DSN) after a permanent one or when the retry window is over. A second server checks
-//! SPF, DKIM and DMARC of what the first one sent and records them in Authentication-Results.
+//! (DSN) after a permanent one or when the retry window is over, with the DSN requests of
+//! RFC 3461 (NOTIFY, RET, ENVID, ORCPT) kept and honoured. A second server checks SPF, DKIM
+//! and DMARC of what the first one sent and records them in Authentication-Results.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,7 +22,12 @@ use support::{Server, Store};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-both_stores!(submission_and_the_outbound_queue, authentication_results_of_signed_mail);
+both_stores!(
+    submission_and_the_outbound_queue,
+    authentication_results_of_signed_mail,
+    dsn_requests_are_kept_and_honoured,
+    relay_tls_policy_and_sign_in
+);
 
 /// Adds the domain (printing its DKIM record, returned) and ann, bob, carol, dave.
 fn setup(store: &Store) -> (String, String) {
@@ -91,6 +97,8 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 /// What the sink received: (MAIL FROM, RCPT TO, data).
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+/// Lines it was sent (RCPT addresses, AUTH lines).
+type Lines = Arc<Mutex<Vec<String>>>;
 
 /// A scripted SMTP server on loopback: takes every message, except that the first `fail_once`
 /// RCPTs get 451, addresses in `always_451` always get 451 and those in `reject` get 550.
@@ -98,6 +106,8 @@ struct Sink {
     addr: std::net::SocketAddr,
     received: Received,
     rcpt_attempts: Arc<Mutex<Vec<String>>>,
+    /// The AUTH lines it was sent (it takes any).
+    auths: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -107,24 +117,24 @@ impl Sink {
         let addr = listener.local_addr().unwrap();
         let received: Received = Arc::default();
         let rcpt_attempts: Arc<Mutex<Vec<String>>> = Arc::default();
+        let auths: Arc<Mutex<Vec<String>>> = Arc::default();
         let fails = Arc::new(Mutex::new(fail_once));
-        let (r, a) = (received.clone(), rcpt_attempts.clone());
+        let (r, a, au) = (received.clone(), rcpt_attempts.clone(), auths.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { return };
-                let (r, a, fails) = (r.clone(), a.clone(), fails.clone());
+                let (r, a, au, fails) = (r.clone(), a.clone(), au.clone(), fails.clone());
                 tokio::spawn(async move {
-                    let _ = Self::session(socket, r, a, fails, always_451, reject).await;
+                    let _ = Self::session(socket, (r, a, au), fails, always_451, reject).await;
                 });
             }
         });
-        Self { addr, received, rcpt_attempts, task }
+        Self { addr, received, rcpt_attempts, auths, task }
     }
 
     async fn session(
         socket: TcpStream,
-        received: Received,
-        attempts: Arc<Mutex<Vec<String>>>,
+        (received, attempts, auths): (Received, Lines, Lines),
         fails: Arc<Mutex<usize>>,
         always_451: &[&str],
         reject: &[&str],
@@ -141,7 +151,10 @@ impl Sink {
             let upper = line.to_ascii_uppercase();
             let addr = || line.split_once('<').and_then(|(_, r)| r.split_once('>')).map(|(a, _)| a.to_owned());
             let reply: &[u8] = if upper.starts_with("EHLO") {
-                b"250-sink.test\r\n250 8BITMIME\r\n"
+                b"250-sink.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
+            } else if upper.starts_with("AUTH") {
+                auths.lock().unwrap().push(line.trim_end().to_owned());
+                b"235 2.7.0 ok\r\n"
             } else if upper.starts_with("MAIL") {
                 from = addr().unwrap_or_default();
                 rcpts.clear();
@@ -462,4 +475,201 @@ async fn authentication_results_of_signed_mail(store: &Store) {
     drop(a);
     drop(b);
     receiver.drop_database().await;
+}
+
+/// RFC 3461: DSN is offered on both ports; what MAIL and RCPT ask is kept with the queue
+/// entries and decides the reports: NOTIFY=NEVER none, FAILURE a bounce (RET=FULL with the
+/// whole message, ENVID and ORCPT given back), SUCCESS "relayed" for a remote recipient and
+/// "delivered" for a local one, also for mail from outside (to its sender, through the queue).
+async fn dsn_requests_are_kept_and_honoured(store: &Store) {
+    setup(store);
+    let dns = Dns::start().await;
+    dns.mx("remote.test", 10, "mx.remote.test");
+    dns.a("mx.remote.test", Ipv4Addr::LOCALHOST);
+    let sink = Sink::start(0, &[], &["nobody@remote.test", "gone@remote.test"]).await;
+    let server = Server::start(
+        store,
+        &[
+            ("KONTOR_DNS_SERVERS", &dns.addr.to_string()),
+            ("KONTOR_OUTBOUND_PORT", &sink.addr.port().to_string()),
+            ("KONTOR_OUTBOUND_RETRY", "300ms"),
+            ("KONTOR_OUTBOUND_POLL", "200ms"),
+        ],
+    );
+    let mut c = raw(&server).await;
+    assert!(cmd(&mut c, "EHLO client.test").await.contains("250-DSN\r\n"));
+    assert!(cmd(&mut c, "AUTH LOGIN").await.starts_with("334 "));
+    assert!(cmd(&mut c, "YW5uQGV4YW1wbGUuY29t").await.starts_with("334 "));
+    assert!(cmd(&mut c, "YW5ucyBwYXNzd29yZA==").await.starts_with("235 "));
+    let long = format!("MAIL FROM:<ann@example.com> ENVID={}", "x".repeat(101));
+    assert!(cmd(&mut c, &long).await.starts_with("501 "), "ENVID of more than 100 characters");
+    assert!(cmd(&mut c, "MAIL FROM:<ann@example.com> RET=FULL ENVID=QQ+2B314159").await.starts_with("250 "));
+    for (rcpt, reply) in [
+        ("<nobody@remote.test> NOTIFY=NEVER", "250 "),
+        ("<gone@remote.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;Gone+40Remote.test", "250 "),
+        ("<far@remote.test> NOTIFY=SUCCESS", "250 "),
+        ("<bob@example.com> NOTIFY=SUCCESS,FAILURE", "250 "),
+        ("<dave@example.com> NOTIFY=NEVER", "250 "),
+        ("<odd@remote.test> NOTIFY=NEVER,SUCCESS", "501 "),
+    ] {
+        let r = cmd(&mut c, &format!("RCPT TO:{rcpt}")).await;
+        assert!(r.starts_with(reply), "{rcpt}: {r}");
+    }
+    assert!(cmd(&mut c, "DATA").await.starts_with("354 "));
+    let data = "From: ann@example.com\r\nSubject: dsn test\r\n\r\nthe whole body\r\n.";
+    assert!(cmd(&mut c, data).await.starts_with("250 "));
+    assert!(cmd(&mut c, "QUIT").await.starts_with("221 "));
+
+    eventually("the remote copy", || sink.received.lock().unwrap().iter().any(|r| r.1 == "far@remote.test")).await;
+    eventually("the queue is empty", || store.ok(&["queue", "list"], None).trim().is_empty()).await;
+    // Delivered (bob), relayed (far), failed (gone); nothing for nobody (NEVER) or dave.
+    eventually("three reports", || messages(store, "ann@example.com", "INBOX").len() >= 3).await;
+    let inbox = messages(store, "ann@example.com", "INBOX");
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    let reports: Vec<String> = inbox
+        .iter()
+        .map(|m| store.ok(&["mailbox", "show", "ann@example.com", "INBOX", &m.0.to_string()], None))
+        .collect();
+    let find = |rcpt: &str| {
+        reports.iter().find(|r| r.contains(&format!("Final-Recipient: rfc822; {rcpt}"))).cloned().unwrap_or_default()
+    };
+    let failed = find("gone@remote.test");
+    for want in [
+        "Subject: Undelivered mail returned to sender",
+        "Original-Envelope-Id: QQ+314159",
+        "Original-Recipient: rfc822;Gone@Remote.test",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Content-Type: message/rfc822",
+        "the whole body",
+    ] {
+        assert!(failed.contains(want), "{want:?} in {failed}");
+    }
+    let relayed = find("far@remote.test");
+    assert!(relayed.contains("Action: relayed\r\nStatus: 2.0.0") && !relayed.contains("the whole body"), "{relayed}");
+    let delivered = find("bob@example.com");
+    assert!(delivered.contains("Action: delivered\r\nStatus: 2.0.0"), "{delivered}");
+    assert!(find("nobody@remote.test").is_empty() && find("dave@example.com").is_empty(), "{reports:?}");
+    assert_eq!(messages(store, "dave@example.com", "INBOX").len(), 1, "NEVER is about reports, not delivery");
+
+    // From outside: NOTIFY=SUCCESS at the MX gets the sender a "delivered" report (null
+    // sender, through the queue); the default gets none.
+    let (r, w) = TcpStream::connect(server.smtp_addr()).await.unwrap().into_split();
+    let mut mx = (BufReader::new(r), w);
+    let mut greeting = String::new();
+    mx.0.read_line(&mut greeting).await.unwrap();
+    assert!(cmd(&mut mx, "EHLO mx.remote.test").await.contains("250-DSN\r\n"));
+    assert!(cmd(&mut mx, "MAIL FROM:<someone@remote.test> ENVID=abc").await.starts_with("250 "));
+    assert!(cmd(&mut mx, "RCPT TO:<bob@example.com> NOTIFY=SUCCESS").await.starts_with("250 "));
+    assert!(cmd(&mut mx, "RCPT TO:<carol@example.com>").await.starts_with("250 "));
+    assert!(cmd(&mut mx, "DATA").await.starts_with("354 "));
+    assert!(
+        cmd(&mut mx, "From: someone@remote.test\r\nSubject: from outside\r\n\r\nhi\r\n.").await.starts_with("250 ")
+    );
+    eventually("a delivered report to the outside sender", || {
+        sink.received.lock().unwrap().iter().any(|r| r.1 == "someone@remote.test")
+    })
+    .await;
+    let got: Vec<(String, String, String)> =
+        sink.received.lock().unwrap().iter().filter(|r| r.1 == "someone@remote.test").cloned().collect();
+    assert_eq!(got.len(), 1, "one report (bob), none for carol: {got:?}");
+    let (from, _, report) = &got[0];
+    assert_eq!(from, "", "reports have the null sender");
+    for want in ["Final-Recipient: rfc822; bob@example.com", "Action: delivered", "Original-Envelope-Id: abc"] {
+        assert!(report.contains(want), "{want:?} in {report}");
+    }
+}
+
+/// A self-signed certificate for `localhost` that a TLS client can check (name in the subject
+/// alternative names, not a CA), made with the openssl command: (certificate, key) paths.
+fn certificate(store: &Store) -> (String, String) {
+    let dir = store.dir.path();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert.display().to_string(), key.display().to_string())
+}
+
+/// The outbound TLS policy and the sign-in at a relay (`outbound.tls`, `relay_user`,
+/// `relay_password`, `ca`): `may` hands mail to a relay without STARTTLS in the clear (and
+/// signs in, the relay being on this machine); `encrypt` keeps it queued while the relay offers
+/// no STARTTLS; `verify` while the relay's certificate is not trusted, and sends it once
+/// `outbound.ca` trusts it (to a second server's MX port, over STARTTLS).
+async fn relay_tls_policy_and_sign_in(store: &Store) {
+    setup(store);
+    let sink = Sink::start(0, &[], &[]).await;
+    let to_sink = format!("127.0.0.1:{}", sink.addr.port());
+    let env = |relay: &str, tls: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("KONTOR_OUTBOUND_RELAY", relay.to_owned()),
+            ("KONTOR_OUTBOUND_TLS", tls.to_owned()),
+            ("KONTOR_OUTBOUND_POLL", "200ms".to_owned()),
+            ("KONTOR_OUTBOUND_RETRY", "200ms".to_owned()),
+        ]
+    };
+    let start = |vars: &[(&'static str, String)]| {
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start(store, &pairs)
+    };
+    let queue = || store.ok(&["queue", "list"], None);
+    // Stopped off the test's thread: the sink runs on it and may be in the middle of an attempt.
+    let stop = |a: Server| async move {
+        tokio::task::spawn_blocking(move || a.stop()).await.unwrap();
+    };
+
+    let mut vars = env(&to_sink, "may");
+    vars.push(("KONTOR_OUTBOUND_RELAY_USER", "relayuser".to_owned()));
+    vars.push(("KONTOR_OUTBOUND_RELAY_PASSWORD", "relay secret".to_owned()));
+    let a = start(&vars);
+    client(&a, "ann").send(message("ann@example.com", &["far@remote.test"], "via the relay")).await.unwrap();
+    eventually("the relay gets it", || sink.received.lock().unwrap().iter().any(|r| r.2.contains("via the relay")))
+        .await;
+    let auths = sink.auths.lock().unwrap().clone();
+    // AUTH PLAIN with "\0relayuser\0relay secret", base64.
+    assert_eq!(auths, ["AUTH PLAIN AHJlbGF5dXNlcgByZWxheSBzZWNyZXQ="], "signed in once");
+    stop(a).await;
+
+    // encrypt: the sink offers no STARTTLS, so the message waits.
+    let a = start(&env(&to_sink, "encrypt"));
+    client(&a, "ann").send(message("ann@example.com", &["far@remote.test"], "secret stuff")).await.unwrap();
+    eventually("an attempt that found no STARTTLS", || queue().to_ascii_lowercase().contains("starttls")).await;
+    assert!(!sink.received.lock().unwrap().iter().any(|r| r.2.contains("secret stuff")), "not sent in the clear");
+    stop(a).await;
+
+    // verify, to a second server's MX port with a certificate for localhost.
+    let receiver = Store::new(store.db).await;
+    receiver.ok(&["domain", "add", "remote.test"], None);
+    receiver.ok(&["user", "add", "far@remote.test", "--password-stdin"], Some("fars password\n"));
+    let (cert, key) = certificate(&receiver);
+    let b = Server::start(
+        &receiver,
+        &[("KONTOR_TLS_CERT", &cert), ("KONTOR_TLS_KEY", &key), ("KONTOR_MAIL_VERIFY_INBOUND", "false")],
+    );
+    let to_b = format!("localhost:{}", b.smtp_addr().port());
+    let a = start(&env(&to_b, "verify"));
+    store.ok(&["queue", "flush"], None);
+    eventually("an attempt that did not trust the certificate", || {
+        queue().to_ascii_lowercase().contains("certificate")
+    })
+    .await;
+    assert!(messages(&receiver, "far@remote.test", "INBOX").is_empty(), "not sent to an unchecked server");
+    stop(a).await;
+    let mut vars = env(&to_b, "verify");
+    vars.push(("KONTOR_OUTBOUND_CA", cert.clone()));
+    let a = start(&vars);
+    store.ok(&["queue", "flush"], None);
+    eventually("delivered over checked TLS", || !messages(&receiver, "far@remote.test", "INBOX").is_empty()).await;
+    let got = receiver.ok(&["mailbox", "show", "far@remote.test", "INBOX", "1"], None);
+    assert!(got.contains("Subject: secret stuff") && got.contains("with ESMTPS"), "{got}");
+    eventually("the queue is empty", || queue().trim().is_empty()).await;
+    drop(a);
 }

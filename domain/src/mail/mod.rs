@@ -5,6 +5,7 @@
 //! `mailboxIds`); each membership has the mailbox's UID for it and the modseq of its last
 //! change. Keywords (IMAP flags) are the message's, so every mailbox shows the same flags.
 
+pub mod dsn;
 pub mod outbound;
 pub mod parse;
 pub mod query;
@@ -261,6 +262,38 @@ pub struct Membership {
     pub message: i64,
     /// The modseq of the last change to the message as seen in this mailbox (IMAP MODSEQ).
     pub modseq: Modseq,
+}
+
+/// A message of a mailbox as a listing keeps it: what message sequence numbers, FLAGS,
+/// CONDSTORE/QRESYNC, STATUS and a SEARCH of flags, dates and sizes need, without the
+/// envelope, structure and preview of a [`Message`] (an IMAP session holds one of these per
+/// message of the mailbox it has selected, and reads whole messages only for what it fetches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub uid: u32,
+    /// The message's id.
+    pub message: i64,
+    /// The membership's modseq (IMAP MODSEQ).
+    pub modseq: Modseq,
+    pub keywords: Keywords,
+    pub size: u64,
+    pub received_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl Summary {
+    /// The summary of a message in a mailbox.
+    pub fn of(m: &Membership, msg: &Message) -> Self {
+        Self {
+            uid: m.uid,
+            message: msg.id,
+            modseq: m.modseq,
+            keywords: msg.keywords.clone(),
+            size: msg.size,
+            received_at: msg.received_at,
+            sent_at: msg.sent_at,
+        }
+    }
 }
 
 /// A message to store: bytes already in the blob store, parsed.

@@ -4,6 +4,75 @@
 use crate::address::DomainName;
 use crate::ids::{AccountId, BlobId, Timestamp};
 
+/// What a sender asks to be told of one recipient (RFC 3461 §4.1, RCPT TO's NOTIFY): of a
+/// successful delivery, of a failure, of a delay. NEVER is none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notify(u8);
+
+impl Notify {
+    pub const NEVER: Self = Self(0);
+    pub const SUCCESS: Self = Self(1);
+    pub const FAILURE: Self = Self(2);
+    pub const DELAY: Self = Self(4);
+
+    #[must_use]
+    pub fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// As stored: the bits.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u8) -> Self {
+        Self(bits & 7)
+    }
+
+    /// The NOTIFY value (`SUCCESS,FAILURE`, `NEVER`).
+    pub fn keyword(self) -> String {
+        let words: Vec<&str> = [(Self::SUCCESS, "SUCCESS"), (Self::FAILURE, "FAILURE"), (Self::DELAY, "DELAY")]
+            .into_iter()
+            .filter(|(n, _)| self.contains(*n))
+            .map(|(_, w)| w)
+            .collect();
+        if words.is_empty() { "NEVER".to_owned() } else { words.join(",") }
+    }
+}
+
+/// The DSN requests of one recipient: NOTIFY (`None`: not given, which means failures and
+/// delays, RFC 3461 §4.1) and ORCPT (the original recipient as `type;address`, RFC 3461 §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptDsn {
+    pub notify: Option<Notify>,
+    pub orcpt: Option<String>,
+}
+
+impl RcptDsn {
+    /// Whether the sender is to be told that delivery failed.
+    pub fn wants_failure(&self) -> bool {
+        self.notify.is_none_or(|n| n.contains(Notify::FAILURE))
+    }
+
+    /// Whether the sender is to be told that delivery succeeded (or the message was relayed).
+    pub fn wants_success(&self) -> bool {
+        self.notify.is_some_and(|n| n.contains(Notify::SUCCESS))
+    }
+}
+
+/// The DSN requests of a message (RFC 3461 §4.3-4.4, MAIL FROM's RET and ENVID): whether a
+/// failure report returns the whole message (`RET=FULL`) or its header only (`RET=HDRS`, also
+/// when not given), and the sender's envelope id, given back in every report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsnRequest {
+    pub full: bool,
+    pub envid: Option<String>,
+}
+
 /// Messages to queue for one remote recipient each; the bytes are in the blob store already.
 #[derive(Debug, Clone)]
 pub struct NewQueued {
@@ -13,8 +82,9 @@ pub struct NewQueued {
     pub size: u64,
     /// Envelope sender (`MAIL FROM`); empty for the null reverse-path.
     pub mail_from: String,
-    /// Recipients, each `local@domain`.
-    pub rcpts: Vec<String>,
+    /// Recipients, each `local@domain`, with their DSN requests.
+    pub rcpts: Vec<(String, RcptDsn)>,
+    pub dsn: DsnRequest,
     pub now: Timestamp,
 }
 
@@ -36,6 +106,9 @@ pub struct Queued {
     pub last_error: Option<String>,
     /// The token of the node holding the entry (from [`crate::ports::OutboundStore::claim_due`]).
     pub claim: String,
+    /// What the sender asked to be told (RFC 3461).
+    pub dsn: DsnRequest,
+    pub rcpt_dsn: RcptDsn,
 }
 
 /// What became of one attempt to deliver a queued entry.

@@ -78,6 +78,13 @@ pub struct MailboxReader {
     account: AccountId,
 }
 
+impl MailboxReader {
+    /// The account whose messages it reads.
+    pub(crate) fn account(&self) -> AccountId {
+        self.account
+    }
+}
+
 /// Whether mail for an address is taken here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recipient {
@@ -223,10 +230,12 @@ impl crate::Core {
         Ok(())
     }
 
-    /// Subscribes the caller to one of its mailboxes, or unsubscribes it.
+    /// Subscribes the caller to one of its mailboxes, or unsubscribes it; on a mailbox someone
+    /// shared with it, its own subscription (the owner's stays as it is).
     pub async fn subscribe(&self, who: &Principal, mailbox: &Mailbox, on: bool) -> Result<()> {
         if mailbox.collection.account != who.id {
-            return Err(Error::forbidden("owner"));
+            self.access(who, mailbox.id()).await?.require(Rights::READ)?;
+            return self.store.set_shared_subscribed(who.id, mailbox.id(), on).await;
         }
         self.store.set_subscribed(mailbox.id(), on).await
     }
@@ -412,18 +421,25 @@ impl crate::Core {
         to: &crate::model::Collection,
         remove: bool,
     ) -> Result<Vec<(u32, u32)>> {
-        let mut messages = self.mailbox_messages(who, from).await?;
-        messages.retain(|(m, _)| uids.contains(&m.uid));
-        let mut pairs = Vec::with_capacity(messages.len());
-        for (m, msg) in &messages {
+        let mut listed = self.mailbox_summaries(who, from).await?;
+        listed.retain(|s| uids.contains(&s.uid));
+        let reader = self.mailbox_reader(who, from).await?;
+        let mut ids: Vec<i64> = listed.iter().map(|s| s.message).collect();
+        ids.sort_unstable();
+        let whole = self.listed_messages(&reader, &ids).await?;
+        let mut pairs = Vec::with_capacity(listed.len());
+        for m in &listed {
+            let Ok(at) = whole.binary_search_by_key(&m.message, |w| w.id) else { continue };
+            let msg = &whole[at];
             let raw = self
                 .blobs
-                .get(&msg.blob)
+                .get_uncached(&msg.blob)
                 .await?
                 .ok_or_else(|| Error::internal(format!("blob {} is missing", msg.blob)))?;
             let incoming =
                 Incoming { parsed: parse::parse(&raw), blob: msg.blob.clone(), size: msg.size, pending: None };
-            let stored = self.file(&incoming, to.account, to.id, msg.keywords.clone(), msg.received_at).await?;
+            // The keywords as the caller sees them (its own \Seen on a shared mailbox).
+            let stored = self.file(&incoming, to.account, to.id, m.keywords.clone(), msg.received_at).await?;
             self.restore_blob(&msg.blob, &raw).await?;
             if let Some(new) = stored.memberships.first() {
                 pairs.push((m.uid, new.uid));
@@ -531,8 +547,8 @@ impl crate::Core {
 
     /// Notes that the caller downloaded these messages over POP3 (for the account's "delete
     /// mail POP3 downloaded after N days").
-    pub async fn pop3_retrieved(&self, who: &Principal, messages: &[&Message]) -> Result<()> {
-        let own: Vec<i64> = messages.iter().filter(|m| m.account == who.id).map(|m| m.id).collect();
+    pub async fn pop3_retrieved(&self, who: &Principal, messages: &[&super::mail_list::Dropped]) -> Result<()> {
+        let own: Vec<i64> = messages.iter().filter(|m| m.account() == who.id).map(|m| m.message()).collect();
         self.store.mark_pop3_retrieved(&own, Timestamp::now()).await
     }
 
@@ -568,24 +584,13 @@ impl crate::Core {
         }
     }
 
-    /// The messages of a mailbox the caller may read, by UID.
-    pub async fn mailbox_messages(&self, who: &Principal, mailbox: CollectionId) -> Result<Vec<(Membership, Message)>> {
-        let access = self.access(who, mailbox).await?;
-        access.require(Rights::READ)?;
-        let mut messages = self.store.mailbox_messages(mailbox).await?;
-        if access.collection.account != who.id {
-            self.overlay_seen(who, &mut messages).await?;
-        }
-        Ok(messages)
-    }
-
     /// For the admin command line: a user's mailboxes with how many messages each holds.
     pub async fn admin_mailboxes(&self, actor: super::Actor<'_>, address: &str) -> Result<Vec<(Mailbox, usize)>> {
         actor.require_admin()?;
         let p = self.principal_by_address(address).await?;
         let mut out = Vec::new();
         for b in self.mailboxes_of(p.id).await? {
-            let n = self.store.mailbox_messages(b.id()).await?.len();
+            let n = self.store.mailbox_summaries(b.id()).await?.len();
             out.push((b, n));
         }
         Ok(out)

@@ -5,6 +5,7 @@ pub mod collections;
 pub mod files;
 mod items;
 pub mod mail;
+pub mod mail_list;
 mod mail_search;
 pub mod mail_view;
 pub mod share_notices;

@@ -6,7 +6,7 @@ use crate::Core;
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId, Modseq};
-use crate::mail::{KeywordOp, Keywords, Mailbox, Membership, Message};
+use crate::mail::{KeywordOp, Keywords, Mailbox, Membership};
 use crate::model::{Grant, Principal};
 use crate::rights::Rights;
 
@@ -15,6 +15,7 @@ use crate::rights::Rights;
 pub struct SharedMailbox {
     /// The owner's address (IMAP names the folder `Shared/<owner>/<path>`).
     pub owner: Address,
+    /// With `subscribed` the user's own subscription, not the owner's.
     pub mailbox: Mailbox,
     /// Its full name in the owner's account (`Projects/X`).
     pub path: String,
@@ -32,20 +33,24 @@ pub struct AclEntry {
 
 impl Core {
     /// The mailboxes of other accounts that `who` may read (a grant on the folder, or on the
-    /// whole account), by owner and name.
+    /// whole account), by owner and name; `subscribed` is `who`'s own subscription (on until it
+    /// unsubscribes).
     pub async fn shared_mailboxes(&self, who: &Principal) -> Result<Vec<SharedMailbox>> {
         let grants = self.store.grants_to(who.id).await?;
         let mut accounts: Vec<AccountId> = grants.iter().map(|g| g.account).filter(|a| *a != who.id).collect();
         accounts.sort_unstable();
         accounts.dedup();
+        let unsubscribed =
+            if accounts.is_empty() { Vec::new() } else { self.store.unsubscribed_shared(who.id).await? };
         let mut out = Vec::new();
         for account in accounts {
             let Some(owner) = self.store.principal(account).await? else { continue };
             let boxes = self.store.mailboxes(account).await?;
             let paths = Self::mailbox_paths(&boxes);
-            for (b, (path, _)) in boxes.into_iter().zip(paths) {
+            for (mut b, (path, _)) in boxes.into_iter().zip(paths) {
                 let rights = super::collections::rights_from(&grants, account, Some(b.id()));
                 if rights.contains(Rights::READ) {
+                    b.subscribed = unsubscribed.binary_search(&b.id()).is_err();
                     out.push(SharedMailbox { owner: owner.address.clone(), mailbox: b, path, rights });
                 }
             }
@@ -121,23 +126,6 @@ impl Core {
             .ok_or_else(|| Error::not_found(format!("mailbox {name:?} of {}", who.address)))
     }
 
-    /// A colleague's view of messages of someone else's mailbox: its own seen state instead of
-    /// the owner's, and the newer modseq of the two.
-    pub(crate) async fn overlay_seen(&self, who: &Principal, messages: &mut [(Membership, Message)]) -> Result<()> {
-        let ids: Vec<i64> = messages.iter().map(|(m, _)| m.message).collect();
-        let mut states = self.store.seen_states(who.id, &ids).await?;
-        states.sort_unstable_by_key(|(id, _, _)| *id);
-        for (m, msg) in messages.iter_mut() {
-            let state = states.binary_search_by_key(&m.message, |(id, _, _)| *id).ok().map(|at| states[at]);
-            let seen = state.is_some_and(|(_, seen, _)| seen);
-            msg.keywords = msg.keywords.with_seen(seen);
-            if let Some((_, _, modseq)) = state {
-                m.modseq = Modseq(m.modseq.0.max(modseq.0));
-            }
-        }
-        Ok(())
-    }
-
     /// STORE by a colleague on a shared mailbox: `$seen` goes to its own seen state, every
     /// other keyword to the message (rights checked by the caller).
     pub(crate) async fn change_keywords_shared(
@@ -153,12 +141,12 @@ impl Core {
         let mut result = None;
         if op == KeywordOp::Replace {
             // Replace the owner's other keywords, keep the owner's $seen.
-            let current = self.store.mailbox_messages(mailbox).await?;
+            let current = self.store.mailbox_summaries(mailbox).await?;
             let remove = Keywords::new(
                 current
                     .iter()
-                    .filter(|(m, _)| uids.contains(&m.uid))
-                    .flat_map(|(_, msg)| msg.keywords.iter().filter(|w| *w != "$seen" && !others.contains(w)))
+                    .filter(|s| uids.contains(&s.uid))
+                    .flat_map(|s| s.keywords.iter().filter(|w| *w != "$seen" && !others.contains(w)))
                     .collect::<Vec<_>>(),
             );
             for w in remove.iter() {

@@ -3,11 +3,15 @@
 //! header names the user). A copy goes to the user's Sent mailbox; local recipients get the
 //! message at once, remote ones through the durable outbound queue, which retries with
 //! backoff and mails a delivery status notification (RFC 3464) to the sender when it gives up.
+//! The envelope's DSN requests (RFC 3461) are kept with each queue entry and decide which
+//! reports the sender gets: NOTIFY=NEVER none, NOTIFY=SUCCESS also "delivered" (local
+//! recipients) or "relayed" (remote ones: the next server is not asked for reports).
 
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, PrincipalId, Timestamp};
-use crate::mail::outbound::{Attempt, DkimKey, NewQueued, Queued, backoff};
+use crate::mail::dsn::{self, Action, Report};
+use crate::mail::outbound::{Attempt, DkimKey, DsnRequest, NewQueued, Queued, RcptDsn, backoff};
 use crate::mail::{Keywords, MailboxRole};
 use crate::model::Principal;
 use crate::rights::Rights;
@@ -155,6 +159,22 @@ impl crate::Core {
         raw: &[u8],
         sent_copy: bool,
     ) -> Result<Submitted> {
+        let rcpts: Vec<(String, RcptDsn)> = rcpts.iter().map(|r| (r.clone(), RcptDsn::default())).collect();
+        self.submit_with_dsn(who, mail_from, &rcpts, &DsnRequest::default(), raw, sent_copy).await
+    }
+
+    /// [`Core::submit_message`] with the DSN requests of RFC 3461 of the envelope (SMTP
+    /// submission): kept with queued entries; for local recipients, a failure is reported unless
+    /// NOTIFY leaves failures out, a delivery when NOTIFY asks for SUCCESS.
+    pub async fn submit_with_dsn(
+        &self,
+        who: &Principal,
+        mail_from: &str,
+        rcpts: &[(String, RcptDsn)],
+        request: &DsnRequest,
+        raw: &[u8],
+        sent_copy: bool,
+    ) -> Result<Submitted> {
         use crate::mail::parse::{self, without_fields};
         if !mail_from.is_empty() && self.sender_right(who, mail_from).await?.is_none() {
             return Err(Error::forbidden(format!("send as {mail_from}")));
@@ -202,10 +222,15 @@ impl crate::Core {
         let message = message.unwrap_or_else(|| with_bcc.clone());
 
         let mut local = Vec::new();
-        let mut remote: Vec<String> = Vec::new();
-        for rcpt in rcpts {
+        // Each local recipient's address and DSN requests (the first RCPT of it counts).
+        let mut local_dsn: Vec<(PrincipalId, String, RcptDsn)> = Vec::new();
+        let mut remote: Vec<(String, RcptDsn)> = Vec::new();
+        for (rcpt, rcpt_dsn) in rcpts {
             match self.submission_route(rcpt).await? {
-                Ok(Route::Local(id)) if !local.contains(&id) => local.push(id),
+                Ok(Route::Local(id)) if !local.contains(&id) => {
+                    local.push(id);
+                    local_dsn.push((id, rcpt.clone(), rcpt_dsn.clone()));
+                }
                 Ok(Route::Local(_)) => {}
                 Ok(Route::Remote) => {
                     // The domain is case-blind; the local part belongs to the other server.
@@ -213,8 +238,8 @@ impl crate::Core {
                         Some((l, d)) => format!("{l}@{}", d.to_ascii_lowercase()),
                         None => rcpt.clone(),
                     };
-                    if !remote.contains(&rcpt) {
-                        remote.push(rcpt);
+                    if !remote.iter().any(|(r, _)| *r == rcpt) {
+                        remote.push((rcpt, rcpt_dsn.clone()));
                     }
                 }
                 // Checked at RCPT; gone since. The sender learns it from the refusal there.
@@ -234,17 +259,39 @@ impl crate::Core {
                     size: incoming.size,
                     mail_from: envelope_from,
                     rcpts: remote,
+                    dsn: request.clone(),
                     now: Timestamp::now(),
                 })
                 .await?;
             self.outbound.notify_one();
         }
+        let (arrival, sender) = (Timestamp::now(), who.address.to_string());
         let local = self.deliver_incoming(&incoming, &local).await;
         self.restore_blob(&incoming.blob, &message).await?;
         for d in &local {
-            if let Err(e) = &d.outcome {
-                let rcpt = self.store.principal(d.recipient).await?.map(|p| p.address.to_string()).unwrap_or_default();
-                self.bounce_local(who, &rcpt, &e.to_string(), &message).await;
+            let Some((_, rcpt, rcpt_dsn)) = local_dsn.iter().find(|(id, _, _)| *id == d.recipient) else { continue };
+            let report = |action, status, why| Report {
+                hostname: &hostname,
+                domain: who.address.domain.as_str(),
+                to: &sender,
+                rcpt,
+                action,
+                status,
+                why,
+                arrival,
+                dsn: request,
+                rcpt_dsn,
+            };
+            match &d.outcome {
+                Err(e) if rcpt_dsn.wants_failure() => {
+                    let why = e.to_string();
+                    let status = if why.contains("quota") { "5.2.2" } else { "4.3.0" };
+                    self.report_to_sender(who, &report(Action::Failed, status, Some(&why)), &message).await;
+                }
+                Ok(_) if rcpt_dsn.wants_success() => {
+                    self.report_to_sender(who, &report(Action::Delivered, "2.0.0", None), &message).await;
+                }
+                _ => {}
             }
         }
         let delivered: Vec<crate::ids::PrincipalId> =
@@ -263,18 +310,62 @@ impl crate::Core {
 
     /// Mail from another server was accepted (250) for several recipients and could not be
     /// stored for `rcpt`: its sender gets a DSN (RFC 5321 §6.1), through the outbound queue
-    /// with the null reverse-path (or straight in, for a local sender). Nothing for bounces.
-    pub async fn bounce_inbound(&self, mail_from: &str, rcpt: &str, why: &str, original: &[u8]) {
-        if mail_from.is_empty() {
+    /// with the null reverse-path (or straight in, for a local sender), unless NOTIFY left
+    /// failures out (RFC 3461). Nothing for bounces.
+    pub async fn bounce_inbound(
+        &self,
+        mail_from: &str,
+        (rcpt, rcpt_dsn): (&str, &RcptDsn),
+        request: &DsnRequest,
+        why: &str,
+        original: &[u8],
+    ) {
+        if mail_from.is_empty() || !rcpt_dsn.wants_failure() {
             return;
         }
-        let domain = rcpt.rsplit_once('@').map_or("localhost", |(_, d)| d).to_owned();
-        let q = unqueued(None, mail_from, rcpt, original);
         let status = if why.contains("quota") { "5.2.2" } else { "5.0.0" };
-        let dsn = dsn(&self.settings.hostname, &domain, &q, why, status, original);
-        let result = self.send_system_mail(mail_from, dsn.as_bytes()).await;
-        if let Err(e) = result {
-            tracing::warn!(%rcpt, error = %e, "bounce of a failed delivery not sent");
+        self.report_inbound(mail_from, (rcpt, rcpt_dsn), request, (Action::Failed, status, Some(why)), original).await;
+    }
+
+    /// Mail from another server was stored for `rcpt`, whose RCPT asked for NOTIFY=SUCCESS: its
+    /// sender gets a "delivered" DSN (RFC 3461 §5.2.3; this is the final delivery).
+    pub async fn report_inbound_delivery(
+        &self,
+        mail_from: &str,
+        (rcpt, rcpt_dsn): (&str, &RcptDsn),
+        request: &DsnRequest,
+        original: &[u8],
+    ) {
+        if mail_from.is_empty() || !rcpt_dsn.wants_success() {
+            return;
+        }
+        self.report_inbound(mail_from, (rcpt, rcpt_dsn), request, (Action::Delivered, "2.0.0", None), original).await;
+    }
+
+    /// A DSN about mail that came in from another server, mailed to its envelope sender.
+    async fn report_inbound(
+        &self,
+        mail_from: &str,
+        (rcpt, rcpt_dsn): (&str, &RcptDsn),
+        request: &DsnRequest,
+        (action, status, why): (Action, &str, Option<&str>),
+        original: &[u8],
+    ) {
+        let domain = rcpt.rsplit_once('@').map_or("localhost", |(_, d)| d).to_owned();
+        let report = Report {
+            hostname: &self.settings.hostname,
+            domain: &domain,
+            to: mail_from,
+            rcpt,
+            action,
+            status,
+            why,
+            arrival: Timestamp::now(),
+            dsn: request,
+            rcpt_dsn,
+        };
+        if let Err(e) = self.send_system_mail(mail_from, &dsn::write(&report, original)).await {
+            tracing::warn!(%rcpt, error = %e, "delivery status notification not sent");
         }
     }
 
@@ -293,7 +384,8 @@ impl crate::Core {
                         blob: incoming.blob.clone(),
                         size: incoming.size,
                         mail_from: String::new(),
-                        rcpts: vec![to.to_owned()],
+                        rcpts: vec![(to.to_owned(), RcptDsn::default())],
+                        dsn: DsnRequest::default(),
                         now: Timestamp::now(),
                     })
                     .await?;
@@ -305,14 +397,11 @@ impl crate::Core {
         Ok(())
     }
 
-    /// Tells the sender that a local recipient did not get its message (a DSN in its INBOX).
-    async fn bounce_local(&self, who: &Principal, rcpt: &str, why: &str, original: &[u8]) {
-        let q = unqueued(Some(who.id), &who.address.to_string(), rcpt, original);
-        let status = if why.contains("quota") { "5.2.2" } else { "4.3.0" };
-        let dsn = dsn(&self.settings.hostname, who.address.domain.as_str(), &q, why, status, original);
-        match self.deliver(&[who.id], dsn.as_bytes()).await {
+    /// Puts a DSN about a submitted message in its (local) sender's INBOX.
+    async fn report_to_sender(&self, who: &Principal, report: &Report<'_>, original: &[u8]) {
+        match self.deliver(&[who.id], &dsn::write(report, original)).await {
             Ok(d) if d.iter().all(|d| d.outcome.is_ok()) => {}
-            _ => tracing::warn!(sender = %who.address, %rcpt, "bounce of a failed local delivery not stored"),
+            _ => tracing::warn!(sender = %who.address, rcpt = %report.rcpt, "delivery status notification not stored"),
         }
     }
 
@@ -335,6 +424,13 @@ impl crate::Core {
         match attempt {
             Attempt::Delivered => {
                 tracing::info!(id = q.id, rcpt = %q.rcpt, attempts = q.attempts + 1, "delivered to remote server");
+                // The next server is not asked for DSNs: NOTIFY=SUCCESS ends here, "relayed"
+                // (RFC 3461 §5.2.2).
+                if q.rcpt_dsn.wants_success()
+                    && let Err(e) = self.report_queued(q, Action::Relayed, "2.0.0", None).await
+                {
+                    tracing::warn!(id = q.id, error = %e, "relay notification not sent");
+                }
                 self.dequeue(q).await
             }
             Attempt::Deferred(why) if now.0 - q.created_at.0 < self.settings.outbound_give_up_ms => {
@@ -366,22 +462,40 @@ impl crate::Core {
         }
     }
 
-    /// Mails the sender a delivery status notification for an entry, then drops the entry.
-    /// Bounces are never bounced (null sender), and only local senders are told.
+    /// Mails the sender a delivery status notification for an entry (unless its NOTIFY left
+    /// failures out), then drops the entry. Bounces are never bounced (null sender), and only
+    /// local senders are told.
     async fn bounce(&self, q: &Queued, why: &str, status: &str) -> Result<()> {
         tracing::warn!(id = q.id, rcpt = %q.rcpt, error = %why, "delivery failed; bouncing");
-        if let (false, Some(account)) = (q.mail_from.is_empty(), q.account)
-            && let Some(p) = self.store.principal(account).await?
-        {
-            let original = self.queued_bytes(q).await.unwrap_or_default();
-            let dsn = dsn(&self.settings.hostname, p.address.domain.as_str(), q, why, status, &original);
-            for d in self.deliver(&[account], dsn.as_bytes()).await? {
-                if let Err(e) = d.outcome {
-                    tracing::warn!(id = q.id, error = %e, "bounce not delivered");
-                }
-            }
+        if q.rcpt_dsn.wants_failure() {
+            self.report_queued(q, Action::Failed, status, Some(why)).await?;
         }
         self.dequeue(q).await
+    }
+
+    /// Puts a DSN about a queue entry in its (local) sender's INBOX.
+    async fn report_queued(&self, q: &Queued, action: Action, status: &str, why: Option<&str>) -> Result<()> {
+        let (false, Some(account)) = (q.mail_from.is_empty(), q.account) else { return Ok(()) };
+        let Some(p) = self.store.principal(account).await? else { return Ok(()) };
+        let original = self.queued_bytes(q).await.unwrap_or_default();
+        let report = Report {
+            hostname: &self.settings.hostname,
+            domain: p.address.domain.as_str(),
+            to: &q.mail_from,
+            rcpt: &q.rcpt,
+            action,
+            status,
+            why,
+            arrival: q.created_at,
+            dsn: &q.dsn,
+            rcpt_dsn: &q.rcpt_dsn,
+        };
+        for d in self.deliver(&[account], &dsn::write(&report, &original)).await? {
+            if let Err(e) = d.outcome {
+                tracing::warn!(id = q.id, error = %e, "delivery status notification not delivered");
+            }
+        }
+        Ok(())
     }
 
     /// Takes a handled entry out of the queue (unless another node took it over meanwhile).
@@ -431,52 +545,4 @@ impl crate::Core {
             .ok_or_else(|| Error::not_found(format!("domain {}", key.domain)))?;
         self.store.put_dkim_key(d.id, key).await
     }
-}
-
-/// The delivery status notification (RFC 3464): a text part for people, the machine-readable
-/// status, and the original's header.
-/// A failed delivery that never was in the queue, described as an entry (for its DSN).
-fn unqueued(account: Option<AccountId>, mail_from: &str, rcpt: &str, original: &[u8]) -> Queued {
-    Queued {
-        id: 0,
-        account,
-        blob: crate::ids::BlobId::of(original),
-        size: original.len() as u64,
-        mail_from: mail_from.to_owned(),
-        rcpt: rcpt.to_owned(),
-        rcpt_domain: String::new(),
-        created_at: Timestamp::now(),
-        next_attempt_at: Timestamp::now(),
-        attempts: 1,
-        last_error: None,
-        claim: String::new(),
-    }
-}
-
-/// `domain`: the local domain the DSN comes from (its MAILER-DAEMON).
-fn dsn(hostname: &str, domain: &str, q: &Queued, why: &str, status: &str, original: &[u8]) -> String {
-    let now = chrono::Utc::now();
-    let boundary = format!("dsn-{:016x}", rand::random::<u64>());
-    let (_, header_end) = crate::mail::parse::header_fields(original);
-    let headers = String::from_utf8_lossy(&original[..header_end.min(64 << 10)]);
-    let arrival = chrono::DateTime::from_timestamp_millis(q.created_at.0).unwrap_or(now).to_rfc2822();
-    let why_line: String = why.chars().filter(|c| !c.is_control()).collect();
-    format!(
-        "From: Mail Delivery System <MAILER-DAEMON@{domain}>\r\nTo: <{to}>\r\n\
-         Subject: Undelivered mail returned to sender\r\nDate: {date}\r\n\
-         Message-ID: <dsn-{id}-{stamp}@{domain}>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n\
-         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         Your message could not be delivered to <{rcpt}>.\r\n\r\n{why_line}\r\n\r\n\
-         --{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n\
-         Reporting-MTA: dns; {hostname}\r\nArrival-Date: {arrival}\r\n\r\n\
-         Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\n\
-         Diagnostic-Code: smtp; {why_line}\r\nLast-Attempt-Date: {date}\r\n\r\n\
-         --{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--{boundary}--\r\n",
-        to = q.mail_from,
-        date = now.to_rfc2822(),
-        id = q.id,
-        stamp = now.timestamp_millis(),
-        rcpt = q.rcpt,
-    )
 }

@@ -699,6 +699,26 @@ impl MailStore for SqlStore {
         Ok(out)
     }
 
+    async fn unsubscribed_shared(&self, principal: PrincipalId) -> Result<Vec<CollectionId>> {
+        self.unsubscribed_shared_of(principal).await
+    }
+
+    async fn set_shared_subscribed(&self, principal: PrincipalId, mailbox: CollectionId, on: bool) -> Result<()> {
+        self.set_shared_subscribed_of(principal, mailbox, on).await
+    }
+
+    async fn mailbox_summaries(&self, mailbox: CollectionId) -> Result<Vec<kontor_domain::mail::Summary>> {
+        self.mailbox_summaries_of(mailbox).await
+    }
+
+    async fn messages(&self, account: AccountId, ids: &[i64]) -> Result<Vec<Message>> {
+        self.messages_of(account, ids).await
+    }
+
+    async fn message_blobs(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(i64, BlobId)>> {
+        self.message_blobs_of(account, ids).await
+    }
+
     async fn seen_states(&self, principal: PrincipalId, messages: &[i64]) -> Result<Vec<(i64, bool, Modseq)>> {
         self.seen_states_of(principal, messages).await
     }

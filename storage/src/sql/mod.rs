@@ -8,6 +8,7 @@ mod fulltext;
 mod grants;
 mod log;
 mod mail;
+mod mail_list;
 mod mail_query;
 mod properties;
 mod queue;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use kontor_domain::address::DomainName;
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{BlobId, DomainId, PrincipalId, Timestamp};
-use kontor_domain::mail::outbound::{DkimKey, NewQueued, Queued};
+use kontor_domain::mail::outbound::{DkimKey, DsnRequest, NewQueued, Notify, Queued, RcptDsn};
 use kontor_domain::ports::OutboundStore;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -28,6 +28,11 @@ fn to_queued(m: q::Model) -> Result<Queued> {
         attempts: u32::try_from(m.attempts).unwrap_or(0),
         last_error: m.last_error,
         claim: m.claim.unwrap_or_default(),
+        dsn: DsnRequest { full: m.dsn_full.unwrap_or(false), envid: m.dsn_envid },
+        rcpt_dsn: RcptDsn {
+            notify: m.dsn_notify.and_then(|n| u8::try_from(n).ok()).map(Notify::from_bits),
+            orcpt: m.dsn_orcpt,
+        },
     })
 }
 
@@ -36,7 +41,7 @@ impl OutboundStore for SqlStore {
     async fn enqueue(&self, new: NewQueued) -> Result<Vec<i64>> {
         let txn = self.write().await?;
         let mut ids = Vec::with_capacity(new.rcpts.len());
-        for rcpt in &new.rcpts {
+        for (rcpt, dsn) in &new.rcpts {
             let domain = rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
             ref_blob(&txn, &new.blob, new.size).await?;
             let row = q::Entity::insert(q::ActiveModel {
@@ -52,6 +57,10 @@ impl OutboundStore for SqlStore {
                 last_error: Set(None),
                 claimed_until: Set(0),
                 claim: Set(None),
+                dsn_notify: Set(dsn.notify.map(|n| i16::from(n.bits()))),
+                dsn_orcpt: Set(dsn.orcpt.clone()),
+                dsn_full: Set(Some(new.dsn.full)),
+                dsn_envid: Set(new.dsn.envid.clone()),
                 ..Default::default()
             })
             .exec(&txn)

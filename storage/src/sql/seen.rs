@@ -1,5 +1,6 @@
 //! \Seen kept per user on shared mail folders: a colleague's own seen state of messages of
-//! someone else's account, beside the owner's keywords (which it never changes).
+//! someone else's account, beside the owner's keywords (which it never changes); and its own
+//! subscription state of those folders.
 
 use kontor_domain::error::{Error, Result};
 use kontor_domain::events::Event;
@@ -11,7 +12,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{SqlStore, db_err};
-use crate::entities::{mailbox_message, message, message_seen};
+use crate::entities::{mailbox_message, message, message_seen, shared_unsubscribed};
 
 /// The colleague's rows for these messages.
 async fn rows(c: &impl ConnectionTrait, principal: PrincipalId, messages: &[i64]) -> Result<Vec<message_seen::Model>> {
@@ -30,6 +31,50 @@ async fn rows(c: &impl ConnectionTrait, principal: PrincipalId, messages: &[i64]
 }
 
 impl SqlStore {
+    pub(crate) async fn unsubscribed_shared_of(&self, principal: PrincipalId) -> Result<Vec<CollectionId>> {
+        Ok(shared_unsubscribed::Entity::find()
+            .filter(shared_unsubscribed::Column::PrincipalId.eq(principal.0))
+            .order_by_asc(shared_unsubscribed::Column::CollectionId)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|r| CollectionId(r.collection_id))
+            .collect())
+    }
+
+    pub(crate) async fn set_shared_subscribed_of(
+        &self,
+        principal: PrincipalId,
+        mailbox: CollectionId,
+        subscribed: bool,
+    ) -> Result<()> {
+        if subscribed {
+            shared_unsubscribed::Entity::delete_many()
+                .filter(shared_unsubscribed::Column::PrincipalId.eq(principal.0))
+                .filter(shared_unsubscribed::Column::CollectionId.eq(mailbox.0))
+                .exec(&self.db)
+                .await
+                .map_err(db_err)?;
+        } else {
+            let row =
+                shared_unsubscribed::ActiveModel { principal_id: Set(principal.0), collection_id: Set(mailbox.0) };
+            shared_unsubscribed::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        shared_unsubscribed::Column::PrincipalId,
+                        shared_unsubscribed::Column::CollectionId,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&self.db)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn seen_states_of(
         &self,
         principal: PrincipalId,
