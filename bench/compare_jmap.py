@@ -98,6 +98,13 @@ def main():
         except (OSError, ValueError, IndexError):
             kb = 0
         print(f"{s}: store {kb / 1024:.0f} MB on disk; memory at the end {disk}")
+    for s in servers:
+        for size, _ in SIZES:
+            try:
+                with open(os.path.join(run, s, f"noindex-{size}")) as f:
+                    print(f.read().strip())
+            except OSError:
+                pass
     k = res[("kontor", "big", "keepalive")].get("page50_first")
     if k:
         m = statistics.median(k)
