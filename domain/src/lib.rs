@@ -24,7 +24,7 @@ pub use error::{Error, Result};
 pub use services::collections::Access;
 pub use services::files::{DRIVE_ROOT, Node};
 pub use services::mail::{Delivered, MailboxReader, Recipient};
-pub use services::mail_list::{BlobRef, Dropped};
+pub use services::mail_list::{BlobRef, Dropped, Structured};
 pub use services::mail_view::{LogPage, MailView};
 pub use services::share_notices::{ShareNotice, ShareNotices};
 pub use services::submission::{Route, SendAs, Submitted};

@@ -404,6 +404,13 @@ pub trait MailStore: Send + Sync + 'static {
     async fn mailbox_summaries(&self, mailbox: CollectionId) -> Result<Vec<crate::mail::Summary>>;
     /// Messages of the account by id, by id; unknown ids and other accounts' are left out.
     async fn messages(&self, account: AccountId, ids: &[i64]) -> Result<Vec<crate::mail::Message>>;
+    /// The blobs and MIME structures of messages of the account by id, as (message, blob,
+    /// structure) by id; unknown ids and other accounts' are left out.
+    async fn message_structures(
+        &self,
+        account: AccountId,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, BlobId, crate::mail::MimePart)>>;
     /// The blobs of messages of the account by id, as (message, blob) by id; unknown ids and
     /// other accounts' are left out.
     async fn message_blobs(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(i64, BlobId)>>;

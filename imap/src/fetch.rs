@@ -7,9 +7,9 @@
 //! quoted-printable) undone.
 
 use kontor_domain::Core;
-use kontor_domain::mail::{KeywordOp, Keywords, Message, MimePart, Summary};
+use kontor_domain::mail::{KeywordOp, Keywords, MimePart, Summary};
 use kontor_domain::model::Principal;
-use kontor_domain::{BlobRef, MailboxReader};
+use kontor_domain::{BlobRef, MailboxReader, Structured};
 
 use crate::parse::Token;
 use crate::session::{Fail, Selected, push};
@@ -349,11 +349,11 @@ pub(crate) async fn fetch(
         ids.sort_unstable();
         ids.dedup();
         let (rows, blobs) = match &reader {
-            Some(r) if plan.rows => (core.listed_messages(r, &ids).await.map_err(unreadable)?, Vec::new()),
+            Some(r) if plan.rows => (core.message_structures(r, &ids).await.map_err(unreadable)?, Vec::new()),
             Some(r) => (Vec::new(), core.message_blobs(r, &ids).await.map_err(unreadable)?),
             None => (Vec::new(), Vec::new()),
         };
-        let row = |id: i64| rows.binary_search_by_key(&id, |r| r.id).ok().map(|at| &rows[at]);
+        let row = |id: i64| rows.binary_search_by_key(&id, Structured::message).ok().map(|at| &rows[at]);
         let blob = |id: i64| blobs.binary_search_by_key(&id, |b| b.message).ok().map(|at| &blobs[at]);
         for batch in part.chunks(if plan.bodies { READ_AHEAD } else { ROWS_AHEAD }) {
             let bytes = match &reader {
@@ -390,7 +390,7 @@ pub(crate) async fn fetch(
 
 /// What the items of a FETCH need beyond the summaries.
 struct Plan {
-    /// Whole message rows: the structure (sections, BINARY, BODYSTRUCTURE) or the envelope.
+    /// The structures (sections, BINARY, BODYSTRUCTURE) with the envelopes.
     rows: bool,
     /// Every message's bytes (body sections, BINARY).
     bodies: bool,
@@ -411,7 +411,7 @@ impl Plan {
     }
 
     /// Whether a message's bytes are read.
-    fn reads(&self, msg: &Message) -> bool {
+    fn reads(&self, msg: &Structured) -> bool {
         self.bodies || (self.heads && !msg.structure.has_envelopes())
     }
 }
@@ -423,7 +423,7 @@ async fn read_batch<'r>(
     reader: &MailboxReader,
     batch: &[(usize, &Summary)],
     plan: &Plan,
-    row: &impl Fn(i64) -> Option<&'r Message>,
+    row: &impl Fn(i64) -> Option<&'r Structured>,
     blob: &impl Fn(i64) -> Option<&'r BlobRef>,
 ) -> Result<Vec<Option<bytes::Bytes>>, Fail> {
     let unreadable = |_| Fail::No("[UNAVAILABLE] Cannot read the message");
@@ -435,17 +435,18 @@ async fn read_batch<'r>(
         bytes.extend(wanted.iter().map(|w| w.and_then(|_| got.next())));
         return Ok(bytes);
     }
-    let wanted: Vec<Option<&Message>> = batch.iter().map(|(_, m)| row(m.message).filter(|r| plan.reads(r))).collect();
+    let wanted: Vec<Option<&Structured>> =
+        batch.iter().map(|(_, m)| row(m.message).filter(|r| plan.reads(r))).collect();
     if plan.bodies {
         // Whole messages: read in one go.
-        let msgs: Vec<&Message> = wanted.iter().flatten().copied().collect();
-        let mut got = core.read_messages(reader, &msgs).await.map_err(unreadable)?.into_iter();
+        let refs: Vec<&BlobRef> = wanted.iter().flatten().map(|s| &s.bytes).collect();
+        let mut got = core.read_blobs(reader, &refs).await.map_err(unreadable)?.into_iter();
         bytes.extend(wanted.iter().map(|w| w.and_then(|_| got.next())));
     } else {
         // Headers of messages stored before their envelopes were kept.
         let reads = wanted.iter().map(|w| async move {
             match w {
-                Some(msg) => core.read_message_head(reader, msg).await.map(Some),
+                Some(msg) => core.read_structured_head(reader, msg).await.map(Some),
                 None => Ok(None),
             }
         });
@@ -463,7 +464,7 @@ fn answer(
     seq: u32,
     items: &[Item],
     m: &Summary,
-    msg: Option<&Message>,
+    msg: Option<&Structured>,
     raw: &[u8],
 ) -> Result<(), Fail> {
     use std::io::Write as _;

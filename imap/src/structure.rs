@@ -29,7 +29,10 @@ fn addresses(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
     out.push(b'(');
     for a in list {
         out.push(b'(');
-        nstring(out, a.name.as_deref());
+        match a.name.as_deref() {
+            Some(name) if !name.is_ascii() => encoded_words(out, name),
+            name => nstring(out, name),
+        }
         out.extend_from_slice(b" NIL ");
         quote_into(out, &a.mailbox, false);
         out.push(b' ');
@@ -37,6 +40,36 @@ fn addresses(out: &mut Vec<u8>, list: &[EnvelopeAddress]) {
         out.push(b')');
     }
     out.push(b')');
+}
+
+/// Writes a display name that is not ASCII as RFC 2047 encoded words in a quoted string, as
+/// it stood in the header (delivery kept it decoded): IMAP4rev1 clients decode envelope names
+/// themselves and need no 8-bit literal, and rev2 clients read the same.
+fn encoded_words(out: &mut Vec<u8>, name: &str) {
+    use base64::Engine as _;
+    /// Bytes of text per word: 60 characters of base64 inside the 75 RFC 2047 allows.
+    const WORD: usize = 45;
+    out.push(b'"');
+    let mut rest = name;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(WORD);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if rest.len() < name.len() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(b"=?utf-8?b?");
+        let at = out.len();
+        out.resize(at + base64::encoded_len(cut, true).unwrap_or(0), 0);
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(&rest.as_bytes()[..cut], &mut out[at..])
+            .unwrap_or(0);
+        out.truncate(at + n);
+        out.extend_from_slice(b"?=");
+        rest = &rest[cut..];
+    }
+    out.push(b'"');
 }
 
 /// Writes an envelope.
@@ -256,6 +289,38 @@ mod tests {
         // The two-deep forward keeps both attached envelopes: FETCH reads nothing.
         assert!(kontor_domain::mail::parse::parse(&messages[3]).structure.has_envelopes());
         assert!(!kontor_domain::mail::parse::parse(&messages[4]).structure.has_envelopes());
+    }
+
+    /// Display names that are not ASCII go out as encoded words (no 8-bit literal), which
+    /// decode to the name, each word within RFC 2047's 75 characters.
+    #[test]
+    fn names_that_are_not_ascii_are_encoded_words() {
+        use base64::Engine as _;
+        let long = "Ærøskøbing Ålesund Jürgen Müller-Lüdenscheidt 李小龙 and 🦀🦀🦀 more";
+        for (header, name) in [
+            ("=?utf-8?q?J=C3=BCrgen?= <j@example.com>", "Jürgen"),
+            ("\"M\u{fc}ller, \\\"Anna\\\"\" <anna@example.com>", "Müller, \"Anna\""),
+            ("=?utf-8?b?5p2OIOWwj+m+mQ==?= <user@example.com>", "李 小龙"),
+        ] {
+            let raw = format!("From: {header}\r\nSubject: x\r\n\r\nbody\r\n");
+            let env = envelope(raw.as_bytes());
+            assert!(env.is_ascii() && !env.contains('{'), "{env}");
+            let words = env.split("((\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+            let decoded: String = words
+                .split(' ')
+                .map(|w| {
+                    assert!(w.len() <= 75, "{w}");
+                    let b64 = w.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?=")).unwrap_or_default();
+                    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default())
+                        .unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(decoded, name, "{env}");
+        }
+        let mut out = Vec::new();
+        encoded_words(&mut out, long);
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.split(' ').count() > 1 && text.split(' ').all(|w| w.trim_matches('"').len() <= 75), "{text}");
     }
 
     #[test]

@@ -42,7 +42,11 @@ const MULTIPART: &str = "From: Carol <carol@elsewhere.org>\r\nTo: ann@example.co
 async fn a_real_client_reads_the_mailbox(store: &Store) {
     setup(store);
     let server = Server::start(store, &[]);
-    deliver(&server, &["From: dave@elsewhere.org\r\nSubject: Hello\r\n\r\nfirst body", MULTIPART]).await;
+    deliver(
+        &server,
+        &["From: =?utf-8?q?D=C3=A4ve_=E6=9D=8E?= <dave@elsewhere.org>\r\nSubject: Hello\r\n\r\nfirst body", MULTIPART],
+    )
+    .await;
     let python = std::env::var("KONTOR_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import imaplib, sys, json, base64
@@ -73,6 +77,12 @@ typ, data = m.uid("FETCH", "2", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADE
 out["sections"] = [[part[0].decode(), part[1].decode()] for part in data if isinstance(part, tuple)]
 typ, data = m.fetch("2", "(ENVELOPE BODYSTRUCTURE)")
 out["structure"] = data[0].decode()
+# A name that is not ASCII comes as encoded words in a quoted string (no literal), as the header had it.
+import re, email.header
+typ, data = m.fetch("1", "(ENVELOPE)")
+line = data[0].decode() if isinstance(data[0], bytes) else "a literal"
+name = re.search(r'\(\("([^"]*)" NIL "dave" "elsewhere.org"\)\)', line)
+out["name"] = str(email.header.make_header(email.header.decode_header(name.group(1)))) if name else line
 m.close()
 m.logout()
 print(json.dumps(out))
@@ -120,6 +130,7 @@ print(json.dumps(out))
         "{structure}"
     );
     assert!(structure.contains("((NIL NIL \"ann\" \"example.com\"))"), "{structure}");
+    assert_eq!(out["name"], "Däve 李", "{out}");
     assert!(structure.contains("BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 13 1 NIL NIL NIL NIL)(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"b\")"), "{structure}");
 }
 

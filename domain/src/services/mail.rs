@@ -485,38 +485,6 @@ impl crate::Core {
         Ok(MailboxReader { account: access.collection.account })
     }
 
-    /// The bytes IMAP's ENVELOPE and BODYSTRUCTURE need: the header, and the whole message only
-    /// when it holds attached messages (whose headers BODYSTRUCTURE describes).
-    pub async fn read_message_head(&self, reader: &MailboxReader, m: &Message) -> Result<bytes::Bytes> {
-        fn attaches(p: &crate::mail::MimePart) -> bool {
-            (p.media_type == "message" && p.subtype == "rfc822") || p.parts.iter().any(attaches)
-        }
-        if m.account != reader.account {
-            return Err(Error::not_found("message"));
-        }
-        if attaches(&m.structure) {
-            return self.read_message(reader, m).await;
-        }
-        let head = u64::from(m.structure.body_start).max(1);
-        self.blobs
-            .get_prefix(&m.blob, head)
-            .await?
-            .ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob)))
-    }
-
-    /// Several messages' bytes (in order), through a reader of a mailbox of their account.
-    pub async fn read_messages(&self, reader: &MailboxReader, ms: &[&Message]) -> Result<Vec<bytes::Bytes>> {
-        if ms.iter().any(|m| m.account != reader.account) {
-            return Err(Error::not_found("message"));
-        }
-        let ids: Vec<crate::ids::BlobId> = ms.iter().map(|m| m.blob.clone()).collect();
-        let got = self.blobs.get_many_uncached(&ids).await?;
-        got.into_iter()
-            .zip(ms)
-            .map(|(b, m)| b.ok_or_else(|| Error::internal(format!("blob {} is missing", m.blob))))
-            .collect()
-    }
-
     /// A message's bytes, through a reader of a mailbox of its account.
     pub async fn read_message(&self, reader: &MailboxReader, m: &Message) -> Result<bytes::Bytes> {
         if m.account != reader.account {

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, BlobId, CollectionId, Modseq};
-use crate::mail::{Message, Summary};
+use crate::mail::{Message, MimePart, Summary};
 use crate::model::Principal;
 use crate::rights::Rights;
 use crate::services::mail::MailboxReader;
@@ -18,6 +18,21 @@ pub struct BlobRef {
     pub message: i64,
     account: AccountId,
     blob: BlobId,
+}
+
+/// What FETCH needs of a message beyond its summary: where its bytes are, and its MIME
+/// structure with the envelopes delivery read (ENVELOPE, BODYSTRUCTURE, body sections).
+#[derive(Debug, Clone)]
+pub struct Structured {
+    pub bytes: BlobRef,
+    pub structure: MimePart,
+}
+
+impl Structured {
+    /// The message's id.
+    pub fn message(&self) -> i64 {
+        self.bytes.message
+    }
 }
 
 /// A message of a POP3 maildrop: its UID and size, and where its bytes are.
@@ -67,6 +82,40 @@ impl crate::Core {
     /// Their keywords are the owner's: a colleague's view is in its summaries.
     pub async fn listed_messages(&self, reader: &MailboxReader, ids: &[i64]) -> Result<Vec<Message>> {
         self.store.messages(reader.account(), ids).await
+    }
+
+    /// The structures of messages (by id, in ascending order) of the reader's mailbox's account
+    /// and where their bytes are, by id; unknown ids are left out. Only those two columns are
+    /// read: a FETCH of every message's ENVELOPE and BODYSTRUCTURE reads no more.
+    pub async fn message_structures(&self, reader: &MailboxReader, ids: &[i64]) -> Result<Vec<Structured>> {
+        let account = reader.account();
+        Ok(self
+            .store
+            .message_structures(account, ids)
+            .await?
+            .into_iter()
+            .map(|(message, blob, structure)| Structured { bytes: BlobRef { message, account, blob }, structure })
+            .collect())
+    }
+
+    /// The header of a message (up to its body), or the whole message where messages are
+    /// attached in it: what ENVELOPE and BODYSTRUCTURE read again of messages stored before
+    /// delivery kept their envelopes.
+    pub async fn read_structured_head(&self, reader: &MailboxReader, m: &Structured) -> Result<bytes::Bytes> {
+        fn attaches(p: &MimePart) -> bool {
+            (p.media_type == "message" && p.subtype == "rfc822") || p.parts.iter().any(attaches)
+        }
+        if m.bytes.account != reader.account() {
+            return Err(Error::not_found("message"));
+        }
+        if attaches(&m.structure) {
+            return self.read_blobs(reader, &[&m.bytes]).await?.pop().ok_or_else(|| Error::not_found("message"));
+        }
+        let head = u64::from(m.structure.body_start).max(1);
+        self.blobs
+            .get_prefix(&m.bytes.blob, head)
+            .await?
+            .ok_or_else(|| Error::internal(format!("blob {} is missing", m.bytes.blob)))
     }
 
     /// Where the bytes of messages (by id) of the reader's mailbox's account are, by id; unknown

@@ -715,6 +715,14 @@ impl MailStore for SqlStore {
         self.messages_of(account, ids).await
     }
 
+    async fn message_structures(
+        &self,
+        account: AccountId,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, BlobId, kontor_domain::mail::MimePart)>> {
+        self.message_structures_of(account, ids).await
+    }
+
     async fn message_blobs(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(i64, BlobId)>> {
         self.message_blobs_of(account, ids).await
     }

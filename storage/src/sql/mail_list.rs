@@ -4,7 +4,7 @@
 
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{AccountId, BlobId, CollectionId, Modseq, Timestamp};
-use kontor_domain::mail::{Keywords, Message, Summary};
+use kontor_domain::mail::{Keywords, Message, MimePart, Summary};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::fulltext::Sql;
@@ -58,6 +58,36 @@ impl SqlStore {
             }
         }
         out.sort_unstable_by_key(|m| m.id);
+        Ok(out)
+    }
+
+    pub(super) async fn message_structures_of(
+        &self,
+        account: AccountId,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, BlobId, MimePart)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let rows: Vec<(i64, i64, String, String)> = message::Entity::find()
+                .select_only()
+                .column(message::Column::Id)
+                .column(message::Column::AccountId)
+                .column(message::Column::BlobId)
+                .column(message::Column::Structure)
+                .filter(message::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            for (id, owner, blob, structure) in rows {
+                if owner == account.0 {
+                    let blob =
+                        BlobId::parse(&blob).ok_or_else(|| Error::internal(format!("bad blob id in message {id}")))?;
+                    out.push((id, blob, serde_json::from_str(&structure).map_err(Error::internal)?));
+                }
+            }
+        }
+        out.sort_unstable_by_key(|(id, _, _)| *id);
         Ok(out)
     }
 
