@@ -335,6 +335,12 @@ pub trait MailStore: Send + Sync + 'static {
     /// Puts a waiting message's text in the index (replacing what it had) and takes it off
     /// the backlog, in one transaction; a message deleted meanwhile is skipped.
     async fn index_text(&self, message: i64, text: &crate::mail::search::SearchText) -> Result<()>;
+    /// Takes the text of up to `limit` stored messages that waits for the index into it, in one
+    /// transaction; returns how many (0: none waits). Stores that index as they write have none.
+    async fn index_pending_text(&self, limit: usize) -> Result<usize>;
+    /// Resolves once text was written that waits for [`Self::index_pending_text`] (at once when
+    /// that happened since the last call resolved); never for stores that index as they write.
+    async fn text_written(&self);
     /// Takes the messages with these UIDs out of the mailbox (tombstones in the log); a
     /// message then in no mailbox is deleted, releasing its blob and quota use. Returns the
     /// UIDs that were there.

@@ -21,6 +21,7 @@ mod m20261125_000015_mailbox_received;
 mod m20261125_000016_mailbox_counts;
 mod m20261125_000017_change_thread;
 mod m20261125_000018_mail_gaps;
+mod m20261125_000019_text_pending;
 
 /// Runs the migrations in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000016_mailbox_counts::Migration),
             Box::new(m20261125_000017_change_thread::Migration),
             Box::new(m20261125_000018_mail_gaps::Migration),
+            Box::new(m20261125_000019_text_pending::Migration),
         ]
     }
 

@@ -182,6 +182,8 @@ async fn dispatch(app: &App, cmd: Command) -> Result<(), Fatal> {
         }
         Command::Mailbox(MailboxCmd::Reindex) => {
             let n = core.index_text_backlog().await?;
+            // Text waiting for the index (SQLite's batches) goes in too.
+            core.index_pending_text().await?;
             println!("{n} messages indexed");
         }
         Command::Mailbox(MailboxCmd::ExpirePop3) => {

@@ -281,6 +281,10 @@ fn report(r: Result<std::io::Result<()>, tokio::task::JoinError>) {
 /// Periodic housekeeping: forget idle rate-limit keys, expire mail POP3 downloaded (per the
 /// account's choice), delete unreferenced blobs.
 async fn background_jobs(core: std::sync::Arc<kontor_domain::Core>, mut stop: watch::Receiver<bool>) {
+    // Text of new mail goes into the full-text index in batches (SQLite), a moment after.
+    let indexer = core.clone();
+    let indexer_stop = stop.clone();
+    tokio::spawn(async move { indexer.run_text_indexer(indexer_stop).await });
     // Messages stored before the full-text index existed get indexed once, meanwhile.
     let backlog = core.clone();
     tokio::spawn(async move {

@@ -162,9 +162,15 @@ async fn forget_index(store: &Store) {
         ["DELETE FROM message_text", "INSERT INTO message_text_backlog (message_id) SELECT id FROM messages"];
     match store.db {
         Db::Sqlite => {
+            // Also the text still waiting for the index's next batch.
             let script = format!(
                 "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n{}\nc.commit()\n",
-                statements.iter().map(|s| format!("c.execute({s:?})")).collect::<Vec<_>>().join("\n")
+                ["DELETE FROM message_text_pending"]
+                    .iter()
+                    .chain(&statements)
+                    .map(|s| format!("c.execute({s:?})"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
             let db = store.data().join("kontor.db");
             let run =

@@ -2,6 +2,12 @@
 //! in the message's transaction (SQLite: removed by a trigger with the message; PostgreSQL: by
 //! the foreign key's cascade).
 //!
+//! On SQLite a message's text is first written to `message_text_pending` (migration 19) in
+//! the message's transaction, and [`SqlStore::index_pending_text_of`] moves it into the FTS5
+//! table in batches (the server's indexer, a moment after deliveries): FTS5 writes a segment
+//! per transaction, so one message per transaction costs it about twice the CPU, and that on
+//! the delivery's path. Searches read the waiting rows too.
+//!
 //! Conditions are substrings of the normalized text ([`kontor_domain::mail::search`]), and
 //! both stores answer them exactly, using the index where it can narrow the rows:
 //! - SQLite: FTS5 with the trigram tokenizer, keeping only which rows hold a trigram (`detail =
@@ -148,8 +154,10 @@ pub(crate) async fn put(c: &impl ConnectionTrait, message: i64, t: &SearchText, 
             );
             c.execute_raw(del).await.map_err(db_err)?;
         }
+        // Waits for the indexer (see the module).
         sql.push(
-            "INSERT INTO message_text (rowid, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body) VALUES (",
+            "INSERT OR REPLACE INTO message_text_pending \
+             (message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body) VALUES (",
         );
         let mut ps = vec![sql.bind(message)];
         ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
@@ -181,6 +189,25 @@ impl SqlStore {
         mailbox: Option<CollectionId>,
         query: &TextQuery,
     ) -> Result<Vec<i64>> {
+        let sqlite = self.db.get_database_backend() == DatabaseBackend::Sqlite;
+        let texts = query.all.iter().any(|c| !c.needle.is_empty() || matches!(c.field, TextField::Header(_)));
+        let mut out = self.search_text_in(account, mailbox, query, TextSource::Indexed).await?;
+        if sqlite && texts {
+            // Text the indexer has not taken in yet (few rows: it does so a moment after).
+            out.extend(self.search_text_in(account, mailbox, query, TextSource::Pending).await?);
+            out.sort_unstable();
+            out.dedup();
+        }
+        Ok(out)
+    }
+
+    async fn search_text_in(
+        &self,
+        account: AccountId,
+        mailbox: Option<CollectionId>,
+        query: &TextQuery,
+        source: TextSource,
+    ) -> Result<Vec<i64>> {
         let backend = self.db.get_database_backend();
         let sqlite = backend == DatabaseBackend::Sqlite;
         let headers: Vec<(&str, &str)> = query
@@ -201,15 +228,18 @@ impl SqlStore {
             sql.push(&format!(" JOIN mailbox_messages mm ON mm.message_id = m.id AND mm.mailbox_id = {p}"));
         }
         if !headers.is_empty() || !conds.is_empty() {
-            sql.push(if sqlite {
-                " JOIN message_text t ON t.rowid = m.id"
-            } else {
-                " JOIN message_text t ON t.message_id = m.id"
+            sql.push(match source {
+                TextSource::Pending => " JOIN message_text_pending t ON t.message_id = m.id",
+                TextSource::Indexed if sqlite => " JOIN message_text t ON t.rowid = m.id",
+                TextSource::Indexed => " JOIN message_text t ON t.message_id = m.id",
             });
         }
         let p = sql.bind(account.0);
         sql.push(&format!(" WHERE m.account_id = {p}"));
-        if sqlite && let Some(q) = trigram_query(&conds.iter().map(|c| c.needle.as_str()).collect::<Vec<_>>()) {
+        if sqlite
+            && source == TextSource::Indexed
+            && let Some(q) = trigram_query(&conds.iter().map(|c| c.needle.as_str()).collect::<Vec<_>>())
+        {
             let p = sql.bind(q);
             sql.push(&format!(" AND m.id IN (SELECT rowid FROM message_text WHERE message_text MATCH {p})"));
         }
@@ -248,6 +278,55 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// Moves the text of up to `limit` messages (the oldest) from `message_text_pending` into
+    /// the FTS5 index in one transaction (SQLite); returns how many. PostgreSQL indexes as it
+    /// writes: none.
+    pub(super) async fn index_pending_text_of(&self, limit: usize) -> Result<usize> {
+        if self.db.get_database_backend() != DatabaseBackend::Sqlite {
+            return Ok(0);
+        }
+        let txn = self.write().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let top = Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT max(message_id), count(*) FROM \
+             (SELECT message_id FROM message_text_pending ORDER BY message_id LIMIT ?)",
+            [Value::from(limit)],
+        );
+        let row = txn.query_one_raw(top).await.map_err(db_err)?;
+        let (top, n): (Option<i64>, i64) = match row {
+            Some(r) => (r.try_get_by_index(0).map_err(db_err)?, r.try_get_by_index(1).map_err(db_err)?),
+            None => (None, 0),
+        };
+        let Some(top) = top else { return Ok(0) };
+        for sql in [
+            "INSERT INTO message_text (rowid, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body) \
+             SELECT message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body \
+             FROM message_text_pending WHERE message_id <= ? ORDER BY message_id",
+            "DELETE FROM message_text_pending WHERE message_id <= ?",
+        ] {
+            let st = Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, [Value::from(top)]);
+            txn.execute_raw(st).await.map_err(db_err)?;
+        }
+        txn.commit().await.map_err(db_err)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Resolves once text was written for the index since the last call returned (at once if
+    /// it was before); never on PostgreSQL.
+    pub(super) async fn text_written_of(&self) {
+        if self.db.get_database_backend() == DatabaseBackend::Sqlite {
+            self.text_waiting.notified().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Tells the indexer that text is waiting (SQLite).
+    pub(super) fn text_put(&self) {
+        self.text_waiting.notify_one();
+    }
+
     pub(super) async fn text_backlog_of(&self, limit: usize) -> Result<Vec<(i64, BlobId)>> {
         let backend = self.db.get_database_backend();
         let mut sql = Sql::new(backend);
@@ -284,8 +363,17 @@ impl SqlStore {
         let p = sql.bind(message);
         sql.push(&format!("DELETE FROM message_text_backlog WHERE message_id = {p}"));
         txn.execute_raw(sql.statement()).await.map_err(db_err)?;
-        txn.commit().await.map_err(db_err)
+        txn.commit().await.map_err(db_err)?;
+        self.text_put();
+        Ok(())
     }
+}
+
+/// Where a search reads the text: the index, or the rows waiting for it (SQLite).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextSource {
+    Indexed,
+    Pending,
 }
 
 #[cfg(test)]

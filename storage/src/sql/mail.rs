@@ -365,6 +365,7 @@ impl MailStore for SqlStore {
         // The row names the blob: it commits only once the bytes are on the disk.
         durable.await?;
         let events = tx.commit().await?;
+        self.text_put();
         Ok(Committed { value: Stored { message: to_message(m)?, memberships }, events })
     }
 
@@ -383,6 +384,14 @@ impl MailStore for SqlStore {
 
     async fn index_text(&self, message: i64, text: &kontor_domain::mail::search::SearchText) -> Result<()> {
         self.index_text_of(message, text).await
+    }
+
+    async fn index_pending_text(&self, limit: usize) -> Result<usize> {
+        self.index_pending_text_of(limit).await
+    }
+
+    async fn text_written(&self) {
+        self.text_written_of().await;
     }
 
     async fn remove_from_mailbox(&self, mailbox: CollectionId, uids: &[u32]) -> Result<Committed<Vec<u32>>> {

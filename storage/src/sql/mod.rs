@@ -135,6 +135,9 @@ pub struct SqlStore {
     listings: Arc<ByModseq<Listing, ListingWeight>>,
     /// An account's collections, by account modseq.
     collections: Arc<ByModseq<Arc<Vec<Collection>>>>,
+    /// Told when mail text was written for the full-text index to take in (SQLite; see
+    /// [`fulltext`]).
+    text_waiting: Arc<tokio::sync::Notify>,
 }
 
 impl SqlStore {
@@ -142,7 +145,7 @@ impl SqlStore {
         let listings =
             Arc::new(ByModseq(quick_cache::sync::Cache::with_weighter(4096, LISTING_CACHE_ITEMS, ListingWeight)));
         let collections = Arc::new(ByModseq(quick_cache::sync::Cache::new(ACCOUNT_CACHE_ENTRIES)));
-        Self { db, listings, collections }
+        Self { db, listings, collections, text_waiting: Arc::new(tokio::sync::Notify::new()) }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
