@@ -228,25 +228,24 @@ impl MailStore for SqlStore {
     }
 
     async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
-        let states = mailbox::Entity::find()
+        // One query (APPEND and every session's LIST/SELECT name lookup read this).
+        let joined: sea_orm::RelationDef = mailbox::Entity::belongs_to(collection::Entity)
+            .from(mailbox::Column::CollectionId)
+            .to(collection::Column::Id)
+            .into();
+        mailbox::Entity::find()
+            .join(sea_orm::JoinType::InnerJoin, joined)
+            .select_also(collection::Entity)
             .filter(mailbox::Column::AccountId.eq(account.0))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        let colls = collection::Entity::find()
             .filter(collection::Column::AccountId.eq(account.0))
             .filter(collection::Column::Kind.eq(CollectionKind::MailFolder.code()))
             .order_by_asc(collection::Column::Id)
             .all(&self.db)
             .await
-            .map_err(db_err)?;
-        let mut out = Vec::with_capacity(colls.len());
-        for c in colls {
-            if let Some(b) = states.iter().find(|b| b.collection_id == c.id) {
-                out.push(to_mailbox(b.clone(), c)?);
-            }
-        }
-        Ok(out)
+            .map_err(db_err)?
+            .into_iter()
+            .filter_map(|(b, c)| c.map(|c| to_mailbox(b, c)))
+            .collect()
     }
 
     async fn find_thread(&self, account: AccountId, ids: &[String], base_subject: Option<&str>) -> Result<Option<i64>> {
@@ -328,9 +327,13 @@ impl MailStore for SqlStore {
         super::fulltext::put(&tx.txn, m.id, &p.text, false).await?;
         let m = if thread.is_none() {
             // A new thread is named after its first message.
-            let mut a: message::ActiveModel = m.into();
-            a.thread_id = Set(*a.id.as_ref());
-            a.update(&tx.txn).await.map_err(db_err)?
+            message::Entity::update_many()
+                .col_expr(message::Column::ThreadId, Expr::value(m.id))
+                .filter(message::Column::Id.eq(m.id))
+                .exec(&tx.txn)
+                .await
+                .map_err(db_err)?;
+            message::Model { thread_id: m.id, ..m }
         } else {
             m
         };
@@ -348,16 +351,17 @@ impl MailStore for SqlStore {
                 .pop()
                 .ok_or_else(|| Error::not_found(format!("mailbox {mb}")))?;
             let uid = b.uidnext - 1;
-            let row = mailbox_message::ActiveModel {
-                mailbox_id: Set(mb.0),
-                uid: Set(uid),
-                message_id: Set(m.id),
-                modseq: Set(tx.modseq),
-                received_at: Set(m.received_at),
-            }
-            .insert(&tx.txn)
-            .await
-            .map_err(unique(format!("message {} in mailbox {mb}", m.id)))?;
+            let row = mailbox_message::Model {
+                mailbox_id: mb.0,
+                uid,
+                message_id: m.id,
+                modseq: tx.modseq,
+                received_at: m.received_at,
+            };
+            mailbox_message::Entity::insert(mailbox_message::ActiveModel::from(row.clone()))
+                .exec_without_returning(&tx.txn)
+                .await
+                .map_err(unique(format!("message {} in mailbox {mb}", m.id)))?;
             tx.counts.add(mb.0, m.thread_id, 1, i64::from(new.keywords.is_unread()));
             tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string(), m.thread_id));
             memberships.push(to_membership(&row)?);

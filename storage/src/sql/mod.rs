@@ -56,7 +56,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
+        // KONTOR_SQL_LOG=1 logs every statement (target `sqlx::query`, level info): for
+        // counting what a command costs in round trips to the database.
+        .sqlx_logging(std::env::var_os("KONTOR_SQL_LOG").is_some_and(|v| v == "1"));
     // A ping on every checkout is one more round trip per query: SQLite files do not drop
     // connections, and PostgreSQL ones are pinged only after they sat idle (when a proxy or
     // firewall may have dropped them).
