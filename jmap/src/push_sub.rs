@@ -254,7 +254,7 @@ pub fn spawn_dispatcher(core: &Arc<Core>) {
                 }
             };
             for (watcher, visible) in watchers {
-                let owner = watcher.id == account;
+                let owner = watcher == account;
                 if notices && !owner {
                     continue;
                 }
@@ -263,7 +263,7 @@ pub fn spawn_dispatcher(core: &Arc<Core>) {
                 if !notices && kinds.is_empty() {
                     continue;
                 }
-                notify(&core, watcher.id, account, &kinds, notices.then_some(account)).await;
+                notify(&core, watcher, account, &kinds, notices.then_some(account)).await;
             }
         }
     });

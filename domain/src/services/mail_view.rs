@@ -109,18 +109,18 @@ impl Core {
 
     /// Who hears of changes in an account: its owner (every kind, `None`) and each colleague
     /// holding rights there, with the kinds of collections it may read. Grants to groups are
-    /// left out (their members are not expanded here).
-    pub async fn account_watchers(&self, account: AccountId) -> Result<Vec<(Principal, Option<Vec<CollectionKind>>)>> {
-        let Some(owner) = self.store.principal(account).await? else { return Ok(Vec::new()) };
+    /// left out (their members are not expanded here). An account without grants costs one
+    /// query (this runs after every change).
+    pub async fn account_watchers(&self, account: AccountId) -> Result<Vec<(AccountId, Option<Vec<CollectionKind>>)>> {
         let mut grantees: Vec<_> = self.store.grants_on(account).await?.into_iter().map(|g| g.grantee).collect();
         grantees.sort_unstable_by_key(|p| p.0);
         grantees.dedup();
-        let mut out = vec![(owner, None)];
+        let mut out = vec![(account, None)];
         for g in grantees.into_iter().filter(|g| *g != account) {
             let Some(p) = self.store.principal(g).await? else { continue };
             let shared = self.shared_accounts(&p).await?;
             if let Some((_, kinds)) = shared.into_iter().find(|(o, _)| o.id == account) {
-                out.push((p, Some(kinds)));
+                out.push((p.id, Some(kinds)));
             }
         }
         Ok(out)
