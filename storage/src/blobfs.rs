@@ -215,7 +215,9 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn exists(&self, id: &BlobId) -> Result<bool> {
-        tokio::fs::try_exists(self.path(id)).await.map_err(io_err("stat", id))
+        // A stat of a name the caller usually has just written: its directory entry is in
+        // memory, and a hop to the blocking pool would cost more than the call.
+        self.path(id).try_exists().map_err(io_err("stat", id))
     }
 
     async fn delete(&self, id: &BlobId) -> Result<()> {

@@ -74,6 +74,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
+                // Each connection's page cache: 1 MiB instead of SQLite's 2. A mailbox scan
+                // (FETCH of every envelope) outgrows either; index pages fit in both, and the
+                // rest comes from the operating system's cache, which all connections share.
+                .pragma("cache_size", "-1024")
         });
     }
     Database::connect(opts).await.map_err(|e| Error::internal(format!("cannot open database: {e}")))
