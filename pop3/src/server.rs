@@ -76,6 +76,12 @@ async fn handshake(tls: &Tls, io: Box<dyn Io>) -> std::io::Result<Box<dyn Io>> {
     Ok(Box::new(s))
 }
 
+/// A message read ahead of its RETR.
+struct Ahead {
+    index: usize,
+    read: tokio::task::JoinHandle<kontor_domain::Result<bytes::Bytes>>,
+}
+
 /// The maildrop lock this connection holds in the database: (account, holder, when renewed).
 type Lease = Option<(AccountId, String, std::time::Instant)>;
 
@@ -126,6 +132,8 @@ async fn serve(
     let mut reader = BufReader::new(socket);
     reader.write_all(Session::greeting().as_bytes()).await?;
     let mut maildrop: Option<(Maildrop, Held<'_>)> = None;
+    // The message after the last RETR, being read while the client takes that one.
+    let mut ahead: Option<Ahead> = None;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -168,10 +176,22 @@ async fn serve(
                 let bytes = match &mut maildrop {
                     Some((m, _)) => match m.messages.get(index) {
                         Some(msg) => {
-                            let bytes = core.read_blobs(&m.reader, &[&msg.bytes]).await.ok().and_then(|mut b| b.pop());
+                            let bytes = match ahead.take() {
+                                Some(a) if a.index == index => a.read.await.ok().and_then(Result::ok),
+                                other => {
+                                    if let Some(a) = other {
+                                        a.read.abort();
+                                    }
+                                    core.read_blobs(&m.reader, &[&msg.bytes]).await.ok().and_then(|mut b| b.pop())
+                                }
+                            };
                             // RETR is a download (the retention clock starts); TOP is a look.
                             if bytes.is_some() && top.is_none() {
                                 m.retrieved.push(index);
+                                ahead = m.messages.get(index + 1).and_then(|next| {
+                                    let read = core.read_blob_ahead(&m.reader, &next.bytes).ok()?;
+                                    Some(Ahead { index: index + 1, read })
+                                });
                             }
                             bytes
                         }

@@ -136,6 +136,13 @@ async fn download_delete_and_stable_uidls(store: &Store) {
     let (_, top) = c.multi("TOP 2 1").await;
     assert!(top.ends_with("Subject: two\r\n\r\n..starts with a dot\r\n"), "{top:?}");
     assert!(c.cmd("RETR 9").await.starts_with("-ERR"));
+    // Each RETR reads the next message ahead: in order and out of it, every answer is the
+    // message asked for.
+    for (n, subject) in [(1, "one"), (2, "two"), (3, "three"), (2, "two"), (1, "one"), (2, "two")] {
+        let (ok, m) = c.multi(&format!("RETR {n}")).await;
+        assert!(ok.starts_with("+OK"), "RETR {n}: {ok}");
+        assert!(m.contains(&format!("Subject: {subject}\r\n")), "RETR {n}: {m:?}");
+    }
     assert!(c.cmd("FROB").await.starts_with("-ERR"), "unknown command; the session goes on");
 
     // The maildrop is exclusive while a session is in the transaction state.

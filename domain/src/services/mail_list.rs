@@ -144,6 +144,22 @@ impl crate::Core {
             .collect()
     }
 
+    /// [`Self::read_blobs`] of one message, started now and awaited later: POP3 reads the next
+    /// message while the client is still taking the last one (clients download in order).
+    pub fn read_blob_ahead(
+        &self,
+        reader: &MailboxReader,
+        r: &BlobRef,
+    ) -> Result<tokio::task::JoinHandle<Result<bytes::Bytes>>> {
+        if r.account != reader.account() {
+            return Err(Error::not_found("message"));
+        }
+        let (blobs, id) = (self.blobs.clone(), r.blob.clone());
+        Ok(tokio::spawn(async move {
+            blobs.get_uncached(&id).await?.ok_or_else(|| Error::internal(format!("blob {id} is missing")))
+        }))
+    }
+
     /// The maildrop of POP3: a mailbox's messages by UID with their sizes and where their bytes
     /// are, and the reader they are read through.
     pub async fn maildrop(&self, who: &Principal, mailbox: CollectionId) -> Result<(MailboxReader, Vec<Dropped>)> {
