@@ -44,13 +44,12 @@ pub(crate) async fn append(
         Err(Fail::No(_)) => return Err(Fail::No("[TRYCREATE] No such mailbox")),
         Err(e) => return Err(e),
     };
-    let stored =
-        core.append_message(who, target.id(), raw, Keywords::new(keywords), date).await.map_err(|e| match e {
-            kontor_domain::Error::OverQuota { .. } => Fail::No("[OVERQUOTA] The mailbox is full"),
-            kontor_domain::Error::TooLarge { .. } => Fail::No("[TOOBIG] The message is too large"),
-            kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow adding"),
-            e => crate::session::no(e),
-        })?;
+    let stored = core.append_to(who, &target, raw, Keywords::new(keywords), date).await.map_err(|e| match e {
+        kontor_domain::Error::OverQuota { .. } => Fail::No("[OVERQUOTA] The mailbox is full"),
+        kontor_domain::Error::TooLarge { .. } => Fail::No("[TOOBIG] The message is too large"),
+        kontor_domain::Error::Forbidden { .. } => Fail::No("[NOPERM] The grant does not allow adding"),
+        e => crate::session::no(e),
+    })?;
     let uid = stored.memberships.first().map_or(0, |m| m.uid);
     Ok((format!("[APPENDUID {} {uid}] ", target.uidvalidity), target.id(), stored))
 }

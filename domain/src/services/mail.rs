@@ -463,10 +463,43 @@ impl crate::Core {
         received_at: Option<Timestamp>,
     ) -> Result<Stored> {
         let access = self.access(who, mailbox).await?;
+        self.append_with(&access, raw, keywords, received_at).await
+    }
+
+    /// [`Self::append_message`] into a mailbox the caller has just looked up (IMAP names it
+    /// in every APPEND): its rights come from that collection instead of reading it again. A
+    /// mailbox removed since is not found when the message is filed.
+    pub async fn append_to(
+        &self,
+        who: &Principal,
+        mailbox: &Mailbox,
+        raw: &[u8],
+        keywords: Keywords,
+        received_at: Option<Timestamp>,
+    ) -> Result<Stored> {
+        let rights = self.rights_on(who, &mailbox.collection).await?;
+        if rights.is_empty() {
+            return Err(Error::not_found(format!("collection {}", mailbox.id())));
+        }
+        self.append_with(&crate::Access { collection: mailbox.collection.clone(), rights }, raw, keywords, received_at)
+            .await
+    }
+
+    async fn append_with(
+        &self,
+        access: &crate::Access,
+        raw: &[u8],
+        keywords: Keywords,
+        received_at: Option<Timestamp>,
+    ) -> Result<Stored> {
+        let collection = &access.collection;
+        if collection.kind != crate::model::CollectionKind::MailFolder {
+            return Err(Error::not_found(format!("mailbox {}", collection.id)));
+        }
         access.require(Rights::CREATE)?;
         let incoming = self.take_in_pending(raw)?;
         let at = received_at.unwrap_or_else(Timestamp::now);
-        let stored = self.file(&incoming, access.collection.account, mailbox, keywords, at).await?;
+        let stored = self.file(&incoming, collection.account, collection.id, keywords, at).await?;
         self.restore_blob(&incoming.blob, raw).await?;
         Ok(stored)
     }

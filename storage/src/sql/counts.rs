@@ -35,48 +35,17 @@ impl CountChanges {
 
     /// Writes the changes (inside the transaction that made them).
     pub async fn apply(self, txn: &DatabaseTransaction) -> Result<()> {
-        let backend = txn.get_database_backend();
         // Per mailbox: emails, unread emails, threads, unread threads.
         let mut sums: BTreeMap<i64, [i64; 4]> = BTreeMap::new();
         for ((mailbox, thread), (emails, unread)) in self.0 {
-            if emails == 0 && unread == 0 {
-                continue;
-            }
-            // Placeholders are bound in the order they appear (SQLite's are positional).
-            let mut sql = Sql::new(backend);
-            if emails > 0 {
-                let (b, t, e, u) = (sql.bind(mailbox), sql.bind(thread), sql.bind(emails), sql.bind(unread));
-                sql.push(&format!(
-                    "INSERT INTO mailbox_threads (mailbox_id, thread_id, emails, unread) VALUES ({b}, {t}, {e}, {u}) \
-                     ON CONFLICT (mailbox_id, thread_id) DO UPDATE SET emails = mailbox_threads.emails + \
-                     excluded.emails, unread = mailbox_threads.unread + excluded.unread RETURNING emails, unread"
-                ));
-            } else {
-                let (e, u, b, t) = (sql.bind(emails), sql.bind(unread), sql.bind(mailbox), sql.bind(thread));
-                sql.push(&format!(
-                    "UPDATE mailbox_threads SET emails = emails + {e}, unread = unread + {u} \
-                     WHERE mailbox_id = {b} AND thread_id = {t} RETURNING emails, unread"
-                ));
-            }
-            // No row: the mailbox went in this transaction (and its counts with it).
-            let Some(row) = txn.query_one_raw(sql.statement()).await.map_err(db_err)? else { continue };
-            let now_emails = row.try_get_by_index::<i64>(0).map_err(db_err)?;
-            let now_unread = row.try_get_by_index::<i64>(1).map_err(db_err)?;
-            let (was_emails, was_unread) = (now_emails - emails, now_unread - unread);
+            let Some(d) = thread_change(txn, mailbox, thread, emails, unread).await? else { continue };
             let s = sums.entry(mailbox).or_default();
-            s[0] += emails;
-            s[1] += unread;
-            s[2] += i64::from(now_emails > 0) - i64::from(was_emails > 0);
-            s[3] += i64::from(now_unread > 0) - i64::from(was_unread > 0);
-            if now_emails <= 0 {
-                let mut sql = Sql::new(backend);
-                let (b, t) = (sql.bind(mailbox), sql.bind(thread));
-                sql.push(&format!("DELETE FROM mailbox_threads WHERE mailbox_id = {b} AND thread_id = {t}"));
-                txn.execute_raw(sql.statement()).await.map_err(db_err)?;
+            for (s, d) in s.iter_mut().zip(d) {
+                *s += d;
             }
         }
         for (mailbox, [emails, unread, threads, unread_threads]) in sums {
-            let mut sql = Sql::new(backend);
+            let mut sql = Sql::new(txn.get_database_backend());
             let (e, u, t, ut, b) =
                 (sql.bind(emails), sql.bind(unread), sql.bind(threads), sql.bind(unread_threads), sql.bind(mailbox));
             sql.push(&format!(
@@ -88,6 +57,94 @@ impl CountChanges {
         }
         Ok(())
     }
+}
+
+/// Writes one (mailbox, thread) change to `mailbox_threads`; gives back what it does to the
+/// mailbox's four sums (emails, unread emails, threads, unread threads), `None` when nothing
+/// (no change, or the mailbox went in this transaction and its counts with it).
+async fn thread_change(
+    txn: &DatabaseTransaction,
+    mailbox: i64,
+    thread: i64,
+    emails: i64,
+    unread: i64,
+) -> Result<Option<[i64; 4]>> {
+    if emails == 0 && unread == 0 {
+        return Ok(None);
+    }
+    let backend = txn.get_database_backend();
+    // Placeholders are bound in the order they appear (SQLite's are positional).
+    let mut sql = Sql::new(backend);
+    if emails > 0 {
+        let (b, t, e, u) = (sql.bind(mailbox), sql.bind(thread), sql.bind(emails), sql.bind(unread));
+        sql.push(&format!(
+            "INSERT INTO mailbox_threads (mailbox_id, thread_id, emails, unread) VALUES ({b}, {t}, {e}, {u}) \
+             ON CONFLICT (mailbox_id, thread_id) DO UPDATE SET emails = mailbox_threads.emails + \
+             excluded.emails, unread = mailbox_threads.unread + excluded.unread RETURNING emails, unread"
+        ));
+    } else {
+        let (e, u, b, t) = (sql.bind(emails), sql.bind(unread), sql.bind(mailbox), sql.bind(thread));
+        sql.push(&format!(
+            "UPDATE mailbox_threads SET emails = emails + {e}, unread = unread + {u} \
+             WHERE mailbox_id = {b} AND thread_id = {t} RETURNING emails, unread"
+        ));
+    }
+    let Some(row) = txn.query_one_raw(sql.statement()).await.map_err(db_err)? else { return Ok(None) };
+    let now_emails = row.try_get_by_index::<i64>(0).map_err(db_err)?;
+    let now_unread = row.try_get_by_index::<i64>(1).map_err(db_err)?;
+    let (was_emails, was_unread) = (now_emails - emails, now_unread - unread);
+    if now_emails <= 0 {
+        let mut sql = Sql::new(backend);
+        let (b, t) = (sql.bind(mailbox), sql.bind(thread));
+        sql.push(&format!("DELETE FROM mailbox_threads WHERE mailbox_id = {b} AND thread_id = {t}"));
+        txn.execute_raw(sql.statement()).await.map_err(db_err)?;
+    }
+    Ok(Some([
+        emails,
+        unread,
+        i64::from(now_emails > 0) - i64::from(was_emails > 0),
+        i64::from(now_unread > 0) - i64::from(was_unread > 0),
+    ]))
+}
+
+/// A new message in a mailbox: one statement takes the mailbox's next UID and adds the message
+/// to its four counts (a thread the mailbox had no message of, or no unread one, counts as a
+/// new thread), then one adds it to its thread's row in `mailbox_threads`. Returns the UID,
+/// `None` (and writes nothing) when the mailbox is not the account's.
+pub(crate) async fn message_in(
+    txn: &DatabaseTransaction,
+    account: i64,
+    mailbox: i64,
+    thread: i64,
+    unread: bool,
+) -> Result<Option<i64>> {
+    let unread = i64::from(unread);
+    // Placeholders are bound in the order they appear (SQLite's are positional).
+    let mut sql = Sql::new(txn.get_database_backend());
+    let u = sql.bind(unread);
+    let (b1, t1) = (sql.bind(mailbox), sql.bind(thread));
+    let (u2, b2, t2) = (sql.bind(unread), sql.bind(mailbox), sql.bind(thread));
+    let (b, a) = (sql.bind(mailbox), sql.bind(account));
+    sql.push(&format!(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, total_emails = total_emails + 1, \
+         unread_emails = unread_emails + {u}, \
+         total_threads = total_threads + CASE WHEN EXISTS (SELECT 1 FROM mailbox_threads \
+           WHERE mailbox_id = {b1} AND thread_id = {t1} AND emails > 0) THEN 0 ELSE 1 END, \
+         unread_threads = unread_threads + CASE WHEN {u2} = 0 OR EXISTS (SELECT 1 FROM mailbox_threads \
+           WHERE mailbox_id = {b2} AND thread_id = {t2} AND unread > 0) THEN 0 ELSE 1 END \
+         WHERE collection_id = {b} AND account_id = {a} RETURNING uidnext"
+    ));
+    let Some(row) = txn.query_one_raw(sql.statement()).await.map_err(db_err)? else { return Ok(None) };
+    let uid = row.try_get_by_index::<i64>(0).map_err(db_err)? - 1;
+    let mut sql = Sql::new(txn.get_database_backend());
+    let (b, t, u) = (sql.bind(mailbox), sql.bind(thread), sql.bind(unread));
+    sql.push(&format!(
+        "INSERT INTO mailbox_threads (mailbox_id, thread_id, emails, unread) VALUES ({b}, {t}, 1, {u}) \
+         ON CONFLICT (mailbox_id, thread_id) DO UPDATE SET emails = mailbox_threads.emails + 1, \
+         unread = mailbox_threads.unread + excluded.unread"
+    ));
+    txn.execute_raw(sql.statement()).await.map_err(db_err)?;
+    Ok(Some(uid))
 }
 
 fn count(v: i64) -> u64 {

@@ -61,6 +61,8 @@ pub(crate) struct AccountTx {
     pub account: AccountId,
     pub modseq: i64,
     used_bytes: u64,
+    /// The quota use the account's row holds now (written at commit when it differs).
+    row_used: u64,
     limit: Option<u64>,
     level: QuotaLevel,
     delta: i64,
@@ -72,20 +74,35 @@ pub(crate) struct AccountTx {
 
 impl AccountTx {
     pub async fn begin(store: &SqlStore, account: AccountId) -> Result<Self> {
+        Self::begin_growing(store, account, 0).await
+    }
+
+    /// [`Self::begin`] of a write that adds `bytes` to the account's use (a new message): the
+    /// statement that takes the modseq also writes the new use, so the commit has no quota
+    /// row to write unless the level changes. Over quota, nothing is written: the
+    /// transaction rolls back when the error drops it.
+    pub async fn begin_growing(store: &SqlStore, account: AccountId, bytes: u64) -> Result<Self> {
         let txn = store.write().await?;
-        let acct = principal::Entity::update_many()
-            .col_expr(principal::Column::Modseq, Expr::col(principal::Column::Modseq).add(1))
+        let mut update = principal::Entity::update_many()
+            .col_expr(principal::Column::Modseq, Expr::col(principal::Column::Modseq).add(1));
+        if bytes > 0 {
+            update =
+                update.col_expr(principal::Column::UsedBytes, Expr::col(principal::Column::UsedBytes).add(i(bytes)));
+        }
+        let acct = update
             .filter(principal::Column::Id.eq(account.0))
             .exec_with_returning(&txn)
             .await
             .map_err(db_err)?
             .pop()
             .ok_or_else(|| Error::not_found(format!("account {account}")))?;
-        Ok(Self {
+        let row_used = u(acct.used_bytes);
+        let mut tx = Self {
             txn,
             account,
             modseq: acct.modseq,
-            used_bytes: u(acct.used_bytes),
+            used_bytes: row_used.saturating_sub(bytes),
+            row_used,
             limit: acct.quota_limit.map(u),
             level: QuotaLevel::from_code(acct.quota_level),
             delta: 0,
@@ -93,7 +110,11 @@ impl AccountTx {
             kinds: BTreeSet::new(),
             touched: BTreeSet::new(),
             counts: CountChanges::default(),
-        })
+        };
+        if bytes > 0 {
+            tx.grow(bytes)?;
+        }
+        Ok(tx)
     }
 
     /// Records a change of an object; the modseq of its collection follows.
@@ -154,7 +175,7 @@ impl AccountTx {
         }
         let used = self.current_use();
         let (level, warn) = quota::after_change(self.level, used, self.limit);
-        if self.delta != 0 || level != self.level {
+        if used != self.row_used || level != self.level {
             principal::Entity::update_many()
                 .col_expr(principal::Column::UsedBytes, Expr::value(i(used)))
                 .col_expr(principal::Column::QuotaLevel, Expr::value(level.code()))

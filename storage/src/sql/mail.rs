@@ -292,8 +292,7 @@ impl MailStore for SqlStore {
         if new.mailboxes.is_empty() {
             return Err(Error::invalid("a message must be in at least one mailbox"));
         }
-        let mut tx = AccountTx::begin(self, new.account).await?;
-        tx.grow(new.size)?;
+        let mut tx = AccountTx::begin_growing(self, new.account, new.size).await?;
         ref_blob(&tx.txn, &new.blob, new.size).await?;
         let p = &new.parsed;
         let structure = serde_json::to_string(&p.structure).map_err(Error::internal)?;
@@ -339,18 +338,12 @@ impl MailStore for SqlStore {
         };
         let mut memberships = Vec::with_capacity(new.mailboxes.len());
         for mb in &new.mailboxes {
-            // Take the mailbox's next UID; the row lock (PostgreSQL) or the write lock (SQLite)
-            // keeps two deliveries from taking the same one.
-            let b = mailbox::Entity::update_many()
-                .col_expr(mailbox::Column::Uidnext, Expr::col(mailbox::Column::Uidnext).add(1))
-                .filter(mailbox::Column::CollectionId.eq(mb.0))
-                .filter(mailbox::Column::AccountId.eq(new.account.0))
-                .exec_with_returning(&tx.txn)
-                .await
-                .map_err(db_err)?
-                .pop()
+            // Take the mailbox's next UID (and count the message in); the row lock
+            // (PostgreSQL) or the write lock (SQLite) keeps two deliveries from taking the
+            // same one.
+            let uid = super::counts::message_in(&tx.txn, new.account.0, mb.0, m.thread_id, new.keywords.is_unread())
+                .await?
                 .ok_or_else(|| Error::not_found(format!("mailbox {mb}")))?;
-            let uid = b.uidnext - 1;
             let row = mailbox_message::Model {
                 mailbox_id: mb.0,
                 uid,
@@ -362,7 +355,6 @@ impl MailStore for SqlStore {
                 .exec_without_returning(&tx.txn)
                 .await
                 .map_err(unique(format!("message {} in mailbox {mb}", m.id)))?;
-            tx.counts.add(mb.0, m.thread_id, 1, i64::from(new.keywords.is_unread()));
             tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string(), m.thread_id));
             memberships.push(to_membership(&row)?);
         }
