@@ -33,7 +33,12 @@ impl App {
             std::fs::create_dir_all(cfg.data_dir())
                 .map_err(|e| Fatal(format!("cannot create data directory {}: {e}", cfg.data_dir().display())))?;
         }
-        let db = kontor_storage::connect(&url, u32::try_from(cfg.database.max_connections).unwrap_or(16)).await?;
+        let pool = match (u32::try_from(cfg.database.max_connections).unwrap_or(0), backend) {
+            (0, Backend::Sqlite) => 4,
+            (0, Backend::Postgres) => 16,
+            (n, _) => n,
+        };
+        let db = kontor_storage::connect(&url, pool).await?;
         let ran = kontor_storage::migrate(&db).await?;
         if ran > 0 {
             tracing::info!(migrations = ran, "database migrated");

@@ -14,6 +14,10 @@ use crate::entities::message;
 
 /// Ids looked up per query.
 const CHUNK: usize = 1000;
+/// Messages per packed read ([`SqlStore::packed_rows`]): SQLite keeps a cached statement's
+/// largest result buffer until the statement is finalized, so each pooled connection holds on
+/// to one pack; 64 structures are a few hundred KB, and still 64 rows per hand-off.
+const PACK: usize = 64;
 
 impl SqlStore {
     pub(super) async fn mailbox_summaries_of(&self, mailbox: CollectionId) -> Result<Vec<Summary>> {
@@ -67,7 +71,7 @@ impl SqlStore {
         ids: &[i64],
     ) -> Result<Vec<(i64, BlobId, MimePart)>> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in ids.chunks(PACK) {
             for [id, blob, structure] in self.packed_rows(account, chunk, &["blob_id", "structure"]).await?.iter() {
                 let id = parse_id(id)?;
                 out.push((id, blob_id(id, blob)?, serde_json::from_str(structure).map_err(Error::internal)?));
@@ -79,7 +83,7 @@ impl SqlStore {
 
     pub(super) async fn message_blobs_of(&self, account: AccountId, ids: &[i64]) -> Result<Vec<(i64, BlobId)>> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in ids.chunks(PACK) {
             for [id, blob] in self.packed_rows(account, chunk, &["blob_id"]).await?.iter() {
                 let id = parse_id(id)?;
                 out.push((id, blob_id(id, blob)?));
