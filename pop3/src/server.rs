@@ -199,7 +199,7 @@ async fn serve(
                     },
                     None => None,
                 };
-                session.retrieved(bytes.as_deref())
+                session.retrieved(bytes)
             }
             Step::Update(uids) => {
                 if let Some((m, _)) = &maildrop {
@@ -227,6 +227,11 @@ async fn serve(
         match step {
             Step::Reply(r) => reader.write_all(r.as_bytes()).await?,
             Step::Data(d) => reader.write_all(&d).await?,
+            Step::Message { head, body, tail } => {
+                reader.write_all(head.as_bytes()).await?;
+                reader.write_all(&body).await?;
+                reader.write_all(tail).await?;
+            }
             Step::Close(r) => {
                 // The maildrop is free before the client hears the answer, so it may log in
                 // again at once (on this node or another).

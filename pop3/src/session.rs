@@ -19,6 +19,13 @@ pub enum Step {
     Reply(String),
     /// Message bytes (not necessarily UTF-8), already framed.
     Data(Vec<u8>),
+    /// A message sent as stored, between its status line and its end: written as three
+    /// pieces rather than copied into one.
+    Message {
+        head: String,
+        body: bytes::Bytes,
+        tail: &'static [u8],
+    },
     /// Check the password, lock and read the maildrop, then call [`Session::logged_in`].
     Login {
         user: String,
@@ -79,6 +86,9 @@ impl Default for Session {
 
 /// Whether a message goes out as stored: every line ends in CRLF (the last may end in
 /// nothing), and none starts with a dot.
+/// Messages from this size on are written from the stored bytes instead of a framed copy.
+const UNCOPIED: usize = 16 << 10;
+
 fn sent_as_is(bytes: &[u8]) -> bool {
     bytes.first() != Some(&b'.')
         && bytes.last() != Some(&b'\r')
@@ -351,21 +361,27 @@ impl Session {
 
     /// The answer to [`Step::Retrieve`]: the message's bytes, sent dot-stuffed with CRLF line
     /// ends (TOP: the header, the blank line and that many body lines).
-    pub fn retrieved(&mut self, r: Option<&[u8]>) -> Step {
+    pub fn retrieved(&mut self, r: Option<bytes::Bytes>) -> Step {
         let Some(bytes) = r else {
             return Step::Reply("-ERR [SYS/TEMP] The message cannot be read now\r\n".into());
         };
         let top = self.top.take();
-        let mut out = Vec::with_capacity(bytes.len() + 64);
-        out.extend_from_slice(format!("+OK {} octets\r\n", bytes.len()).as_bytes());
-        if top.is_none() && sent_as_is(bytes) {
-            out.extend_from_slice(bytes);
-            if !bytes.ends_with(b"\n") {
-                out.extend_from_slice(b"\r\n");
+        let head = format!("+OK {} octets\r\n", bytes.len());
+        if top.is_none() && sent_as_is(&bytes) {
+            let tail: &'static [u8] = if bytes.ends_with(b"\n") { b".\r\n" } else { b"\r\n.\r\n" };
+            // A large message is not copied; a small one goes out in one write.
+            if bytes.len() >= UNCOPIED {
+                return Step::Message { head, body: bytes, tail };
             }
-        } else {
-            stuff(&mut out, bytes, top);
+            let mut out = Vec::with_capacity(head.len() + bytes.len() + tail.len());
+            out.extend_from_slice(head.as_bytes());
+            out.extend_from_slice(&bytes);
+            out.extend_from_slice(tail);
+            return Step::Data(out);
         }
+        let mut out = Vec::with_capacity(bytes.len() + 64);
+        out.extend_from_slice(head.as_bytes());
+        stuff(&mut out, &bytes, top);
         out.extend_from_slice(b".\r\n");
         Step::Data(out)
     }

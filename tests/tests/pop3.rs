@@ -98,13 +98,12 @@ impl Conn {
 async fn download_delete_and_stable_uidls(store: &Store) {
     setup(store);
     let server = Server::start(store, &[]);
+    // The third is large (sent from the stored bytes, not a framed copy).
+    let long: String = (0..1000).map(|i| format!("line {i:04} of the third message\r\n")).collect();
+    let third = format!("Subject: three\r\n\r\n{long}third");
     deliver(
         &server,
-        &[
-            "Subject: one\r\n\r\nfirst",
-            "Subject: two\r\n\r\n.starts with a dot\r\nline 2\r\nline 3",
-            "Subject: three\r\n\r\nthird",
-        ],
+        &["Subject: one\r\n\r\nfirst", "Subject: two\r\n\r\n.starts with a dot\r\nline 2\r\nline 3", &third],
     )
     .await;
 
@@ -142,7 +141,11 @@ async fn download_delete_and_stable_uidls(store: &Store) {
         let (ok, m) = c.multi(&format!("RETR {n}")).await;
         assert!(ok.starts_with("+OK"), "RETR {n}: {ok}");
         assert!(m.contains(&format!("Subject: {subject}\r\n")), "RETR {n}: {m:?}");
+        assert_eq!(ok, format!("+OK {} octets\r\n", sizes[n - 1]), "RETR {n}: the size LIST gave");
+        assert_eq!(m.len() as u64, sizes[n - 1] + u64::from(n == 2), "RETR {n}: whole (one dot stuffed in two)");
     }
+    let (_, m) = c.multi("RETR 3").await;
+    assert!(m.ends_with(&format!("\r\n\r\n{long}third\r\n")), "the large one ends as sent");
     assert!(c.cmd("FROB").await.starts_with("-ERR"), "unknown command; the session goes on");
 
     // The maildrop is exclusive while a session is in the transaction state.
