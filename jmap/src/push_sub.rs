@@ -4,6 +4,7 @@
 //! accepted; encrypted push (RFC 8291 `keys`) is not offered. Subscriptions are documents of the
 //! user's account; a change of the account is posted to each verified, unexpired one.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use kontor_domain::Core;
 use kontor_domain::events::Event;
 use kontor_domain::ids::{AccountId, Timestamp};
+use kontor_domain::model::CollectionKind;
 use serde_json::{Map, Value, json};
 
 use crate::api::Ctx;
@@ -236,37 +238,63 @@ pub fn spawn_dispatcher(core: &Arc<Core>) {
     let mut events = core.bus.subscribe_local();
     let weak = Arc::downgrade(core);
     tokio::spawn(async move {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
         loop {
-            let (account, kinds, notices) = match events.recv().await {
-                Ok(Event::Changed { account, kinds, .. }) => (account, kinds, false),
-                Ok(Event::Noticed { account }) => (account, Vec::new(), true),
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            // What changed per account in a short window: a burst of writes (a mail client
+            // uploading a folder, mail arriving) reads each account's watchers and
+            // subscriptions once and posts one StateChange with the newest states (RFC 8620
+            // §7.1 lets a server coalesce them), instead of once per write.
+            let mut changed: BTreeMap<AccountId, (BTreeSet<CollectionKind>, bool)> = BTreeMap::new();
+            let mut note = |e: Event| match e {
+                Event::Changed { account, kinds, .. } => changed.entry(account).or_default().0.extend(kinds),
+                Event::Noticed { account } => changed.entry(account).or_default().1 = true,
+                Event::QuotaWarning { .. } => {}
             };
+            match events.recv().await {
+                Ok(e) => note(e),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+            tokio::time::sleep(COALESCE).await;
+            loop {
+                match events.try_recv() {
+                    Ok(e) => note(e),
+                    Err(TryRecvError::Lagged(_)) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
             let Some(core) = weak.upgrade() else { return };
-            // The owner's subscriptions, and (for changes) those of colleagues who may read
-            // the kinds that changed there.
-            let watchers = match core.account_watchers(account).await {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::warn!(error = %e, "push: watchers not read");
-                    continue;
-                }
-            };
-            for (watcher, visible) in watchers {
-                let owner = watcher == account;
-                if notices && !owner {
-                    continue;
-                }
-                let kinds: Vec<_> =
-                    kinds.iter().copied().filter(|k| visible.as_ref().is_none_or(|v| v.contains(k))).collect();
-                if !notices && kinds.is_empty() {
-                    continue;
-                }
-                notify(&core, watcher, account, &kinds, notices.then_some(account)).await;
+            for (account, (kinds, notices)) in changed {
+                dispatch(&core, account, &kinds.into_iter().collect::<Vec<_>>(), notices).await;
             }
         }
     });
+}
+
+/// How long the dispatcher gathers changes before posting.
+const COALESCE: Duration = Duration::from_millis(50);
+
+/// Posts what changed in `account` (kinds, and whether its share notices did) to the owner's
+/// subscriptions and those of colleagues who may read the kinds that changed there.
+async fn dispatch(core: &Core, account: AccountId, kinds: &[CollectionKind], notices: bool) {
+    let watchers = match core.account_watchers(account).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "push: watchers not read");
+            return;
+        }
+    };
+    for (watcher, visible) in watchers {
+        let owner = watcher == account;
+        let kinds: Vec<_> = kinds.iter().copied().filter(|k| visible.as_ref().is_none_or(|v| v.contains(k))).collect();
+        // Share notices go to the owner of the account only.
+        let notices = notices && owner;
+        if !notices && kinds.is_empty() {
+            continue;
+        }
+        notify(core, watcher, account, &kinds, notices.then_some(account)).await;
+    }
 }
 
 /// Posts a StateChange about `account` to `watcher`'s live subscriptions that want it.
