@@ -513,7 +513,7 @@ impl CollectionStore for SqlStore {
     }
 
     async fn collect_unreferenced_blobs(&self, limit: usize, blobs: &dyn BlobStore) -> Result<usize> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let ids: Vec<String> = blob::Entity::find()
             .select_only()
             .column(blob::Column::Id)

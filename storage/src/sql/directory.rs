@@ -185,7 +185,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn remove_domain(&self, id: DomainId) -> Result<()> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let users = principal::Entity::find()
             .filter(principal::Column::DomainId.eq(id.0))
             .all(&txn)
@@ -207,7 +207,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn create_principal(&self, new: NewPrincipal) -> Result<Principal> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let what = || format!("address {}@{}", new.local.as_str(), new.domain);
         if self.address_taken(&txn, new.domain.0, new.local.as_str()).await? {
             return Err(Error::Conflict(what()));
@@ -302,7 +302,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn set_quota(&self, id: PrincipalId, limit: Option<u64>) -> Result<Committed<Principal>> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let m = principal::Entity::find_by_id(id.0)
             .one(&txn)
             .await
@@ -336,7 +336,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn rename_principal(&self, id: PrincipalId, domain: DomainId, local: &LocalPart) -> Result<Principal> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let m = principal::Entity::find_by_id(id.0)
             .one(&txn)
             .await
@@ -364,7 +364,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn remove_principal(&self, id: PrincipalId) -> Result<()> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         self.release_account_blobs(&txn, id).await?;
         let r = principal::Entity::delete_by_id(id.0).exec(&txn).await.map_err(db_err)?;
         if r.rows_affected == 0 {
@@ -374,7 +374,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn add_member(&self, group: PrincipalId, member: PrincipalId) -> Result<()> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let g = principal::Entity::find_by_id(group.0).one(&txn).await.map_err(db_err)?;
         let m = principal::Entity::find_by_id(member.0).one(&txn).await.map_err(db_err)?;
         match (g, m) {
@@ -416,7 +416,7 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn create_alias(&self, domain: DomainId, local: &LocalPart, target: PrincipalId) -> Result<Alias> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let d = self.domain_name(&txn, domain.0).await?;
         let what = format!("address {}@{d}", local.as_str());
         if self.address_taken(&txn, domain.0, local.as_str()).await? {

@@ -285,7 +285,7 @@ impl SqlStore {
         if self.db.get_database_backend() != DatabaseBackend::Sqlite {
             return Ok(0);
         }
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let top = Statement::from_sql_and_values(
             DatabaseBackend::Sqlite,
@@ -349,7 +349,7 @@ impl SqlStore {
     }
 
     pub(super) async fn index_text_of(&self, message: i64, text: &SearchText) -> Result<()> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let backend = txn.get_database_backend();
         let mut sql = Sql::new(backend);
         let p = sql.bind(message);

@@ -94,7 +94,7 @@ impl GrantStore for SqlStore {
             .add(grant::Column::AccountId.eq(account.0))
             .add(grant::Column::CollectionKey.eq(key))
             .add(grant::Column::GranteeId.eq(grantee.0));
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         if rights.is_empty() {
             grant::Entity::delete_many().filter(this_grant).exec(&txn).await.map_err(db_err)?;
             commit(txn).await?;

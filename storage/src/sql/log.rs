@@ -58,6 +58,8 @@ impl<'a> Logged<'a> {
 /// the way are written at commit, in the same transaction.
 pub(crate) struct AccountTx {
     pub txn: DatabaseTransaction,
+    /// Dropped after `txn` (fields drop in order): the turn outlasts the transaction.
+    _turn: super::Turn,
     pub account: AccountId,
     pub modseq: i64,
     used_bytes: u64,
@@ -82,7 +84,7 @@ impl AccountTx {
     /// row to write unless the level changes. Over quota, nothing is written: the
     /// transaction rolls back when the error drops it.
     pub async fn begin_growing(store: &SqlStore, account: AccountId, bytes: u64) -> Result<Self> {
-        let txn = store.write().await?;
+        let (turn, txn) = store.write().await?;
         let mut update = principal::Entity::update_many()
             .col_expr(principal::Column::Modseq, Expr::col(principal::Column::Modseq).add(1));
         if bytes > 0 {
@@ -99,6 +101,7 @@ impl AccountTx {
         let row_used = u(acct.used_bytes);
         let mut tx = Self {
             txn,
+            _turn: turn,
             account,
             modseq: acct.modseq,
             used_bytes: row_used.saturating_sub(bytes),
@@ -268,7 +271,7 @@ impl ChangeLogStore for SqlStore {
     }
 
     async fn prune_changes(&self, account: AccountId, upto: Modseq) -> Result<u64> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let r = change::Entity::delete_many()
             .filter(change::Column::AccountId.eq(account.0))
             .filter(change::Column::Modseq.lte(upto.0))

@@ -144,14 +144,25 @@ pub struct SqlStore {
     /// Told when mail text was written for the full-text index to take in (SQLite; see
     /// [`fulltext`]).
     text_waiting: Arc<tokio::sync::Notify>,
+    /// SQLite: whose turn it is to write. SQLite lets one writer in at a time and makes the
+    /// others poll, sleeping 1, 2, 5, 10, 20… ms between tries; a delivery that met the
+    /// full-text indexer's transaction slept well past its end. Writers of this process wait
+    /// here instead and go on the moment the one before commits. (Other processes, such as
+    /// the CLI, still meet SQLite's own wait.)
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
+
+/// A turn to write ([`SqlStore::write`]): held until the transaction is over.
+pub(crate) type Turn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 impl SqlStore {
     pub fn new(db: DatabaseConnection) -> Self {
         let listings =
             Arc::new(ByModseq(quick_cache::sync::Cache::with_weighter(4096, LISTING_CACHE_ITEMS, ListingWeight)));
         let collections = Arc::new(ByModseq(quick_cache::sync::Cache::new(ACCOUNT_CACHE_ENTRIES)));
-        Self { db, listings, collections, text_waiting: Arc::new(tokio::sync::Notify::new()) }
+        let write_turn = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Self { db, listings, collections, text_waiting: Arc::new(tokio::sync::Notify::new()), write_turn }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -170,16 +181,24 @@ impl SqlStore {
         self.db.close().await.map_err(db_err)
     }
 
-    /// A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so a
-    /// transaction never fails half-way on a lock upgrade; PostgreSQL locks rows as it goes.
-    pub(crate) async fn write(&self) -> Result<DatabaseTransaction> {
-        self.db
+    /// A write transaction, with this process's turn to write (keep it until the transaction
+    /// is over: `let (_turn, txn) = …`). On SQLite it takes the write lock at BEGIN
+    /// (IMMEDIATE), so a transaction never fails half-way on a lock upgrade; PostgreSQL locks
+    /// rows as it goes.
+    pub(crate) async fn write(&self) -> Result<(Turn, DatabaseTransaction)> {
+        let turn = match &self.write_turn {
+            Some(m) => Some(m.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self
+            .db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..TransactionOptions::default()
             })
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        Ok((turn, txn))
     }
 }
 

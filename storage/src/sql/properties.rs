@@ -61,7 +61,7 @@ impl SqlStore {
         remove: Vec<(String, String)>,
     ) -> Result<()> {
         let (t, id) = key(target);
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let account = self.owner_of(&txn, target).await?;
         for (ns, name) in remove {
             property::Entity::delete_many()

@@ -39,7 +39,7 @@ fn to_queued(m: q::Model) -> Result<Queued> {
 #[async_trait]
 impl OutboundStore for SqlStore {
     async fn enqueue(&self, new: NewQueued) -> Result<Vec<i64>> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let mut ids = Vec::with_capacity(new.rcpts.len());
         for (rcpt, dsn) in &new.rcpts {
             let domain = rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
@@ -73,7 +73,7 @@ impl OutboundStore for SqlStore {
     }
 
     async fn claim_due(&self, now: Timestamp, until: Timestamp, limit: usize) -> Result<Vec<Queued>> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let mut find = q::Entity::find()
             .filter(q::Column::NextAttemptAt.lte(now.0))
             .filter(q::Column::ClaimedUntil.lte(now.0))
@@ -103,7 +103,7 @@ impl OutboundStore for SqlStore {
     }
 
     async fn dequeue(&self, id: i64, claim: &str) -> Result<bool> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let held = q::Entity::find()
             .filter(q::Column::Id.eq(id))
             .filter(q::Column::Claim.eq(claim))

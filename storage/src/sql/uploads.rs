@@ -20,7 +20,7 @@ impl UploadStore for SqlStore {
         size: u64,
         at: Timestamp,
     ) -> Result<()> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         upload::ActiveModel {
             account_id: Set(account.0),
             blob_id: Set(blob.to_string()),
@@ -48,7 +48,7 @@ impl UploadStore for SqlStore {
     }
 
     async fn expire_uploads(&self, before: Timestamp, limit: usize) -> Result<usize> {
-        let txn = self.write().await?;
+        let (_turn, txn) = self.write().await?;
         let rows = upload::Entity::find()
             .filter(upload::Column::CreatedAt.lt(before.0))
             .order_by_asc(upload::Column::Id)
