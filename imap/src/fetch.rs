@@ -14,8 +14,11 @@ use kontor_domain::{BlobRef, MailboxReader, Structured};
 use crate::parse::Token;
 use crate::session::{Fail, Selected, push};
 
-/// How many messages' bytes a FETCH reads at a time.
+/// How many messages' bytes a FETCH reads at a time, at most.
 const READ_AHEAD: usize = 16;
+/// How many bytes of messages a FETCH reads at a time, at most (a batch has at least one):
+/// sixteen large attachments would otherwise sit in memory at once.
+const READ_AHEAD_BYTES: u64 = 2 << 20;
 /// How many messages' rows a FETCH of envelopes or structures reads at a time.
 const ROWS_AHEAD: usize = 250;
 /// A FETCH answer is handed to the connection in pieces of about this size.
@@ -337,7 +340,7 @@ pub(crate) async fn fetch(
         .collect();
     let plan = Plan::of(&items);
     // The read right is checked once; rows (or the blobs of whole bodies) are read for up to
-    // ROWS_AHEAD messages in one query, bytes READ_AHEAD messages at a time.
+    // ROWS_AHEAD messages in one query, bytes READ_AHEAD messages (READ_AHEAD_BYTES) at a time.
     let reader = if plan.rows || plan.bodies {
         Some(core.mailbox_reader(who, sel.mailbox.id()).await.map_err(|_| Fail::No("[NONEXISTENT] No such mailbox"))?)
     } else {
@@ -355,7 +358,7 @@ pub(crate) async fn fetch(
         };
         let row = |id: i64| rows.binary_search_by_key(&id, Structured::message).ok().map(|at| &rows[at]);
         let blob = |id: i64| blobs.binary_search_by_key(&id, |b| b.message).ok().map(|at| &blobs[at]);
-        for batch in part.chunks(if plan.bodies { READ_AHEAD } else { ROWS_AHEAD }) {
+        for batch in batches(part, plan.bodies) {
             let bytes = match &reader {
                 Some(r) => read_batch(core, r, batch, &plan, &row, &blob).await?,
                 None => Vec::new(),
@@ -386,6 +389,27 @@ pub(crate) async fn fetch(
         }
     }
     Ok(())
+}
+
+/// A part of a FETCH in the batches it is read in: with bodies, up to [`READ_AHEAD`]
+/// messages and [`READ_AHEAD_BYTES`]; without, [`ROWS_AHEAD`] messages.
+fn batches<'a, 's>(part: &'a [(usize, &'s Summary)], bodies: bool) -> impl Iterator<Item = &'a [(usize, &'s Summary)]> {
+    let mut rest = part;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut n = 0;
+        let mut bytes = 0;
+        let limit = if bodies { READ_AHEAD } else { ROWS_AHEAD };
+        while n < rest.len().min(limit) && (n == 0 || !bodies || bytes + rest[n].1.size <= READ_AHEAD_BYTES) {
+            bytes += rest[n].1.size;
+            n += 1;
+        }
+        let (batch, tail) = rest.split_at(n);
+        rest = tail;
+        Some(batch)
+    })
 }
 
 /// What the items of a FETCH need beyond the summaries.
@@ -531,4 +555,45 @@ fn answer(
     }
     out.extend_from_slice(b")\r\n");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kontor_domain::ids::{Modseq, Timestamp};
+    use kontor_domain::mail::{Keywords, Summary};
+
+    use super::{READ_AHEAD, READ_AHEAD_BYTES, ROWS_AHEAD, batches};
+
+    fn summary(uid: u32, size: u64) -> Summary {
+        Summary {
+            uid,
+            message: i64::from(uid),
+            modseq: Modseq(1),
+            keywords: Keywords::default(),
+            size,
+            received_at: Timestamp(0),
+            sent_at: None,
+        }
+    }
+
+    /// Bodies are read in batches of at most READ_AHEAD messages and READ_AHEAD_BYTES (a
+    /// larger message alone), in order, every message once; rows in batches of ROWS_AHEAD.
+    #[test]
+    fn batches_keep_to_their_limits() {
+        let big = READ_AHEAD_BYTES + 1;
+        let sizes = [big, 10, 10, READ_AHEAD_BYTES / 2, READ_AHEAD_BYTES / 2, 1, big, big];
+        let mut list: Vec<Summary> = sizes.iter().enumerate().map(|(i, &s)| summary(i as u32, s)).collect();
+        list.extend((100..140).map(|u| summary(u, 100)));
+        let part: Vec<(usize, &Summary)> = list.iter().enumerate().collect();
+        let got: Vec<Vec<u32>> = batches(&part, true).map(|b| b.iter().map(|(_, m)| m.uid).collect()).collect();
+        assert_eq!(&got[..5], &[vec![0], vec![1, 2, 3], vec![4, 5], vec![6], vec![7]]);
+        let all: Vec<u32> = got.concat();
+        assert_eq!(all, list.iter().map(|m| m.uid).collect::<Vec<_>>());
+        for b in batches(&part, true) {
+            assert!(b.len() <= READ_AHEAD);
+            assert!(b.len() == 1 || b.iter().map(|(_, m)| m.size).sum::<u64>() <= READ_AHEAD_BYTES);
+        }
+        let rows: Vec<usize> = batches(&part, false).map(<[_]>::len).collect();
+        assert_eq!(rows, vec![part.len().min(ROWS_AHEAD)]);
+    }
 }
