@@ -51,13 +51,8 @@ done
 PIN_S=(); [ -n "$SERVER_CPUS" ] && PIN_S=(taskset -c "$SERVER_CPUS")
 PIN_C=(); [ -n "$CLIENT_CPUS" ] && PIN_C=(taskset -c "$CLIENT_CPUS")
 
-if [ -n "${KONTOR_BIN:-}" ]; then
-  K=$KONTOR_BIN
-else
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kontor-target}"
-  cargo build --release --locked -p kontor-server --bin kontor
-  K="$CARGO_TARGET_DIR/release/kontor"
-fi
+source bench/kontor-bin.sh
+K=$(kontor_bin)
 if [ ! -s "$CORPUS" ]; then
   echo "generating the corpus -> $CORPUS (about 1 minute)"
   mkdir -p "$HARNESS_WORK/mail"

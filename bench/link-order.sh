@@ -20,13 +20,8 @@ command -v valgrind >/dev/null || { echo "link-order.sh needs valgrind" >&2; exi
 for p in 18900 18943 18910 18925 18987; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "port $p is in use" >&2; exit 2; fi
 done
-if [ -n "${KONTOR_BIN:-}" ]; then
-  K=$KONTOR_BIN
-else
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kontor-target}"
-  cargo build --release --locked -p kontor-server --bin kontor
-  K="$CARGO_TARGET_DIR/release/kontor"
-fi
+source bench/kontor-bin.sh
+K=$(kontor_bin)
 if [ ! -s "$CORPUS" ]; then
   mkdir -p "$HARNESS_WORK/mail"
   python3 "$S/gen_corpus.py" --out "$CORPUS" >/dev/null

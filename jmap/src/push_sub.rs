@@ -266,7 +266,7 @@ pub fn spawn_dispatcher(core: &Arc<Core>) {
             }
             let Some(core) = weak.upgrade() else { return };
             for (account, (kinds, notices)) in changed {
-                dispatch(&core, account, &kinds.into_iter().collect::<Vec<_>>(), notices).await;
+                dispatch(&core, account, &kinds, notices).await;
             }
         }
     });
@@ -277,7 +277,7 @@ const COALESCE: Duration = Duration::from_millis(50);
 
 /// Posts what changed in `account` (kinds, and whether its share notices did) to the owner's
 /// subscriptions and those of colleagues who may read the kinds that changed there.
-async fn dispatch(core: &Core, account: AccountId, kinds: &[CollectionKind], notices: bool) {
+async fn dispatch(core: &Core, account: AccountId, kinds: &BTreeSet<CollectionKind>, notices: bool) {
     let watchers = match core.account_watchers(account).await {
         Ok(w) => w,
         Err(e) => {

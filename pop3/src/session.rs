@@ -84,11 +84,11 @@ impl Default for Session {
     }
 }
 
-/// Whether a message goes out as stored: every line ends in CRLF (the last may end in
-/// nothing), and none starts with a dot.
 /// Messages from this size on are written from the stored bytes instead of a framed copy.
 const UNCOPIED: usize = 16 << 10;
 
+/// Whether a message goes out as stored: every line ends in CRLF (the last may end in
+/// nothing), and none starts with a dot.
 fn sent_as_is(bytes: &[u8]) -> bool {
     bytes.first() != Some(&b'.')
         && bytes.last() != Some(&b'\r')

@@ -118,13 +118,9 @@ impl Core {
     /// The collection with what `who` may do there. A collection the caller holds no right on
     /// is reported as not found, so its existence does not leak.
     pub async fn access(&self, who: &Principal, id: CollectionId) -> Result<Access> {
-        let not_found = || Error::not_found(format!("collection {id}"));
-        let collection = self.store.collection(id).await?.ok_or_else(not_found)?;
-        let rights = self.rights_on(who, &collection).await?;
-        if rights.is_empty() {
-            return Err(not_found());
-        }
-        Ok(Access { collection, rights })
+        let collection =
+            self.store.collection(id).await?.ok_or_else(|| Error::not_found(format!("collection {id}")))?;
+        self.access_to(who, collection).await
     }
 
     /// Creates a collection in `account` (the caller's own, or one where it may create children).

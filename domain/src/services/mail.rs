@@ -477,12 +477,8 @@ impl crate::Core {
         keywords: Keywords,
         received_at: Option<Timestamp>,
     ) -> Result<Stored> {
-        let rights = self.rights_on(who, &mailbox.collection).await?;
-        if rights.is_empty() {
-            return Err(Error::not_found(format!("collection {}", mailbox.id())));
-        }
-        self.append_with(&crate::Access { collection: mailbox.collection.clone(), rights }, raw, keywords, received_at)
-            .await
+        let access = self.access_to(who, mailbox.collection.clone()).await?;
+        self.append_with(&access, raw, keywords, received_at).await
     }
 
     async fn append_with(
