@@ -295,29 +295,22 @@ pub trait MailStore: Send + Sync + 'static {
     ) -> Result<Committed<crate::mail::Mailbox>>;
     /// The account's mailboxes.
     async fn mailboxes(&self, account: AccountId) -> Result<Vec<crate::mail::Mailbox>>;
-    /// The thread a new message joins: that of a message of the account whose Message-ID is
-    /// one of `ids`; else, when `base_subject` is given, that of the latest message with that
-    /// base subject; else none.
-    async fn find_thread(&self, account: AccountId, ids: &[String], base_subject: Option<&str>) -> Result<Option<i64>>;
-    /// Stores a message in its mailboxes with their next UIDs: the message row, memberships,
-    /// blob reference, quota use and log rows in one transaction (`thread`: the message's own
-    /// id when `None`). Refuses with `OverQuota` when the account has no room.
-    async fn append_message(
-        &self,
-        new: crate::mail::NewMessage,
-        thread: Option<i64>,
-    ) -> Result<Committed<crate::mail::Stored>>;
+    /// Stores a message in its mailboxes with their next UIDs, in the thread its
+    /// [`crate::mail::ThreadKeys`] find (a thread of its own when they find none): the message
+    /// row, memberships, blob reference, quota use and log rows in one transaction. Refuses with
+    /// `OverQuota` when the account has no room, `NotFound` (writing nothing) when a mailbox is
+    /// not the account's.
+    async fn append_message(&self, new: crate::mail::NewMessage) -> Result<Committed<crate::mail::Stored>>;
     /// [`Self::append_message`] that waits for `durable` (the message's bytes reaching the
     /// disk) only just before it commits, so the transaction's work overlaps the fsyncs of the
     /// blob. When `durable` fails nothing is committed.
     async fn append_message_after(
         &self,
         new: crate::mail::NewMessage,
-        thread: Option<i64>,
         durable: Durable<'_>,
     ) -> Result<Committed<crate::mail::Stored>> {
         durable.await?;
-        self.append_message(new, thread).await
+        self.append_message(new).await
     }
     // --- full-text index (its rows are written with the message and go with it)
     /// The messages of the account (only those in `mailbox`, if given) whose indexed text

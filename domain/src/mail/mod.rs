@@ -306,6 +306,31 @@ pub struct NewMessage {
     pub parsed: parse::Parsed,
     pub keywords: Keywords,
     pub mailboxes: Vec<CollectionId>,
+    /// What finds the thread the message joins (the store looks in the transaction that
+    /// files it).
+    pub thread: ThreadKeys,
+}
+
+/// What a new message's thread is found by: the thread of the account's first message whose
+/// Message-ID is one of `ids` (the message's own, In-Reply-To, References); else, when
+/// `base_subject` is given (a reply or forward whose subject had a marker), that of the latest
+/// message with that base subject; else a thread of its own, named after the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadKeys {
+    /// Sorted, each once.
+    pub ids: Vec<String>,
+    pub base_subject: Option<String>,
+}
+
+impl ThreadKeys {
+    pub fn of(p: &parse::Parsed) -> Self {
+        let e = &p.envelope;
+        let mut ids: Vec<String> = e.in_reply_to.iter().chain(&e.references).chain(&e.message_id).cloned().collect();
+        ids.sort();
+        ids.dedup();
+        let marked = !p.base_subject.is_empty() && p.base_subject != e.subject.trim().to_lowercase();
+        Self { ids, base_subject: marked.then(|| p.base_subject.clone()) }
+    }
 }
 
 /// What storing a message gave: the message and its place in each mailbox.

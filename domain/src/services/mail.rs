@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, CollectionId, PrincipalId, Timestamp};
-use crate::mail::{Keywords, Mailbox, MailboxRole, Membership, Message, NewMessage, Stored, parse};
+use crate::mail::{Keywords, Mailbox, MailboxRole, Membership, Message, NewMessage, Stored, ThreadKeys, parse};
 use crate::model::Principal;
 use crate::rights::Rights;
 
@@ -327,7 +327,6 @@ impl crate::Core {
         keywords: Keywords,
         received_at: Timestamp,
     ) -> Result<Stored> {
-        let thread = self.thread_of(account, &m.parsed).await?;
         let new = NewMessage {
             account,
             blob: m.blob.clone(),
@@ -336,19 +335,9 @@ impl crate::Core {
             parsed: m.parsed.clone(),
             keywords,
             mailboxes: vec![mailbox],
+            thread: ThreadKeys::of(&m.parsed),
         };
-        Ok(self.publish(self.store.append_message_after(new, thread, Box::pin(m.durable())).await?))
-    }
-
-    /// The thread a message joins: by its references, else (for a reply or forward, whose
-    /// subject had a marker) by base subject.
-    async fn thread_of(&self, account: AccountId, p: &parse::Parsed) -> Result<Option<i64>> {
-        let mut ids: Vec<String> = p.envelope.in_reply_to.iter().chain(&p.envelope.references).cloned().collect();
-        ids.extend(p.envelope.message_id.clone());
-        ids.sort();
-        ids.dedup();
-        let marked = !p.base_subject.is_empty() && p.base_subject != p.envelope.subject.trim().to_lowercase();
-        self.store.find_thread(account, &ids, marked.then_some(p.base_subject.as_str())).await
+        Ok(self.publish(self.store.append_message_after(new, Box::pin(m.durable())).await?))
     }
 
     /// Deletes messages (by UID) from a mailbox the caller may delete in; returns the UIDs

@@ -15,7 +15,7 @@ use kontor_domain::recurrence::{Span, Window};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 
 use super::log::{AccountTx, Logged};
@@ -81,6 +81,12 @@ fn to_item(m: item::Model) -> Result<Item> {
 
 /// Adds one reference to a blob (creating its row).
 pub(crate) async fn ref_blob(txn: &DatabaseTransaction, id: &BlobId, size: u64) -> Result<()> {
+    txn.execute_raw(ref_blob_statement(txn.get_database_backend(), id, size)).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// The statement of [`ref_blob`], for a batch.
+pub(crate) fn ref_blob_statement(backend: sea_orm::DatabaseBackend, id: &BlobId, size: u64) -> sea_orm::Statement {
     blob::Entity::insert(blob::ActiveModel {
         id: Set(id.to_string()),
         size: Set(i(size)),
@@ -92,10 +98,7 @@ pub(crate) async fn ref_blob(txn: &DatabaseTransaction, id: &BlobId, size: u64) 
             .value(blob::Column::Refcount, Expr::col((blob::Entity, blob::Column::Refcount)).add(1))
             .to_owned(),
     )
-    .exec_without_returning(txn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
+    .build(backend)
 }
 
 /// Drops `n` references to a blob; at zero the collector may delete it.

@@ -15,7 +15,7 @@ use kontor_domain::ids::{AccountId, CollectionId, PrincipalId};
 use kontor_domain::mail::query::MailboxCounts;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
-use super::fulltext::Sql;
+use super::statements::{Batch, MessageRef, Sql};
 use super::{SqlStore, db_err};
 use crate::entities::mailbox;
 
@@ -107,44 +107,61 @@ async fn thread_change(
     ]))
 }
 
-/// A new message in a mailbox: one statement takes the mailbox's next UID and adds the message
-/// to its four counts (a thread the mailbox had no message of, or no unread one, counts as a
-/// new thread), then one adds it to its thread's row in `mailbox_threads`. Returns the UID,
-/// `None` (and writes nothing) when the mailbox is not the account's.
-pub(crate) async fn message_in(
-    txn: &DatabaseTransaction,
+/// A new message in a mailbox, as statements of the batch that files it: one takes the
+/// mailbox's next UID and adds the message to its four counts (a thread the mailbox had no
+/// message of, or no unread one, counts as a new thread), one files the message under that UID,
+/// one adds it to its thread's row in `mailbox_threads`. A mailbox that is not the account's is
+/// left as it was and the message is not filed there (the caller sees no membership). The
+/// mailbox's row lock (PostgreSQL) or the write lock (SQLite) keeps two deliveries from taking
+/// the same UID.
+pub(crate) fn push_message_in(
+    batch: &mut Batch,
     account: i64,
     mailbox: i64,
-    thread: i64,
+    message: MessageRef,
     unread: bool,
-) -> Result<Option<i64>> {
+    modseq: i64,
+    received_at: i64,
+) {
     let unread = i64::from(unread);
     // Placeholders are bound in the order they appear (SQLite's are positional).
-    let mut sql = Sql::new(txn.get_database_backend());
-    let u = sql.bind(unread);
-    let (b1, t1) = (sql.bind(mailbox), sql.bind(thread));
-    let (u2, b2, t2) = (sql.bind(unread), sql.bind(mailbox), sql.bind(thread));
-    let (b, a) = (sql.bind(mailbox), sql.bind(account));
-    sql.push(&format!(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, total_emails = total_emails + 1, \
-         unread_emails = unread_emails + {u}, \
-         total_threads = total_threads + CASE WHEN EXISTS (SELECT 1 FROM mailbox_threads \
-           WHERE mailbox_id = {b1} AND thread_id = {t1} AND emails > 0) THEN 0 ELSE 1 END, \
-         unread_threads = unread_threads + CASE WHEN {u2} = 0 OR EXISTS (SELECT 1 FROM mailbox_threads \
-           WHERE mailbox_id = {b2} AND thread_id = {t2} AND unread > 0) THEN 0 ELSE 1 END \
-         WHERE collection_id = {b} AND account_id = {a} RETURNING uidnext"
-    ));
-    let Some(row) = txn.query_one_raw(sql.statement()).await.map_err(db_err)? else { return Ok(None) };
-    let uid = row.try_get_by_index::<i64>(0).map_err(db_err)? - 1;
-    let mut sql = Sql::new(txn.get_database_backend());
-    let (b, t, u) = (sql.bind(mailbox), sql.bind(thread), sql.bind(unread));
-    sql.push(&format!(
-        "INSERT INTO mailbox_threads (mailbox_id, thread_id, emails, unread) VALUES ({b}, {t}, 1, {u}) \
-         ON CONFLICT (mailbox_id, thread_id) DO UPDATE SET emails = mailbox_threads.emails + 1, \
-         unread = mailbox_threads.unread + excluded.unread"
-    ));
-    txn.execute_raw(sql.statement()).await.map_err(db_err)?;
-    Ok(Some(uid))
+    batch.add(|sql| {
+        let u = sql.bind(unread);
+        let (m1, b1) = (message.sql(sql), sql.bind(mailbox));
+        let u2 = sql.bind(unread);
+        let (m2, b2) = (message.sql(sql), sql.bind(mailbox));
+        let (b, a) = (sql.bind(mailbox), sql.bind(account));
+        sql.push(&format!(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, total_emails = total_emails + 1, \
+             unread_emails = unread_emails + {u}, \
+             total_threads = total_threads + CASE WHEN EXISTS (SELECT 1 FROM mailbox_threads t \
+               JOIN messages m ON m.thread_id = t.thread_id WHERE m.id = {m1} AND t.mailbox_id = {b1} \
+               AND t.emails > 0) THEN 0 ELSE 1 END, \
+             unread_threads = unread_threads + CASE WHEN {u2} = 0 OR EXISTS (SELECT 1 FROM mailbox_threads t \
+               JOIN messages m ON m.thread_id = t.thread_id WHERE m.id = {m2} AND t.mailbox_id = {b2} \
+               AND t.unread > 0) THEN 0 ELSE 1 END \
+             WHERE collection_id = {b} AND account_id = {a}"
+        ));
+    });
+    batch.add(|sql| {
+        let (id, q, at) = (message.sql(sql), sql.bind(modseq), sql.bind(received_at));
+        let (b, a) = (sql.bind(mailbox), sql.bind(account));
+        sql.push(&format!(
+            "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, received_at) \
+             SELECT collection_id, uidnext - 1, {id}, {q}, {at} FROM mailboxes \
+             WHERE collection_id = {b} AND account_id = {a}"
+        ));
+    });
+    batch.add(|sql| {
+        let (u, b, m) = (sql.bind(unread), sql.bind(mailbox), message.sql(sql));
+        sql.push(&format!(
+            "INSERT INTO mailbox_threads (mailbox_id, thread_id, emails, unread) \
+             SELECT mm.mailbox_id, m.thread_id, 1, {u} FROM mailbox_messages mm \
+             JOIN messages m ON m.id = mm.message_id WHERE mm.mailbox_id = {b} AND mm.message_id = {m} \
+             ON CONFLICT (mailbox_id, thread_id) DO UPDATE SET emails = mailbox_threads.emails + 1, \
+             unread = mailbox_threads.unread + excluded.unread"
+        ));
+    });
 }
 
 fn count(v: i64) -> u64 {

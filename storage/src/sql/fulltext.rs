@@ -24,6 +24,7 @@ use kontor_domain::ids::{AccountId, BlobId, CollectionId};
 use kontor_domain::mail::search::{SearchText, TextCondition, TextField, TextQuery, header_matches, words};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 
+use super::statements::{Batch, MessageRef, Sql};
 use super::{SqlStore, db_err};
 
 /// Words longer than this are kept in the word vector by their first this many characters.
@@ -31,33 +32,6 @@ const MAX_WORD_CHARS: usize = 64;
 /// At most this many trigrams of one needle are looked up (spread over it); the text check
 /// of the candidates does the rest.
 const MAX_TRIGRAMS: usize = 16;
-
-/// A statement being built: SQL text and its values, with the backend's placeholders.
-pub(super) struct Sql {
-    backend: DatabaseBackend,
-    text: String,
-    values: Vec<Value>,
-}
-
-impl Sql {
-    pub(super) fn new(backend: DatabaseBackend) -> Self {
-        Self { backend, text: String::new(), values: Vec::new() }
-    }
-
-    /// A placeholder for `v`.
-    pub(super) fn bind(&mut self, v: impl Into<Value>) -> String {
-        self.values.push(v.into());
-        if self.backend == DatabaseBackend::Sqlite { "?".to_owned() } else { format!("${}", self.values.len()) }
-    }
-
-    pub(super) fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
-
-    pub(super) fn statement(self) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.text, self.values)
-    }
-}
 
 /// The columns a field looks in.
 fn columns(f: &TextField) -> &'static [&'static str] {
@@ -139,47 +113,45 @@ fn trigram_query(needles: &[&str]) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" AND "))
 }
 
-/// Writes a message's text into the index (in the caller's transaction); `replace` first
-/// removes what it had.
-pub(crate) async fn put(c: &impl ConnectionTrait, message: i64, t: &SearchText, replace: bool) -> Result<()> {
-    let backend = c.get_database_backend();
+/// Writes a message's text into the index (as statements of the caller's batch); `replace`
+/// first removes what it had.
+pub(crate) fn push_put(batch: &mut Batch, message: MessageRef, t: &SearchText, replace: bool) {
     let fields = [&t.subject, &t.from, &t.to, &t.cc, &t.bcc, &t.headers, &t.body];
-    let mut sql = Sql::new(backend);
-    if backend == DatabaseBackend::Sqlite {
+    if batch.backend() == DatabaseBackend::Sqlite {
         if replace {
-            let del = Statement::from_sql_and_values(
-                backend,
-                "DELETE FROM message_text WHERE rowid = ?",
-                [Value::from(message)],
-            );
-            c.execute_raw(del).await.map_err(db_err)?;
+            batch.add(|sql| {
+                let id = message.sql(sql);
+                sql.push(&format!("DELETE FROM message_text WHERE rowid = {id}"));
+            });
         }
         // Waits for the indexer (see the module).
-        sql.push(
-            "INSERT OR REPLACE INTO message_text_pending \
-             (message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body) VALUES (",
-        );
-        let mut ps = vec![sql.bind(message)];
-        ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
-        sql.push(&ps.join(", "));
-        sql.push(")");
-    } else {
-        sql.push("INSERT INTO message_text (message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body, words) VALUES (");
-        let mut ps = vec![sql.bind(message)];
-        ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
-        let w = sql.bind(word_list(t));
-        sql.push(&ps.join(", "));
-        sql.push(&format!(", array_to_tsvector(string_to_array({w}, ' ')))"));
-        if replace {
+        batch.add(|sql| {
             sql.push(
-                " ON CONFLICT (message_id) DO UPDATE SET subject = excluded.subject, from_addr = excluded.from_addr, \
-                 to_addr = excluded.to_addr, cc_addr = excluded.cc_addr, bcc_addr = excluded.bcc_addr, \
-                 headers = excluded.headers, body = excluded.body, words = excluded.words",
+                "INSERT OR REPLACE INTO message_text_pending \
+                 (message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body) VALUES (",
             );
-        }
+            let mut ps = vec![message.sql(sql)];
+            ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
+            sql.push(&ps.join(", "));
+            sql.push(")");
+        });
+    } else {
+        batch.add(|sql| {
+            sql.push("INSERT INTO message_text (message_id, subject, from_addr, to_addr, cc_addr, bcc_addr, headers, body, words) VALUES (");
+            let mut ps = vec![message.sql(sql)];
+            ps.extend(fields.iter().map(|f| sql.bind(f.as_str())));
+            let w = sql.bind(word_list(t));
+            sql.push(&ps.join(", "));
+            sql.push(&format!(", array_to_tsvector(string_to_array({w}, ' ')))"));
+            if replace {
+                sql.push(
+                    " ON CONFLICT (message_id) DO UPDATE SET subject = excluded.subject, from_addr = excluded.from_addr, \
+                     to_addr = excluded.to_addr, cc_addr = excluded.cc_addr, bcc_addr = excluded.bcc_addr, \
+                     headers = excluded.headers, body = excluded.body, words = excluded.words",
+                );
+            }
+        });
     }
-    c.execute_raw(sql.statement()).await.map_err(db_err)?;
-    Ok(())
 }
 
 impl SqlStore {
@@ -357,7 +329,9 @@ impl SqlStore {
         let lock = if backend == DatabaseBackend::Sqlite { "" } else { " FOR SHARE" };
         sql.push(&format!("SELECT id FROM messages WHERE id = {p}{lock}"));
         if txn.query_one_raw(sql.statement()).await.map_err(db_err)?.is_some() {
-            put(&txn, message, text, true).await?;
+            let mut batch = Batch::new(backend);
+            push_put(&mut batch, MessageRef::Id(message), text, true);
+            batch.execute(&txn).await?;
         }
         let mut sql = Sql::new(backend);
         let p = sql.bind(message);

@@ -17,9 +17,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
-use super::collections::{insert_collection, ref_blob, release, to_collection};
+use super::collections::{insert_collection, release, to_collection};
 use super::log::{AccountTx, Logged};
-use super::{SqlStore, db_err, i, u, unique};
+use super::{SqlStore, db_err, u, unique};
 use crate::entities::{collection, mail_settings, mailbox, mailbox_message, message};
 
 /// Gives a new mail-folder collection its mailbox state. UIDVALIDITY is the collection's id:
@@ -135,7 +135,7 @@ fn to_mailbox(b: mailbox::Model, c: collection::Model) -> Result<Mailbox> {
     })
 }
 
-fn list(v: &[String]) -> Option<String> {
+pub(super) fn list(v: &[String]) -> Option<String> {
     (!v.is_empty()).then(|| v.join(" "))
 }
 
@@ -248,121 +248,12 @@ impl MailStore for SqlStore {
             .collect()
     }
 
-    async fn find_thread(&self, account: AccountId, ids: &[String], base_subject: Option<&str>) -> Result<Option<i64>> {
-        if !ids.is_empty() {
-            let hit = message::Entity::find()
-                .select_only()
-                .column(message::Column::ThreadId)
-                .filter(message::Column::AccountId.eq(account.0))
-                .filter(message::Column::MessageId.is_in(ids.iter().map(String::as_str)))
-                .order_by_asc(message::Column::Id)
-                .limit(1)
-                .into_tuple::<i64>()
-                .one(&self.db)
-                .await
-                .map_err(db_err)?;
-            if hit.is_some() {
-                return Ok(hit);
-            }
-        }
-        let Some(subject) = base_subject.filter(|s| !s.is_empty()) else { return Ok(None) };
-        message::Entity::find()
-            .select_only()
-            .column(message::Column::ThreadId)
-            .filter(message::Column::AccountId.eq(account.0))
-            .filter(message::Column::BaseSubject.eq(subject))
-            .order_by_desc(message::Column::Id)
-            .limit(1)
-            .into_tuple::<i64>()
-            .one(&self.db)
-            .await
-            .map_err(db_err)
+    async fn append_message(&self, new: NewMessage) -> Result<Committed<Stored>> {
+        self.append_message_after(new, Box::pin(async { Ok(()) })).await
     }
 
-    async fn append_message(&self, new: NewMessage, thread: Option<i64>) -> Result<Committed<Stored>> {
-        self.append_message_after(new, thread, Box::pin(async { Ok(()) })).await
-    }
-
-    async fn append_message_after(
-        &self,
-        new: NewMessage,
-        thread: Option<i64>,
-        durable: Durable<'_>,
-    ) -> Result<Committed<Stored>> {
-        if new.mailboxes.is_empty() {
-            return Err(Error::invalid("a message must be in at least one mailbox"));
-        }
-        let mut tx = AccountTx::begin_growing(self, new.account, new.size).await?;
-        ref_blob(&tx.txn, &new.blob, new.size).await?;
-        let p = &new.parsed;
-        let structure = serde_json::to_string(&p.structure).map_err(Error::internal)?;
-        let m = message::ActiveModel {
-            account_id: Set(new.account.0),
-            blob_id: Set(new.blob.to_string()),
-            size: Set(i(new.size)),
-            received_at: Set(new.received_at.0),
-            sent_at: Set(p.sent_at.map(|t| t.0)),
-            message_id: Set(p.envelope.message_id.clone()),
-            in_reply_to: Set(list(&p.envelope.in_reply_to)),
-            refs: Set(list(&p.envelope.references)),
-            subject: Set(p.envelope.subject.clone()),
-            base_subject: Set(p.base_subject.clone()),
-            from_addr: Set(p.envelope.from.clone()),
-            to_addr: Set(p.envelope.to.clone()),
-            cc_addr: Set(p.envelope.cc.clone()),
-            preview: Set(p.preview.clone()),
-            structure: Set(structure),
-            has_attachment: Set(p.has_attachment),
-            keywords: Set(new.keywords.to_stored()),
-            thread_id: Set(thread.unwrap_or(0)),
-            modseq: Set(tx.modseq),
-            created_modseq: Set(tx.modseq),
-            pop3_retrieved_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
-        .await
-        .map_err(db_err)?;
-        super::fulltext::put(&tx.txn, m.id, &p.text, false).await?;
-        let m = if thread.is_none() {
-            // A new thread is named after its first message.
-            message::Entity::update_many()
-                .col_expr(message::Column::ThreadId, Expr::value(m.id))
-                .filter(message::Column::Id.eq(m.id))
-                .exec(&tx.txn)
-                .await
-                .map_err(db_err)?;
-            message::Model { thread_id: m.id, ..m }
-        } else {
-            m
-        };
-        let mut memberships = Vec::with_capacity(new.mailboxes.len());
-        for mb in &new.mailboxes {
-            // Take the mailbox's next UID (and count the message in); the row lock
-            // (PostgreSQL) or the write lock (SQLite) keeps two deliveries from taking the
-            // same one.
-            let uid = super::counts::message_in(&tx.txn, new.account.0, mb.0, m.thread_id, new.keywords.is_unread())
-                .await?
-                .ok_or_else(|| Error::not_found(format!("mailbox {mb}")))?;
-            let row = mailbox_message::Model {
-                mailbox_id: mb.0,
-                uid,
-                message_id: m.id,
-                modseq: tx.modseq,
-                received_at: m.received_at,
-            };
-            mailbox_message::Entity::insert(mailbox_message::ActiveModel::from(row.clone()))
-                .exec_without_returning(&tx.txn)
-                .await
-                .map_err(unique(format!("message {} in mailbox {mb}", m.id)))?;
-            tx.log(ChangeOp::Created, &Logged::message(m.id, mb.0, &uid.to_string(), m.thread_id));
-            memberships.push(to_membership(&row)?);
-        }
-        // The row names the blob: it commits only once the bytes are on the disk.
-        durable.await?;
-        let events = tx.commit().await?;
-        self.text_put();
-        Ok(Committed { value: Stored { message: to_message(m)?, memberships }, events })
+    async fn append_message_after(&self, new: NewMessage, durable: Durable<'_>) -> Result<Committed<Stored>> {
+        self.file_message(new, durable).await
     }
 
     async fn search_text(

@@ -8,11 +8,13 @@ mod fulltext;
 mod grants;
 mod log;
 mod mail;
+mod mail_append;
 mod mail_list;
 mod mail_query;
 mod properties;
 mod queue;
 mod seen;
+mod statements;
 mod uploads;
 
 use std::sync::Arc;
