@@ -38,12 +38,11 @@ impl App {
             (0, Backend::Postgres) => 16,
             (n, _) => n,
         };
-        let db = kontor_storage::connect(&url, pool).await?;
-        let ran = kontor_storage::migrate(&db).await?;
+        let store = SqlStore::open(&url, pool).await?;
+        let ran = kontor_storage::migrate(store.connection()).await?;
         if ran > 0 {
             tracing::info!(migrations = ran, "database migrated");
         }
-        let store = SqlStore::new(db);
         let blobs = FsBlobStore::open(cfg.blob_dir())?.with_cache(cfg.blob_cache());
         let bus: Arc<dyn EventBus> = match (backend, bus) {
             (Backend::Postgres, BusMode::Cluster) => {

@@ -7,8 +7,8 @@ use kontor_domain::ids::{AccountId, BlobId, CollectionId, Modseq, Timestamp};
 use kontor_domain::mail::{Keywords, Message, MimePart, Summary};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder};
 
-use super::statements::Sql;
 use super::mail::to_message;
+use super::statements::Sql;
 use super::{SqlStore, db_err, u};
 use crate::entities::message;
 

@@ -17,8 +17,8 @@ use kontor_domain::mail::{Membership, Message};
 use kontor_domain::model::CollectionKind;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::statements::Sql;
 use super::mail::{to_membership, to_message};
+use super::statements::Sql;
 use super::{SqlStore, db_err};
 use crate::entities::{mailbox, mailbox_message, message};
 

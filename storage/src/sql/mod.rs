@@ -152,6 +152,8 @@ pub struct SqlStore {
     /// here instead and go on the moment the one before commits. (Other processes, such as
     /// the CLI, still meet SQLite's own wait.)
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: the connection every write transaction runs on ([`SqlStore::with_writer`]).
+    writer: Option<DatabaseConnection>,
 }
 
 /// A turn to write ([`SqlStore::write`]): held until the transaction is over.
@@ -164,7 +166,29 @@ impl SqlStore {
         let collections = Arc::new(ByModseq(quick_cache::sync::Cache::new(ACCOUNT_CACHE_ENTRIES)));
         let write_turn = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Self { db, listings, collections, text_waiting: Arc::new(tokio::sync::Notify::new()), write_turn }
+        Self { db, listings, collections, text_waiting: Arc::new(tokio::sync::Notify::new()), write_turn, writer: None }
+    }
+
+    /// Opens the store: on SQLite, `max_connections - 1` connections for reads (at least one)
+    /// and one that runs every write transaction. SQLite in WAL mode empties a connection's
+    /// page cache whenever another connection has written since it last read; with writes
+    /// spread over the pool, each write began with a cold cache and read its B-tree pages
+    /// again (about 45 reads per delivery). The one writer keeps its pages between writes.
+    /// PostgreSQL: one pool of `max_connections`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self> {
+        if Backend::of_url(url) != Some(Backend::Sqlite) {
+            return Ok(Self::new(connect(url, max_connections).await?));
+        }
+        let reads = connect(url, max_connections.saturating_sub(1).max(1)).await?;
+        let writer = connect(url, 1).await?;
+        Ok(Self::new(reads).with_writer(writer))
+    }
+
+    /// Runs write transactions on `writer` (SQLite: a pool of one connection to the same file).
+    #[must_use]
+    pub fn with_writer(mut self, writer: DatabaseConnection) -> Self {
+        self.writer = Some(writer);
+        self
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -180,6 +204,9 @@ impl SqlStore {
 
     /// Closes the pool (after in-flight work is done).
     pub async fn close(self) -> Result<()> {
+        if let Some(w) = self.writer {
+            w.close().await.map_err(db_err)?;
+        }
         self.db.close().await.map_err(db_err)
     }
 
@@ -193,7 +220,9 @@ impl SqlStore {
             None => None,
         };
         let txn = self
-            .db
+            .writer
+            .as_ref()
+            .unwrap_or(&self.db)
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..TransactionOptions::default()

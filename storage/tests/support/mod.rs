@@ -59,9 +59,8 @@ impl Env {
                 (with_db(&base, &name), Some((base, name)))
             }
         };
-        let conn = kontor_storage::connect(&url, 8).await.unwrap();
-        kontor_storage::migrate(&conn).await.unwrap();
-        let store = SqlStore::new(conn);
+        let store = SqlStore::open(&url, 8).await.unwrap();
+        kontor_storage::migrate(store.connection()).await.unwrap();
         let blobs = FsBlobStore::open(dir.path().join("blobs")).unwrap();
         let bus = Arc::new(LocalBus::new());
         let events = kontor_domain::events::EventBus::subscribe(bus.as_ref());
@@ -71,7 +70,7 @@ impl Env {
 
     /// Another node: a core with its own pool (and caches) on the same database and blobs.
     pub async fn second_core(&self) -> Arc<Core> {
-        let store = SqlStore::new(kontor_storage::connect(&self.url, 4).await.unwrap());
+        let store = SqlStore::open(&self.url, 4).await.unwrap();
         let blobs = FsBlobStore::open(self.dir.path().join("blobs")).unwrap();
         Arc::new(
             Core::new(Arc::new(store), Arc::new(blobs), Arc::new(LocalBus::new()), Settings::default()).await.unwrap(),
