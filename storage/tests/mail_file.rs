@@ -16,7 +16,8 @@ use support::Env;
 both_stores!(
     threads_are_found_by_references_then_marked_subject,
     one_message_in_several_mailboxes,
-    a_refused_filing_writes_nothing
+    a_refused_filing_writes_nothing,
+    an_expunge_of_thousands_is_logged
 );
 
 fn message(id: &str, subject: &str, refs: &str) -> String {
@@ -156,5 +157,28 @@ async fn a_refused_filing_writes_nothing(env: Env) {
     // And the next message takes the next UID.
     let ok = env.core.store.append_message(new_message(&a, &raw, vec![inbox.id()], &[])).await.unwrap();
     assert_eq!(ok.value.memberships[0].uid, inbox.uidnext);
+    env.finish().await;
+}
+
+/// More messages than one statement may have parameters for on PostgreSQL (65,535: 7,282 log
+/// rows of nine) go in one expunge; the log gets a row for each.
+async fn an_expunge_of_thousands_is_logged(env: Env) {
+    const N: u32 = 7_400;
+    let a = env.user("a@example.com").await;
+    let inbox = env.core.mailbox_with_role(a.id, MailboxRole::Inbox).await.unwrap();
+    for n in 0..N {
+        let raw = format!("From: x@elsewhere.org\r\nSubject: {n}\r\n\r\n{n}\r\n");
+        env.core.store.append_message(new_message(&a, &raw, vec![inbox.id()], &[])).await.unwrap();
+    }
+    let uids: Vec<u32> = (inbox.uidnext..inbox.uidnext + N).collect();
+    let removed = env.core.store.remove_from_mailbox(inbox.id(), &uids).await.unwrap();
+    assert_eq!(removed.value, uids);
+    let at = env.core.store.log_position(a.id).await.unwrap().current;
+    let log = env.core.store.change_rows_at(a.id, at, Some(inbox.id())).await.unwrap();
+    assert_eq!(log.len(), N as usize, "one row per message");
+    let mut names: Vec<u32> = log.iter().map(|r| r.name.parse().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, uids);
+    assert_eq!(counts(&env, &a, inbox.id()).await, MailboxCounts::default());
     env.finish().await;
 }

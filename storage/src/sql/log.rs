@@ -21,6 +21,9 @@ use super::statements::Batch;
 use super::{SqlStore, commit, db_err, i, u};
 use crate::entities::{change, collection, principal};
 
+/// Change-log rows written per INSERT statement (nine parameters each).
+const LOG_ROWS_PER_INSERT: usize = 1000;
+
 /// What a change-log row names.
 pub(crate) struct Logged<'a> {
     pub object: ObjectType,
@@ -170,9 +173,14 @@ impl AccountTx {
         // The log rows, the collections' modseqs and the quota: one trip on SQLite.
         let backend = self.txn.get_database_backend();
         let mut batch = Batch::new(backend);
-        let rows = std::mem::take(&mut self.rows);
-        if !rows.is_empty() {
+        // In statements of at most LOG_ROWS_PER_INSERT rows: an expunge of 10,000 messages
+        // logs 10,000 rows, and one INSERT of them all would pass PostgreSQL's limit of 65,535
+        // parameters per statement.
+        let mut rows = std::mem::take(&mut self.rows);
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(LOG_ROWS_PER_INSERT));
             batch.add_statement(change::Entity::insert_many(rows).build(backend));
+            rows = rest;
         }
         if !self.touched.is_empty() {
             batch.add_statement(

@@ -130,12 +130,14 @@ pub(super) enum MessageRef {
 impl MessageRef {
     /// The message's id in SQL: a placeholder, or the new row's id. SQLite: the highest id (the
     /// table's ids only grow, and the transaction holds the write lock, so that is the row
-    /// just inserted); PostgreSQL: the id sequence's value in this session.
+    /// just inserted); PostgreSQL: the id sequence's value in this session, in a subquery of
+    /// its own: `currval` is volatile, and compared to a column as it is, it is evaluated for
+    /// every row and keeps the planner from the index (each filing scanned the tables).
     pub(super) fn sql(self, sql: &mut Sql) -> String {
         match self {
             Self::Id(id) => sql.bind(id),
             Self::New if sql.backend == DatabaseBackend::Sqlite => "(SELECT max(id) FROM messages)".to_owned(),
-            Self::New => "currval(pg_get_serial_sequence('messages', 'id'))".to_owned(),
+            Self::New => "(SELECT currval(pg_get_serial_sequence('messages', 'id')))".to_owned(),
         }
     }
 }
