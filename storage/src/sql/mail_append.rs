@@ -1,8 +1,8 @@
 //! Filing a new message (delivery, APPEND, a copy to Sent): the message row in its thread, its
 //! text for the index, the blob reference, and per mailbox the next UID, the counts and the
-//! membership, as one [`Batch`] in the account's write transaction. On SQLite that is four trips
-//! to the connection's thread (BEGIN, the modseq and quota, the batch, the log and COMMIT)
-//! instead of one per statement.
+//! membership, as one [`Batch`] in the account's write transaction. On SQLite that is five
+//! commands to the connection's thread (BEGIN, the modseq and quota, this batch, the log batch,
+//! COMMIT) where there were about twelve, one per statement.
 //!
 //! The thread is found inside the same transaction, by the message's [`ThreadKeys`]: the
 //! thread of the account's first message whose Message-ID is one of the keys' ids, else of the

@@ -4,9 +4,9 @@
 //! result back to the task: a write of ten statements is ten trips between threads, each a
 //! wake-up and a context switch, and on a busy core they cost more than the statements. A
 //! [`Batch`] on SQLite is sent as one text of `;`-separated statements with positional
-//! placeholders (sqlx binds them in order across the statements): one trip. PostgreSQL runs
-//! prepared statements one at a time, so there the batch is run statement by statement, as
-//! before.
+//! placeholders (sqlx binds them in order across the statements): one command to the thread,
+//! whose results come back together. PostgreSQL runs prepared statements one at a time, so
+//! there the batch is run statement by statement, as before.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, QueryResult, Statement, Value};
 
@@ -62,12 +62,7 @@ impl Batch {
     /// wants them: SQLite's positional ones follow those of the statements before).
     pub(super) fn add(&mut self, f: impl FnOnce(&mut Sql)) {
         match &mut self.joined {
-            Some(all) => {
-                if !all.text.is_empty() {
-                    all.text.push_str(";\n");
-                }
-                f(all);
-            }
+            Some(all) => f(next(all)),
             None => {
                 let mut one = Sql::new(self.backend);
                 f(&mut one);
@@ -80,9 +75,7 @@ impl Batch {
     pub(super) fn add_statement(&mut self, st: Statement) {
         match &mut self.joined {
             Some(all) => {
-                if !all.text.is_empty() {
-                    all.text.push_str(";\n");
-                }
+                let all = next(all);
                 all.text.push_str(&st.sql);
                 if let Some(v) = st.values {
                     all.values.extend(v.0);
@@ -117,6 +110,14 @@ impl Batch {
         self.run(txn).await.map_err(db_err)?;
         Ok(())
     }
+}
+
+/// The joined text, ready for one more statement.
+fn next(all: &mut Sql) -> &mut Sql {
+    if !all.text.is_empty() {
+        all.text.push_str(";\n");
+    }
+    all
 }
 
 /// The message a statement names: one by its id, or the one an earlier statement of the same
