@@ -5,12 +5,10 @@
 /// of mail bodies used; the mail benchmark's server grew to 190 MB PSS (106 MB with one arena).
 /// It is also the C code's malloc (the crate's unprefixed symbols): SQLite's page caches and
 /// statements otherwise sat in glibc arenas of their own (12 MB in three for three connections
-/// after an IMAP benchmark round). Its other defaults stay: with `background_thread:true` bursts
+/// after an IMAP benchmark round). Its defaults stay: with `background_thread:true` bursts
 /// peaked 20 MB higher (purging waits for the thread), and `dirty_decay_ms:0` saved about 8 MB
 /// after a burst but made a FETCH of 1,000 bodies up to twice as slow (freed buffers go back to
-/// the kernel at once and are faulted in again). Thread caches are off (`tcache:false`,
-/// compiled in through `.cargo/config.toml`): each thread's cache of freed blocks cost 5 MB of
-/// peak RSS in the benchmark's POP3 step, and no measurable speed.
+/// the kernel at once and are faulted in again).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
