@@ -145,6 +145,12 @@ fn unlist(v: Option<&str>) -> Vec<String> {
 
 pub(super) fn to_message(m: message::Model) -> Result<Message> {
     let structure: MimePart = serde_json::from_str(&m.structure).map_err(Error::internal)?;
+    with_structure(m, structure)
+}
+
+/// [`to_message`] with the structure at hand (a message just filed: no need to read back the
+/// JSON just written).
+pub(super) fn with_structure(m: message::Model, structure: MimePart) -> Result<Message> {
     Ok(Message {
         id: m.id,
         account: PrincipalId(m.account_id),

@@ -18,7 +18,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend};
 
 use super::collections::ref_blob_statement;
 use super::log::{AccountTx, Logged};
-use super::mail::to_message;
+use super::mail::with_structure;
 use super::statements::{Batch, MessageRef, Sql};
 use super::{SqlStore, db_err, i};
 use crate::entities::message;
@@ -123,7 +123,7 @@ impl SqlStore {
         if backend == DatabaseBackend::Sqlite {
             self.text_put();
         }
-        Ok(Committed { value: Stored { message: to_message(row)?, memberships }, events })
+        Ok(Committed { value: Stored { message: with_structure(row, p.structure.clone())?, memberships }, events })
     }
 }
 

@@ -152,7 +152,7 @@ pub struct SqlStore {
     /// here instead and go on the moment the one before commits. (Other processes, such as
     /// the CLI, still meet SQLite's own wait.)
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// SQLite: the connection every write transaction runs on ([`SqlStore::with_writer`]).
+    /// SQLite: the connection every write transaction runs on ([`SqlStore::open`]).
     writer: Option<DatabaseConnection>,
 }
 
@@ -181,14 +181,7 @@ impl SqlStore {
         }
         let reads = connect(url, max_connections.saturating_sub(1).max(1)).await?;
         let writer = connect(url, 1).await?;
-        Ok(Self::new(reads).with_writer(writer))
-    }
-
-    /// Runs write transactions on `writer` (SQLite: a pool of one connection to the same file).
-    #[must_use]
-    pub fn with_writer(mut self, writer: DatabaseConnection) -> Self {
-        self.writer = Some(writer);
-        self
+        Ok(Self { writer: Some(writer), ..Self::new(reads) })
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
