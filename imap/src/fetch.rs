@@ -22,7 +22,14 @@ const READ_AHEAD_BYTES: u64 = 2 << 20;
 /// How many messages' rows a FETCH of envelopes or structures reads at a time.
 const ROWS_AHEAD: usize = 250;
 /// A FETCH answer is handed to the connection in pieces of about this size.
-const STREAM_CHUNK: usize = 256 << 10;
+const STREAM_CHUNK: usize = 128 << 10;
+/// The buffer a piece is written into: room for a piece and the line that ends it, so that it
+/// never grows (a buffer doubled past the allocator's threshold for large blocks would be
+/// mapped and unmapped again for every piece).
+const PIECE_BUFFER: usize = STREAM_CHUNK + STREAM_CHUNK / 2;
+/// Body data of this size or more goes to the connection as the bytes read, not copied into
+/// the answer (when the answer is streamed): no buffer grows to hold large messages again.
+const UNCOPIED: usize = 16 << 10;
 
 /// IMAP flags of a message's keywords.
 pub fn flags(k: &Keywords) -> String {
@@ -266,7 +273,7 @@ pub(crate) async fn fetch(
     by_uid: bool,
     args: &[Token],
     out: &mut Vec<u8>,
-    stream: Option<&tokio::sync::mpsc::Sender<Vec<u8>>>,
+    stream: Option<&tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>>,
 ) -> Result<(), Fail> {
     let [set, what, modifiers @ ..] = args else { return Err(Fail::Bad("FETCH needs a set and items")) };
     let set = set.atom().ok_or(Fail::Bad("Bad sequence set"))?;
@@ -332,11 +339,12 @@ pub(crate) async fn fetch(
             }
         }
     }
-    let chosen: Vec<(usize, &Summary)> = sel
-        .messages
+    // The messages asked for, found by UID (both lists are in UID order).
+    let chosen: Vec<(usize, &Summary)> = wanted
         .iter()
-        .enumerate()
-        .filter(|(_, m)| asked(m.uid) && changed_since.is_none_or(|c| m.modseq.0 > c))
+        .filter_map(|uid| sel.messages.binary_search_by_key(uid, |m| m.uid).ok())
+        .map(|i| (i, &sel.messages[i]))
+        .filter(|(_, m)| changed_since.is_none_or(|c| m.modseq.0 > c))
         .collect();
     let plan = Plan::of(&items);
     // The read right is checked once; rows (or the blobs of whole bodies) are read for up to
@@ -347,48 +355,84 @@ pub(crate) async fn fetch(
         None
     };
     let unreadable = |_| Fail::No("[UNAVAILABLE] Cannot read the message");
-    for part in chosen.chunks(ROWS_AHEAD) {
-        let mut ids: Vec<i64> = part.iter().map(|(_, m)| m.message).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let (rows, blobs) = match &reader {
-            Some(r) if plan.rows => (core.message_structures(r, &ids).await.map_err(unreadable)?, Vec::new()),
-            Some(r) => (Vec::new(), core.message_blobs(r, &ids).await.map_err(unreadable)?),
-            None => (Vec::new(), Vec::new()),
-        };
-        let row = |id: i64| rows.binary_search_by_key(&id, Structured::message).ok().map(|at| &rows[at]);
-        let blob = |id: i64| blobs.binary_search_by_key(&id, |b| b.message).ok().map(|at| &blobs[at]);
-        for batch in batches(part, plan.bodies) {
-            let bytes = match &reader {
-                Some(r) => read_batch(core, r, batch, &plan, &row, &blob).await?,
-                None => Vec::new(),
+    let empty = bytes::Bytes::new();
+    if stream.is_some() && (plan.rows || plan.bodies) && chosen.len() > 1 {
+        out.reserve(PIECE_BUFFER.saturating_sub(out.len()));
+    }
+    // Pieces of the answer made but not handed over yet, sent together (one vectored write).
+    let mut pending = Pending::default();
+    let done: Result<(), Fail> = async {
+        for part in chosen.chunks(ROWS_AHEAD) {
+            let mut ids: Vec<i64> = part.iter().map(|(_, m)| m.message).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let (rows, blobs) = match &reader {
+                Some(r) if plan.rows => (core.message_structures(r, &ids).await.map_err(unreadable)?, Vec::new()),
+                Some(r) => (Vec::new(), core.message_blobs(r, &ids).await.map_err(unreadable)?),
+                None => (Vec::new(), Vec::new()),
             };
-            for (n, &(i, m)) in batch.iter().enumerate() {
-                let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                let msg = row(m.message);
-                if (plan.rows && msg.is_none()) || (plan.bodies && !plan.rows && blob(m.message).is_none()) {
-                    // Expunged and gone from the store since this session looked: nothing to
-                    // show (RFC 2180 §4.1.3).
-                    continue;
-                }
-                let raw = bytes.get(n).and_then(Option::as_deref).unwrap_or_default();
-                // A part that cannot be answered takes back what was written of its line.
-                let start = out.len();
-                if let Err(e) = answer(out, seq, &items, m, msg, raw) {
-                    out.truncate(start);
-                    return Err(e);
-                }
-                // Large answers go out as they are made, not built whole first.
-                if let Some(tx) = stream
-                    && out.len() >= STREAM_CHUNK
-                    && tx.send(std::mem::take(out)).await.is_err()
-                {
-                    return Err(Fail::No("[UNAVAILABLE] The connection went away"));
+            let row = |id: i64| rows.binary_search_by_key(&id, Structured::message).ok().map(|at| &rows[at]);
+            let blob = |id: i64| blobs.binary_search_by_key(&id, |b| b.message).ok().map(|at| &blobs[at]);
+            for batch in batches(part, plan.bodies) {
+                let bytes = match &reader {
+                    Some(r) => read_batch(core, r, batch, &plan, &row, &blob).await?,
+                    None => Vec::new(),
+                };
+                for (n, &(i, m)) in batch.iter().enumerate() {
+                    let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                    let msg = row(m.message);
+                    if (plan.rows && msg.is_none()) || (plan.bodies && !plan.rows && blob(m.message).is_none()) {
+                        // Expunged and gone from the store since this session looked: nothing to
+                        // show (RFC 2180 §4.1.3).
+                        continue;
+                    }
+                    let raw = bytes.get(n).and_then(Option::as_ref).unwrap_or(&empty);
+                    // A part that cannot be answered takes back what was written of its line.
+                    let mut to = Out::new(out, stream.is_some().then_some(&mut pending));
+                    if let Err(e) = answer(&mut to, seq, &items, m, msg, raw) {
+                        to.take_back();
+                        return Err(e);
+                    }
+                    // Large answers go out as they are made, not built whole first.
+                    if let Some(tx) = stream
+                        && pending.len + out.len() >= STREAM_CHUNK
+                    {
+                        pending.parts.push(std::mem::replace(out, Vec::with_capacity(PIECE_BUFFER)).into());
+                        pending.send(tx).await?;
+                    }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+    .await;
+    // What was made goes out before the rest of the answer (and a NO), whatever the outcome.
+    if let Some(tx) = stream {
+        pending.send(tx).await?;
+    }
+    done
+}
+
+/// Pieces of a FETCH answer not handed to the connection yet, and their size.
+#[derive(Default)]
+struct Pending {
+    parts: Vec<bytes::Bytes>,
+    len: usize,
+}
+
+impl Pending {
+    fn push(&mut self, piece: bytes::Bytes) {
+        self.len += piece.len();
+        self.parts.push(piece);
+    }
+
+    async fn send(&mut self, tx: &tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>) -> Result<(), Fail> {
+        self.len = 0;
+        if self.parts.is_empty() {
+            return Ok(());
+        }
+        tx.send(std::mem::take(&mut self.parts)).await.map_err(|_| Fail::No("[UNAVAILABLE] The connection went away"))
+    }
 }
 
 /// A part of a FETCH in the batches it is read in: with bodies, up to [`READ_AHEAD`]
@@ -481,45 +525,92 @@ async fn read_batch<'r>(
     Ok(bytes)
 }
 
+/// Where one message's FETCH line is written: its text, and (when the answer is streamed)
+/// large data as pieces, which go out before what `text` holds at the end.
+struct Out<'a> {
+    text: &'a mut Vec<u8>,
+    pieces: Option<&'a mut Pending>,
+    /// Where the line began: in `text`, and in the pieces.
+    start: (usize, usize),
+}
+
+impl<'a> Out<'a> {
+    fn new(text: &'a mut Vec<u8>, pieces: Option<&'a mut Pending>) -> Self {
+        let start = (text.len(), pieces.as_ref().map_or(0, |p| p.parts.len()));
+        Self { text, pieces, start }
+    }
+
+    /// Writes `data` (a part of `raw`) after the text: as a slice of `raw` where it is large
+    /// and the answer streamed, else copied.
+    fn data(&mut self, raw: &bytes::Bytes, data: &[u8]) {
+        let at = (data.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
+        match &mut self.pieces {
+            Some(pieces) if data.len() >= UNCOPIED && at <= raw.len() && data.len() <= raw.len() - at => {
+                // The text so far is copied out: the buffer stays, with its room.
+                pieces.push(bytes::Bytes::copy_from_slice(self.text));
+                self.text.clear();
+                pieces.push(raw.slice(at..at + data.len()));
+            }
+            _ => self.text.extend_from_slice(data),
+        }
+    }
+
+    /// Takes back what was written of the line.
+    fn take_back(&mut self) {
+        let (text, parts) = self.start;
+        if let Some(pieces) = self.pieces.as_mut().filter(|p| p.parts.len() > parts) {
+            let mut all = Vec::new();
+            for p in pieces.parts.drain(parts..) {
+                pieces.len -= p.len();
+                all.extend_from_slice(&p);
+            }
+            all.extend_from_slice(self.text);
+            *self.text = all;
+        }
+        self.text.truncate(text);
+    }
+}
+
 /// Writes one message's FETCH line: from its summary, and its row (`msg`) for what the
 /// summary does not hold.
 fn answer(
-    out: &mut Vec<u8>,
+    to: &mut Out<'_>,
     seq: u32,
     items: &[Item],
     m: &Summary,
     msg: Option<&Structured>,
-    raw: &[u8],
+    raw_bytes: &bytes::Bytes,
 ) -> Result<(), Fail> {
     use std::io::Write as _;
+    let raw: &[u8] = raw_bytes;
     let row = || msg.ok_or(Fail::No("[UNAVAILABLE] Cannot read the message"));
-    let _ = write!(out, "* {seq} FETCH (");
+    let _ = write!(to.text, "* {seq} FETCH (");
     for (n, item) in items.iter().enumerate() {
         if n > 0 {
-            out.push(b' ');
+            to.text.push(b' ');
         }
         match item {
             Item::Uid => {
-                let _ = write!(out, "UID {}", m.uid);
+                let _ = write!(to.text, "UID {}", m.uid);
             }
             Item::Flags => {
-                out.extend_from_slice(b"FLAGS ");
-                write_flags(out, &m.keywords);
+                to.text.extend_from_slice(b"FLAGS ");
+                write_flags(to.text, &m.keywords);
             }
             Item::Size => {
-                let _ = write!(out, "RFC822.SIZE {}", m.size);
+                let _ = write!(to.text, "RFC822.SIZE {}", m.size);
             }
             Item::Modseq => {
-                let _ = write!(out, "MODSEQ ({})", m.modseq.0);
+                let _ = write!(to.text, "MODSEQ ({})", m.modseq.0);
             }
-            Item::InternalDate => push(out, &format!("INTERNALDATE \"{}\"", internal_date(m.received_at))),
+            Item::InternalDate => push(to.text, &format!("INTERNALDATE \"{}\"", internal_date(m.received_at))),
             Item::Envelope => {
-                out.extend_from_slice(b"ENVELOPE ");
-                crate::structure::write_message_envelope(out, &row()?.structure, raw);
+                to.text.extend_from_slice(b"ENVELOPE ");
+                crate::structure::write_message_envelope(to.text, &row()?.structure, raw);
             }
             Item::Structure(extended) => {
-                out.extend_from_slice(if *extended { b"BODYSTRUCTURE " } else { b"BODY " });
-                crate::structure::write_body(out, &row()?.structure, raw, *extended);
+                to.text.extend_from_slice(if *extended { b"BODYSTRUCTURE " } else { b"BODY " });
+                crate::structure::write_body(to.text, &row()?.structure, raw, *extended);
             }
             Item::Section { name, section: s, partial, .. } => {
                 let bytes = if s.is_empty() { raw.into() } else { section(raw, &row()?.structure, s)? };
@@ -530,13 +621,13 @@ fn answer(
                     }
                     None => (name.clone(), &bytes[..]),
                 };
-                let _ = write!(out, "{label} {{{}}}\r\n", data.len());
-                out.extend_from_slice(data);
+                let _ = write!(to.text, "{label} {{{}}}\r\n", data.len());
+                to.data(raw_bytes, data);
             }
             Item::Binary { section: s, partial, size, .. } => {
                 let bytes = if s.is_empty() { raw.into() } else { binary(raw, &row()?.structure, s)? };
                 if *size {
-                    let _ = write!(out, "BINARY.SIZE[{s}] {}", bytes.len());
+                    let _ = write!(to.text, "BINARY.SIZE[{s}] {}", bytes.len());
                     continue;
                 }
                 let (label, data) = match partial {
@@ -548,12 +639,12 @@ fn answer(
                 };
                 // literal8 only where it is needed (NUL bytes), so rev1 clients still read it.
                 let tilde = if data.contains(&0) { "~" } else { "" };
-                let _ = write!(out, "{label} {tilde}{{{}}}\r\n", data.len());
-                out.extend_from_slice(data);
+                let _ = write!(to.text, "{label} {tilde}{{{}}}\r\n", data.len());
+                to.data(raw_bytes, data);
             }
         }
     }
-    out.extend_from_slice(b")\r\n");
+    to.text.extend_from_slice(b")\r\n");
     Ok(())
 }
 

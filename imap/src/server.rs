@@ -40,9 +40,28 @@ async fn handshake(tls: &Tls, io: Box<dyn Io>) -> std::io::Result<(Reader, Write
     Ok((BufReader::new(r), w))
 }
 
+/// What a connection's command and answer buffers keep between commands, at most.
+const KEEP: usize = 64 << 10;
+
 /// Writes a response and pushes it out (a compressed stream is flushed: RFC 4978 §4).
 async fn send(write: &mut Writer, bytes: &[u8]) -> std::io::Result<()> {
     write.write_all(bytes).await?;
+    write.flush().await
+}
+
+/// Writes pieces of a response in as few writes as the connection allows, and pushes them out.
+async fn send_pieces(write: &mut Writer, pieces: &[bytes::Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        pieces.iter().filter(|p| !p.is_empty()).map(|p| std::io::IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        // At most IOV_MAX (1024 on Linux) buffers in one call.
+        let n = write.write_vectored(&rest[..rest.len().min(512)]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut rest, n);
+    }
     write.flush().await
 }
 
@@ -116,7 +135,7 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
     session.offer_tls(tls.is_some());
     send(&mut write, session.hello().as_bytes()).await?;
     // Where long answers (FETCH) hand over finished pieces while their command runs.
-    let (pieces, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (pieces, mut rx) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(4);
     session.set_stream(Some(pieces));
     let mut command = Vec::new();
     let mut out = Vec::new();
@@ -167,16 +186,20 @@ pub async fn connection(socket: TcpStream, peer: SocketAddr, core: &Core, tls: O
                 tokio::select! {
                     biased;
                     o = &mut handled => break o,
-                    Some(piece) = rx.recv() => send(&mut write, &piece).await?,
+                    Some(pieces) = rx.recv() => send_pieces(&mut write, &pieces).await?,
                 }
             }
         };
-        while let Ok(piece) = rx.try_recv() {
-            send(&mut write, &piece).await?;
+        while let Ok(pieces) = rx.try_recv() {
+            send_pieces(&mut write, &pieces).await?;
         }
         send(&mut write, &out).await?;
         out.clear();
         command.clear();
+        // A connection keeps small buffers between commands: an APPEND of a large message
+        // or a long answer would otherwise hold its size for as long as the client stays.
+        out.shrink_to(KEEP);
+        command.shrink_to(KEEP);
         match outcome {
             Outcome::Continue => {}
             Outcome::Close => return Ok(()),

@@ -77,7 +77,7 @@ pub struct Session {
     rev2: bool,
     transport: Transport,
     /// Where long answers (FETCH) send their finished pieces while the command runs.
-    stream: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    stream: Option<tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>>,
 }
 
 /// The connection's layers: TLS, and COMPRESS=DEFLATE once on.
@@ -106,7 +106,7 @@ impl Session {
     }
 
     /// Lets long answers go to `tx` in pieces while a command runs (`None`: all at the end).
-    pub fn set_stream(&mut self, tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>) {
+    pub fn set_stream(&mut self, tx: Option<tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>>) {
         self.stream = tx;
     }
 

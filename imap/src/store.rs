@@ -35,13 +35,34 @@ pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, 
     if !by_uid && ranges.iter().any(|(_, hi)| *hi > total) {
         return Err(Fail::Bad("No such message"));
     }
-    Ok(sel
-        .messages
-        .iter()
-        .enumerate()
-        .filter(|(i, m)| in_ranges(&ranges, if by_uid { m.uid } else { u32::try_from(i + 1).unwrap_or(u32::MAX) }))
-        .map(|(_, m)| m.uid)
-        .collect())
+    Ok(pick(&sel.messages, |m| m.uid, ranges, by_uid))
+}
+
+/// The UIDs of the `items` (in UID order) that `ranges` name: of UIDs, or (`by_uid` false)
+/// of positions from 1. The ranges are put in order and overlapping ones joined, so each item
+/// is found once, in order, by a binary search per range, not by a look at every item for
+/// every range.
+fn pick<T>(items: &[T], uid: impl Fn(&T) -> u32, mut ranges: Vec<(u32, u32)>, by_uid: bool) -> Vec<u32> {
+    ranges.sort_unstable();
+    let mut joined: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match joined.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => joined.push((lo, hi)),
+        }
+    }
+    let mut uids = Vec::new();
+    for (lo, hi) in joined {
+        if by_uid {
+            let from = items.partition_point(|m| uid(m) < lo);
+            uids.extend(items[from..].iter().map(&uid).take_while(|u| *u <= hi));
+        } else {
+            let to = (hi as usize).min(items.len());
+            let from = (lo as usize).saturating_sub(1).min(to);
+            uids.extend(items[from..to].iter().map(&uid));
+        }
+    }
+    uids
 }
 
 pub(crate) async fn store(
@@ -204,4 +225,44 @@ pub(crate) async fn copy(
         return Ok(String::new());
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick;
+    use crate::session::in_ranges;
+
+    /// Sets of every shape give what a look at every message for every range gives.
+    #[test]
+    fn sets_pick_what_a_full_scan_picks() {
+        let uids: Vec<u32> = (1..=300).filter(|u| u % 7 != 0 && u % 11 != 3).collect();
+        let max = *uids.last().unwrap_or(&0);
+        let sets = [
+            "1:*",
+            "*",
+            "5",
+            "300:1",
+            "2,4,6,4,2",
+            "10:20,15:30,31,33:32",
+            "1000:2000",
+            "3:3,3,1:2",
+            "*:250,7:8,9:10",
+            "299,1,150:160,155",
+            "1:1,0001",
+        ];
+        for set in sets {
+            for by_uid in [true, false] {
+                let largest = if by_uid { max } else { u32::try_from(uids.len()).unwrap() };
+                let ranges = crate::parse::sequence_set(set, largest).unwrap();
+                let scan: Vec<u32> = uids
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, u)| in_ranges(&ranges, if by_uid { **u } else { u32::try_from(i + 1).unwrap() }))
+                    .map(|(_, u)| *u)
+                    .collect();
+                assert_eq!(pick(&uids, |u| *u, ranges, by_uid), scan, "{set} by_uid={by_uid}");
+            }
+        }
+        assert!(pick(&[] as &[u32], |u| *u, vec![(1, 5)], false).is_empty());
+    }
 }

@@ -206,6 +206,9 @@ impl Session {
         self.dsn = DsnRequest::default();
         self.recipients.clear();
         self.data.clear();
+        // A session keeps a small buffer between messages: one large message would otherwise
+        // hold its size for as long as the client stays connected.
+        self.data.shrink_to(64 << 10);
         self.chunking = false;
         self.last_chunk = false;
     }
