@@ -597,7 +597,7 @@ async fn a_long_fetch_comes_in_pieces_whole_and_in_order(store: &Store) {
     setup(store);
     let server = Server::start(store, &[]);
     // Every third message is small; the others are 80 KB. The first has two parts.
-    let repeat = |i: usize| if i % 3 == 0 { 10 } else { 20_000 };
+    let repeat = |i: usize| if i.is_multiple_of(3) { 10 } else { 20_000 };
     let mut bodies: Vec<String> =
         (0..24).map(|i| format!("Subject: m{i}\r\n\r\n{}", format!("<{i:02}>").repeat(repeat(i)))).collect();
     bodies[0] = format!(
