@@ -315,15 +315,14 @@ pub(crate) async fn fetch(
     if by_uid && !items.iter().any(|i| matches!(i, Item::Uid)) {
         items.insert(0, Item::Uid);
     }
-    // The UIDs asked for (sorted, as the selected messages are).
-    let wanted = crate::store::uids(sel, by_uid, set)?;
-    let asked = |uid: u32| wanted.binary_search(&uid).is_ok();
+    // Where the messages asked for are among the selected ones (in order).
+    let wanted = crate::store::positions(sel, by_uid, set)?;
     // Reading a body sets \\Seen (RFC 3501 §6.4.5), and the answer then shows the flags.
     let reads =
         |i: &Item| matches!(i, Item::Section { peek: false, .. } | Item::Binary { peek: false, size: false, .. });
     if !sel.read_only && items.iter().any(reads) {
         let unseen: Vec<u32> =
-            sel.messages.iter().filter(|m| asked(m.uid) && !m.keywords.contains("$seen")).map(|m| m.uid).collect();
+            wanted.iter().map(|i| &sel.messages[*i]).filter(|m| !m.keywords.contains("$seen")).map(|m| m.uid).collect();
         if !unseen.is_empty() {
             let seen = Keywords::new(["$seen"]);
             if let Ok(changed) = core.change_keywords(who, sel.mailbox.id(), &unseen, KeywordOp::Add, &seen).await {
@@ -339,11 +338,9 @@ pub(crate) async fn fetch(
             }
         }
     }
-    // The messages asked for, found by UID (both lists are in UID order).
     let chosen: Vec<(usize, &Summary)> = wanted
         .iter()
-        .filter_map(|uid| sel.messages.binary_search_by_key(uid, |m| m.uid).ok())
-        .map(|i| (i, &sel.messages[i]))
+        .map(|i| (*i, &sel.messages[*i]))
         .filter(|(_, m)| changed_since.is_none_or(|c| m.modseq.0 > c))
         .collect();
     let plan = Plan::of(&items);

@@ -25,9 +25,16 @@ pub fn keyword(flag: &str) -> Option<String> {
 
 /// The UIDs a sequence or UID set names among the selected messages.
 pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, Fail> {
+    Ok(positions(sel, by_uid, set)?.into_iter().map(|i| sel.messages[i].uid).collect())
+}
+
+/// Where the messages a sequence or UID set names are among the selected ones (in order).
+pub(crate) fn positions(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<usize>, Fail> {
     // SEARCHRES (RFC 5182): `$` is what the last SEARCH … RETURN (SAVE) kept, still here.
     if set == "$" {
-        return Ok(sel.messages.iter().map(|m| m.uid).filter(|u| sel.saved.binary_search(u).is_ok()).collect());
+        return Ok((0..sel.messages.len())
+            .filter(|i| sel.saved.binary_search(&sel.messages[*i].uid).is_ok())
+            .collect());
     }
     let total = u32::try_from(sel.messages.len()).unwrap_or(u32::MAX);
     let max_uid = sel.messages.last().map_or(0, |m| m.uid);
@@ -38,11 +45,11 @@ pub(crate) fn uids(sel: &Selected, by_uid: bool, set: &str) -> Result<Vec<u32>, 
     Ok(pick(&sel.messages, |m| m.uid, ranges, by_uid))
 }
 
-/// The UIDs of the `items` (in UID order) that `ranges` name: of UIDs, or (`by_uid` false)
-/// of positions from 1. The ranges are put in order and overlapping ones joined, so each item
-/// is found once, in order, by a binary search per range, not by a look at every item for
-/// every range.
-fn pick<T>(items: &[T], uid: impl Fn(&T) -> u32, mut ranges: Vec<(u32, u32)>, by_uid: bool) -> Vec<u32> {
+/// The positions of the `items` (in UID order) that `ranges` name: of UIDs, or (`by_uid`
+/// false) of positions from 1. The ranges are put in order and overlapping ones joined, so
+/// each item is found once, in order, by a binary search per range, not by a look at every
+/// item for every range.
+fn pick<T>(items: &[T], uid: impl Fn(&T) -> u32, mut ranges: Vec<(u32, u32)>, by_uid: bool) -> Vec<usize> {
     ranges.sort_unstable();
     let mut joined: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
     for (lo, hi) in ranges {
@@ -51,18 +58,18 @@ fn pick<T>(items: &[T], uid: impl Fn(&T) -> u32, mut ranges: Vec<(u32, u32)>, by
             _ => joined.push((lo, hi)),
         }
     }
-    let mut uids = Vec::new();
+    let mut at = Vec::new();
     for (lo, hi) in joined {
-        if by_uid {
+        let (from, to) = if by_uid {
             let from = items.partition_point(|m| uid(m) < lo);
-            uids.extend(items[from..].iter().map(&uid).take_while(|u| *u <= hi));
+            (from, from + items[from..].iter().take_while(|m| uid(m) <= hi).count())
         } else {
             let to = (hi as usize).min(items.len());
-            let from = (lo as usize).saturating_sub(1).min(to);
-            uids.extend(items[from..to].iter().map(&uid));
-        }
+            ((lo as usize).saturating_sub(1).min(to), to)
+        };
+        at.extend(from..to);
     }
-    uids
+    at
 }
 
 pub(crate) async fn store(
@@ -260,7 +267,8 @@ mod tests {
                     .filter(|(i, u)| in_ranges(&ranges, if by_uid { **u } else { u32::try_from(i + 1).unwrap() }))
                     .map(|(_, u)| *u)
                     .collect();
-                assert_eq!(pick(&uids, |u| *u, ranges, by_uid), scan, "{set} by_uid={by_uid}");
+                let picked: Vec<u32> = pick(&uids, |u| *u, ranges, by_uid).into_iter().map(|i| uids[i]).collect();
+                assert_eq!(picked, scan, "{set} by_uid={by_uid}");
             }
         }
         assert!(pick(&[] as &[u32], |u| *u, vec![(1, 5)], false).is_empty());
