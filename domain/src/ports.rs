@@ -401,6 +401,9 @@ pub trait MailStore: Send + Sync + 'static {
     /// The messages of a mailbox as a listing keeps them (no envelope, structure or preview),
     /// by UID.
     async fn mailbox_summaries(&self, mailbox: CollectionId) -> Result<Vec<crate::mail::Summary>>;
+    /// The count, highest UID and highest membership MODSEQ of a mailbox (what
+    /// [`crate::mail::Tally::of`] makes of its summaries), read without listing it.
+    async fn mailbox_tally(&self, mailbox: CollectionId) -> Result<crate::mail::Tally>;
     /// Messages of the account by id, by id; unknown ids and other accounts' are left out.
     async fn messages(&self, account: AccountId, ids: &[i64]) -> Result<Vec<crate::mail::Message>>;
     /// The blobs and MIME structures of messages of the account by id, as (message, blob,

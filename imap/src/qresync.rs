@@ -115,15 +115,18 @@ pub(crate) async fn on_select(
 /// `* VANISHED` of their UIDs.
 pub(crate) fn report_removed(sel: &mut Selected, gone: impl Fn(u32) -> bool, out: &mut Vec<u8>) {
     let mut uids = Vec::new();
-    for i in (0..sel.messages.len()).rev() {
-        let uid = sel.messages[i].uid;
-        if gone(uid) {
-            sel.messages.remove(i);
-            uids.push(uid);
+    // Highest first: each EXPUNGE's number is then still the message's place before any of
+    // them (one pass, where removing one at a time moved the rest for each).
+    for (i, m) in sel.messages.iter().enumerate().rev() {
+        if gone(m.uid) {
+            uids.push(m.uid);
             if !sel.qresync {
                 push(out, &format!("* {} EXPUNGE\r\n", i + 1));
             }
         }
+    }
+    if !uids.is_empty() {
+        sel.messages.retain(|m| !gone(m.uid));
     }
     if sel.qresync && !uids.is_empty() {
         uids.reverse();

@@ -98,8 +98,15 @@ pub(crate) async fn select(
     push(out, &format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", named.mailbox.uidvalidity));
     push(out, &format!("* OK [UIDNEXT {}] Predicted next UID\r\n", named.mailbox.uidnext));
     push(out, &format!("* OK [HIGHESTMODSEQ {highest}] Highest\r\n"));
-    let sel =
-        Selected { mailbox: named.mailbox, read_only, condstore, qresync: modes.qresync, messages, saved: Vec::new() };
+    let sel = Selected {
+        listed: kontor_domain::mail::Tally::of(&messages),
+        mailbox: named.mailbox,
+        read_only,
+        condstore,
+        qresync: modes.qresync,
+        messages,
+        saved: Vec::new(),
+    };
     if let Some(p) = qresync {
         crate::qresync::on_select(core, who, &sel, &p, out).await?;
     }

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use kontor_domain::auth::Credentials;
-use kontor_domain::mail::{Mailbox, Summary};
+use kontor_domain::mail::{Mailbox, Summary, Tally};
 use kontor_domain::model::Principal;
 use kontor_domain::{Core, Error};
 
@@ -55,12 +55,15 @@ pub(crate) struct Selected {
     pub messages: Vec<Summary>,
     /// SEARCHRES (RFC 5182): the UIDs `$` stands for, sorted.
     pub saved: Vec<u32>,
+    /// The tally of the mailbox as last listed (SELECT, or a refresh that read it again): while
+    /// the store's tally is the same, nothing changed that a refresh would report.
+    pub listed: Tally,
 }
 
 enum State {
     NotAuthenticated,
     Authenticated(Principal),
-    Selected(Principal, Selected),
+    Selected(Principal, Box<Selected>),
 }
 
 pub struct Session {
@@ -329,7 +332,13 @@ impl Session {
     /// flags (FETCH).
     pub async fn refresh(&mut self, core: &Core, out: &mut Vec<u8>) {
         let State::Selected(who, sel) = &mut self.state else { return };
+        // A NOOP, and an IDLE woken by a change elsewhere in the account, mostly find nothing
+        // new here: three numbers tell, where a listing reads every message of the mailbox.
+        if core.mailbox_tally(who, sel.mailbox.id()).await.is_ok_and(|t| t == Some(sel.listed)) {
+            return;
+        }
         let Ok(now) = core.mailbox_summaries(who, sel.mailbox.id()).await else { return };
+        sel.listed = Tally::of(&now);
         let gone = |uid: u32| now.binary_search_by_key(&uid, |n| n.uid).is_err();
         crate::qresync::report_removed(sel, gone, out);
         for (i, m) in sel.messages.iter_mut().enumerate() {
@@ -405,7 +414,7 @@ impl Session {
                 self.condstore |= sel.condstore;
                 let mode = if sel.read_only { "READ-ONLY" } else { "READ-WRITE" };
                 push(out, &format!("{tag} OK [{mode}] {} completed\r\n", cmd.name));
-                self.state = State::Selected(who, sel);
+                self.state = State::Selected(who, Box::new(sel));
                 return Ok(Outcome::Continue);
             }
             "APPEND" => {

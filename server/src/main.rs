@@ -5,9 +5,9 @@
 /// of mail bodies used; the mail benchmark's server grew to 190 MB PSS (106 MB with one arena).
 /// It is also the C code's malloc (the crate's unprefixed symbols): SQLite's page caches and
 /// statements otherwise sat in glibc arenas of their own (12 MB in three for three connections
-/// after an IMAP benchmark round). Its options are compiled in (.cargo/config.toml): blocks of
-/// 256 KiB and more are given back to the kernel when freed, other freed pages after a second.
-/// Tried and left: `background_thread:true` (bursts peaked 20 MB higher: purging waits for the
+/// after an IMAP benchmark round). Its options are compiled in (.cargo/config.toml): freed
+/// pages go back to the kernel after a second. Tried and left: `oversize_threshold:262144`
+/// (large messages faulted in again on every read, for no lower peak), `background_thread:true` (bursts peaked 20 MB higher: purging waits for the
 /// thread), `dirty_decay_ms:0` (about 8 MB less after a burst, but a FETCH of 1,000 bodies up
 /// to twice as slow: every freed buffer is faulted in again), `tcache:false` (5 MB less during
 /// POP3, APPEND's CPU time up by a fifth).

@@ -19,6 +19,7 @@ both_stores!(
     flags_seen_and_expunge,
     copy_move_and_append,
     idle_wakes_on_changes_from_any_protocol,
+    noop_reports_every_change_and_nothing_else,
     mailboxes_are_created_renamed_and_deleted,
     search_criteria,
     condstore_modseqs,
@@ -326,6 +327,41 @@ async fn idle_wakes_on_changes_from_any_protocol(store: &Store) {
     let noop = c.cmd("a4", "NOOP").await;
     assert_eq!(noop[0], "* 1 EXPUNGE\r\n", "{noop:?}");
     assert_eq!(c.cmd("a5", "FETCH 1 UID").await[0], "* 1 FETCH (UID 2)\r\n");
+}
+
+/// NOOP looks at three numbers of the mailbox (count, highest UID, highest MODSEQ) before it
+/// reads it again: it still reports another session's flag change made just before this
+/// session's own STORE (whose MODSEQ is then the highest), an expunge balanced by a delivery
+/// (same count), and nothing at all when nothing changed.
+async fn noop_reports_every_change_and_nothing_else(store: &Store) {
+    setup(store);
+    let server = Server::start(store, &[]);
+    deliver(&server, &["Subject: one\r\n\r\n1", "Subject: two\r\n\r\n2"]).await;
+    let login = "LOGIN ann@example.com \"anns password\"";
+    let mut c = Raw::open(&server).await;
+    let mut other = Raw::open(&server).await;
+    for (s, t) in [(&mut c, "a"), (&mut other, "b")] {
+        assert!(s.cmd(&format!("{t}1"), login).await.last().unwrap().starts_with(&format!("{t}1 OK")));
+        assert!(s.cmd(&format!("{t}2"), "SELECT INBOX").await.last().unwrap().starts_with(&format!("{t}2 OK")));
+    }
+    let quiet = c.cmd("a3", "NOOP").await;
+    assert_eq!(quiet, ["a3 OK NOOP completed\r\n"], "nothing changed");
+
+    assert!(other.cmd("b3", "STORE 1 +FLAGS.SILENT (\\Flagged)").await.last().unwrap().starts_with("b3 OK"));
+    let own = c.cmd("a4", "STORE 2 +FLAGS (\\Answered)").await;
+    assert_eq!(own[0], "* 2 FETCH (FLAGS (\\Answered))\r\n", "{own:?}");
+    let noop = c.cmd("a5", "NOOP").await;
+    assert_eq!(noop, ["* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n", "a5 OK NOOP completed\r\n"], "the other's flag");
+    assert_eq!(c.cmd("a6", "NOOP").await, ["a6 OK NOOP completed\r\n"], "reported once");
+
+    // One out, one in: the count is the same.
+    assert!(other.cmd("b4", "STORE 1 +FLAGS.SILENT (\\Deleted)").await.last().unwrap().starts_with("b4 OK"));
+    assert!(other.cmd("b5", "EXPUNGE").await.last().unwrap().starts_with("b5 OK"));
+    deliver(&server, &["Subject: three\r\n\r\n3"]).await;
+    let noop = c.cmd("a7", "NOOP").await;
+    assert_eq!(noop, ["* 1 EXPUNGE\r\n", "* 2 EXISTS\r\n", "a7 OK NOOP completed\r\n"]);
+    assert_eq!(c.cmd("a8", "FETCH 1:* UID").await[..2], ["* 1 FETCH (UID 2)\r\n", "* 2 FETCH (UID 3)\r\n"]);
+    assert_eq!(c.cmd("a9", "NOOP").await, ["a9 OK NOOP completed\r\n"]);
 }
 
 /// CREATE (with missing parents), RENAME (moving in the hierarchy), DELETE (a message only

@@ -296,6 +296,29 @@ impl Summary {
     }
 }
 
+/// What a mailbox holds at a glance: enough to tell that nothing in it changed since a listing
+/// (a message in or out changes the count or the highest UID, since UIDs only grow; a change
+/// of flags raises the highest MODSEQ, since MODSEQs only grow), without reading it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub messages: u64,
+    /// The highest UID in the mailbox (0: empty).
+    pub last_uid: u32,
+    /// The highest MODSEQ of its memberships (0: empty).
+    pub highest_modseq: Modseq,
+}
+
+impl Tally {
+    /// The tally of a listing (summaries by UID).
+    pub fn of(listed: &[Summary]) -> Self {
+        Self {
+            messages: listed.len() as u64,
+            last_uid: listed.last().map_or(0, |m| m.uid),
+            highest_modseq: listed.iter().map(|m| m.modseq).max().unwrap_or_default(),
+        }
+    }
+}
+
 /// A message to store: bytes already in the blob store, parsed.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

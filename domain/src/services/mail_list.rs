@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, BlobId, CollectionId, Modseq};
-use crate::mail::{Message, MimePart, Summary};
+use crate::mail::{Message, MimePart, Summary, Tally};
 use crate::model::Principal;
 use crate::rights::Rights;
 use crate::services::mail::MailboxReader;
@@ -75,6 +75,18 @@ impl crate::Core {
             }
         }
         Ok(listed)
+    }
+
+    /// The tally of a mailbox (count, highest UID, highest MODSEQ) for a caller who may read
+    /// it, when it tells every change the caller's listing would show: on someone else's
+    /// mailbox the caller's own seen state is kept apart, and `None` says to list it again.
+    pub async fn mailbox_tally(&self, who: &Principal, mailbox: CollectionId) -> Result<Option<Tally>> {
+        let access = self.access(who, mailbox).await?;
+        access.require(Rights::READ)?;
+        if access.collection.account != who.id {
+            return Ok(None);
+        }
+        self.store.mailbox_tally(mailbox).await.map(Some)
     }
 
     /// Whole messages (by id, in ascending order) of the reader's mailbox's account, for what a

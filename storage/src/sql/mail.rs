@@ -613,6 +613,10 @@ impl MailStore for SqlStore {
         self.mailbox_summaries_of(mailbox).await
     }
 
+    async fn mailbox_tally(&self, mailbox: CollectionId) -> Result<kontor_domain::mail::Tally> {
+        self.mailbox_tally_of(mailbox).await
+    }
+
     async fn messages(&self, account: AccountId, ids: &[i64]) -> Result<Vec<Message>> {
         self.messages_of(account, ids).await
     }

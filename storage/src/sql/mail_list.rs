@@ -4,7 +4,7 @@
 
 use kontor_domain::error::{Error, Result};
 use kontor_domain::ids::{AccountId, BlobId, CollectionId, Modseq, Timestamp};
-use kontor_domain::mail::{Keywords, Message, MimePart, Summary};
+use kontor_domain::mail::{Keywords, Message, MimePart, Summary, Tally};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder};
 
 use super::mail::to_message;
@@ -45,6 +45,27 @@ impl SqlStore {
             });
         }
         Ok(out)
+    }
+
+    pub(super) async fn mailbox_tally_of(&self, mailbox: CollectionId) -> Result<Tally> {
+        let mut sql = Sql::new(self.db.get_database_backend());
+        // Three lookups in indexes, each its own: one query with all three read every row (the
+        // key (mailbox, uid) has no modseq, the (mailbox, modseq) index no UID).
+        let [p, q, r] = [sql.bind(mailbox.0), sql.bind(mailbox.0), sql.bind(mailbox.0)];
+        sql.push(&format!(
+            "SELECT (SELECT COUNT(*) FROM mailbox_messages WHERE mailbox_id = {p}), \
+             (SELECT COALESCE(MAX(uid), 0) FROM mailbox_messages WHERE mailbox_id = {q}), \
+             (SELECT COALESCE(MAX(modseq), 0) FROM mailbox_messages WHERE mailbox_id = {r})"
+        ));
+        let row = self.db.query_one_raw(sql.statement()).await.map_err(db_err)?;
+        let Some(r) = row else { return Ok(Tally::default()) };
+        let count: i64 = r.try_get_by_index(0).map_err(db_err)?;
+        let last: i64 = r.try_get_by_index(1).map_err(db_err)?;
+        Ok(Tally {
+            messages: u(count),
+            last_uid: u32::try_from(last).map_err(Error::internal)?,
+            highest_modseq: Modseq(r.try_get_by_index(2).map_err(db_err)?),
+        })
     }
 
     pub(super) async fn messages_of(&self, account: AccountId, ids: &[i64]) -> Result<Vec<Message>> {
