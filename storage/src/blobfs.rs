@@ -1,6 +1,12 @@
-//! Content-addressed blobs on the filesystem: `<root>/ab/cd/<sha256>`. A put writes to a
+//! Content-addressed blobs on the filesystem: `<root>/ab/<sha256>`. A put writes to a
 //! temporary file, fsyncs it, renames it into place and fsyncs the directory, so a blob that
 //! `put` returned survives a crash, and a crash mid-write leaves no partial blob behind.
+//!
+//! One level of 256 directories, made once each: with two (`ab/cd/`, 65,536 directories) nearly
+//! every new message of a mailbox of thousands made a directory of its own, an inode more to
+//! allocate and a directory more to sync per message. 256 directories hold a million messages
+//! at about 4,000 files each, which ext4's and XFS's hashed directories look up as fast.
+//! A store written with two levels is moved to one when it is opened ([`FsBlobStore::open`]).
 //!
 //! Blobs never change (their name is their hash), so small ones are kept in a memory cache of
 //! a fixed byte budget without any invalidation: reports over thousands of calendar objects
@@ -61,6 +67,8 @@ impl FsBlobStore {
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&tmp)
             .map_err(|e| Error::internal(format!("cannot create blob directory {}: {e}", root.display())))?;
+        flatten(&root)
+            .map_err(|e| Error::internal(format!("cannot move blobs in {} to one level: {e}", root.display())))?;
         // Leftovers of writes interrupted by a crash; recent ones may belong to a running node.
         if let Ok(entries) = std::fs::read_dir(&tmp) {
             for e in entries.flatten() {
@@ -105,7 +113,7 @@ impl FsBlobStore {
 
     fn path(&self, id: &BlobId) -> PathBuf {
         let h = id.as_str();
-        self.root.join(&h[0..2]).join(&h[2..4]).join(h)
+        self.root.join(&h[0..2]).join(h)
     }
 
     fn put_sync(root: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -113,14 +121,78 @@ impl FsBlobStore {
             return Ok(());
         }
         let dir = path.parent().unwrap_or(root);
-        std::fs::create_dir_all(dir)?;
         let mut tmp = tempfile_in(&root.join("tmp"))?;
         tmp.1.write_all(data)?;
         tmp.1.sync_all()?;
-        std::fs::rename(&tmp.0, path)?;
+        if let Err(e) = std::fs::rename(&tmp.0, path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                let _ = std::fs::remove_file(&tmp.0);
+                return Err(e);
+            }
+            // The first blob of its directory: the directory is made, and made durable in the
+            // root, before the blob's name goes into it.
+            match std::fs::create_dir(dir) {
+                Ok(()) => std::fs::File::open(root)?.sync_all()?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            std::fs::rename(&tmp.0, path)?;
+        }
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())
     }
+}
+
+/// Moves the blobs of a store written with two levels of directories (`ab/cd/<sha256>`) to
+/// one (`ab/<sha256>`), each directory synced before the emptied one below it is removed.
+/// Nothing is left half done that a second run would not finish (a rename is atomic), so a
+/// store whose move was interrupted is moved on at its next opening; a file `one-level` marks
+/// a store that is done (and a new one).
+fn flatten(root: &Path) -> std::io::Result<()> {
+    // Written once the store is of one level: later openings need not read every directory.
+    let done = root.join("one-level");
+    if done.exists() {
+        return Ok(());
+    }
+    let hex2 = |name: &std::ffi::OsStr| {
+        name.len() == 2 && name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    for top in std::fs::read_dir(root)? {
+        let top = top?;
+        if !hex2(&top.file_name()) || !top.file_type()?.is_dir() {
+            continue;
+        }
+        let mut moved = false;
+        let mut emptied = Vec::new();
+        for sub in std::fs::read_dir(top.path())? {
+            let sub = sub?;
+            if !hex2(&sub.file_name()) || !sub.file_type()?.is_dir() {
+                continue;
+            }
+            for blob in std::fs::read_dir(sub.path())? {
+                let blob = blob?;
+                match std::fs::rename(blob.path(), top.path().join(blob.file_name())) {
+                    Ok(()) => moved = true,
+                    // Moved by another node opening the same store at the same time.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            emptied.push(sub.path());
+        }
+        if moved {
+            std::fs::File::open(top.path())?.sync_all()?;
+        }
+        for dir in emptied {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    std::fs::write(&done, b"blobs are <root>/ab/<sha256>\n")?;
+    std::fs::File::open(root)?.sync_all()
 }
 
 /// A new file with a unique name in `dir`.
@@ -249,7 +321,10 @@ mod tests {
         let many = s.get_many_uncached(&[c.clone(), BlobId::of(b"nothing"), a.clone()]).await.unwrap();
         assert_eq!(many, [Some(Bytes::from_static(b"other")), None, Some(Bytes::from_static(b"hello"))]);
         s.delete(&c).await.unwrap();
-        let files: Vec<_> = walk(dir.path()).into_iter().filter(|p| !p.starts_with(dir.path().join("tmp"))).collect();
+        let files: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| !p.starts_with(dir.path().join("tmp")) && !p.ends_with("one-level"))
+            .collect();
         assert_eq!(files.len(), 1, "deduplicated: {files:?}");
         assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no temp file left");
         s.delete(&a).await.unwrap();
@@ -272,6 +347,37 @@ mod tests {
         std::fs::remove_file(cold.path(&ids[7])).unwrap();
         assert_eq!(cold.get(&ids[7]).await.unwrap().unwrap(), &b"blob 7"[..]);
         assert_eq!(FsBlobStore::open(dir.path()).unwrap().get(&ids[7]).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_store_of_two_levels_is_moved_to_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs: Vec<(BlobId, String)> =
+            (0..40).map(|i| format!("old blob {i}")).map(|b| (BlobId::of(b.as_bytes()), b)).collect();
+        for (id, body) in &blobs {
+            let h = id.as_str();
+            let old = dir.path().join(&h[..2]).join(&h[2..4]);
+            std::fs::create_dir_all(&old).unwrap();
+            std::fs::write(old.join(h), body).unwrap();
+        }
+        // Half moved already, as by an interrupted first opening.
+        let (first, _) = &blobs[0];
+        let h = first.as_str();
+        std::fs::rename(dir.path().join(&h[..2]).join(&h[2..4]).join(h), dir.path().join(&h[..2]).join(h)).unwrap();
+        let s = FsBlobStore::open(dir.path()).unwrap().with_cache(0);
+        for (id, body) in &blobs {
+            assert_eq!(s.get(id).await.unwrap().as_deref(), Some(body.as_bytes()), "{id}");
+        }
+        let files: Vec<PathBuf> = walk(dir.path()).into_iter().filter(|f| !f.ends_with("one-level")).collect();
+        assert_eq!(files.len(), blobs.len(), "{files:?}");
+        for f in &files {
+            assert_eq!(f.parent().unwrap().parent().unwrap(), dir.path(), "one level: {}", f.display());
+        }
+        // New blobs go to one level too, their directory made when first needed.
+        let new = s.put(b"new blob").await.unwrap();
+        assert_eq!(s.path(&new), dir.path().join(&new.as_str()[..2]).join(new.as_str()));
+        assert!(s.path(&new).is_file());
+        assert_eq!(FsBlobStore::open(dir.path()).unwrap().get(&new).await.unwrap().as_deref(), Some(&b"new blob"[..]));
     }
 
     async fn put_many(s: &FsBlobStore, n: usize) -> Vec<BlobId> {
