@@ -6,8 +6,9 @@
 /// It is also the C code's malloc (the crate's unprefixed symbols): SQLite's page caches and
 /// statements otherwise sat in glibc arenas of their own (12 MB in three for three connections
 /// after an IMAP benchmark round). Its options are compiled in (.cargo/config.toml): freed
-/// pages go back to the kernel after a second. Tried and left: `oversize_threshold:262144`
-/// (large messages faulted in again on every read, for no lower peak), `background_thread:true` (bursts peaked 20 MB higher: purging waits for the
+/// pages go back to the kernel after a second, blocks of 1 MiB and more when freed. Tried and
+/// left: `oversize_threshold:262144` (messages of 256 KiB and more faulted in again on every
+/// read: a fifth more CPU for a FETCH of bodies, for 1 MB less peak), `background_thread:true` (bursts peaked 20 MB higher: purging waits for the
 /// thread), `dirty_decay_ms:0` (about 8 MB less after a burst, but a FETCH of 1,000 bodies up
 /// to twice as slow: every freed buffer is faulted in again), `tcache:false` (5 MB less during
 /// POP3, APPEND's CPU time up by a fifth).
