@@ -9,7 +9,7 @@ mod support;
 use kontor_domain::changes::ObjectType;
 use kontor_domain::ids::{CollectionId, Modseq, Timestamp};
 use kontor_domain::mail::query::MailboxCounts;
-use kontor_domain::mail::{Keywords, MailboxRole, NewMessage, ThreadKeys, parse};
+use kontor_domain::mail::{Keywords, MailboxRole, NewMessage, Summary, Tally, ThreadKeys, parse};
 use kontor_domain::model::Principal;
 use support::Env;
 
@@ -167,9 +167,21 @@ async fn an_expunge_of_thousands_is_logged(env: Env) {
     let a = env.user("a@example.com").await;
     let inbox = env.core.mailbox_with_role(a.id, MailboxRole::Inbox).await.unwrap();
     for n in 0..N {
-        let raw = format!("From: x@elsewhere.org\r\nSubject: {n}\r\n\r\n{n}\r\n");
-        env.core.store.append_message(new_message(&a, &raw, vec![inbox.id()], &[])).await.unwrap();
+        // Some with a Date (sent_at) and keywords, so the packed listing below sees both kinds.
+        let date = if n % 3 == 0 { "Date: Tue, 1 Dec 2026 10:00:00 +0000\r\n" } else { "" };
+        let raw = format!("From: x@elsewhere.org\r\n{date}Subject: {n}\r\n\r\n{n}\r\n");
+        let keywords: &[&str] = if n % 2 == 0 { &["$seen", "$flagged"] } else { &[] };
+        env.core.store.append_message(new_message(&a, &raw, vec![inbox.id()], keywords)).await.unwrap();
     }
+    // The listing of summaries reads them a thousand at a time (packed rows): all of them, in
+    // UID order, as the full rows say; and its tally is the store's.
+    let listed = env.core.store.mailbox_summaries(inbox.id()).await.unwrap();
+    assert_eq!(listed.len(), N as usize);
+    let full = env.core.store.mailbox_messages(inbox.id()).await.unwrap();
+    let expected: Vec<Summary> = full.iter().map(|(m, msg)| Summary::of(m, msg)).collect();
+    assert_eq!(listed, expected);
+    assert!(listed.iter().any(|s| s.sent_at.is_some()) && listed.iter().any(|s| s.sent_at.is_none()));
+    assert_eq!(env.core.store.mailbox_tally(inbox.id()).await.unwrap(), Tally::of(&listed));
     let uids: Vec<u32> = (inbox.uidnext..inbox.uidnext + N).collect();
     let removed = env.core.store.remove_from_mailbox(inbox.id(), &uids).await.unwrap();
     assert_eq!(removed.value, uids);
@@ -180,5 +192,7 @@ async fn an_expunge_of_thousands_is_logged(env: Env) {
     names.sort_unstable();
     assert_eq!(names, uids);
     assert_eq!(counts(&env, &a, inbox.id()).await, MailboxCounts::default());
+    assert_eq!(env.core.store.mailbox_summaries(inbox.id()).await.unwrap(), []);
+    assert_eq!(env.core.store.mailbox_tally(inbox.id()).await.unwrap(), Tally::default());
     env.finish().await;
 }

@@ -98,8 +98,14 @@ pub struct Keywords(Vec<String>);
 
 impl Keywords {
     pub fn new(words: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        let mut v: Vec<String> =
-            words.into_iter().map(|w| w.as_ref().to_ascii_lowercase()).filter(|w| !w.is_empty()).collect();
+        // A keyword is an atom (RFC 8621 §4.1.1: %x21-7E): none with a space or a control
+        // character is kept (the stored form is space-separated, and listings pack rows with
+        // control characters as separators).
+        let mut v: Vec<String> = words
+            .into_iter()
+            .map(|w| w.as_ref().to_ascii_lowercase())
+            .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_graphic() || !b.is_ascii()))
+            .collect();
         v.sort();
         v.dedup();
         Self(v)
