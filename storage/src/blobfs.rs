@@ -132,14 +132,13 @@ impl FsBlobStore {
             // The first blob of its directory: the directory is made, and made durable in the
             // root, before the blob's name goes into it.
             match std::fs::create_dir(dir) {
-                Ok(()) => std::fs::File::open(root)?.sync_all()?,
+                Ok(()) => sync_dir(root)?,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
             std::fs::rename(&tmp.0, path)?;
         }
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        sync_dir(dir)
     }
 }
 
@@ -181,7 +180,7 @@ fn flatten(root: &Path) -> std::io::Result<()> {
             emptied.push(sub.path());
         }
         if moved {
-            std::fs::File::open(top.path())?.sync_all()?;
+            sync_dir(&top.path())?;
         }
         for dir in emptied {
             match std::fs::remove_dir(&dir) {
@@ -192,7 +191,12 @@ fn flatten(root: &Path) -> std::io::Result<()> {
         }
     }
     std::fs::write(&done, b"blobs are <root>/ab/<sha256>\n")?;
-    std::fs::File::open(root)?.sync_all()
+    sync_dir(root)
+}
+
+/// Makes a directory's entries (names created, renamed or removed in it) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A new file with a unique name in `dir`.
