@@ -23,6 +23,13 @@ const READ_AHEAD_BYTES: u64 = 2 << 20;
 const ROWS_AHEAD: usize = 250;
 /// A FETCH answer is handed to the connection in pieces of about this size.
 const STREAM_CHUNK: usize = 128 << 10;
+/// The first piece of an answer: the client has something to read (and parse) while the rest
+/// is made. Each following piece may be twice as large, up to [`STREAM_CHUNK`].
+const FIRST_PIECE: usize = 8 << 10;
+/// How many messages the first query of a FETCH reads (then [`ROWS_AHEAD`]), and of them how
+/// many bodies: the first lines go out after a small read, not after hundreds of rows.
+const FIRST_ROWS: usize = 16;
+const FIRST_BODIES: usize = 4;
 /// The buffer a piece is written into: room for a piece and the line that ends it, so that it
 /// never grows (a buffer doubled past the allocator's threshold for large blocks would be
 /// mapped and unmapped again for every piece).
@@ -359,7 +366,8 @@ pub(crate) async fn fetch(
     // Pieces of the answer made but not handed over yet, sent together (one vectored write).
     let mut pending = Pending::default();
     let done: Result<(), Fail> = async {
-        for part in chosen.chunks(ROWS_AHEAD) {
+        let mut piece = FIRST_PIECE;
+        for part in parts(&chosen, plan.bodies) {
             let mut ids: Vec<i64> = part.iter().map(|(_, m)| m.message).collect();
             ids.sort_unstable();
             ids.dedup();
@@ -392,10 +400,11 @@ pub(crate) async fn fetch(
                     }
                     // Large answers go out as they are made, not built whole first.
                     if let Some(tx) = stream
-                        && pending.len + out.len() >= STREAM_CHUNK
+                        && pending.len + out.len() >= piece
                     {
                         pending.parts.push(std::mem::replace(out, Vec::with_capacity(PIECE_BUFFER)).into());
                         pending.send(tx).await?;
+                        piece = (piece * 2).min(STREAM_CHUNK);
                     }
                 }
             }
@@ -430,6 +439,13 @@ impl Pending {
         }
         tx.send(std::mem::take(&mut self.parts)).await.map_err(|_| Fail::No("[UNAVAILABLE] The connection went away"))
     }
+}
+
+/// The messages of a FETCH in the parts whose rows (or blobs) one query reads: a small first
+/// part ([`FIRST_BODIES`] with bodies, else [`FIRST_ROWS`]), then [`ROWS_AHEAD`] at a time.
+fn parts<'a, 's>(chosen: &'a [(usize, &'s Summary)], bodies: bool) -> impl Iterator<Item = &'a [(usize, &'s Summary)]> {
+    let (first, rest) = chosen.split_at(chosen.len().min(if bodies { FIRST_BODIES } else { FIRST_ROWS }));
+    std::iter::once(first).chain(rest.chunks(ROWS_AHEAD)).filter(|p| !p.is_empty())
 }
 
 /// A part of a FETCH in the batches it is read in: with bodies, up to [`READ_AHEAD`]
@@ -650,7 +666,7 @@ mod tests {
     use kontor_domain::ids::{Modseq, Timestamp};
     use kontor_domain::mail::{Keywords, Summary};
 
-    use super::{READ_AHEAD, READ_AHEAD_BYTES, ROWS_AHEAD, batches};
+    use super::{FIRST_BODIES, FIRST_ROWS, READ_AHEAD, READ_AHEAD_BYTES, ROWS_AHEAD, batches, parts};
 
     fn summary(uid: u32, size: u64) -> Summary {
         Summary {
@@ -683,5 +699,27 @@ mod tests {
         }
         let rows: Vec<usize> = batches(&part, false).map(<[_]>::len).collect();
         assert_eq!(rows, vec![part.len().min(ROWS_AHEAD)]);
+    }
+
+    /// The parts of a FETCH: a small first one, then ROWS_AHEAD at a time, every message once,
+    /// in order; none for no messages.
+    #[test]
+    fn a_fetch_reads_a_small_part_first() {
+        let list: Vec<Summary> = (1..=600).map(|u| summary(u, 100)).collect();
+        let all: Vec<(usize, &Summary)> = list.iter().enumerate().collect();
+        for (bodies, first) in [(false, FIRST_ROWS), (true, FIRST_BODIES)] {
+            let sizes: Vec<usize> = parts(&all, bodies).map(<[_]>::len).collect();
+            let rest = 600 - first;
+            let mut want = vec![first];
+            want.extend(std::iter::repeat_n(ROWS_AHEAD, rest / ROWS_AHEAD));
+            if rest % ROWS_AHEAD > 0 {
+                want.push(rest % ROWS_AHEAD);
+            }
+            assert_eq!(sizes, want);
+            let uids: Vec<u32> = parts(&all, bodies).flatten().map(|(_, m)| m.uid).collect();
+            assert_eq!(uids, (1..=600).collect::<Vec<u32>>());
+            assert_eq!(parts(&all[..3], bodies).map(<[_]>::len).collect::<Vec<_>>(), vec![3]);
+            assert_eq!(parts(&all[..0], bodies).count(), 0);
+        }
     }
 }
