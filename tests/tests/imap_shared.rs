@@ -414,6 +414,15 @@ async fn list_extended_status_and_binary(store: &Store) {
         .map(|l| l.split("RFC822.SIZE ").nth(1).unwrap().trim_end_matches(")\r\n").parse::<u64>().unwrap())
         .sum();
     assert_eq!(size, sum, "STATUS SIZE is the sum of RFC822.SIZE");
+    // The counts follow a change of flags, and HIGHESTMODSEQ is what SELECT reports.
+    assert!(c.last("a10a", "SELECT INBOX").await.starts_with("a10a OK"));
+    assert!(c.last("a10b", "STORE 2 +FLAGS (\\Deleted \\Seen)").await.starts_with("a10b OK"));
+    let st = c.cmd("a10c", "STATUS INBOX (MESSAGES UNSEEN DELETED SIZE HIGHESTMODSEQ)").await;
+    let sel = c.cmd("a10d", "SELECT INBOX").await;
+    let top = sel.iter().find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ ")).and_then(|l| l.split(']').next());
+    let want =
+        format!("* STATUS \"INBOX\" (MESSAGES 2 UNSEEN 1 DELETED 1 SIZE {size} HIGHESTMODSEQ {})\r\n", top.unwrap());
+    assert!(st.contains(&want), "{st:?} {sel:?}");
     assert!(c.last("a11", "CREATE Old (USE (\\Archive))").await.starts_with("a11 NO [USEATTR]"));
     assert!(c.last("a12", "CREATE Shared/Mine").await.starts_with("a12 NO [NOPERM]"), "the shared namespace");
     assert!(c.last("a13", "RENAME Work Shared").await.starts_with("a13 NO [NOPERM]"));
