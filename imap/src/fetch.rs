@@ -351,6 +351,7 @@ pub(crate) async fn fetch(
         .filter(|(_, m)| changed_since.is_none_or(|c| m.modseq.0 > c))
         .collect();
     let plan = Plan::of(&items);
+    let rev2 = sel.rev2;
     // The read right is checked once; rows (or the blobs of whole bodies) are read for up to
     // ROWS_AHEAD messages in one query, bytes READ_AHEAD messages (READ_AHEAD_BYTES) at a time.
     let reader = if plan.rows || plan.bodies {
@@ -394,7 +395,7 @@ pub(crate) async fn fetch(
                     let raw = bytes.get(n).and_then(Option::as_ref).unwrap_or(&empty);
                     // A part that cannot be answered takes back what was written of its line.
                     let mut to = Out::new(out, stream.is_some().then_some(&mut pending));
-                    if let Err(e) = answer(&mut to, seq, &items, m, msg, raw) {
+                    if let Err(e) = answer(&mut to, seq, &items, m, msg, raw, rev2) {
                         to.take_back();
                         return Err(e);
                     }
@@ -593,6 +594,7 @@ fn answer(
     m: &Summary,
     msg: Option<&Structured>,
     raw_bytes: &bytes::Bytes,
+    rev2: bool,
 ) -> Result<(), Fail> {
     use std::io::Write as _;
     let raw: &[u8] = raw_bytes;
@@ -623,7 +625,7 @@ fn answer(
             }
             Item::Structure(extended) => {
                 to.text.extend_from_slice(if *extended { b"BODYSTRUCTURE " } else { b"BODY " });
-                crate::structure::write_body(to.text, &row()?.structure, raw, *extended);
+                crate::structure::write_body(to.text, &row()?.structure, raw, *extended, rev2);
             }
             Item::Section { name, section: s, partial, .. } => {
                 let bytes = if s.is_empty() { raw.into() } else { section(raw, &row()?.structure, s)? };

@@ -104,6 +104,7 @@ pub(crate) async fn select(
         read_only,
         condstore,
         qresync: modes.qresync,
+        rev2: modes.rev2,
         messages,
         saved: Vec::new(),
     };

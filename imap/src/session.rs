@@ -43,6 +43,7 @@ enum TlsState {
     Active,
 }
 
+#[expect(clippy::struct_excessive_bools, reason = "each is a mode of the session, set independently")]
 pub(crate) struct Selected {
     pub mailbox: Mailbox,
     pub read_only: bool,
@@ -50,6 +51,8 @@ pub(crate) struct Selected {
     pub condstore: bool,
     /// QRESYNC is on: removals are reported as VANISHED.
     pub qresync: bool,
+    /// IMAP4rev2 was enabled when the mailbox was selected (ENABLE is not allowed after).
+    pub rev2: bool,
     /// By UID; message sequence numbers are positions here (1-based). Summaries only: whole
     /// messages are read for what a FETCH asks.
     pub messages: Vec<Summary>,

@@ -110,7 +110,11 @@ fn into_string(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn params(out: &mut Vec<u8>, p: &[(String, String)]) {
+/// Writes a parameter list. Delivery kept the values decoded (RFC 2231 continuations joined,
+/// character sets undone); one that is not ASCII goes out as the parameter `name*`: to an
+/// IMAP4rev2 client in UTF-8 (RFC 9051 §7.5.2), to an IMAP4rev1 client RFC 2231-encoded
+/// (`utf-8''…`), which it decodes itself as it would the header's, instead of as 8-bit.
+fn params(out: &mut Vec<u8>, p: &[(String, String)], rev2: bool) {
     if p.is_empty() {
         out.extend_from_slice(b"NIL");
         return;
@@ -120,20 +124,46 @@ fn params(out: &mut Vec<u8>, p: &[(String, String)]) {
         if n > 0 {
             out.push(b' ');
         }
-        quote_into(out, k, true);
+        if v.is_ascii() {
+            quote_into(out, k, true);
+            out.push(b' ');
+            quote_into(out, v, false);
+            continue;
+        }
+        quote_into(out, &format!("{k}*"), true);
         out.push(b' ');
-        quote_into(out, v, false);
+        if rev2 {
+            quote_into(out, v, false);
+        } else {
+            quote_into(out, &rfc2231(v), false);
+        }
     }
     out.push(b')');
 }
 
-fn extension(out: &mut Vec<u8>, p: &MimePart) {
+/// A value as an RFC 2231 extended value in UTF-8: `utf-8''` and the bytes, those that are not
+/// attribute-chars (RFC 2231 §7) as `%XX`.
+fn rfc2231(v: &str) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(v.len() * 3 + 7);
+    s.push_str("utf-8''");
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`{|}~".contains(&b) {
+            s.push(char::from(b));
+        } else {
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    s
+}
+
+fn extension(out: &mut Vec<u8>, p: &MimePart, rev2: bool) {
     match &p.disposition {
         Some((kind, ps)) => {
             out.push(b'(');
             quote_into(out, kind, true);
             out.push(b' ');
-            params(out, ps);
+            params(out, ps, rev2);
             out.push(b')');
         }
         None => out.extend_from_slice(b"NIL"),
@@ -161,28 +191,29 @@ fn extension(out: &mut Vec<u8>, p: &MimePart) {
 #[cfg(test)]
 fn body(p: &MimePart, raw: &[u8], extended: bool) -> String {
     let mut out = Vec::new();
-    write_body(&mut out, p, raw, extended);
+    write_body(&mut out, p, raw, extended, false);
     into_string(out)
 }
 
 /// Writes BODYSTRUCTURE (`extended`) or BODY of a part; `raw` is the whole message (for the
-/// envelopes of attached messages stored without theirs).
-pub fn write_body(out: &mut Vec<u8>, p: &MimePart, raw: &[u8], extended: bool) {
+/// envelopes of attached messages stored without theirs); `rev2`: the client enabled IMAP4rev2
+/// (parameters that are not ASCII go out in UTF-8, see [`params`]).
+pub fn write_body(out: &mut Vec<u8>, p: &MimePart, raw: &[u8], extended: bool, rev2: bool) {
     out.push(b'(');
     if p.is_multipart() {
         if p.parts.is_empty() {
             out.extend_from_slice(EMPTY_TEXT);
         }
         for c in &p.parts {
-            write_body(out, c, raw, extended);
+            write_body(out, c, raw, extended, rev2);
         }
         out.push(b' ');
         quote_into(out, &p.subtype, true);
         if extended {
             out.push(b' ');
-            params(out, &p.params);
+            params(out, &p.params, rev2);
             out.push(b' ');
-            extension(out, p);
+            extension(out, p, rev2);
         }
         out.push(b')');
         return;
@@ -191,7 +222,7 @@ pub fn write_body(out: &mut Vec<u8>, p: &MimePart, raw: &[u8], extended: bool) {
     out.push(b' ');
     quote_into(out, &p.subtype, true);
     out.push(b' ');
-    params(out, &p.params);
+    params(out, &p.params, rev2);
     out.push(b' ');
     nstring(out, p.id.as_deref());
     out.push(b' ');
@@ -211,7 +242,7 @@ pub fn write_body(out: &mut Vec<u8>, p: &MimePart, raw: &[u8], extended: bool) {
         }
         out.push(b' ');
         match nested {
-            Some(n) => write_body(out, n, raw, extended),
+            Some(n) => write_body(out, n, raw, extended, rev2),
             None => out.extend_from_slice(EMPTY_TEXT),
         }
         let _ = write!(out, " {}", p.lines);
@@ -220,7 +251,7 @@ pub fn write_body(out: &mut Vec<u8>, p: &MimePart, raw: &[u8], extended: bool) {
     }
     if extended {
         out.extend_from_slice(b" NIL ");
-        extension(out, p);
+        extension(out, p, rev2);
     }
     out.push(b')');
 }
@@ -338,5 +369,27 @@ mod tests {
         assert!(b.ends_with(" \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)"), "{b}");
         let plain = body(&p.structure, raw, false);
         assert!(plain.ends_with(" \"MIXED\")"), "{plain}");
+    }
+
+    /// Parameters that are not ASCII (RFC 2231 in the header, kept decoded): `name*` with an
+    /// RFC 2231 value for IMAP4rev1 clients, in UTF-8 for IMAP4rev2 ones (RFC 9051 §7.5.2).
+    #[test]
+    fn parameters_that_are_not_ascii() {
+        let raw = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: image/png; name*=utf-8''Bild_%C3%A4.png\r\nContent-Disposition: attachment;\r\n filename*0*=utf-8''Gr%C3%BC%C3%9Fe%20;\r\n filename*1=\"(1).png\"\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0K\r\n--b--\r\n";
+        let p = kontor_domain::mail::parse::parse(raw);
+        let rev1 = body(&p.structure, raw, true);
+        assert!(rev1.is_ascii() && !rev1.contains('{'), "{rev1}");
+        assert!(
+            rev1.contains("(\"IMAGE\" \"PNG\" (\"NAME*\" \"utf-8''Bild_%C3%A4.png\") NIL NIL \"BASE64\" "),
+            "{rev1}"
+        );
+        assert!(rev1.contains("(\"ATTACHMENT\" (\"FILENAME*\" \"utf-8''Gr%C3%BC%C3%9Fe%20%281%29.png\"))"), "{rev1}");
+        assert!(rev1.ends_with(" \"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)"), "{rev1}");
+        let mut out = Vec::new();
+        write_body(&mut out, &p.structure, raw, true, true);
+        let rev2 = into_string(out);
+        assert!(rev2.contains("(\"NAME*\" {11}\r\nBild_ä.png)"), "{rev2}");
+        assert!(rev2.contains("(\"ATTACHMENT\" (\"FILENAME*\" {15}\r\nGrüße (1).png))"), "{rev2}");
+        assert_eq!(rfc2231("a b/ä~"), "utf-8''a%20b%2F%C3%A4~");
     }
 }

@@ -507,7 +507,13 @@ async fn qresync_and_rev2(store: &Store) {
     assert_eq!(noop[0], "* VANISHED 4\r\n", "{noop:?}");
 
     // IMAP4rev2.
-    deliver(&server, "ann@example.com", &["Subject: 5\r\n\r\n5", "Subject: 6\r\n\r\n6"]).await;
+    let attached = "Subject: 6\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n\
+                    Content-Disposition: attachment; filename*=utf-8''Gr%C3%BC%C3%9Fe.txt\r\n\r\n6";
+    deliver(&server, "ann@example.com", &["Subject: 5\r\n\r\n5", attached]).await;
+    // A file name that is not ASCII: RFC 2231-encoded for an IMAP4rev1 client, UTF-8 for rev2.
+    assert!(c.last("a12", "SELECT INBOX").await.starts_with("a12 OK"));
+    let rev1 = c.cmd("a13", "UID FETCH 6 BODYSTRUCTURE").await;
+    assert!(rev1[0].contains("(\"ATTACHMENT\" (\"FILENAME*\" \"utf-8''Gr%C3%BC%C3%9Fe.txt\"))"), "{rev1:?}");
     let mut r = Raw::login(&server, "ann@example.com").await;
     assert_eq!(r.cmd("r1", "ENABLE IMAP4rev2").await[0], "* ENABLED IMAP4rev2\r\n");
     let sel = r.cmd("r2", "SELECT inbox").await;
@@ -519,6 +525,8 @@ async fn qresync_and_rev2(store: &Store) {
     assert_eq!(s[0], "* ESEARCH (TAG \"r4\") UID\r\n", "{s:?}");
     let s = r.cmd("r5", "SEARCH RETURN (COUNT) ALL").await;
     assert_eq!(s[0], "* ESEARCH (TAG \"r5\") COUNT 2\r\n", "{s:?}");
+    let rev2 = r.cmd("r6", "UID FETCH 6 BODYSTRUCTURE").await;
+    assert!(rev2[0].contains("(\"ATTACHMENT\" (\"FILENAME*\" {11}\r\nGrüße.txt))"), "{rev2:?}");
 }
 
 /// On a shared mailbox, GETQUOTAROOT names the owner's quota root (whose use the message there
