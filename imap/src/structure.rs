@@ -128,33 +128,39 @@ fn params(out: &mut Vec<u8>, p: &[(String, String)], rev2: bool) {
             quote_into(out, k, true);
             out.push(b' ');
             quote_into(out, v, false);
-            continue;
-        }
-        quote_into(out, &format!("{k}*"), true);
-        out.push(b' ');
-        if rev2 {
-            quote_into(out, v, false);
         } else {
-            quote_into(out, &rfc2231(v), false);
+            quote_into(out, &format!("{k}*"), true);
+            out.push(b' ');
+            if rev2 {
+                quote_into(out, v, false);
+            } else {
+                quote_into(out, &rfc2231(v), false);
+            }
         }
     }
     out.push(b')');
 }
 
-/// A value as an RFC 2231 extended value in UTF-8: `utf-8''` and the bytes, those that are not
-/// attribute-chars (RFC 2231 §7) as `%XX`.
+/// What an RFC 2231 extended value percent-encodes: every byte but the attribute-chars (§7).
+const NOT_ATTRIBUTE_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'{')
+    .remove(b'|')
+    .remove(b'}')
+    .remove(b'~');
+
+/// A value as an RFC 2231 extended value in UTF-8: `utf-8''` and the value percent-encoded.
 fn rfc2231(v: &str) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(v.len() * 3 + 7);
-    s.push_str("utf-8''");
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`{|}~".contains(&b) {
-            s.push(char::from(b));
-        } else {
-            let _ = write!(s, "%{b:02X}");
-        }
-    }
-    s
+    format!("utf-8''{}", percent_encoding::utf8_percent_encode(v, NOT_ATTRIBUTE_CHAR))
 }
 
 fn extension(out: &mut Vec<u8>, p: &MimePart, rev2: bool) {
